@@ -1,0 +1,79 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The layers, from the inside out:
+//   CasetrackCore    the record, the lifecycle table, dates, name keys, filters and the
+//                    line-protocol codec. Pure: no sockets, no files, no SQLite.
+//   CasetrackStore   the `CaseStore` protocol implemented over SQLite (GRDB), with the
+//                    single group-commit writer.
+//   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
+//   CasetrackClient  a small blocking client library (casectl, tests, benchmarks).
+//   casetrackd, casectl  executables that only parse arguments and wire the above.
+let package = Package(
+    name: "casetrack",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "casetrackd", targets: ["casetrackd"]),
+        .executable(name: "casectl", targets: ["casectl"]),
+        .library(name: "CasetrackClient", targets: ["CasetrackClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "CasetrackCore"),
+        .target(
+            name: "CasetrackStore",
+            dependencies: [
+                "CasetrackCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "CasetrackServer",
+            dependencies: [
+                "CasetrackCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "CasetrackClient", dependencies: ["CasetrackCore"]),
+        .executableTarget(
+            name: "casetrackd",
+            dependencies: [
+                "CasetrackCore", "CasetrackStore", "CasetrackServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "casectl",
+            dependencies: [
+                "CasetrackCore", "CasetrackClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore"]),
+        .testTarget(name: "CasetrackStoreTests", dependencies: ["CasetrackCore", "CasetrackStore"]),
+        .testTarget(
+            name: "CasetrackServerTests",
+            dependencies: [
+                "CasetrackServer", "CasetrackCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["CasetrackCore", "CasetrackClient"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

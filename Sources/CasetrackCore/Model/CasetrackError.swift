@@ -1,0 +1,56 @@
+/// An error that casetrack reports to a user or a program.
+///
+/// Every error carries a machine-readable ``Code`` (the word that stands after `ERR` on the
+/// wire) and a message written for the person who will read it: what went wrong and, where it
+/// helps, what to do instead.
+public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The machine-readable kind of an error. Extensible: new codes do not break callers that
+    /// switch over the ones they know and treat the rest as generic failures.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code as it appears on the wire, e.g. `not-found`.
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The line could not be split into words (bad quoting or escape).
+        public static let badRequest = Code("bad-request")
+        /// The line is not valid UTF-8.
+        public static let invalidUTF8 = Code("invalid-utf8")
+        /// The line is longer than the configured limit; it was discarded.
+        public static let lineTooLong = Code("line-too-long")
+        /// The first word of the line is not a verb of the protocol.
+        public static let unknownVerb = Code("unknown-verb")
+        /// An argument is missing, unknown or has a value that is not allowed.
+        public static let badArgument = Code("bad-argument")
+        /// The named case does not exist.
+        public static let notFound = Code("not-found")
+        /// The lifecycle table does not allow the requested status change.
+        public static let illegalTransition = Code("illegal-transition")
+        /// The write named a version the case no longer has.
+        public static let versionConflict = Code("version-conflict")
+        /// An external reference is already attached to another case.
+        public static let duplicateReference = Code("duplicate-ref")
+        /// The client asked for a protocol version this server does not speak.
+        public static let unsupportedVersion = Code("unsupported-version")
+        /// The peer's role does not allow the verb.
+        public static let notPermitted = Code("not-permitted")
+        /// The daemon is shutting down and takes no new requests.
+        public static let shuttingDown = Code("shutting-down")
+        /// The store failed; nothing was acknowledged.
+        public static let storageFailure = Code("storage-failure")
+        /// A bug or an unexpected condition on the server.
+        public static let internalError = Code("internal")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    static func badArgument(_ message: String) -> CasetrackError { .init(.badArgument, message) }
+}

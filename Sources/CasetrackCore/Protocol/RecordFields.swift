@@ -1,0 +1,133 @@
+// The one mapping between records and answer fields. Both wire formats, casectl's output and
+// the client library's decoding go through it.
+
+extension CaseRecord {
+    /// The record as an answer line. `today` fixes the computed "held for" fields.
+    public func fields(today: Day) -> Fields {
+        var fields = Fields()
+        fields.append("id", id.description)
+        fields.append("status", status.rawValue)
+        fields.append("category", category.rawValue)
+        fields.append("version", version)
+        fields.append("names", list: names)
+        fields.append("birth", birth?.description)
+        fields.append("unit", unit)
+        fields.append("tags", list: tags)
+        fields.append("since", since?.description ?? "unknown")
+        fields.append("since_precision", (since?.precision ?? .unknown).rawValue)
+        fields.append("ended", endedOn?.description)
+        if let held = heldFor(today: today), let since {
+            fields.append("held", held.description)
+            fields.append("held_days", heldEnd(today: today).daysSinceEpoch - since.firstDay.daysSinceEpoch)
+        }
+        fields.append("last_place", lastKnownPlace)
+        fields.append("detention_place", detentionPlace)
+        fields.append("refs", list: references)
+        fields.append("notes", notes)
+        fields.append("created_at", createdAt.description)
+        fields.append("updated_at", updatedAt.description)
+        return fields
+    }
+
+    /// Reads a record back from answer fields.
+    public init(fields: Fields) throws {
+        func require(_ key: String) throws -> String {
+            guard let value = fields.string(key) else { throw CasetrackError(.badRequest, "record without \(key)") }
+            return value
+        }
+        func date(_ key: String) throws -> PartialDate? {
+            guard let text = fields.string(key), text != "unknown" else { return nil }
+            guard let date = PartialDate(text) else { throw CasetrackError(.badRequest, "record with bad \(key) '\(text)'") }
+            return date
+        }
+        func stamp(_ key: String) throws -> Timestamp {
+            guard let stamp = Timestamp(try require(key)) else { throw CasetrackError(.badRequest, "record with bad \(key)") }
+            return stamp
+        }
+        guard let id = CaseID(try require("id")),
+              let status = Status(rawValue: try require("status")),
+              let category = Category(rawValue: try require("category")),
+              let version = fields.int("version")
+        else { throw CasetrackError(.badRequest, "record with a bad id, status, category or version") }
+        self.init(
+            id: id, names: fields.strings("names"), birth: try date("birth"), category: category,
+            unit: fields.string("unit"), tags: fields.strings("tags"), status: status, since: try date("since"),
+            endedOn: try date("ended"), lastKnownPlace: fields.string("last_place"),
+            detentionPlace: fields.string("detention_place"), references: fields.strings("refs"),
+            notes: fields.string("notes"), version: Int(version), createdAt: try stamp("created_at"),
+            updatedAt: try stamp("updated_at"))
+    }
+}
+
+extension CaseEvent {
+    public var fields: Fields {
+        var fields = Fields()
+        fields.append("seq", seq)
+        fields.append("id", caseID.description)
+        fields.append("kind", kind.rawValue)
+        fields.append("old", oldStatus?.rawValue)
+        fields.append("new", newStatus?.rawValue)
+        fields.append("version", version)
+        fields.append("occurred", occurredOn?.description ?? "unknown")
+        fields.append("occurred_precision", (occurredOn?.precision ?? .unknown).rawValue)
+        fields.append("recorded_at", recordedAt.description)
+        fields.append("source", source)
+        fields.append("confidence", confidence?.rawValue)
+        fields.append("actor_uid", Int64(actor.uid))
+        fields.append("actor_pid", Int64(actor.pid))
+        fields.append("note", note)
+        fields.append("changes", list: changes)
+        return fields
+    }
+
+    public init(fields: Fields) throws {
+        guard let seq = fields.int("seq"), let id = fields.string("id").flatMap({ CaseID($0) }),
+              let kind = fields.string("kind").flatMap({ EventKind(rawValue: $0) }),
+              let version = fields.int("version"),
+              let recorded = fields.string("recorded_at").flatMap({ Timestamp($0) }),
+              let uid = fields.int("actor_uid"), let pid = fields.int("actor_pid")
+        else { throw CasetrackError(.badRequest, "event line without seq, id, kind, version, recorded_at or actor") }
+        self.init(
+            seq: seq, caseID: id, kind: kind, oldStatus: fields.string("old").flatMap { Status(rawValue: $0) },
+            newStatus: fields.string("new").flatMap { Status(rawValue: $0) },
+            occurredOn: fields.string("occurred").flatMap { PartialDate($0) }, recordedAt: recorded,
+            source: fields.string("source"), confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
+            actor: Actor(uid: UInt32(truncatingIfNeeded: uid), pid: Int32(truncatingIfNeeded: pid)),
+            note: fields.string("note"), version: Int(version), changes: fields.strings("changes"))
+    }
+}
+
+/// Counts of cases by status and category.
+public struct CaseStatistics: Hashable, Sendable {
+    public var counts: [Status: [Category: Int]]
+
+    public init(counts: [Status: [Category: Int]] = [:]) { self.counts = counts }
+
+    public func count(_ status: Status, _ category: Category) -> Int { counts[status]?[category] ?? 0 }
+
+    public var total: Int { counts.values.flatMap(\.values).reduce(0, +) }
+
+    /// One data line per status and category (zeros included, so tables are complete).
+    public var lines: [Fields] {
+        Status.allCases.flatMap { status in
+            Category.allCases.map { category in
+                var fields = Fields()
+                fields.append("status", status.rawValue)
+                fields.append("category", category.rawValue)
+                fields.append("count", count(status, category))
+                return fields
+            }
+        }
+    }
+
+    public init(lines: [Fields]) {
+        self.init()
+        for line in lines {
+            guard let status = line.string("status").flatMap({ Status(rawValue: $0) }),
+                  let category = line.string("category").flatMap({ Category(rawValue: $0) }),
+                  let count = line.int("count")
+            else { continue }
+            counts[status, default: [:]][category] = Int(count)
+        }
+    }
+}

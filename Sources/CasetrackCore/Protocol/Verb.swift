@@ -1,0 +1,79 @@
+/// The role a peer needs for a verb. Enforced by the access-control layer; listed here so that
+/// the verb table stays the one place that describes a verb.
+public enum Role: String, Sendable, CaseIterable, Comparable {
+    /// Notices and statistics, no personal data.
+    case observer
+    /// Full records and history.
+    case reader
+    /// Create and change cases.
+    case writer
+    /// Exchanges, corrections, backup, configuration.
+    case admin
+
+    public static func < (lhs: Role, rhs: Role) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// One verb of the line protocol: its name, arguments, role and a one-line summary.
+/// docs/PROTOCOL.md lists the same table; a test checks that every verb here is documented.
+public struct Verb: Hashable, Sendable {
+    public let name: String
+    /// Positional arguments, in order, for the usage line.
+    public let positional: [String]
+    /// Option keys it takes; those in `repeatable` may be given more than once.
+    public let keys: [String]
+    public let repeatable: Set<String>
+    public let role: Role
+    public let summary: String
+
+    public var usage: String {
+        ([name] + positional + keys.map { "[\($0)=…]" }).joined(separator: " ")
+    }
+
+    static let filterKeys = ["status", "category", "tag", "unit", "held_min", "since_from", "since_before",
+                             "updated_since", "name"]
+    static let filterRepeatable: Set<String> = ["status", "category", "tag"]
+    static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
+
+    public static let hello = Verb(name: "HELLO", positional: ["[VERSION]"], keys: ["format"], repeatable: [],
+                                   role: .observer, summary: "check the protocol version; optionally choose the answer format")
+    public static let format = Verb(name: "FORMAT", positional: ["text|json"], keys: [], repeatable: [],
+                                    role: .observer, summary: "choose the answer format for this connection")
+    public static let ping = Verb(name: "PING", positional: [], keys: [], repeatable: [],
+                                  role: .observer, summary: "answer OK; for health checks")
+    public static let quit = Verb(name: "QUIT", positional: [], keys: [], repeatable: [],
+                                  role: .observer, summary: "answer OK and close the connection")
+    public static let add = Verb(
+        name: "ADD", positional: [],
+        keys: ["name", "category", "status", "since", "birth", "unit", "tag", "last_place", "detention_place", "ref",
+               "notes", "at", "source", "confidence", "note"],
+        repeatable: ["name", "tag", "ref"], role: .writer, summary: "open a new case")
+    public static let get = Verb(name: "GET", positional: ["ID"], keys: [], repeatable: [],
+                                 role: .reader, summary: "one case")
+    public static let setStatus = Verb(
+        name: "SET-STATUS", positional: ["ID", "STATUS"], keys: eventKeys + ["correction"], repeatable: [],
+        role: .writer, summary: "change a case's status along the lifecycle, or correct a wrong entry (correction=yes, admin)")
+    public static let update = Verb(
+        name: "UPDATE", positional: ["ID"],
+        keys: ["name", "add_name", "remove_name", "category", "since", "birth", "unit", "add_tag", "remove_tag",
+               "last_place", "detention_place", "add_ref", "remove_ref", "notes"] + eventKeys,
+        repeatable: ["name", "add_name", "remove_name", "add_tag", "remove_tag", "add_ref", "remove_ref"],
+        role: .writer, summary: "change other fields of a case")
+    public static let history = Verb(name: "HISTORY", positional: ["ID"], keys: [], repeatable: [],
+                                     role: .reader, summary: "every event of a case, oldest first")
+    public static let list = Verb(name: "LIST", positional: [], keys: filterKeys + ["limit", "after"],
+                                  repeatable: filterRepeatable, role: .reader, summary: "cases matching a filter, by id")
+    public static let count = Verb(name: "COUNT", positional: [], keys: filterKeys, repeatable: filterRepeatable,
+                                   role: .observer, summary: "how many cases match a filter")
+    public static let stats = Verb(name: "STATS", positional: [], keys: filterKeys, repeatable: filterRepeatable,
+                                   role: .observer, summary: "counts by status and category")
+
+    /// Every verb, in the order docs/PROTOCOL.md describes them.
+    public static let all: [Verb] = [hello, format, ping, quit, add, get, setStatus, update, history, list, count, stats]
+
+    /// Verbs that later versions of this protocol define; answered with `unknown-verb` today.
+    public static let reserved = ["SUBSCRIBE", "UNSUBSCRIBE"]
+
+    public static func named(_ name: String) -> Verb? { all.first { $0.name == name } }
+}

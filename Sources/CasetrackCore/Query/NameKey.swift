@@ -1,0 +1,121 @@
+/// Search keys that let every spelling of a name meet: `ivanenko` finds `Іваненко`,
+/// `Hryhorii`, `Hryhoriy` and `Grigoriy` find each other, `Yuliia`, `Yulia` and `Julia` too.
+///
+/// A name is split into words; each word is transliterated from Cyrillic by the Ukrainian
+/// national romanization (2010) without its position rules, then folded to a skeleton that
+/// forgives what spellings disagree on: case, diacritics, apostrophes and soft signs,
+/// `g`/`h`, `kh`/`h`, `y`/`i`/`j`, doubled letters and the `i` of `ia`/`iu`/`ie`/`io`. The
+/// skeleton is for matching only; it is never shown.
+public enum NameKey {
+    /// The distinct word skeletons of all given spellings, in first-seen order.
+    public static func keys(for names: [String]) -> [String] {
+        var seen = Set<String>()
+        var keys: [String] = []
+        for name in names {
+            for word in words(of: name) where seen.insert(word).inserted {
+                keys.append(word)
+            }
+        }
+        return keys
+    }
+
+    /// The skeletons of the words of one name or query.
+    public static func words(of text: String) -> [String] {
+        text.split(whereSeparator: { !($0.isLetter || $0.isNumber || apostrophes.contains($0)) })
+            .map { skeleton(String($0)) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// Whether a case with these names matches a name query: every query word must begin a
+    /// word of some spelling.
+    public static func matches(query: String, names: [String]) -> Bool {
+        let wanted = words(of: query)
+        guard !wanted.isEmpty else { return false }
+        let have = keys(for: names)
+        return wanted.allSatisfy { word in have.contains { $0.hasPrefix(word) } }
+    }
+
+    static let apostrophes: Set<Character> = ["'", "’", "ʼ", "ʹ", "`", "‘"]
+
+    private static let cyrillic: [Character: String] = [
+        "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "е": "e", "є": "ie", "ж": "zh",
+        "з": "z", "и": "y", "і": "i", "ї": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n",
+        "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts",
+        "ч": "ch", "ш": "sh", "щ": "shch", "ь": "", "ю": "iu", "я": "ia",
+        // Russian and Belarusian letters that appear in lists and documents.
+        "ы": "y", "э": "e", "ё": "io", "ъ": "", "ў": "u",
+    ]
+
+    private static let latinFolds: [Character: String] = [
+        "á": "a", "à": "a", "â": "a", "ä": "a", "ã": "a", "å": "a", "ą": "a", "č": "ch", "ć": "c",
+        "ç": "c", "ď": "d", "é": "e", "è": "e", "ê": "e", "ë": "e", "ě": "e", "ę": "e", "í": "i",
+        "ì": "i", "î": "i", "ï": "i", "ı": "i", "ĺ": "l", "ľ": "l", "ł": "l", "ń": "n", "ň": "n",
+        "ñ": "n", "ó": "o", "ò": "o", "ô": "o", "ö": "o", "õ": "o", "ø": "o", "ř": "r", "ŕ": "r",
+        "š": "sh", "ś": "s", "ş": "s", "ť": "t", "ú": "u", "ù": "u", "û": "u", "ü": "u", "ů": "u",
+        "ý": "y", "ÿ": "y", "ž": "zh", "ź": "z", "ż": "z", "ß": "ss",
+    ]
+
+    private static let digraphs: [(String, String)] = [
+        // g -> h first: Ukrainian г is h, Russian and older spellings write g, and a `zh` made
+        // from `zg` must fold like the `zh` of `згурський`.
+        ("g", "h"), ("shch", "sc"), ("sch", "sc"), ("ch", "c"), ("sh", "s"), ("zh", "z"),
+        ("kh", "h"), ("ts", "c"), ("tz", "c"), ("ph", "f"), ("w", "v"), ("y", "i"), ("j", "i"),
+        ("x", "ks"),
+    ]
+
+    /// The skeleton of one word.
+    public static func skeleton(_ word: String) -> String {
+        var latin = ""
+        for character in word.lowercased() {
+            if apostrophes.contains(character) { continue }
+            if let mapped = cyrillic[character] ?? latinFolds[character] {
+                latin += mapped
+            } else if character.isASCII, character.isLetter || character.isNumber {
+                latin.append(character)
+            }
+            // Anything else (other scripts' marks, symbols) carries no spelling information
+            // that the other romanizations share, so it is dropped.
+        }
+        for (from, to) in digraphs where latin.contains(from) {
+            latin = latin.replacingAll(from, with: to)
+        }
+        // Fold doubled letters, then the glide `i` before a vowel (Yuliia ~ Yulia ~ Julia).
+        var folded: [Character] = []
+        for character in latin where folded.last != character { folded.append(character) }
+        var result = ""
+        for (index, character) in folded.enumerated() {
+            if character == "i", index + 1 < folded.count, "aeou".contains(folded[index + 1]) { continue }
+            result.append(character)
+        }
+        return result
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = self[...]
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        result += rest
+        return result
+    }
+}
+
+extension Substring {
+    func range(of target: String) -> Range<Index>? {
+        guard let first = target.first else { return nil }
+        var index = startIndex
+        while index < endIndex {
+            if self[index] == first, self[index...].hasPrefix(target) {
+                return index..<self.index(index, offsetBy: target.count)
+            }
+            index = self.index(after: index)
+        }
+        return nil
+    }
+}

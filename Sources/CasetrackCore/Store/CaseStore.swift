@@ -1,0 +1,120 @@
+/// Where cases and their history live. The core, the server and the tests know only this
+/// protocol; SQLite is one implementation, a replicated database server can be another.
+///
+/// Contract for every implementation:
+/// - a write returns only after its transaction is durably committed;
+/// - a refused write (any thrown ``CasetrackError``) changes nothing;
+/// - event sequence numbers are strictly increasing and gap-free in commit order;
+/// - queries mean what ``CaseFilter/matches(_:today:)`` means.
+public protocol CaseStore: Sendable {
+    func add(_ new: NewCase, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> CaseChange
+    func setStatus(_ id: CaseID, to status: Status, details: EventDetails, actor: Actor, expectVersion: Int?,
+                   correction: Bool, clock: WriteClock) async throws -> CaseChange
+    func update(_ id: CaseID, _ update: CaseUpdate, details: EventDetails, actor: Actor, expectVersion: Int?,
+                clock: WriteClock) async throws -> CaseChange
+
+    func get(_ id: CaseID) async throws -> CaseRecord?
+    /// The events of a case, oldest first; `nil` when there is no such case.
+    func history(_ id: CaseID) async throws -> [CaseEvent]?
+    func list(_ filter: CaseFilter, today: Day, limit: Int, after: CaseID?) async throws -> [CaseRecord]
+    func count(_ filter: CaseFilter, today: Day) async throws -> Int
+    func statistics(_ filter: CaseFilter, today: Day) async throws -> CaseStatistics
+    /// The sequence number of the newest stored event (0 when none).
+    func lastSequence() async throws -> Int64
+}
+
+/// The time a write is recorded at. Passed in so that tests can fix it.
+public struct WriteClock: Sendable {
+    public var now: Timestamp
+
+    public init(now: Timestamp) { self.now = now }
+
+    public var today: Day { now.day }
+}
+
+/// What a successful write produced: the record as it now is and the event that recorded it.
+public struct CaseChange: Hashable, Sendable {
+    public var record: CaseRecord
+    public var event: CaseEvent
+
+    public init(record: CaseRecord, event: CaseEvent) {
+        self.record = record
+        self.event = event
+    }
+}
+
+/// The rules of every write, independent of storage: each function takes the current record
+/// and returns the new one with its event (sequence number 0: the store assigns it).
+public enum CaseRules {
+    public static func open(_ new: NewCase, id: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) throws -> CaseChange {
+        var record = CaseRecord(
+            id: id, names: new.names, birth: new.birth, category: new.category, unit: new.unit, tags: new.tags,
+            status: new.status, since: new.since, lastKnownPlace: new.lastKnownPlace, detentionPlace: new.detentionPlace,
+            references: new.references, notes: new.notes, version: 1, createdAt: clock.now, updatedAt: clock.now)
+        if !new.status.isOpen { record.endedOn = details.occurredOn }
+        try checkDates(record)
+        let event = CaseEvent(
+            seq: 0, caseID: id, kind: .created, oldStatus: nil, newStatus: new.status, occurredOn: details.occurredOn,
+            recordedAt: clock.now, source: details.source, confidence: details.confidence, actor: actor,
+            note: details.note, version: 1)
+        return CaseChange(record: record, event: event)
+    }
+
+    public static func setStatus(_ current: CaseRecord, to status: Status, details: EventDetails, actor: Actor,
+                                 expectVersion: Int?, correction: Bool, clock: WriteClock) throws -> CaseChange {
+        try checkVersion(current, expectVersion)
+        if correction {
+            if current.status == status {
+                throw CasetrackError(.illegalTransition, "\(current.id) is already \(status.rawValue); nothing to correct")
+            }
+        } else {
+            try Lifecycle.check(current.id, from: current.status, to: status)
+        }
+        var record = current
+        let occurred = details.occurredOn ?? PartialDate(clock.today)
+        record.status = status
+        record.endedOn = status.isOpen ? nil : occurred
+        record.version += 1
+        record.updatedAt = clock.now
+        try checkDates(record)
+        let event = CaseEvent(
+            seq: 0, caseID: current.id, kind: correction ? .correction : .status, oldStatus: current.status,
+            newStatus: status, occurredOn: occurred, recordedAt: clock.now, source: details.source,
+            confidence: details.confidence, actor: actor, note: details.note, version: record.version)
+        return CaseChange(record: record, event: event)
+    }
+
+    public static func update(_ current: CaseRecord, _ update: CaseUpdate, details: EventDetails, actor: Actor,
+                              expectVersion: Int?, clock: WriteClock) throws -> CaseChange {
+        try checkVersion(current, expectVersion)
+        var record = current
+        let changes = try update.apply(to: &record)
+        guard !changes.isEmpty else {
+            throw CasetrackError.badArgument("the update changes nothing in \(current.id)")
+        }
+        record.version += 1
+        record.updatedAt = clock.now
+        try checkDates(record)
+        let event = CaseEvent(
+            seq: 0, caseID: current.id, kind: .update, oldStatus: current.status, newStatus: current.status,
+            occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source,
+            confidence: details.confidence, actor: actor, note: details.note, version: record.version, changes: changes)
+        return CaseChange(record: record, event: event)
+    }
+
+    static func checkVersion(_ record: CaseRecord, _ expected: Int?) throws {
+        if let expected, expected != record.version {
+            throw CasetrackError(.versionConflict,
+                "\(record.id) is at version \(record.version), not \(expected): someone changed it meanwhile; read it again (GET \(record.id)) and retry")
+        }
+    }
+
+    static func checkDates(_ record: CaseRecord) throws {
+        if let since = record.since, let ended = record.endedOn, ended.lastDay < since.firstDay {
+            throw CasetrackError.badArgument("\(record.id): the case would end on \(ended), before it began (\(since))")
+        }
+        if let birth = record.birth, let since = record.since, since.lastDay < birth.firstDay {
+            throw CasetrackError.badArgument("\(record.id): since \(since) is before the birth date \(birth)")
+        }
+    }
+}
