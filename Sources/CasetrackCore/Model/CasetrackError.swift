@@ -52,5 +52,5 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
 
     public var description: String { "\(code): \(message)" }
 
-    static func badArgument(_ message: String) -> CasetrackError { .init(.badArgument, message) }
+    public static func badArgument(_ message: String) -> CasetrackError { .init(.badArgument, message) }
 }

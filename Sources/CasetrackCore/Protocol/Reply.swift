@@ -58,8 +58,8 @@ public enum ResponseLine: Hashable, Sendable {
         case .ok(let fields):
             if format == .text, fields.isEmpty { return "OK" }
             return "OK " + body(fields, format)
-        case .error(let error): return "ERR " + error.code.rawValue + " " + body(errorFields(error), format)
-        case .bye(let error): return "BYE " + error.code.rawValue + " " + body(errorFields(error), format)
+        case .error(let error): return "ERR " + error.code.rawValue + " " + body(errorFields(error, format), format)
+        case .bye(let error): return "BYE " + error.code.rawValue + " " + body(errorFields(error, format), format)
         }
     }
 
@@ -67,9 +67,10 @@ public enum ResponseLine: Hashable, Sendable {
         format == .json ? fields.json : fields.text
     }
 
-    private func errorFields(_ error: CasetrackError) -> Fields {
+    private func errorFields(_ error: CasetrackError, _ format: WireFormat) -> Fields {
         var fields = Fields()
-        fields.append("code", error.code.rawValue)
+        // Text mode already has the code as the second word; a JSON object carries it inside.
+        if format == .json { fields.append("code", error.code.rawValue) }
         fields.append("message", error.message)
         return fields
     }

@@ -1,0 +1,71 @@
+/// The daemon's settings: built-in defaults, overridden by the configuration file, overridden
+/// by command-line options.
+///
+/// The file has one `key = value` a line; `#` starts a comment; values may be quoted like
+/// protocol values. An unknown key or a bad value is an error that names the line.
+public struct DaemonConfiguration: Hashable, Sendable {
+    /// Where the daemon listens when systemd does not hand it a socket.
+    public var socketPath = "/run/casetrack.sock"
+    /// The SQLite database file.
+    public var databasePath = "/var/lib/casetrack/casetrack.sqlite"
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`.
+    public var logLevel = "info"
+    /// The longest request line, in bytes.
+    public var maximumLineLength = 65_536
+
+    public static let defaultPath = "/etc/casetrack/casetrackd.conf"
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    public init() {}
+
+    /// Applies the settings of a configuration file's text. `origin` names the file in errors.
+    public mutating func apply(fileText: String, origin: String) throws {
+        for (offset, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = offset + 1
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = line[..<hash] }
+            let text = String(line).trimmingWhitespace()
+            if text.isEmpty { continue }
+            func fail(_ message: String) -> CasetrackError {
+                CasetrackError.badArgument("\(origin):\(number): \(message)")
+            }
+            guard let equals = text.firstIndex(of: "=") else { throw fail("expected key = value") }
+            let key = String(text[..<equals]).trimmingWhitespace()
+            let rawValue = String(text[text.index(after: equals)...]).trimmingWhitespace()
+            let value: String
+            do {
+                let tokens = try LineCodec.tokenize(rawValue)
+                guard tokens.count == 1, case .value(let single) = tokens[0] else {
+                    throw fail("the value of \(key) must be one word or a quoted string")
+                }
+                value = single
+            } catch let error as CasetrackError where error.code == .badRequest {
+                throw fail(error.message)
+            }
+            try set(key, value, fail: fail)
+        }
+    }
+
+    private mutating func set(_ key: String, _ value: String, fail: (String) -> CasetrackError) throws {
+        switch key {
+        case "socket":
+            guard value.hasPrefix("/") else { throw fail("socket must be an absolute path") }
+            socketPath = value
+        case "database":
+            guard value.hasPrefix("/") else { throw fail("database must be an absolute path") }
+            databasePath = value
+        case "log_level":
+            guard DaemonConfiguration.logLevels.contains(value) else {
+                throw fail("log_level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
+            }
+            logLevel = value
+        case "max_line_length":
+            guard let number = Int(value), (1_024...16_777_216).contains(number) else {
+                throw fail("max_line_length must be a number of bytes from 1024 to 16777216")
+            }
+            maximumLineLength = number
+        default:
+            throw fail("unknown key '\(key)'; known keys: socket, database, log_level, max_line_length")
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import CasetrackCore
+import Logging
+
+/// What the server knows about one connection.
+public struct Session: Sendable {
+    /// The peer as the kernel reported it at connect time.
+    public var peer: Actor
+    public var format: WireFormat = .text
+
+    public init(peer: Actor) { self.peer = peer }
+}
+
+/// Turns request lines into answers: parse, validate, run against the store, render.
+///
+/// It knows no sockets: the server feeds it lines and writes what it returns, and tests can
+/// call it directly.
+public struct Dispatcher: Sendable {
+    public let store: any CaseStore
+    public let serverName: String
+    public let maximumLineLength: Int
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
+
+    public init(store: any CaseStore, serverName: String, maximumLineLength: Int, logger: Logger,
+                now: @escaping @Sendable () -> Timestamp) {
+        self.store = store
+        self.serverName = serverName
+        self.maximumLineLength = maximumLineLength
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The first line a client receives.
+    public var greeting: ResponseLine {
+        var fields = Fields()
+        fields.append("protocol", protocolVersion)
+        fields.append("server", serverName)
+        fields.append("max_line", maximumLineLength)
+        return .hello(fields)
+    }
+
+    /// Whether the connection should close after this answer.
+    public enum After: Sendable { case keepOpen, close }
+
+    /// Answers one inbound line.
+    public func answer(_ inbound: InboundLine, session: inout Session) async -> (Reply, After) {
+        switch inbound {
+        case .tooLong(let count):
+            return (Reply(error: CasetrackError(.lineTooLong,
+                "line of \(count) bytes is longer than the limit of \(maximumLineLength); it was discarded")), .keepOpen)
+        case .line(let buffer):
+            guard let line = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+                return (Reply(error: CasetrackError(.invalidUTF8, "the line is not valid UTF-8; nothing was done")), .keepOpen)
+            }
+            return await answer(line: line, session: &session)
+        }
+    }
+
+    /// Answers one request line (already known to be UTF-8).
+    public func answer(line: String, session: inout Session) async -> (Reply, After) {
+        let clock = WriteClock(now: now())
+        let command: Command
+        do {
+            command = try Command(Request(line: line), today: clock.today)
+        } catch {
+            return (Reply(error: Dispatcher.public(error)), .keepOpen)
+        }
+        do {
+            return try await run(command, session: &session, clock: clock)
+        } catch let error as CasetrackError {
+            if command.isWrite {
+                logger.notice("write refused", metadata: ["verb": "\(command.verb.name)", "code": "\(error.code)",
+                                                          "uid": "\(session.peer.uid)", "pid": "\(session.peer.pid)"])
+            }
+            return (Reply(error: error), .keepOpen)
+        } catch {
+            logger.error("request failed", metadata: ["verb": "\(command.verb.name)", "error": "\(error)"])
+            return (Reply(error: Dispatcher.public(error)), .keepOpen)
+        }
+    }
+
+    private func run(_ command: Command, session: inout Session, clock: WriteClock) async throws -> (Reply, After) {
+        let today = clock.today
+        switch command {
+        case .hello(let version, let format):
+            if let version, version != protocolVersion {
+                throw CasetrackError(.unsupportedVersion, "this server speaks protocol \(protocolVersion), not \(version)")
+            }
+            if let format { session.format = format }
+            var fields = greeting.fields
+            fields.append("format", session.format.rawValue)
+            return (Reply(final: fields), .keepOpen)
+        case .format(let format):
+            session.format = format
+            return (Reply(final: ["format": .string(format.rawValue)]), .keepOpen)
+        case .ping:
+            return (Reply(), .keepOpen)
+        case .quit:
+            return (Reply(), .close)
+        case .add(let new, let details):
+            let change = try await store.add(new, details: details, actor: session.peer, clock: clock)
+            return (written(change, today: today), .keepOpen)
+        case .setStatus(let id, let status, let details, let expectVersion, let correction):
+            let change = try await store.setStatus(id, to: status, details: details, actor: session.peer,
+                                                   expectVersion: expectVersion, correction: correction, clock: clock)
+            return (written(change, today: today), .keepOpen)
+        case .update(let id, let update, let details, let expectVersion):
+            let change = try await store.update(id, update, details: details, actor: session.peer,
+                                                expectVersion: expectVersion, clock: clock)
+            return (written(change, today: today), .keepOpen)
+        case .get(let id):
+            guard let record = try await store.get(id) else { throw CasetrackError(.notFound, "no case \(id)") }
+            return (Reply(data: [record.fields(today: today)]), .keepOpen)
+        case .history(let id):
+            guard let events = try await store.history(id) else { throw CasetrackError(.notFound, "no case \(id)") }
+            return (Reply(data: events.map(\.fields), final: ["count": .int(Int64(events.count))]), .keepOpen)
+        case .list(let filter, let limit, let after):
+            // One more than asked tells whether another page follows.
+            var records = try await store.list(filter, today: today, limit: limit + 1, after: after)
+            var final = Fields()
+            let more = records.count > limit
+            if more { records.removeLast() }
+            final.append("count", records.count)
+            if more, let last = records.last { final.append("next", last.id.description) }
+            return (Reply(data: records.map { $0.fields(today: today) }, final: final), .keepOpen)
+        case .count(let filter):
+            let count = try await store.count(filter, today: today)
+            return (Reply(final: ["count": .int(Int64(count))]), .keepOpen)
+        case .stats(let filter):
+            let statistics = try await store.statistics(filter, today: today)
+            return (Reply(data: statistics.lines, final: ["total": .int(Int64(statistics.total))]), .keepOpen)
+        }
+    }
+
+    private func written(_ change: CaseChange, today: Day) -> Reply {
+        let event = change.event
+        logger.info("case changed", metadata: [
+            "case": "\(event.caseID)", "kind": "\(event.kind.rawValue)", "old": "\(event.oldStatus?.rawValue ?? "-")",
+            "new": "\(event.newStatus?.rawValue ?? "-")", "seq": "\(event.seq)", "uid": "\(event.actor.uid)",
+            "pid": "\(event.actor.pid)",
+        ])
+        var final = Fields()
+        final.append("id", change.record.id.description)
+        final.append("version", change.record.version)
+        final.append("seq", event.seq)
+        return Reply(data: [change.record.fields(today: today)], final: final)
+    }
+
+    /// The error a client may see: our own errors as they are, anything else without detail.
+    static func `public`(_ error: any Error) -> CasetrackError {
+        if let error = error as? CasetrackError { return error }
+        return CasetrackError(.internalError, "the server failed to answer; see its log")
+    }
+}
+
+extension ResponseLine {
+    var fields: Fields {
+        switch self {
+        case .hello(let fields), .data(let fields), .ok(let fields), .notice(let fields): return fields
+        case .error, .bye: return Fields()
+        }
+    }
+}

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CasetrackCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The Unix-socket server: accepts connections and runs each as a loop of request lines
+/// answered in order (pipelining works; answers never interleave).
+///
+/// Shutdown is graceful: on the shutdown signal it stops accepting, lets each connection
+/// finish the requests it already sent, tells it `BYE shutting-down`, and closes it.
+public struct SocketServer: Service {
+    public let socketPath: String
+    public let dispatcher: Dispatcher
+    let group: any EventLoopGroup
+    let logger: Logger
+    let onListening: @Sendable (String) -> Void
+
+    public init(socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger,
+                onListening: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.socketPath = socketPath
+        self.dispatcher = dispatcher
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    typealias Connection = (channel: NIOAsyncChannel<InboundLine, ByteBuffer>, peer: Actor)
+
+    public func run() async throws {
+        try SocketServer.claim(socketPath)
+        let maximumLength = dispatcher.maximumLineLength
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            // Without it a client that sends and then half-closes (`echo PING | socat …`)
+            // would be dropped before its answer.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: false) { channel in
+                PeerCredentials.read(channel).flatMapThrowing { peer -> Connection in
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
+                    return (try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
+                }
+            }
+        onListening(socketPath)
+        logger.info("listening", metadata: ["socket": "\(socketPath)"])
+        try await withGracefulShutdownHandler {
+            try await server.executeThenClose { connections in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        group.addTask { await serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+        unlink(socketPath)
+        logger.info("stopped listening", metadata: ["socket": "\(socketPath)"])
+    }
+
+    private func serve(_ connection: Connection) async {
+        var session = Session(peer: connection.peer)
+        let channel = connection.channel
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: dispatcher.greeting.encoded(.text) + "\n"))
+                try await withGracefulShutdownHandler {
+                    for try await line in inbound {
+                        let (reply, after) = await dispatcher.answer(line, session: &session)
+                        var text = ""
+                        reply.write(session.format, into: &text)
+                        try await outbound.write(ByteBuffer(string: text))
+                        if case .close = after { return }
+                    }
+                } onGracefulShutdown: {
+                    // Stop reading new requests; the ones already read are answered first.
+                    channel.channel.close(mode: .input, promise: nil)
+                }
+                if Task.isShuttingDownGracefully {
+                    let bye = ResponseLine.bye(CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later"))
+                    try await outbound.write(ByteBuffer(string: bye.encoded(session.format) + "\n"))
+                }
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)", "uid": "\(session.peer.uid)"])
+        }
+    }
+
+    /// Makes `path` ours to bind: refuses when another daemon answers there, removes a stale
+    /// socket left by a crash, refuses to replace anything that is not a socket.
+    static func claim(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw CasetrackError(.internalError, "\(path) exists and is not a socket; refusing to replace it")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard probe >= 0 else { return }
+        defer { close(probe) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw CasetrackError(.internalError, "socket path \(path) is too long for a Unix socket (max 107 bytes)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected == 0 {
+            throw CasetrackError(.internalError, "another daemon is already listening on \(path); stop it first or choose another --socket")
+        }
+        unlink(path)
+    }
+}

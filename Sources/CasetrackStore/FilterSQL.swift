@@ -1,0 +1,70 @@
+import CasetrackCore
+import GRDB
+
+/// A ``CaseFilter`` as an SQL condition over `cases`, meaning exactly what
+/// ``CaseFilter/matches(_:today:)`` means (the store tests compare the two on generated data).
+struct FilterSQL {
+    var clauses: [String] = []
+    var arguments = StatementArguments()
+
+    init(_ filter: CaseFilter, today: Day) {
+        if !filter.statuses.isEmpty {
+            add("status IN (\(placeholders(filter.statuses.count)))", filter.statuses.sorted().map(\.rawValue))
+        }
+        if !filter.categories.isEmpty {
+            add("category IN (\(placeholders(filter.categories.count)))", filter.categories.sorted().map(\.rawValue))
+        }
+        for tag in filter.tags.sorted() {
+            add("id IN (SELECT case_id FROM case_tags WHERE tag = ?)", [tag])
+        }
+        if let unit = filter.unit {
+            add("unit_key = ?", [CaseFilter.unitKey(unit)])
+        }
+        if let sinceFrom = filter.sinceFrom {
+            add("since_day >= ?", [sinceFrom.daysSinceEpoch])
+        }
+        if let sinceBefore = filter.sinceBefore {
+            add("since_day < ?", [sinceBefore.daysSinceEpoch])
+        }
+        if let held = filter.heldMin {
+            // Open cases (and closed ones without an end date) count to today: one index range.
+            // Closed cases count to their end date, through the core's own arithmetic.
+            let open = Status.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ",")
+            add("""
+                since_day IS NOT NULL AND (\
+                ((status IN (\(open)) OR ended_day IS NULL) AND since_day <= ?) OR \
+                (status NOT IN (\(open)) AND ended_day IS NOT NULL AND casetrack_held_reached(since_day, ended_day, ?, ?, ?)))
+                """, [held.latestStart(reaching: today).daysSinceEpoch, held.years, held.months, held.days])
+        }
+        if let updatedSince = filter.updatedSince {
+            add("updated_at >= ?", [updatedSince.unixMilliseconds])
+        }
+        if let name = filter.name {
+            for word in Set(NameKey.words(of: name)).sorted() {
+                // Prefix match on the word skeletons: keys are ASCII, so `~` (0x7E) bounds them.
+                add("id IN (SELECT case_id FROM case_name_keys WHERE key >= ? AND key < ?)", [word, word + "~"])
+            }
+        }
+    }
+
+    var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
+
+    private mutating func add(_ clause: String, _ values: [any DatabaseValueConvertible]) {
+        clauses.append(clause)
+        arguments += StatementArguments(values)
+    }
+
+    private func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ",")
+    }
+
+    /// The SQL function behind the closed-case part of `held_min`.
+    static let heldReached = DatabaseFunction("casetrack_held_reached", argumentCount: 5, pure: true) { values in
+        guard let since = Int.fromDatabaseValue(values[0]), let end = Int.fromDatabaseValue(values[1]),
+              let years = Int.fromDatabaseValue(values[2]), let months = Int.fromDatabaseValue(values[3]),
+              let days = Int.fromDatabaseValue(values[4])
+        else { return false }
+        return HeldDuration(years: years, months: months, days: days)
+            .isReached(from: Day(daysSinceEpoch: since), to: Day(daysSinceEpoch: end))
+    }
+}

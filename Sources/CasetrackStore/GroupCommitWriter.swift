@@ -1,0 +1,120 @@
+import CasetrackCore
+import GRDB
+import ServiceLifecycle
+import Synchronization
+
+/// The single writer of a database: every write goes through it.
+///
+/// Writes queue up while a commit is in flight; the next round runs all of them in one
+/// transaction (each in its own savepoint, so a refused write changes nothing and does not
+/// disturb the others), commits once, and only then answers each caller. Under load many
+/// writes share one fsync; alone, a write commits at once.
+final class GroupCommitWriter: Sendable {
+    /// One queued write. `run` executes it inside the batch transaction and returns how to
+    /// answer its caller once the commit's outcome is known; `abandon` answers a caller whose
+    /// write never ran because the batch failed before reaching it.
+    struct Job: Sendable {
+        typealias Answer = @Sendable (_ commitError: (any Error)?) -> Void
+        let run: @Sendable (Database) throws -> Answer
+        let abandon: @Sendable (any Error) -> Void
+    }
+
+    private struct Queue {
+        var jobs: [Job] = []
+        var closed = false
+    }
+
+    private let pool: DatabasePool
+    private let queue = Mutex(Queue())
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
+
+    init(pool: DatabasePool) {
+        self.pool = pool
+        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Runs `work` in the next batch and returns its result after the batch committed.
+    func submit<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Job(
+                run: { db in
+                    // A refusal (CasetrackError) rolls back this write's savepoint only. Any
+                    // other error is the database failing: it aborts the whole batch.
+                    let result: Result<T, any Error>
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try work(db)
+                            return .commit
+                        }
+                        guard let value else { throw CasetrackError(.internalError, "write produced no result") }
+                        result = .success(value)
+                    } catch let refusal as CasetrackError {
+                        result = .failure(refusal)
+                    }
+                    return { commitError in
+                        if let commitError, case .success = result {
+                            continuation.resume(throwing: commitError)
+                        } else {
+                            continuation.resume(with: result)
+                        }
+                    }
+                },
+                abandon: { error in continuation.resume(throwing: error) })
+            let accepted = queue.withLock { queue -> Bool in
+                guard !queue.closed else { return false }
+                queue.jobs.append(job)
+                return true
+            }
+            if accepted {
+                ring.yield()
+            } else {
+                continuation.resume(throwing: CasetrackError(.shuttingDown, "the daemon is shutting down; the write was not made"))
+            }
+        }
+    }
+
+    /// Commits batches until graceful shutdown, then commits what is still queued and refuses
+    /// anything later. Throws (and so stops the daemon) when the database fails: a daemon that
+    /// cannot commit must not go on answering as if it could.
+    func run() async throws {
+        for await _ in doorbell.cancelOnGracefulShutdown() {
+            try await commitQueued(closing: false)
+        }
+        try await commitQueued(closing: true)
+    }
+
+    private func commitQueued(closing: Bool) async throws {
+        let jobs = queue.withLock { queue -> [Job] in
+            if closing { queue.closed = true }
+            defer { queue.jobs = [] }
+            return queue.jobs
+        }
+        guard !jobs.isEmpty else { return }
+        var answers: [Job.Answer] = []
+        answers.reserveCapacity(jobs.count)
+        var failure: (any Error)?
+        do {
+            answers = try await pool.writeWithoutTransaction { db in
+                var answers: [Job.Answer] = []
+                answers.reserveCapacity(jobs.count)
+                try db.inTransaction(.immediate) {
+                    for job in jobs { answers.append(try job.run(db)) }
+                    return .commit
+                }
+                return answers
+            }
+        } catch {
+            failure = error
+        }
+        guard let failure else {
+            for answer in answers { answer(nil) }
+            return
+        }
+        // Nothing of this batch is committed: every caller hears so, none is acknowledged.
+        let reported = SQLiteCaseStore.storageFailure(failure)
+        for job in jobs { job.abandon(reported) }
+        throw reported
+    }
+}

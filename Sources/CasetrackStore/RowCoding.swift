@@ -1,0 +1,75 @@
+import CasetrackCore
+import GRDB
+
+// Records to and from rows. Lists are stored as one text column in the line protocol's own
+// quoting, which reads back exactly; the side tables (tags, refs, name keys) exist for indexes.
+
+enum RowCoding {
+    static let caseColumns = """
+        id, status, category, names, birth, unit, tags, since, ended, last_place, detention_place, refs, notes, \
+        version, created_at, updated_at
+        """
+
+    static func encodeList(_ values: [String]) -> String {
+        values.map { LineCodec.quote($0) }.joined(separator: " ")
+    }
+
+    static func decodeList(_ text: String) throws -> [String] {
+        try LineCodec.tokenize(text).map { token in
+            guard case .value(let value) = token else { throw corrupt("a list column holds key=value") }
+            return value
+        }
+    }
+
+    static func record(_ row: Row) throws -> CaseRecord {
+        let id: Int64 = row["id"]
+        guard let status = Status(rawValue: row["status"]), let category = Category(rawValue: row["category"]) else {
+            throw corrupt("case \(CaseID(number: id)) has an unknown status or category")
+        }
+        return CaseRecord(
+            id: CaseID(number: id), names: try decodeList(row["names"]), birth: date(row["birth"]),
+            category: category, unit: row["unit"], tags: try decodeList(row["tags"]), status: status,
+            since: date(row["since"]), endedOn: date(row["ended"]), lastKnownPlace: row["last_place"],
+            detentionPlace: row["detention_place"], references: try decodeList(row["refs"]), notes: row["notes"],
+            version: row["version"], createdAt: Timestamp(unixMilliseconds: row["created_at"]),
+            updatedAt: Timestamp(unixMilliseconds: row["updated_at"]))
+    }
+
+    static func event(_ row: Row) throws -> CaseEvent {
+        guard let kind = EventKind(rawValue: row["kind"]) else { throw corrupt("event \(row["seq"] as Int64) has an unknown kind") }
+        return CaseEvent(
+            seq: row["seq"], caseID: CaseID(number: row["case_id"]), kind: kind,
+            oldStatus: (row["old_status"] as String?).flatMap { Status(rawValue: $0) },
+            newStatus: (row["new_status"] as String?).flatMap { Status(rawValue: $0) },
+            occurredOn: date(row["occurred"]), recordedAt: Timestamp(unixMilliseconds: row["recorded_at"]),
+            source: row["source"], confidence: (row["confidence"] as String?).flatMap { Confidence(rawValue: $0) },
+            actor: Actor(uid: UInt32(truncatingIfNeeded: row["actor_uid"] as Int64),
+                         pid: Int32(truncatingIfNeeded: row["actor_pid"] as Int64)),
+            note: row["note"], version: row["version"], changes: try decodeList(row["changes"]))
+    }
+
+    static func date(_ text: String?) -> PartialDate? { text.flatMap { PartialDate($0) } }
+
+    static func caseArguments(_ record: CaseRecord) -> StatementArguments {
+        [
+            record.id.number, record.status.rawValue, record.category.rawValue, encodeList(record.names),
+            record.birth?.description, record.unit, record.unit.map(CaseFilter.unitKey), encodeList(record.tags),
+            record.since?.description, record.since?.firstDay.daysSinceEpoch, record.endedOn?.description,
+            record.endedOn?.firstDay.daysSinceEpoch, record.lastKnownPlace, record.detentionPlace,
+            encodeList(record.references), record.notes, record.version, record.createdAt.unixMilliseconds,
+            record.updatedAt.unixMilliseconds,
+        ]
+    }
+
+    static func eventArguments(_ event: CaseEvent) -> StatementArguments {
+        [
+            event.seq, event.caseID.number, event.kind.rawValue, event.oldStatus?.rawValue, event.newStatus?.rawValue,
+            event.occurredOn?.description, event.recordedAt.unixMilliseconds, event.source, event.confidence?.rawValue,
+            Int64(event.actor.uid), Int64(event.actor.pid), event.note, event.version, encodeList(event.changes),
+        ]
+    }
+
+    static func corrupt(_ message: String) -> CasetrackError {
+        CasetrackError(.storageFailure, "the database holds data this version cannot read: \(message)")
+    }
+}

@@ -1,0 +1,233 @@
+import CasetrackCore
+import GRDB
+import ServiceLifecycle
+
+/// The ``CaseStore`` over one SQLite file: WAL, `synchronous=FULL`, one group-commit writer,
+/// concurrent readers.
+///
+/// Run it as a `Service` (its ``run()`` is the writer); writes wait for it.
+public final class SQLiteCaseStore: CaseStore, Service {
+    private let pool: DatabasePool
+    private let writer: GroupCommitWriter
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// Refuses, without writing anything, a file that is not a casetrack database or that
+    /// SQLite cannot read.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.label = "casetrack"
+        configuration.prepareDatabase { db in
+            // FULL: a commit is on disk before the writer answers (WAL + NORMAL can lose the
+            // newest commits in a power cut).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            db.add(function: FilterSQL.heldReached)
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in
+                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                if applicationID != Schema.applicationID, tables > 0 {
+                    throw CasetrackError(.storageFailure,
+                        "\(path) is an SQLite database of another application (application_id \(applicationID)); refusing to touch it")
+                }
+            }
+            try Schema.migrator.migrate(pool)
+        } catch let error as CasetrackError {
+            throw error
+        } catch {
+            throw CasetrackError(.storageFailure,
+                "cannot open the database \(path): \(SQLiteCaseStore.describe(error)). Nothing was changed; check the path, its permissions, or restore a backup")
+        }
+        writer = GroupCommitWriter(pool: pool)
+    }
+
+    /// The writer: commits queued writes until graceful shutdown, then the rest.
+    public func run() async throws {
+        try await writer.run()
+    }
+
+    /// Closes the database files. Call after ``run()`` returned.
+    public func close() throws {
+        try pool.close()
+    }
+
+    // MARK: Writes
+
+    public func add(_ new: NewCase, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> CaseChange {
+        try await writer.submit { db in
+            try Self.checkReferences(new.references, for: nil, db)
+            let id = CaseID(number: try Self.bump("case_id", db))
+            var change = try CaseRules.open(new, id: id, details: details, actor: actor, clock: clock)
+            try Self.insert(change.record, db)
+            change.event.seq = try Self.append(change.event, db)
+            return change
+        }
+    }
+
+    public func setStatus(_ id: CaseID, to status: Status, details: EventDetails, actor: Actor, expectVersion: Int?,
+                          correction: Bool, clock: WriteClock) async throws -> CaseChange {
+        try await writer.submit { db in
+            let current = try Self.load(id, db)
+            var change = try CaseRules.setStatus(current, to: status, details: details, actor: actor,
+                                                 expectVersion: expectVersion, correction: correction, clock: clock)
+            try Self.replace(change.record, db)
+            change.event.seq = try Self.append(change.event, db)
+            return change
+        }
+    }
+
+    public func update(_ id: CaseID, _ update: CaseUpdate, details: EventDetails, actor: Actor, expectVersion: Int?,
+                       clock: WriteClock) async throws -> CaseChange {
+        try await writer.submit { db in
+            let current = try Self.load(id, db)
+            var change = try CaseRules.update(current, update, details: details, actor: actor,
+                                              expectVersion: expectVersion, clock: clock)
+            try Self.checkReferences(change.record.references, for: id, db)
+            try Self.replace(change.record, db)
+            change.event.seq = try Self.append(change.event, db)
+            return change
+        }
+    }
+
+    // MARK: Reads
+
+    public func get(_ id: CaseID) async throws -> CaseRecord? {
+        try await read { db in try Self.fetch(id, db) }
+    }
+
+    public func history(_ id: CaseID) async throws -> [CaseEvent]? {
+        try await read { db in
+            guard try Self.fetch(id, db) != nil else { return nil }
+            return try Row.fetchAll(db, sql: "SELECT * FROM events WHERE case_id = ? ORDER BY seq", arguments: [id.number])
+                .map(RowCoding.event)
+        }
+    }
+
+    public func list(_ filter: CaseFilter, today: Day, limit: Int, after: CaseID?) async throws -> [CaseRecord] {
+        var sql = FilterSQL(filter, today: today)
+        if let after {
+            sql.clauses.append("id > ?")
+            sql.arguments += [after.number]
+        }
+        let query = "SELECT \(RowCoding.caseColumns) FROM cases\(sql.whereClause) ORDER BY id LIMIT \(max(0, limit))"
+        let arguments = sql.arguments
+        return try await read { db in try Row.fetchAll(db, sql: query, arguments: arguments).map(RowCoding.record) }
+    }
+
+    public func count(_ filter: CaseFilter, today: Day) async throws -> Int {
+        let sql = FilterSQL(filter, today: today)
+        let query = "SELECT count(*) FROM cases\(sql.whereClause)"
+        return try await read { db in try Int.fetchOne(db, sql: query, arguments: sql.arguments) ?? 0 }
+    }
+
+    public func statistics(_ filter: CaseFilter, today: Day) async throws -> CaseStatistics {
+        let sql = FilterSQL(filter, today: today)
+        let query = "SELECT status, category, count(*) AS n FROM cases\(sql.whereClause) GROUP BY status, category"
+        return try await read { db in
+            var statistics = CaseStatistics()
+            for row in try Row.fetchAll(db, sql: query, arguments: sql.arguments) {
+                guard let status = Status(rawValue: row["status"]), let category = Category(rawValue: row["category"])
+                else { throw RowCoding.corrupt("unknown status or category in statistics") }
+                statistics.counts[status, default: [:]][category] = row["n"]
+            }
+            return statistics
+        }
+    }
+
+    public func lastSequence() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0 }
+    }
+
+    // MARK: Helpers
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as CasetrackError {
+            throw error
+        } catch {
+            throw Self.storageFailure(error)
+        }
+    }
+
+    private static func fetch(_ id: CaseID, _ db: Database) throws -> CaseRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?", arguments: [id.number])
+            .map(RowCoding.record)
+    }
+
+    private static func load(_ id: CaseID, _ db: Database) throws -> CaseRecord {
+        guard let record = try fetch(id, db) else { throw CasetrackError(.notFound, "no case \(id)") }
+        return record
+    }
+
+    private static func bump(_ counter: String, _ db: Database) throws -> Int64 {
+        try db.execute(sql: "UPDATE counters SET value = value + 1 WHERE name = ?", arguments: [counter])
+        guard let value = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = ?", arguments: [counter]) else {
+            throw RowCoding.corrupt("counter \(counter) is missing")
+        }
+        return value
+    }
+
+    private static func append(_ event: CaseEvent, _ db: Database) throws -> Int64 {
+        var event = event
+        event.seq = try bump("event_seq", db)
+        try db.execute(sql: """
+            INSERT INTO events (seq, case_id, kind, old_status, new_status, occurred, recorded_at, source, confidence,
+                                actor_uid, actor_pid, note, version, changes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: RowCoding.eventArguments(event))
+        return event.seq
+    }
+
+    private static func checkReferences(_ references: [String], for id: CaseID?, _ db: Database) throws {
+        for ref in references {
+            if let owner = try Int64.fetchOne(db, sql: "SELECT case_id FROM case_refs WHERE ref = ?", arguments: [ref]),
+               owner != id?.number {
+                throw CasetrackError(.duplicateReference, "reference \(ref) already belongs to \(CaseID(number: owner))")
+            }
+        }
+    }
+
+    private static func insert(_ record: CaseRecord, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO cases (id, status, category, names, birth, unit, unit_key, tags, since, since_day, ended, ended_day,
+                               last_place, detention_place, refs, notes, version, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: RowCoding.caseArguments(record))
+        try insertKeys(record, db)
+    }
+
+    private static func replace(_ record: CaseRecord, _ db: Database) throws {
+        for table in ["case_tags", "case_name_keys", "case_refs"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE case_id = ?", arguments: [record.id.number])
+        }
+        try db.execute(sql: "DELETE FROM cases WHERE id = ?", arguments: [record.id.number])
+        try insert(record, db)
+    }
+
+    private static func insertKeys(_ record: CaseRecord, _ db: Database) throws {
+        for tag in record.tags {
+            try db.execute(sql: "INSERT INTO case_tags (tag, case_id) VALUES (?, ?)", arguments: [tag, record.id.number])
+        }
+        for ref in record.references {
+            try db.execute(sql: "INSERT INTO case_refs (ref, case_id) VALUES (?, ?)", arguments: [ref, record.id.number])
+        }
+        for key in NameKey.keys(for: record.names) {
+            try db.execute(sql: "INSERT INTO case_name_keys (key, case_id) VALUES (?, ?)", arguments: [key, record.id.number])
+        }
+    }
+
+    static func storageFailure(_ error: any Error) -> CasetrackError {
+        if let error = error as? CasetrackError { return error }
+        return CasetrackError(.storageFailure, "the database failed: \(describe(error)); the change was not made")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return "SQLite error \(error.resultCode.rawValue): \(error.message ?? "\(error)")"
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,91 @@
+import GRDB
+
+/// The database schema, as an ordered list of migrations. A migration, once released, never
+/// changes: later versions append new ones.
+enum Schema {
+    /// `PRAGMA application_id` of a casetrack database ("CASE"), so that the daemon never
+    /// mistakes another application's SQLite file for its own.
+    static let applicationID: Int32 = 0x4341_5345
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: cases, events, search keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE cases (
+                    id INTEGER PRIMARY KEY,
+                    status TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    names TEXT NOT NULL,
+                    birth TEXT,
+                    unit TEXT,
+                    unit_key TEXT,
+                    tags TEXT NOT NULL,
+                    since TEXT,
+                    since_day INTEGER,
+                    ended TEXT,
+                    ended_day INTEGER,
+                    last_place TEXT,
+                    detention_place TEXT,
+                    refs TEXT NOT NULL,
+                    notes TEXT,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX cases_by_status ON cases(status, category, since_day);
+                CREATE INDEX cases_by_category ON cases(category, since_day);
+                CREATE INDEX cases_by_since ON cases(since_day);
+                CREATE INDEX cases_by_unit ON cases(unit_key);
+                CREATE INDEX cases_by_update ON cases(updated_at);
+
+                CREATE TABLE case_tags (
+                    tag TEXT NOT NULL,
+                    case_id INTEGER NOT NULL,
+                    PRIMARY KEY (tag, case_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX case_tags_by_case ON case_tags(case_id);
+
+                CREATE TABLE case_name_keys (
+                    key TEXT NOT NULL,
+                    case_id INTEGER NOT NULL,
+                    PRIMARY KEY (key, case_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX case_name_keys_by_case ON case_name_keys(case_id);
+
+                CREATE TABLE case_refs (
+                    ref TEXT NOT NULL PRIMARY KEY,
+                    case_id INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX case_refs_by_case ON case_refs(case_id);
+
+                CREATE TABLE events (
+                    seq INTEGER PRIMARY KEY,
+                    case_id INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    old_status TEXT,
+                    new_status TEXT,
+                    occurred TEXT,
+                    recorded_at INTEGER NOT NULL,
+                    source TEXT,
+                    confidence TEXT,
+                    actor_uid INTEGER NOT NULL,
+                    actor_pid INTEGER NOT NULL,
+                    note TEXT,
+                    version INTEGER NOT NULL,
+                    changes TEXT NOT NULL
+                );
+                CREATE INDEX events_by_case ON events(case_id, seq);
+
+                -- Counters bumped in the same transaction as the rows they number, so that
+                -- sequence numbers are gap-free in commit order and never reused.
+                CREATE TABLE counters (
+                    name TEXT NOT NULL PRIMARY KEY,
+                    value INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                INSERT INTO counters (name, value) VALUES ('event_seq', 0), ('case_id', 0);
+                """)
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+        }
+        return migrator
+    }
+}
