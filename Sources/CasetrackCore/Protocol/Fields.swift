@@ -70,6 +70,18 @@ public struct Fields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 
     public func int(_ key: String) -> Int64? { string(key).flatMap { Int64($0) } }
 
+    /// Every value as a `(key, text)` pair, lists spread into repeated keys: the form request
+    /// options take.
+    public var pairs: [(key: String, value: String)] {
+        items.flatMap { item -> [(key: String, value: String)] in
+            switch item.value {
+            case .string(let value): return [(item.key, value)]
+            case .int(let value): return [(item.key, String(value))]
+            case .list(let values): return values.map { (item.key, $0) }
+            }
+        }
+    }
+
     /// `key=value` tokens separated by single spaces.
     public var text: String {
         var output = ""

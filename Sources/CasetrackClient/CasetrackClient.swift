@@ -1,0 +1,123 @@
+import CasetrackCore
+
+/// The complete answer to one request, as read from the wire.
+public struct Answer: Sendable {
+    /// The data lines (`D`), in order.
+    public var data: [Fields]
+    /// The final line: `OK` with its fields, or the error.
+    public var outcome: Result<Fields, CasetrackError>
+
+    /// The final fields, or the error thrown.
+    public func get() throws -> Fields { try outcome.get() }
+}
+
+/// A client of casetrackd over its Unix socket.
+///
+/// One instance is one connection, used by one thread at a time. Requests may be pipelined
+/// with ``send(_:)`` and answers collected in order with ``receive()``; ``request(_:)`` does
+/// both for one request.
+public final class CasetrackClient {
+    private let connection: LineConnection
+    /// The greeting's fields (`protocol`, `server`, `max_line`).
+    public let greeting: Fields
+    /// Notices that arrived between answers, oldest first.
+    public private(set) var notices: [Fields] = []
+
+    /// The socket a client uses when none is given: `$CASETRACK_SOCKET`, else the system path.
+    public static func defaultSocketPath(environment: [String: String]) -> String {
+        environment["CASETRACK_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? DaemonConfiguration().socketPath
+    }
+
+    /// Connects and checks that the daemon speaks this protocol version.
+    public init(socketPath: String) throws {
+        connection = try LineConnection(socketPath: socketPath)
+        guard let line = try connection.readLine() else {
+            throw ClientError(.connectionLost, "casetrackd closed the connection before greeting")
+        }
+        guard case .hello(let fields) = try? ResponseLine(text: line) else {
+            throw ClientError(.protocolError, "\(socketPath) does not speak the casetrack protocol (first line: \(line.prefix(60)))")
+        }
+        guard fields.int("protocol") == Int64(protocolVersion) else {
+            throw ClientError(.protocolError,
+                "casetrackd speaks protocol \(fields.string("protocol") ?? "?"), this client \(protocolVersion)")
+        }
+        greeting = fields
+    }
+
+    /// Sends a request without waiting for its answer.
+    public func send(_ request: Request) throws {
+        try connection.send(request.line)
+    }
+
+    /// Reads the next complete answer.
+    public func receive() throws -> Answer {
+        var data: [Fields] = []
+        while true {
+            guard let line = try connection.readLine() else {
+                throw ClientError(.connectionLost, "casetrackd closed the connection before answering")
+            }
+            let parsed: ResponseLine
+            do {
+                parsed = try ResponseLine(text: line)
+            } catch {
+                throw ClientError(.protocolError, "unreadable line from casetrackd: \(line.prefix(80))")
+            }
+            switch parsed {
+            case .data(let fields): data.append(fields)
+            case .notice(let fields): notices.append(fields)
+            case .ok(let fields): return Answer(data: data, outcome: .success(fields))
+            case .error(let error): return Answer(data: data, outcome: .failure(error))
+            case .bye(let error): throw ClientError(.connectionLost, "casetrackd closed the connection: \(error.message)")
+            case .hello: throw ClientError(.protocolError, "unexpected second greeting")
+            }
+        }
+    }
+
+    /// Sends one request and returns its answer.
+    public func request(_ request: Request) throws -> Answer {
+        try send(request)
+        return try receive()
+    }
+
+    // MARK: Typed calls
+
+    /// One case, or `nil` when there is none with that id.
+    public func get(_ id: CaseID) throws -> CaseRecord? {
+        let answer = try request(Request(verb: "GET", positional: [id.description]))
+        if case .failure(let error) = answer.outcome, error.code == .notFound { return nil }
+        _ = try answer.get()
+        guard let fields = answer.data.first else { throw ClientError(.protocolError, "GET answered without a record") }
+        return try CaseRecord(fields: fields)
+    }
+
+    /// A case's history, oldest first.
+    public func history(_ id: CaseID) throws -> [CaseEvent] {
+        let answer = try request(Request(verb: "HISTORY", positional: [id.description]))
+        _ = try answer.get()
+        return try answer.data.map(CaseEvent.init(fields:))
+    }
+
+    /// Every case matching `filter`, fetched page by page.
+    public func list(_ filter: CaseFilter, pageSize: Int = Command.defaultPageSize) throws -> [CaseRecord] {
+        var records: [CaseRecord] = []
+        var after: String?
+        repeat {
+            var options = filter.fields.pairs
+            options.append((key: "limit", value: String(pageSize)))
+            if let after { options.append((key: "after", value: after)) }
+            let answer = try request(Request(verb: "LIST", options: options))
+            let final = try answer.get()
+            records += try answer.data.map(CaseRecord.init(fields:))
+            after = final.string("next")
+        } while after != nil
+        return records
+    }
+
+    /// How many cases match `filter`.
+    public func count(_ filter: CaseFilter) throws -> Int {
+        let answer = try request(Request(verb: "COUNT", options: filter.fields.pairs))
+        guard let count = try answer.get().int("count") else { throw ClientError(.protocolError, "COUNT answered without count") }
+        return Int(count)
+    }
+}
+

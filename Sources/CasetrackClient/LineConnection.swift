@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CasetrackCore
+
+/// Why the client could not get an answer.
+public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// Nothing listens on the socket, or it may not be opened.
+        public static let unreachable = Code("unreachable")
+        /// The daemon closed the connection or it broke mid-answer.
+        public static let connectionLost = Code("connection-lost")
+        /// The daemon sent something this client does not understand.
+        public static let protocolError = Code("protocol-error")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A blocking connection that sends lines and reads lines: the transport under ``CasetrackClient``.
+final class LineConnection {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    static let maximumLine = 64 << 20
+
+    init(socketPath: String) throws {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ClientError(.unreachable, "socket path \(socketPath) is too long for a Unix socket")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ClientError(.unreachable, "cannot create a socket: \(LineConnection.lastError())") }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let reason = LineConnection.lastError()
+            close(fd)
+            throw ClientError(.unreachable, "cannot reach casetrackd at \(socketPath): \(reason). Is the daemon running? Set --socket or CASETRACK_SOCKET")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ line: String) throws {
+        var bytes = Array(line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ClientError(.connectionLost, "the connection to casetrackd broke: \(LineConnection.lastError())")
+            }
+            offset += written
+        }
+    }
+
+    /// The next line without its line feed; `nil` at the end of the stream.
+    func readLine() throws -> String? {
+        var searched = start
+        while true {
+            if let newline = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[start..<newline]
+                start = newline + 1
+                if start > 65_536, start * 2 > buffer.count {
+                    buffer.removeFirst(start)
+                    start = 0
+                }
+                guard let text = String(validating: line, as: UTF8.self) else {
+                    throw ClientError(.protocolError, "casetrackd sent a line that is not UTF-8")
+                }
+                return text
+            }
+            searched = buffer.count
+            guard buffer.count - start < LineConnection.maximumLine else {
+                throw ClientError(.protocolError, "casetrackd sent a line longer than \(LineConnection.maximumLine) bytes")
+            }
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ClientError(.connectionLost, "the connection to casetrackd broke: \(LineConnection.lastError())")
+            }
+            if count == 0 { return nil }
+            buffer.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    static func lastError() -> String { String(cString: strerror(errno)) }
+}

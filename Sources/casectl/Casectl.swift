@@ -1,0 +1,147 @@
+import ArgumentParser
+import CasetrackClient
+import CasetrackCore
+
+@main
+struct Casectl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "casectl",
+        abstract: "Query and change the casetrack record from a shell.",
+        discussion: """
+            casectl talks to casetrackd over its Unix socket: --socket, else $CASETRACK_SOCKET, \
+            else \(DaemonConfiguration().socketPath). Every command prints a readable table, or JSON \
+            with --json (one document; one object per line for lists).
+
+            EXIT STATUS
+              0   success
+              1   the daemon failed (storage or internal error) or answered something unreadable
+              2   no such case
+              3   refused: a transition the lifecycle does not allow, a version conflict, \
+            or a reference that belongs to another case
+              4   not permitted
+              64  bad usage: a wrong option, or a value the daemon refused as invalid
+              69  the daemon cannot be reached
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Add.self, Get.self, SetStatus.self, Update.self, History.self,
+            List.self, Count.self, Stats.self, Ping.self,
+        ])
+}
+
+/// How casectl reaches the daemon and prints what it says.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The daemon's socket. Default: $CASETRACK_SOCKET, else \(DaemonConfiguration().socketPath).", valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .long, help: "Print JSON: one document, or one object per line for lists.")
+    var json = false
+
+    var socketPath: String {
+        socket ?? CasetrackClient.defaultSocketPath(environment: Environment.variables)
+    }
+
+    /// Connects, runs `body`, and turns every failure into a message and an exit status.
+    func run(_ body: (CasetrackClient) throws -> Void) throws {
+        do {
+            let client = try CasetrackClient(socketPath: socketPath)
+            try body(client)
+        } catch let error as CasetrackError {
+            Output.error(error.message)
+            throw ExitCode(ExitStatus.code(for: error))
+        } catch let error as ClientError {
+            Output.error(error.message)
+            throw ExitCode(error.code == .unreachable ? ExitStatus.unreachable : ExitStatus.failure)
+        }
+    }
+}
+
+/// The exit statuses, as the help text documents them.
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let notFound: Int32 = 2
+    static let refused: Int32 = 3
+    static let notPermitted: Int32 = 4
+    static let usage: Int32 = 64
+    static let unreachable: Int32 = 69
+
+    static func code(for error: CasetrackError) -> Int32 {
+        switch error.code {
+        case .notFound: return notFound
+        case .illegalTransition, .versionConflict, .duplicateReference: return refused
+        case .notPermitted: return notPermitted
+        case .badArgument, .badRequest, .unknownVerb, .lineTooLong, .invalidUTF8: return usage
+        case .shuttingDown: return unreachable
+        default: return failure
+        }
+    }
+}
+
+/// Options shared by every command that selects cases.
+struct FilterOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Status: missing, captive, returned or deceased (repeat, or comma-separate, for any of several).", valueName: "status"))
+    var status: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("military or civilian.", valueName: "category"))
+    var category: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A tag the case must have (repeat: all of them).", valueName: "tag"))
+    var tag: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("The unit or affiliation, in any letter case.", valueName: "unit"))
+    var unit: String?
+
+    @Option(name: .long, help: ArgumentHelp("Held or missing for at least this long: 8y, 18m, 90d, 1y6m.", valueName: "duration"))
+    var heldMin: String?
+
+    @Option(name: .long, help: ArgumentHelp("Went missing or was detained on or after this date.", valueName: "date"))
+    var sinceFrom: String?
+
+    @Option(name: .long, help: ArgumentHelp("Went missing or was detained before this date.", valueName: "date"))
+    var sinceBefore: String?
+
+    @Option(name: .long, help: ArgumentHelp("Changed at or after this date or instant (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ).", valueName: "when"))
+    var updatedSince: String?
+
+    @Option(name: .long, help: ArgumentHelp("Words of a name, in any spelling, letter case or script.", valueName: "words"))
+    var name: String?
+
+    var options: [(key: String, value: String)] {
+        var options: [(key: String, value: String)] = []
+        options += status.map { ("status", $0) }
+        options += category.map { ("category", $0) }
+        options += tag.map { ("tag", $0) }
+        if let unit { options.append(("unit", unit)) }
+        if let heldMin { options.append(("held_min", heldMin)) }
+        if let sinceFrom { options.append(("since_from", sinceFrom)) }
+        if let sinceBefore { options.append(("since_before", sinceBefore)) }
+        if let updatedSince { options.append(("updated_since", updatedSince)) }
+        if let name { options.append(("name", name)) }
+        return options
+    }
+}
+
+/// Options that describe the event a write records.
+struct EventOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("When it happened: YYYY-MM-DD, YYYY-MM or YYYY (default: today for status changes).", valueName: "date"))
+    var at: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where the information comes from (official statement, released person, ICRC, family, media…).", valueName: "text"))
+    var source: String?
+
+    @Option(name: .long, help: ArgumentHelp("preliminary or confirmed.", valueName: "level"))
+    var confidence: String?
+
+    @Option(name: .long, help: ArgumentHelp("A note kept with the event.", valueName: "text"))
+    var note: String?
+
+    var options: [(key: String, value: String)] {
+        var options: [(key: String, value: String)] = []
+        if let at { options.append(("at", at)) }
+        if let source { options.append(("source", source)) }
+        if let confidence { options.append(("confidence", confidence)) }
+        if let note { options.append(("note", note)) }
+        return options
+    }
+}

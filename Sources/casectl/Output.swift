@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CasetrackClient
+import CasetrackCore
+
+/// Everything casectl prints.
+enum Output {
+    static var today: Day {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Day(unixMilliseconds: Int64(spec.tv_sec) * 1000)
+    }
+
+    static func line(_ text: String) { write(1, text + "\n") }
+
+    static func error(_ text: String) { write(2, "casectl: " + text + "\n") }
+
+    private static func write(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+
+    /// The answer to a write: the changed record (JSON) or one line saying what happened.
+    static func change(_ answer: Answer, json: Bool, verb: String) throws {
+        let final = try answer.get()
+        guard let fields = answer.data.first else { throw ClientError(.protocolError, "the write was answered without the record") }
+        let record = try CaseRecord(fields: fields)
+        if json {
+            line(record.fields(today: today).json)
+        } else {
+            line("\(record.id) \(verb): \(record.status.rawValue), version \(record.version) (event \(final.string("seq") ?? "?"))")
+        }
+    }
+
+    static func describe(_ record: CaseRecord) {
+        var rows: [(String, String)] = []
+        rows.append(("id", record.id.description))
+        rows.append(("status", record.status.rawValue + (record.endedOn.map { " since \($0)" } ?? "")))
+        rows.append(("version", String(record.version)))
+        for (index, name) in record.names.enumerated() { rows.append((index == 0 ? "names" : "", name)) }
+        rows.append(("category", record.category.rawValue))
+        rows.append(("unit", record.unit ?? "-"))
+        rows.append(("tags", record.tags.isEmpty ? "-" : record.tags.joined(separator: ", ")))
+        rows.append(("birth", record.birth?.description ?? "unknown"))
+        rows.append(("missing/detained", record.since.map { "\($0) (\($0.precision.rawValue))" } ?? "unknown"))
+        rows.append(("held for", record.heldFor(today: today).map { readable($0) + (record.status.isOpen ? ", still" : "") } ?? "unknown"))
+        rows.append(("last known place", record.lastKnownPlace ?? "-"))
+        rows.append(("detention place", record.detentionPlace ?? "-"))
+        rows.append(("references", record.references.isEmpty ? "-" : record.references.joined(separator: ", ")))
+        rows.append(("notes", record.notes ?? "-"))
+        rows.append(("created", record.createdAt.description))
+        rows.append(("updated", record.updatedAt.description))
+        let width = rows.map(\.0.count).max() ?? 0
+        for (key, value) in rows {
+            let label = key.isEmpty ? String(repeating: " ", count: width + 1) : pad(key + ":", width + 1)
+            let lines = value.split(separator: "\n", omittingEmptySubsequences: false)
+            for (index, part) in lines.enumerated() {
+                line((index == 0 ? label : String(repeating: " ", count: width + 1)) + "  " + part)
+            }
+        }
+    }
+
+    static func table(_ records: [CaseRecord]) {
+        let header = ["ID", "STATUS", "CATEGORY", "SINCE", "HELD", "UNIT", "NAME"]
+        let rows = records.map { record in
+            [record.id.description, record.status.rawValue, record.category.rawValue,
+             record.since?.description ?? "unknown", record.heldFor(today: today).map(readable) ?? "-",
+             record.unit ?? "-", record.names.first ?? ""]
+        }
+        grid(header, rows)
+        if !records.isEmpty { line("(\(records.count) case\(records.count == 1 ? "" : "s"))") }
+    }
+
+    static func history(_ events: [CaseEvent]) {
+        let header = ["SEQ", "OCCURRED", "RECORDED", "KIND", "CHANGE", "SOURCE", "CONFIDENCE", "BY", "NOTE"]
+        let rows = events.map { event -> [String] in
+            let change: String
+            switch event.kind {
+            case .created: change = "opened as \(event.newStatus?.rawValue ?? "?")"
+            case .status, .correction: change = "\(event.oldStatus?.rawValue ?? "?") -> \(event.newStatus?.rawValue ?? "?")"
+            case .update: change = event.changes.joined(separator: "; ")
+            }
+            return [String(event.seq), event.occurredOn?.description ?? "unknown", event.recordedAt.description,
+                    event.kind.rawValue, change, event.source ?? "-", event.confidence?.rawValue ?? "-",
+                    "uid \(event.actor.uid) pid \(event.actor.pid)", event.note ?? ""]
+        }
+        grid(header, rows)
+    }
+
+    static func statistics(_ statistics: CaseStatistics) {
+        let header = ["STATUS"] + Category.allCases.map { $0.rawValue.uppercased() } + ["TOTAL"]
+        var rows = Status.allCases.map { status -> [String] in
+            let counts = Category.allCases.map { statistics.count(status, $0) }
+            return [status.rawValue] + counts.map(String.init) + [String(counts.reduce(0, +))]
+        }
+        let totals = Category.allCases.map { category in Status.allCases.map { statistics.count($0, category) }.reduce(0, +) }
+        rows.append(["total"] + totals.map(String.init) + [String(statistics.total)])
+        grid(header, rows, rightAligned: Set(1..<header.count))
+    }
+
+    static func readable(_ duration: HeldDuration) -> String {
+        var parts: [String] = []
+        if duration.years > 0 { parts.append("\(duration.years)y") }
+        if duration.months > 0 { parts.append("\(duration.months)m") }
+        if duration.days > 0 || parts.isEmpty { parts.append("\(duration.days)d") }
+        return parts.joined(separator: " ")
+    }
+
+    static func grid(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) {
+        let clean = rows.map { $0.map { $0.split(whereSeparator: \.isNewline).joined(separator: " ⏎ ") } }
+        var widths = header.map(\.count)
+        for row in clean { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+        for row in [header] + clean {
+            var text = ""
+            for (index, cell) in row.enumerated() {
+                let last = index == row.count - 1
+                let padded = rightAligned.contains(index)
+                    ? String(repeating: " ", count: widths[index] - cell.count) + cell
+                    : (last ? cell : pad(cell, widths[index]))
+                text += padded + (last ? "" : "  ")
+            }
+            line(text)
+        }
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
+    }
+}
+
+enum Environment {
+    static var variables: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
