@@ -63,8 +63,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore"]),
-        .testTarget(name: "CasetrackStoreTests", dependencies: ["CasetrackCore", "CasetrackStore"]),
+        // Synthetic data and process helpers shared by the test targets (never shipped).
+        .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore"]),
+        .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),
+        .testTarget(name: "CasetrackStoreTests", dependencies: ["CasetrackCore", "CasetrackStore", "CasetrackTestSupport"]),
         .testTarget(
             name: "CasetrackServerTests",
             dependencies: [
@@ -73,7 +75,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CasetrackCore", "CasetrackClient"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

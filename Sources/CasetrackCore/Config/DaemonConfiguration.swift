@@ -20,6 +20,8 @@ public struct DaemonConfiguration: Hashable, Sendable {
 
     /// Applies the settings of a configuration file's text. `origin` names the file in errors.
     public mutating func apply(fileText: String, origin: String) throws {
+        // All or nothing: a file with one bad line leaves the settings as they were.
+        var updated = self
         for (offset, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let number = offset + 1
             var line = Substring(rawLine)
@@ -42,8 +44,9 @@ public struct DaemonConfiguration: Hashable, Sendable {
             } catch let error as CasetrackError where error.code == .badRequest {
                 throw fail(error.message)
             }
-            try set(key, value, fail: fail)
+            try updated.set(key, value, fail: fail)
         }
+        self = updated
     }
 
     private mutating func set(_ key: String, _ value: String, fail: (String) -> CasetrackError) throws {

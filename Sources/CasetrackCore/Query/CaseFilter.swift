@@ -27,6 +27,11 @@ public struct CaseFilter: Hashable, Sendable {
     public var isEmpty: Bool { self == CaseFilter() }
 
     public func matches(_ record: CaseRecord, today: Day) -> Bool {
+        matches(record, today: today, nameKeys: name == nil ? [] : NameKey.keys(for: record.names))
+    }
+
+    /// ``matches(_:today:)`` with the record's name keys computed beforehand.
+    public func matches(_ record: CaseRecord, today: Day, nameKeys: [String]) -> Bool {
         if !statuses.isEmpty, !statuses.contains(record.status) { return false }
         if !categories.isEmpty, !categories.contains(record.category) { return false }
         if !tags.isSubset(of: record.tags) { return false }
@@ -38,7 +43,7 @@ public struct CaseFilter: Hashable, Sendable {
             if let sinceBefore, start >= sinceBefore { return false }
         }
         if let updatedSince, record.updatedAt < updatedSince { return false }
-        if let name, !NameKey.matches(query: name, names: record.names) { return false }
+        if let name, !NameKey.matches(queryWords: NameKey.words(of: name), keys: nameKeys) { return false }
         return true
     }
 

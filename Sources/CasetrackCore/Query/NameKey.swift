@@ -29,10 +29,14 @@ public enum NameKey {
     /// Whether a case with these names matches a name query: every query word must begin a
     /// word of some spelling.
     public static func matches(query: String, names: [String]) -> Bool {
-        let wanted = words(of: query)
-        guard !wanted.isEmpty else { return false }
-        let have = keys(for: names)
-        return wanted.allSatisfy { word in have.contains { $0.hasPrefix(word) } }
+        matches(queryWords: words(of: query), keys: keys(for: names))
+    }
+
+    /// The same test on skeletons computed beforehand (``words(of:)`` of the query,
+    /// ``keys(for:)`` of the names).
+    public static func matches(queryWords: [String], keys: [String]) -> Bool {
+        guard !queryWords.isEmpty else { return false }
+        return queryWords.allSatisfy { word in keys.contains { $0.hasPrefix(word) } }
     }
 
     static let apostrophes: Set<Character> = ["'", "’", "ʼ", "ʹ", "`", "‘"]

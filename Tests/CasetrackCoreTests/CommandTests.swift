@@ -1,0 +1,89 @@
+import CasetrackCore
+import Testing
+
+@Suite("Command validation")
+struct CommandTests {
+    let today = Day(year: 2026, month: 6, day: 15)!
+
+    func parse(_ line: String) throws -> Command { try Command(Request(line: line), today: today) }
+
+    @Test("ADD with every field")
+    func add() throws {
+        let command = try parse(#"add name="Іваненко Петро" name="Ivanenko Petro" category=military status=captive since=2022-05 tag=Azov tag=azov ref=UA-1 unit=" 12th  brigade " at=2022-05-20 source="official statement" confidence=confirmed notes="a\nb""#)
+        guard case .add(let new, let details) = command else { Issue.record("not ADD"); return }
+        #expect(new.names == ["Іваненко Петро", "Ivanenko Petro"])
+        #expect(new.tags == ["azov"])
+        #expect(new.unit == "12th  brigade")
+        #expect(new.since == PartialDate(year: 2022, month: 5))
+        #expect(new.notes == "a\nb")
+        #expect(details == EventDetails(occurredOn: PartialDate("2022-05-20"), source: "official statement", confidence: .confirmed))
+    }
+
+    @Test("refused lines name what is wrong", arguments: [
+        ("FROB", CasetrackError.Code.unknownVerb, "unknown verb"),
+        ("SUBSCRIBE", .unknownVerb, "not available"),
+        ("GET", .badArgument, "missing ID"),
+        ("GET X-1", .badArgument, "not a case id"),
+        ("GET C-1 C-2", .badArgument, "too many values"),
+        ("GET C-1 foo=1", .badArgument, "takes no foo="),
+        ("ADD category=military status=captive", .badArgument, "at least one name"),
+        ("ADD name=x status=captive", .badArgument, "category"),
+        ("ADD name=x category=navy status=captive", .badArgument, "not a category"),
+        ("ADD name=x category=military", .badArgument, "status"),
+        ("ADD name=x category=military status=free", .badArgument, "not a status"),
+        ("ADD name=x category=military status=captive since=2022-13", .badArgument, "not a date"),
+        ("ADD name=x category=military status=captive since=2022-02-30", .badArgument, "not a date"),
+        ("ADD name=x category=military status=captive since=1800", .badArgument, "not a date"),
+        ("ADD name=x category=military status=captive since=-2022", .badArgument, "not a date"),
+        ("ADD name=x category=military status=captive since=2099-01-01", .badArgument, "in the future"),
+        ("ADD name=x category=military status=captive confidence=sure", .badArgument, "not a confidence"),
+        ("ADD name=\"\" category=military status=captive", .badArgument, "must not be empty"),
+        ("ADD name=\"a\\u{0}b\" category=military status=captive", .badArgument, "control character"),
+        ("ADD name=\"a\\nb\" category=military status=captive", .badArgument, "control character"),
+        ("ADD name=x category=military status=captive tag=\"a b\"", .badArgument, "not a tag"),
+        ("ADD name=x category=military status=captive ref=\"a b\"", .badArgument, "white space"),
+        ("ADD name=x category=military category=civilian status=captive", .badArgument, "given twice"),
+        ("SET-STATUS C-1", .badArgument, "missing STATUS"),
+        ("SET-STATUS C-1 returned expect_version=0", .badArgument, "whole number"),
+        ("SET-STATUS C-1 returned expect_version=99999999999999999999", .badArgument, "whole number"),
+        ("SET-STATUS C-1 returned correction=maybe", .badArgument, "yes or no"),
+        ("UPDATE C-1", .badArgument, "no field"),
+        ("LIST limit=0", .badArgument, "whole number"),
+        ("LIST limit=10001", .badArgument, "whole number"),
+        ("LIST held_min=8", .badArgument, "not a duration"),
+        ("LIST held_min=8y8y", .badArgument, "not a duration"),
+        ("COUNT name=\"!!\"", .badArgument, "no letters"),
+        ("COUNT updated_since=yesterday", .badArgument, "updated_since"),
+        ("FORMAT xml", .badArgument, "not text or json"),
+        ("k=v", .badRequest, "must start with a verb"),
+        ("", .badRequest, "empty line"),
+    ])
+    func refused(_ line: String, _ code: CasetrackError.Code, _ fragment: String) {
+        #expect {
+            try parse(line)
+        } throws: { error in
+            guard let error = error as? CasetrackError else { return false }
+            return error.code == code && error.message.contains(fragment)
+        }
+    }
+
+    @Test("filters: lists, comma lists, keys in either spelling")
+    func filter() throws {
+        guard case .count(let filter) = try parse("COUNT status=captive,missing Category=civilian held-min=8y tag=a tag=b name=ivanenko") else {
+            Issue.record("not COUNT"); return
+        }
+        #expect(filter.statuses == [.captive, .missing])
+        #expect(filter.categories == [.civilian])
+        #expect(filter.heldMin == HeldDuration(years: 8))
+        #expect(filter.tags == ["a", "b"])
+        #expect(filter.name == "ivanenko")
+    }
+
+    @Test("every verb parses from its own usage example")
+    func verbs() throws {
+        for line in ["HELLO", "HELLO 1 format=json", "FORMAT json", "PING", "QUIT", "GET C-000001", "HISTORY 7",
+                     "SET-STATUS C-1 returned at=2025 correction=yes", "UPDATE C-1 unit=\"\"", "LIST", "COUNT", "STATS"] {
+            #expect(try parse(line).verb.name == Request(verb: String(line.split(separator: " ")[0])).verb)
+        }
+    }
+}

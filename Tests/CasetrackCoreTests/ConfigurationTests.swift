@@ -1,0 +1,40 @@
+import CasetrackCore
+import Testing
+
+@Suite("Daemon configuration file")
+struct ConfigurationTests {
+    @Test("keys, comments, quotes")
+    func valid() throws {
+        var configuration = DaemonConfiguration()
+        try configuration.apply(fileText: """
+            # casetrack
+            socket = /run/x.sock   # trailing comment
+            database = "/var/lib/case track/db.sqlite"
+
+            log_level = debug
+            max_line_length = 4096
+            """, origin: "test.conf")
+        #expect(configuration.socketPath == "/run/x.sock")
+        #expect(configuration.databasePath == "/var/lib/case track/db.sqlite")
+        #expect(configuration.logLevel == "debug" && configuration.maximumLineLength == 4096)
+    }
+
+    @Test("a bad line is named", arguments: [
+        ("colour = red", "test.conf:1: unknown key 'colour'"),
+        ("log_level = debug\nsocket", "test.conf:2: expected key = value"),
+        ("socket = relative.sock", "absolute path"),
+        ("log_level = loud", "log_level must be one of"),
+        ("max_line_length = 10", "from 1024"),
+        ("socket = \"/a", "unterminated"),
+        ("socket = /a /b", "one word"),
+    ])
+    func invalid(_ text: String, _ fragment: String) {
+        var configuration = DaemonConfiguration()
+        #expect {
+            try configuration.apply(fileText: text, origin: "test.conf")
+        } throws: { error in
+            (error as? CasetrackError)?.message.contains(fragment) == true
+        }
+        #expect(configuration == DaemonConfiguration(), "a refused file changes nothing")
+    }
+}

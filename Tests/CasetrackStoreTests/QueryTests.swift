@@ -1,0 +1,128 @@
+import CasetrackCore
+import CasetrackStore
+import CasetrackTestSupport
+import Testing
+
+/// Filters, counts and statistics on 10,000 generated cases, checked against the core's
+/// reference meaning of each filter applied to the same records in memory.
+@Suite("Queries on 10,000 cases")
+struct QueryTests {
+    static let caseCount = 10_000
+
+    /// Opens the cases, then moves some of them along the lifecycle with backdated events,
+    /// returning every record as the store acknowledged it last.
+    static func populate(_ store: SQLiteCaseStore) async throws -> [CaseID: CaseRecord] {
+        var random = SeededRandom(seed: 42)
+        let cases = (0..<caseCount).map { _ in Synthetic.newCase(&random, today: testToday) }
+        var records: [CaseID: CaseRecord] = [:]
+        for batch in stride(from: 0, to: cases.count, by: 500) {
+            let changes = try await withThrowingTaskGroup(of: CaseChange.self) { group in
+                for (offset, new) in cases[batch..<min(batch + 500, cases.count)].enumerated() {
+                    group.addTask {
+                        try await store.add(new, details: EventDetails(occurredOn: new.since), actor: testActor,
+                                            clock: clock(Int64(batch + offset) * 1_000))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for change in changes { records[change.record.id] = change.record }
+        }
+        // A third come home or die, at a date after they went missing.
+        var closing: [(CaseID, Status, Day, Int)] = []
+        for (index, id) in records.keys.sorted().enumerated() where index % 3 == 0 {
+            guard let record = records[id] else { continue }
+            let start = record.since?.lastDay ?? testToday.adding(days: -4_000)
+            let end = start.adding(days: Int.random(in: 0...max(0, testToday.daysSinceEpoch - start.daysSinceEpoch), using: &random))
+            closing.append((id, index % 15 == 0 ? .deceased : .returned, end, index))
+        }
+        let closed = try await withThrowingTaskGroup(of: CaseChange.self) { group in
+            for (id, status, end, index) in closing {
+                group.addTask {
+                    try await store.setStatus(id, to: status, details: EventDetails(occurredOn: PartialDate(end)),
+                                              actor: testActor, expectVersion: nil, correction: false,
+                                              clock: clock(20_000_000 + Int64(index)))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for change in closed { records[change.record.id] = change.record }
+        return records
+    }
+
+    static func filters(_ random: inout SeededRandom) -> [CaseFilter] {
+        var fixed: [CaseFilter] = []
+        func filter(_ build: (inout CaseFilter) -> Void) { var f = CaseFilter(); build(&f); fixed.append(f) }
+        filter { _ in }
+        filter { $0.categories = [.civilian]; $0.statuses = [.captive]; $0.heldMin = HeldDuration(years: 8) }
+        filter { $0.heldMin = HeldDuration(years: 1) }
+        filter { $0.heldMin = HeldDuration(months: 18); $0.statuses = [.returned, .deceased] }
+        filter { $0.heldMin = HeldDuration(days: 90) }
+        filter { $0.tags = ["azov"]; $0.statuses = [.captive] }
+        filter { $0.tags = ["azov", "medic"] }
+        filter { $0.unit = "12TH  Brigade" }
+        filter { $0.sinceFrom = Day(year: 2020, month: 1, day: 1); $0.sinceBefore = Day(year: 2022, month: 3, day: 1) }
+        filter { $0.updatedSince = clock(20_000_000).now }
+        filter { $0.name = "ivanenko" }
+        filter { $0.name = "Іваненко Петро" }
+        filter { $0.name = "yulia kovalchuk" }
+        filter { $0.name = "hryhoriy" }
+        filter { $0.name = "grigorij scherbina"; $0.categories = [.military] }
+        filter { $0.name = "zgursk" }
+        for _ in 0..<150 {
+            var f = CaseFilter()
+            if Bool.random(using: &random) { f.statuses = Set(Status.allCases.filter { _ in Bool.random(using: &random) }) }
+            if Int.random(in: 0..<3, using: &random) == 0 { f.categories = [Category.allCases.randomElement(using: &random)!] }
+            if Int.random(in: 0..<3, using: &random) == 0 { f.tags = [Synthetic.tags.randomElement(using: &random)!] }
+            if Int.random(in: 0..<4, using: &random) == 0 { f.unit = Synthetic.units.randomElement(using: &random) }
+            if Int.random(in: 0..<3, using: &random) == 0 {
+                f.heldMin = HeldDuration(years: Int.random(in: 0...9, using: &random), months: Int.random(in: 0...11, using: &random),
+                                         days: Int.random(in: 0...40, using: &random))
+            }
+            if Int.random(in: 0..<4, using: &random) == 0 { f.sinceFrom = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
+            if Int.random(in: 0..<4, using: &random) == 0 { f.sinceBefore = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
+            if Int.random(in: 0..<4, using: &random) == 0 {
+                let surname = Synthetic.surnames.randomElement(using: &random)!
+                f.name = Bool.random(using: &random) ? surname : Synthetic.romanize(surname, variant: Int.random(in: 0...1, using: &random))
+            }
+            fixed.append(f)
+        }
+        return fixed
+    }
+
+    @Test("list, count and statistics agree with the reference filter")
+    func agree() async throws {
+        try await withStore { store, _ in
+            let records = try await Self.populate(store)
+            #expect(records.count == Self.caseCount)
+            let keys = records.mapValues { NameKey.keys(for: $0.names) }
+            var random = SeededRandom(seed: 7)
+            var nonEmpty = 0
+            for filter in Self.filters(&random) {
+                let matching = records.values.filter { filter.matches($0, today: testToday, nameKeys: keys[$0.id] ?? []) }
+                let expected = matching.map(\.id).sorted()
+                if !expected.isEmpty { nonEmpty += 1 }
+                #expect(try await store.count(filter, today: testToday) == expected.count, "count \(filter)")
+                // Page through with a small page to exercise `after`.
+                var listed: [CaseID] = []
+                var after: CaseID?
+                repeat {
+                    let page = try await store.list(filter, today: testToday, limit: 997, after: after)
+                    listed += page.map(\.id)
+                    after = page.count == 997 ? page.last?.id : nil
+                } while after != nil
+                #expect(listed == expected, "list \(filter)")
+                let statistics = try await store.statistics(filter, today: testToday)
+                #expect(statistics.total == expected.count)
+                for status in Status.allCases {
+                    for category in Category.allCases {
+                        let count = matching.filter { $0.status == status && $0.category == category }.count
+                        #expect(statistics.count(status, category) == count)
+                    }
+                }
+            }
+            #expect(nonEmpty > 100, "the generated filters mostly select something")
+            let stored = try await store.list(CaseFilter(), today: testToday, limit: Self.caseCount, after: nil)
+            #expect(stored == records.values.sorted { $0.id < $1.id }, "every record reads back as acknowledged")
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import CasetrackCore
+import CasetrackStore
+import CasetrackTestSupport
+import Foundation
+import Testing
+
+/// A store in a fresh temporary folder, with its writer running for the test's duration.
+func withStore<T>(_ body: (SQLiteCaseStore, String) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-store-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("cases.sqlite").path
+    let store = try SQLiteCaseStore(path: path)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await store.run() }
+        defer { group.cancelAll() }
+        return try await body(store, path)
+    }
+}
+
+let testToday = Day(year: 2026, month: 6, day: 15)!
+let testActor = Actor(uid: 1000, pid: 4242)
+
+func clock(_ offsetMilliseconds: Int64 = 0) -> WriteClock {
+    WriteClock(now: Timestamp(unixMilliseconds: Int64(testToday.daysSinceEpoch) * 86_400_000 + 36_000_000 + offsetMilliseconds))
+}
+
+@Suite("SQLite store")
+struct StoreTests {
+    @Test("add, get, change, history: versions and gap-free sequence numbers")
+    func basics() async throws {
+        try await withStore { store, _ in
+            let new = NewCase(names: ["Іваненко Петро", "Ivanenko Petro"], category: .military, unit: "12th brigade",
+                              tags: ["azov"], status: .captive, since: PartialDate("2022-05-20"), references: ["UA-1"])
+            let added = try await store.add(new, details: EventDetails(source: "official statement", confidence: .confirmed),
+                                            actor: testActor, clock: clock())
+            #expect(added.record.id.description == "C-000001" && added.record.version == 1 && added.event.seq == 1)
+            #expect(try await store.get(added.record.id) == added.record)
+
+            let returned = try await store.setStatus(added.record.id, to: .returned,
+                                                     details: EventDetails(occurredOn: PartialDate("2025-05-23")),
+                                                     actor: testActor, expectVersion: 1, correction: false, clock: clock(1))
+            #expect(returned.record.version == 2 && returned.event.seq == 2 && returned.record.endedOn == PartialDate("2025-05-23"))
+
+            let history = try #require(try await store.history(added.record.id))
+            #expect(history.map(\.seq) == [1, 2])
+            #expect(history.map(\.kind) == [.created, .status])
+            #expect(history[1].actor == testActor && history[1].version == 2)
+            #expect(try await store.history(CaseID(number: 99)) == nil)
+            #expect(try await store.lastSequence() == 2)
+        }
+    }
+
+    @Test("refused writes change nothing and leave no gap in the sequence")
+    func refusals() async throws {
+        try await withStore { store, path in
+            let first = try await store.add(NewCase(names: ["Бойко Оксана"], category: .civilian, status: .captive,
+                                                    references: ["REF-7"]),
+                                            details: EventDetails(), actor: testActor, clock: clock())
+            let id = first.record.id
+            let before = try Self.dump(path)
+            await #expect(throws: CasetrackError.self) {
+                try await store.setStatus(id, to: .returned, details: EventDetails(), actor: testActor, expectVersion: 5,
+                                          correction: false, clock: clock(1))
+            }
+            await #expect(throws: CasetrackError.self) {
+                try await store.setStatus(id, to: .captive, details: EventDetails(), actor: testActor, expectVersion: nil,
+                                          correction: false, clock: clock(1))
+            }
+            await #expect(throws: CasetrackError.self) {
+                try await store.setStatus(CaseID(number: 404), to: .returned, details: EventDetails(), actor: testActor,
+                                          expectVersion: nil, correction: false, clock: clock(1))
+            }
+            await #expect { try await store.add(NewCase(names: ["Жук Тарас"], category: .military, status: .missing,
+                                                         references: ["REF-7"]),
+                                                 details: EventDetails(), actor: testActor, clock: clock(1))
+            } throws: { ($0 as? CasetrackError)?.code == .duplicateReference && "\($0)".contains("C-000001") }
+            #expect(try Self.dump(path) == before)
+
+            let next = try await store.add(NewCase(names: ["Жук Тарас"], category: .military, status: .missing),
+                                           details: EventDetails(), actor: testActor, clock: clock(2))
+            #expect(next.record.id.number == 2 && next.event.seq == 2, "refusals consumed no id and no sequence number")
+        }
+    }
+
+    @Test("concurrent writers: every write acknowledged once, sequence gap-free, versions exact")
+    func concurrentWrites() async throws {
+        try await withStore { store, _ in
+            let added = try await store.add(NewCase(names: ["Мороз Ірина"], category: .civilian, status: .missing),
+                                            details: EventDetails(), actor: testActor, clock: clock())
+            let id = added.record.id
+            let sequences = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        var update = CaseUpdate()
+                        update.addTags = ["t\(index)"]
+                        return try await store.update(id, update, details: EventDetails(), actor: testActor,
+                                                      expectVersion: nil, clock: clock(Int64(index))).event.seq
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(sequences.sorted() == Array(2...201))
+            let record = try #require(try await store.get(id))
+            #expect(record.version == 201 && record.tags.count == 200)
+            // Two writers that both expect version 201: exactly one wins.
+            let outcomes = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        (try? await store.setStatus(id, to: .captive, details: EventDetails(), actor: testActor,
+                                                    expectVersion: 201, correction: false, clock: clock())) != nil
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1)
+        }
+    }
+
+    @Test("data survives closing and reopening; another application's database is refused untouched")
+    func reopen() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-reopen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("db.sqlite").path
+        do {
+            let store = try SQLiteCaseStore(path: path)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                _ = try await store.add(NewCase(names: ["Яценко Юрій"], category: .military, status: .captive),
+                                        details: EventDetails(), actor: testActor, clock: clock())
+                group.cancelAll()
+            }
+            try store.close()
+        }
+        let reopened = try SQLiteCaseStore(path: path)
+        #expect(try await reopened.get(CaseID(number: 1))?.names == ["Яценко Юрій"])
+        try reopened.close()
+
+        let foreign = folder.appendingPathComponent("foreign.sqlite").path
+        try Self.sqlite(foreign, "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        #expect { try SQLiteCaseStore(path: foreign) } throws: { "\($0)".contains("another application") }
+        #expect(try Self.sqlite(foreign, "SELECT name FROM sqlite_master;") == "t\n")
+
+        let garbage = folder.appendingPathComponent("garbage.sqlite").path
+        try Data(repeating: 0x41, count: 8_192).write(to: URL(fileURLWithPath: garbage))
+        #expect { try SQLiteCaseStore(path: garbage) } throws: { "\($0)".contains("cannot open the database") }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: garbage)) == Data(repeating: 0x41, count: 8_192))
+    }
+
+    /// Every table's rows, in order: what "unchanged" means for the database.
+    static func dump(_ path: String) throws -> String {
+        try sqlite(path, """
+            SELECT * FROM cases ORDER BY id; SELECT * FROM events ORDER BY seq; SELECT * FROM case_tags ORDER BY 1, 2;
+            SELECT * FROM case_refs ORDER BY 1; SELECT * FROM case_name_keys ORDER BY 1, 2; SELECT * FROM counters ORDER BY 1;
+            """)
+    }
+
+    @discardableResult
+    static func sqlite(_ path: String, _ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [path, sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: output, as: UTF8.self)
+    }
+}
