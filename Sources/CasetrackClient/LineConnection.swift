@@ -61,9 +61,19 @@ final class LineConnection {
 
     deinit { close(fd) }
 
+    /// Closes the sending half: the daemon sees end of input but can still answer.
+    func shutdownWrite() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     func send(_ line: String) throws {
         var bytes = Array(line.utf8)
         bytes.append(UInt8(ascii: "\n"))
+        try send(bytes: bytes)
+    }
+
+    /// Sends bytes as they are (tests use it to send what no well-behaved client would).
+    func send(bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { raw in

@@ -36,6 +36,8 @@ public struct HeldDuration: Hashable, Sendable, CustomStringConvertible {
             }
         }
         guard number.isEmpty, !seen.isEmpty else { return nil }
+        // Dates span 1900-2200: anything longer is a typing error, not a question.
+        guard years <= 300, months <= 3_600, days <= 110_000 else { return nil }
         self.init(years: years, months: months, days: days)
     }
 

@@ -1,0 +1,108 @@
+import CasetrackCore
+import Foundation
+import Testing
+
+@Suite("casectl against the real daemon")
+struct CasectlTests {
+    @Test("the README walkthrough: add, get, set-status, history, list, count, stats")
+    func walkthrough() throws {
+        let daemon = try Daemon()
+        let added = try daemon.casectl("add", "--name", "Іваненко Петро Олексійович", "--name", "Ivanenko Petro",
+                                       "--category", "military", "--unit", "12th brigade", "--tag", "azov",
+                                       "--status", "captive", "--since", "2022-05-20", "--source", "official statement",
+                                       "--confidence", "confirmed")
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout == "C-000001 added: captive, version 1 (event 1)\n")
+        try daemon.casectl("add", "--name", "Ковальчук Юлія Андріївна", "--category", "civilian", "--status", "captive",
+                           "--since", "2014-07", "--tag", "kherson")
+        try daemon.casectl("add", "--name", "Мороз Ганна", "--category", "civilian", "--status", "missing",
+                           "--since", "2023")
+
+        let get = try daemon.casectl("get", "C-000001")
+        #expect(get.status == 0)
+        #expect(get.stdout.contains("Іваненко Петро Олексійович") && get.stdout.contains("Ivanenko Petro"))
+        #expect(get.stdout.contains("held for:") && get.stdout.contains("version:           1"))
+        let json = try daemon.casectl("get", "C-000001", "--json").json()
+        #expect(json["id"] as? String == "C-000001" && json["status"] as? String == "captive" && json["version"] as? Int == 1)
+        #expect(json["names"] as? [String] == ["Іваненко Петро Олексійович", "Ivanenko Petro"])
+        #expect(json["since_precision"] as? String == "day" && json["held_days"] is Int)
+
+        let changed = try daemon.casectl("set-status", "C-000001", "returned", "--at", "2025-05-23",
+                                         "--source", "exchange list", "--expect-version", "1")
+        #expect(changed.status == 0 && changed.stdout.contains("returned, version 2"))
+
+        let history = try daemon.casectl("history", "C-000001", "--json").jsonLines()
+        #expect(history.map { $0["kind"] as? String } == ["created", "status"])
+        #expect(history[1]["old"] as? String == "captive" && history[1]["new"] as? String == "returned")
+        #expect(history[1]["occurred"] as? String == "2025-05-23" && history[1]["source"] as? String == "exchange list")
+        #expect(history[1]["actor_uid"] as? Int == Int(getuid()))
+        let table = try daemon.casectl("history", "C-000001")
+        #expect(table.lines.count == 3 && table.lines[0].hasPrefix("SEQ") && table.stdout.contains("captive -> returned"))
+
+        let held = try daemon.casectl("list", "--category", "civilian", "--status", "captive", "--held-min", "8y", "--json")
+        #expect(try held.jsonLines().map { $0["id"] as? String } == ["C-000002"])
+        #expect(try daemon.casectl("count", "--tag", "azov", "--status", "captive", "--json").stdout == "{\"count\":0}\n")
+        #expect(try daemon.casectl("count", "--tag", "azov").stdout == "1\n")
+        #expect(try daemon.casectl("count", "--status", "captive,missing").stdout == "2\n")
+
+        for query in ["ivanenko", "ІВАНЕНКО", "Ivanenko Petro Oleksiyovych"] {
+            let found = try daemon.casectl("list", "--name", query)
+            #expect(found.lines.count == 3 && found.lines[1].hasPrefix("C-000001"), "\(query): \(found.stdout)")
+        }
+        #expect(try daemon.casectl("list", "--name", "yulia kovalchuk", "--json").jsonLines().count == 1)
+
+        let stats = try daemon.casectl("stats")
+        #expect(stats.lines.first == "STATUS    MILITARY  CIVILIAN  TOTAL")
+        #expect(stats.lines.contains("captive          0         1      1"))
+        #expect(stats.lines.contains("returned         1         0      1"))
+        #expect(stats.lines.last == "total            1         2      3")
+        let statsJSON = try daemon.casectl("stats", "--json").jsonLines()
+        #expect(statsJSON.count == 8 && statsJSON.compactMap { $0["count"] as? Int }.reduce(0, +) == 3)
+    }
+
+    @Test("exit statuses: not found 2, refused 3, bad usage 64, unreachable 69")
+    func exitStatuses() throws {
+        let daemon = try Daemon()
+        try daemon.casectl("add", "--name", "Бойко Тарас", "--category", "military", "--status", "captive")
+        let before = try daemon.dump()
+
+        let notFound = try daemon.casectl("get", "C-000042")
+        #expect(notFound.status == 2 && notFound.stderr == "casectl: no case C-000042\n")
+        let illegal = try daemon.casectl("set-status", "C-000001", "captive")
+        #expect(illegal.status == 3 && illegal.stderr.contains("already captive"))
+        let conflict = try daemon.casectl("set-status", "C-000001", "returned", "--expect-version", "7")
+        #expect(conflict.status == 3 && conflict.stderr.contains("version 1, not 7"))
+        let badValue = try daemon.casectl("list", "--held-min", "eight years")
+        #expect(badValue.status == 64 && badValue.stderr.contains("not a duration"))
+        let badOption = try daemon.casectl("list", "--colour", "red")
+        #expect(badOption.status == 64)
+        let unreachable = try daemon.casectl("count", "--socket", daemon.folder.appendingPathComponent("nothing.sock").path)
+        #expect(unreachable.status == 69 && unreachable.stderr.contains("cannot reach casetrackd"))
+        #expect(try daemon.dump() == before, "refused commands changed nothing")
+
+        let corrected = try daemon.casectl("set-status", "C-000001", "returned")
+        #expect(corrected.status == 0)
+        let back = try daemon.casectl("set-status", "C-000001", "captive", "--correction", "--note", "was not on the bus")
+        #expect(back.status == 0 && back.stdout.contains("corrected: captive, version 3"))
+        let history = try daemon.casectl("history", "C-000001", "--json").jsonLines()
+        #expect(history.map { $0["kind"] as? String } == ["created", "status", "correction"])
+    }
+
+    @Test("update changes fields, keeps them in history, and refuses a reference owned by another case")
+    func update() throws {
+        let daemon = try Daemon()
+        try daemon.casectl("add", "--name", "Жук Михайло", "--category", "military", "--status", "missing", "--ref", "LIST-1")
+        try daemon.casectl("add", "--name", "Гнатюк Ірина", "--category", "civilian", "--status", "captive")
+        let updated = try daemon.casectl("update", "C-000002", "--add-name", "Hnatiuk Iryna", "--unit", "Navy 501",
+                                         "--add-tag", "medic", "--detention-place", "Колонія №1, м. Н.")
+        #expect(updated.status == 0, "\(updated.stderr)")
+        let record = try daemon.casectl("get", "C-000002", "--json").json()
+        #expect(record["names"] as? [String] == ["Гнатюк Ірина", "Hnatiuk Iryna"])
+        #expect(record["detention_place"] as? String == "Колонія №1, м. Н." && record["version"] as? Int == 2)
+        let history = try daemon.casectl("history", "C-000002", "--json").jsonLines()
+        #expect((history.last?["changes"] as? [String])?.count == 4)
+        let duplicate = try daemon.casectl("update", "C-000002", "--add-ref", "LIST-1")
+        #expect(duplicate.status == 3 && duplicate.stderr.contains("already belongs to C-000001"))
+        #expect(try daemon.casectl("list", "--name", "hnatyuk").lines.count == 3)
+    }
+}

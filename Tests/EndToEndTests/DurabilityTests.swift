@@ -1,0 +1,77 @@
+import CasetrackCore
+import Foundation
+import Testing
+
+@Suite("Durability and lifecycle of the daemon")
+struct DurabilityTests {
+    @Test("data survives a restart")
+    func restart() throws {
+        let daemon = try Daemon()
+        try daemon.casectl("add", "--name", "Руденко Богдан", "--category", "military", "--status", "captive", "--since", "2022-04")
+        try daemon.casectl("set-status", "C-000001", "returned", "--at", "2024-06-25")
+        #expect(daemon.stop() == 0)
+        try daemon.start()
+        let record = try daemon.casectl("get", "C-000001", "--json").json()
+        #expect(record["status"] as? String == "returned" && record["version"] as? Int == 2)
+        let added = try daemon.casectl("add", "--name", "Лисенко Олена", "--category", "civilian", "--status", "missing")
+        #expect(added.stdout.hasPrefix("C-000002 added") && added.stdout.contains("(event 3)"), "numbering goes on")
+    }
+
+    @Test("every acknowledged write survives kill -9")
+    func crash() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        // Pipeline writes and stop the daemon dead right after the last acknowledgement.
+        for index in 0..<300 {
+            try client.send(Request(verb: "ADD", options: [("name", "Савченко Дмитро \(index)"), ("category", "military"),
+                                                           ("status", "captive"), ("ref", "R-\(index)")]))
+        }
+        var acknowledged: [String] = []
+        for _ in 0..<300 { acknowledged.append(try client.receive().get().string("id") ?? "") }
+        daemon.crash()
+        try daemon.start()
+        let after = try daemon.client()
+        for id in acknowledged {
+            #expect(try after.get(#require(CaseID(id))) != nil, "\(id) was acknowledged")
+        }
+        let integrity = try Daemon.run(URL(fileURLWithPath: "/usr/bin/sqlite3"), [daemon.database, "PRAGMA integrity_check;"])
+        #expect(integrity.stdout == "ok\n")
+    }
+
+    @Test("SIGTERM: connected clients are told, the daemon exits 0")
+    func gracefulStop() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        try session.send("PING\n")
+        #expect(try session.answer() == ["OK"])
+        #expect(daemon.stop() == 0)
+        #expect(try session.line()?.hasPrefix("BYE shutting-down") == true)
+        #expect(try session.line() == nil)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed")
+    }
+
+    @Test("a second daemon on the same socket refuses to start; a stale socket is replaced")
+    func singleInstance() throws {
+        let first = try Daemon()
+        let second = try Daemon(start: false)
+        let result = try Daemon.run(Daemon.binDirectory.appendingPathComponent("casetrackd"),
+                                    ["--socket", first.socket, "--database", second.database])
+        #expect(result.status != 0 && result.stderr.contains("already listening"))
+        #expect(try first.casectl("ping").status == 0, "the first one is undisturbed")
+        first.crash()
+        #expect(FileManager.default.fileExists(atPath: first.socket), "kill -9 leaves the socket file behind")
+        try first.start()
+        #expect(try first.casectl("ping").status == 0)
+    }
+
+    @Test("a damaged database is refused with a clear message and left as it was")
+    func damaged() throws {
+        let daemon = try Daemon(start: false)
+        let garbage = Data((0..<16_384).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try garbage.write(to: URL(fileURLWithPath: daemon.database))
+        let result = try Daemon.run(Daemon.binDirectory.appendingPathComponent("casetrackd"),
+                                    ["--socket", daemon.socket, "--database", daemon.database])
+        #expect(result.status == 1 && result.stderr.contains("cannot open the database"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: daemon.database)) == garbage)
+    }
+}

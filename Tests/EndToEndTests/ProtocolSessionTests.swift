@@ -1,0 +1,107 @@
+import CasetrackCore
+import Foundation
+import Testing
+
+@Suite("Raw protocol sessions")
+struct ProtocolSessionTests {
+    static let add = #"ADD name="Шевчук Оксана" name="Shevchuk Oksana" category=civilian status=captive since=2016-03 tag=kherson"#
+
+    @Test("greeting, pipelining: a hundred requests in one write, answered in order")
+    func pipelining() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        #expect(session.greeting.hasPrefix("HELLO protocol=1 server=casetrackd/"))
+        var batch = Self.add + "\n"
+        for index in 0..<100 { batch += index % 2 == 0 ? "GET C-000001\n" : "COUNT status=captive\n" }
+        try session.send(batch)
+        let created = try session.answer()
+        #expect(created.count == 2 && created[1] == "OK id=C-000001 version=1 seq=1")
+        for index in 0..<100 {
+            let answer = try session.answer()
+            if index % 2 == 0 {
+                #expect(answer.count == 2 && answer[0].hasPrefix("D id=C-000001 status=captive"))
+            } else {
+                #expect(answer == ["OK count=1"])
+            }
+        }
+    }
+
+    @Test("bad lines get an error and the connection stays in step")
+    func badLines() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        try session.send(Self.add + "\n")
+        _ = try session.answer()
+        let before = try daemon.dump()
+        let cases: [([UInt8], String)] = [
+            (Array("FROB\n".utf8), "ERR unknown-verb"),
+            (Array("GET \"C-1\n".utf8), "ERR bad-request"),
+            ([0x47, 0x45, 0x54, 0x20, 0xFF, 0xFE, 0x0A], "ERR invalid-utf8"),
+            (Array("GET C-1\u{0}\n".utf8), "ERR bad-request"),
+            (Array((String(repeating: "A", count: 70_000) + "\n").utf8), "ERR line-too-long"),
+            (Array("ADD name=x category=military status=captive since=2022-02-30\n".utf8), "ERR bad-argument"),
+            (Array("SET-STATUS C-1 returned expect_version=2\n".utf8), "ERR version-conflict"),
+            (Array("SET-STATUS C-1 captive\n".utf8), "ERR illegal-transition"),
+            (Array("UPDATE C-1 remove_tag=nope\n".utf8), "ERR bad-argument"),
+            (Array("LIST name=\"'; DROP TABLE cases; --\"\n".utf8), "OK count=0"),
+            (Array("COUNT held_min=99999y\n".utf8), "ERR bad-argument"),
+            (Array("\n".utf8), "ERR bad-request"),
+        ]
+        for (bytes, expected) in cases {
+            try session.send(bytes: bytes)
+            let answer = try session.answer()
+            #expect(answer.last?.hasPrefix(expected) == true, "\(expected): \(answer)")
+            try session.send("PING\n")
+            #expect(try session.answer() == ["OK"], "still in step after \(expected)")
+        }
+        // 10,000 pipelined bad lines, then one good one.
+        try session.send(String(repeating: "NOPE x\n", count: 10_000) + "PING\n")
+        for _ in 0..<10_000 { #expect(try session.answer().first?.hasPrefix("ERR unknown-verb") == true) }
+        #expect(try session.answer() == ["OK"])
+        #expect(try daemon.dump() == before, "nothing refused changed the database")
+    }
+
+    @Test("values with spaces, quotes, newlines, tabs and any script round-trip through the daemon")
+    func values() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        let notes = "Line one\n\tLine \"two\" with \\ backslash = sign\nОстанній рядок 🇺🇦"
+        let place = "вул. Шевченка, 5 — \"корпус\" B"
+        let added = try client.request(Request(verb: "ADD", options: [
+            ("name", "Олійник Марія"), ("name", "O'liinyk \"Mariia\""), ("category", "civilian"), ("status", "missing"),
+            ("notes", notes), ("last_place", place),
+        ]))
+        _ = try added.get()
+        let record = try #require(try client.get(CaseID(number: 1)))
+        #expect(record.notes == notes && record.lastKnownPlace == place && record.names[1] == "O'liinyk \"Mariia\"")
+        let json = try daemon.raw()
+        try json.send("FORMAT json\nGET C-1\n")
+        #expect(try json.answer() == [#"OK {"format":"json"}"#])
+        let line = try json.answer()[0]
+        let object = try JSONSerialization.jsonObject(with: Data(line.dropFirst(2).utf8)) as? [String: Any]
+        #expect(object?["notes"] as? String == notes)
+    }
+
+    @Test("a client that sends and half-closes still gets every answer")
+    func halfClose() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        try session.send(Self.add + "\nCOUNT\nPING")
+        session.halfClose()
+        #expect(try session.answer().last == "OK id=C-000001 version=1 seq=1")
+        #expect(try session.answer() == ["OK count=1"])
+        #expect(try session.answer() == ["OK"])
+        #expect(try session.line() == nil, "then the daemon closes")
+    }
+
+    @Test("HELLO checks the version; QUIT closes")
+    func helloQuit() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        try session.send("HELLO 2\nHELLO 1 format=json\nQUIT\n")
+        #expect(try session.answer().first?.hasPrefix("ERR unsupported-version") == true)
+        #expect(try session.answer().first?.hasPrefix(#"OK {"protocol":1"#) == true)
+        #expect(try session.answer() == ["OK {}"])
+        #expect(try session.line() == nil)
+    }
+}
