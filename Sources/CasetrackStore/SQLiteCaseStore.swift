@@ -142,6 +142,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     // MARK: Helpers
 
+    /// A pragma's value as a reader connection sees it (for tests of the durability settings).
+    func pragma(_ name: String) async throws -> String? {
+        try await read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+    }
+
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)

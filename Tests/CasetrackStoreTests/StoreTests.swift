@@ -1,5 +1,5 @@
 import CasetrackCore
-import CasetrackStore
+@testable import CasetrackStore
 import CasetrackTestSupport
 import Foundation
 import Testing
@@ -48,6 +48,14 @@ struct StoreTests {
             #expect(history[1].actor == testActor && history[1].version == 2)
             #expect(try await store.history(CaseID(number: 99)) == nil)
             #expect(try await store.lastSequence() == 2)
+        }
+    }
+
+    @Test("WAL and synchronous=FULL on every connection")
+    func durabilitySettings() async throws {
+        try await withStore { store, _ in
+            #expect(try await store.pragma("journal_mode") == "wal")
+            #expect(try await store.pragma("synchronous") == "2", "2 is FULL")
         }
     }
 
