@@ -54,8 +54,10 @@ struct StoreTests {
     @Test("WAL and synchronous=FULL on every connection")
     func durabilitySettings() async throws {
         try await withStore { store, _ in
-            #expect(try await store.pragma("journal_mode") == "wal")
-            #expect(try await store.pragma("synchronous") == "2", "2 is FULL")
+            let journal = try await store.pragma("journal_mode")
+            let synchronous = try await store.pragma("synchronous")
+            #expect(journal == "wal")
+            #expect(synchronous == "2", "2 is FULL")
         }
     }
 
