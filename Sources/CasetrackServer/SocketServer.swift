@@ -16,14 +16,16 @@ import ServiceLifecycle
 /// finish the requests it already sent, tells it `BYE shutting-down`, and closes it.
 public struct SocketServer: Service {
     public let socketPath: String
+    public let socketMode: UInt32
     public let dispatcher: Dispatcher
     let group: any EventLoopGroup
     let logger: Logger
     let onListening: @Sendable (String) -> Void
 
-    public init(socketPath: String, dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger,
-                onListening: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(socketPath: String, socketMode: UInt32 = 0o660, dispatcher: Dispatcher, group: any EventLoopGroup,
+                logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }) {
         self.socketPath = socketPath
+        self.socketMode = socketMode
         self.dispatcher = dispatcher
         self.group = group
         self.logger = logger
@@ -47,6 +49,13 @@ public struct SocketServer: Service {
                     return (try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
                 }
             }
+        // Access to the socket is access to the data: set its mode explicitly rather than
+        // trust the umask the daemon was started with.
+        guard chmod(socketPath, mode_t(socketMode)) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? await server.channel.close()
+            throw CasetrackError(.internalError, "cannot set the mode of \(socketPath): \(reason)")
+        }
         onListening(socketPath)
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
         try await withGracefulShutdownHandler {

@@ -46,6 +46,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
         } catch let error as CasetrackError {
             throw ValidationError(error.message)
         }
+        // Everything the daemon creates (database, WAL, folders) is for the service user only.
+        umask(0o077)
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -65,7 +67,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
             store: store, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
             logger: logger, now: Self.now)
         let server = SocketServer(
-            socketPath: settings.socketPath, dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton,
+            socketPath: settings.socketPath, socketMode: settings.socketMode, dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger,
             onListening: { path in
                 Self.write(1, "casetrackd: listening on \(path) (database \(settings.databasePath))\n")

@@ -13,10 +13,12 @@ struct ConfigurationTests {
 
             log_level = debug
             max_line_length = 4096
+            socket_mode = 0600
             """, origin: "test.conf")
         #expect(configuration.socketPath == "/run/x.sock")
         #expect(configuration.databasePath == "/var/lib/case track/db.sqlite")
         #expect(configuration.logLevel == "debug" && configuration.maximumLineLength == 4096)
+        #expect(configuration.socketMode == 0o600)
     }
 
     @Test("a bad line is named", arguments: [
@@ -27,6 +29,7 @@ struct ConfigurationTests {
         ("max_line_length = 10", "from 1024"),
         ("socket = \"/a", "unterminated"),
         ("socket = /a /b", "one word"),
+        ("socket_mode = 999", "octal"),
     ])
     func invalid(_ text: String, _ fragment: String) {
         var configuration = DaemonConfiguration()

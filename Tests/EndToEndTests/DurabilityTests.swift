@@ -17,6 +17,18 @@ struct DurabilityTests {
         #expect(added.stdout.hasPrefix("C-000002 added") && added.stdout.contains("(event 3)"), "numbering goes on")
     }
 
+    @Test("the database is for the daemon's user only; the socket for its user and group")
+    func permissions() throws {
+        let daemon = try Daemon()
+        try daemon.casectl("add", "--name", "Марченко Сергій", "--category", "military", "--status", "missing")
+        func mode(_ path: String) throws -> Int {
+            try (FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+        }
+        #expect(try mode(daemon.database) == 0o600)
+        #expect(try mode(daemon.database + "-wal") == 0o600)
+        #expect(try mode(daemon.socket) == 0o660)
+    }
+
     @Test("every acknowledged write survives kill -9")
     func crash() throws {
         let daemon = try Daemon()

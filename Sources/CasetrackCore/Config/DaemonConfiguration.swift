@@ -6,6 +6,8 @@
 public struct DaemonConfiguration: Hashable, Sendable {
     /// Where the daemon listens when systemd does not hand it a socket.
     public var socketPath = "/run/casetrack.sock"
+    /// Permissions of the socket the daemon binds itself: owner and group may connect.
+    public var socketMode: UInt32 = 0o660
     /// The SQLite database file.
     public var databasePath = "/var/lib/casetrack/casetrack.sqlite"
     /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`.
@@ -54,6 +56,11 @@ public struct DaemonConfiguration: Hashable, Sendable {
         case "socket":
             guard value.hasPrefix("/") else { throw fail("socket must be an absolute path") }
             socketPath = value
+        case "socket_mode":
+            guard value.count <= 4, let mode = UInt32(value, radix: 8), mode <= 0o777 else {
+                throw fail("socket_mode must be octal permissions such as 0660")
+            }
+            socketMode = mode
         case "database":
             guard value.hasPrefix("/") else { throw fail("database must be an absolute path") }
             databasePath = value
@@ -68,7 +75,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
             }
             maximumLineLength = number
         default:
-            throw fail("unknown key '\(key)'; known keys: socket, database, log_level, max_line_length")
+            throw fail("unknown key '\(key)'; known keys: socket, socket_mode, database, log_level, max_line_length")
         }
     }
 }
