@@ -8,6 +8,7 @@ import PackageDescription
 //                    single group-commit writer.
 //   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
 //   CasetrackClient  a small blocking client library (casectl, tests, benchmarks).
+//   CasetrackPOSIX   the few blocking POSIX calls the adapters share.
 //   casetrackd, casectl  executables that only parse arguments and wire the above.
 let package = Package(
     name: "casetrack",
@@ -26,6 +27,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CasetrackCore"),
+        // Blocking POSIX helpers (Unix socket connect, unbuffered output) for the adapters.
+        .target(name: "CasetrackPOSIX"),
         .target(
             name: "CasetrackStore",
             dependencies: [
@@ -38,18 +41,18 @@ let package = Package(
         .target(
             name: "CasetrackServer",
             dependencies: [
-                "CasetrackCore",
+                "CasetrackCore", "CasetrackPOSIX",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "CasetrackClient", dependencies: ["CasetrackCore"]),
+        .target(name: "CasetrackClient", dependencies: ["CasetrackCore", "CasetrackPOSIX"]),
         .executableTarget(
             name: "casetrackd",
             dependencies: [
-                "CasetrackCore", "CasetrackStore", "CasetrackServer",
+                "CasetrackCore", "CasetrackPOSIX", "CasetrackStore", "CasetrackServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -59,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "casectl",
             dependencies: [
-                "CasetrackCore", "CasetrackClient",
+                "CasetrackCore", "CasetrackClient", "CasetrackPOSIX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CasetrackCore
+import CasetrackPOSIX
 
 /// Why the client could not get an answer.
 public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -37,25 +38,14 @@ final class LineConnection {
     static let maximumLine = 64 << 20
 
     init(socketPath: String) throws {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        switch UnixSocket.connect(to: socketPath) {
+        case .success(let fd):
+            self.fd = fd
+        case .failure(.pathTooLong):
             throw ClientError(.unreachable, "socket path \(socketPath) is too long for a Unix socket")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ClientError(.unreachable, "cannot create a socket: \(LineConnection.lastError())") }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard result == 0 else {
-            let reason = LineConnection.lastError()
-            close(fd)
-            throw ClientError(.unreachable, "cannot reach casetrackd at \(socketPath): \(reason). Is the daemon running? Set --socket or CASETRACK_SOCKET")
+        case .failure(.system(_, let reason)):
+            throw ClientError(.unreachable,
+                "cannot reach casetrackd at \(socketPath): \(reason). Is the daemon running? Set --socket or CASETRACK_SOCKET")
         }
     }
 

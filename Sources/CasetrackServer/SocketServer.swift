@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CasetrackCore
+import CasetrackPOSIX
 import Logging
 import NIOCore
 import NIOPosix
@@ -109,26 +110,14 @@ public struct SocketServer: Service {
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
             throw CasetrackError(.internalError, "\(path) exists and is not a socket; refusing to replace it")
         }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard probe >= 0 else { return }
-        defer { close(probe) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw CasetrackError(.internalError, "socket path \(path) is too long for a Unix socket (max 107 bytes)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if connected == 0 {
+        switch UnixSocket.connect(to: path) {
+        case .success(let probe):
+            close(probe)
             throw CasetrackError(.internalError, "another daemon is already listening on \(path); stop it first or choose another --socket")
+        case .failure(.pathTooLong):
+            throw CasetrackError(.internalError, "socket path \(path) is too long for a Unix socket (max \(UnixSocket.maximumPathLength) bytes)")
+        case .failure(.system):
+            break  // Nobody answers: a stale socket from a crash.
         }
         unlink(path)
     }

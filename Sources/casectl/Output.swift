@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CasetrackClient
 import CasetrackCore
+import CasetrackPOSIX
 
 /// Everything casectl prints.
 enum Output {
@@ -16,15 +17,7 @@ enum Output {
 
     static func error(_ text: String) { write(2, "casectl: " + text + "\n") }
 
-    private static func write(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written <= 0 { return }
-            offset += written
-        }
-    }
+    private static func write(_ fd: Int32, _ text: String) { FileDescriptorOutput.write(fd, text) }
 
     /// The answer to a write: the changed record (JSON) or one line saying what happened.
     static func change(_ answer: Answer, json: Bool, verb: String) throws {

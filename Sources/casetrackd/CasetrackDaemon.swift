@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CasetrackCore
+import CasetrackPOSIX
 import CasetrackServer
 import CasetrackStore
 import Logging
@@ -140,14 +141,5 @@ struct CasetrackDaemon: AsyncParsableCommand {
         Glibc.exit(1)
     }
 
-    /// Writes straight to a file descriptor: unbuffered, so a supervisor sees it at once.
-    static func write(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written <= 0 { return }
-            offset += written
-        }
-    }
+    static func write(_ fd: Int32, _ text: String) { FileDescriptorOutput.write(fd, text) }
 }
