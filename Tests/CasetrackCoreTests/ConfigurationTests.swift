@@ -41,3 +41,19 @@ struct ConfigurationTests {
         #expect(configuration == DaemonConfiguration(), "a refused file changes nothing")
     }
 }
+
+@Suite("The shipped configuration file")
+struct ShippedConfigurationTests {
+    @Test("config/casetrackd.conf parses and states the built-in defaults")
+    func shipped() throws {
+        let path = DocumentationTests.root.appendingPathComponent("config/casetrackd.conf")
+        let text = try String(contentsOf: path, encoding: .utf8)
+        var configuration = DaemonConfiguration()
+        configuration.logLevel = "error"
+        try configuration.apply(fileText: text, origin: path.path)
+        #expect(configuration == DaemonConfiguration())
+        for key in ["socket", "socket_mode", "database", "log_level", "max_line_length"] {
+            #expect(text.contains("\n\(key) = "), "\(key) is in the file")
+        }
+    }
+}

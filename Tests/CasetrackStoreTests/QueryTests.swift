@@ -110,7 +110,12 @@ struct QueryTests {
                     listed += page.map(\.id)
                     after = page.count == 997 ? page.last?.id : nil
                 } while after != nil
-                #expect(listed == expected, "list \(filter)")
+                // Compared as a Bool so that a failure names the first differences, not 10,000 ids.
+                let sameList = listed == expected
+                #expect(sameList, """
+                    list \(filter): missing \(Set(expected).subtracting(listed).sorted().prefix(5)), \
+                    extra \(Set(listed).subtracting(expected).sorted().prefix(5))
+                    """)
                 let statistics = try await store.statistics(filter, today: testToday)
                 #expect(statistics.total == expected.count)
                 for status in Status.allCases {
@@ -122,7 +127,8 @@ struct QueryTests {
             }
             #expect(nonEmpty > 100, "the generated filters mostly select something")
             let stored = try await store.list(CaseFilter(), today: testToday, limit: Self.caseCount, after: nil)
-            #expect(stored == records.values.sorted { $0.id < $1.id }, "every record reads back as acknowledged")
+            let sameRecords = stored == records.values.sorted { $0.id < $1.id }
+            #expect(sameRecords, "every record reads back as acknowledged")
         }
     }
 }

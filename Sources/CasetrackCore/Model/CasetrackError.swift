@@ -40,6 +40,13 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let storageFailure = Code("storage-failure")
         /// A bug or an unexpected condition on the server.
         public static let internalError = Code("internal")
+
+        /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
+        public static let all: [Code] = [
+            badRequest, invalidUTF8, lineTooLong, unknownVerb, badArgument, notFound, illegalTransition,
+            versionConflict, duplicateReference, unsupportedVersion, notPermitted, shuttingDown, storageFailure,
+            internalError,
+        ]
     }
 
     public let code: Code

@@ -1,0 +1,43 @@
+import CasetrackCore
+import Foundation
+import Testing
+
+/// docs/PROTOCOL.md is the contract: it must describe what the code does.
+@Suite("Documentation matches the code")
+struct DocumentationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func read(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    @Test("every verb has its section", arguments: Verb.all)
+    func verbs(_ verb: Verb) throws {
+        let lines = try Self.read("docs/PROTOCOL.md").split(separator: "\n")
+        #expect(lines.contains { $0.trimmingCharacters(in: .whitespaces) == "### \(verb.name)" })
+    }
+
+    @Test("every error code is listed", arguments: CasetrackError.Code.all)
+    func codes(_ code: CasetrackError.Code) throws {
+        #expect(try Self.read("docs/PROTOCOL.md").contains("`\(code.rawValue)`"))
+    }
+
+    @Test("the lifecycle tables in the docs are the code's table", arguments: ["docs/PROTOCOL.md", "README.md"])
+    func lifecycle(_ path: String) throws {
+        let text = try Self.read(path)
+        for status in Status.allCases {
+            let allowed = Lifecycle.allowed(from: status)
+            let cell = allowed.isEmpty ? "(final)" : allowed.map(\.rawValue).joined(separator: ", ")
+            #expect(text.contains("| \(status.rawValue) | \(cell) |"), "\(path): row for \(status.rawValue)")
+        }
+    }
+
+    @Test("every configuration key is in the README")
+    func configuration() throws {
+        let readme = try Self.read("README.md")
+        for key in ["socket", "socket_mode", "database", "log_level", "max_line_length"] {
+            #expect(readme.contains("`\(key)`"), "\(key)")
+        }
+    }
+}
