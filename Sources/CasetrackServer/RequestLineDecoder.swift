@@ -78,10 +78,13 @@ public struct RequestLineDecoder: ByteToMessageDecoder {
         if let dropped = discarded {
             discarded = nil
             context.fireChannelRead(wrapInboundOut(.tooLong(byteCount: dropped)))
-        } else if buffer.readableBytes > 0, let line = buffer.readSlice(length: buffer.readableBytes) {
-            var line = line
+        } else if buffer.readableBytes > 0, var line = buffer.readSlice(length: buffer.readableBytes) {
             if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
-            context.fireChannelRead(wrapInboundOut(.line(line)))
+            if line.readableBytes > maximumLength {
+                context.fireChannelRead(wrapInboundOut(.tooLong(byteCount: line.readableBytes)))
+            } else {
+                context.fireChannelRead(wrapInboundOut(.line(line)))
+            }
         }
         scanned = 0
         return .needMoreData

@@ -104,7 +104,7 @@ public struct SocketServer: Service {
 
     /// Makes `path` ours to bind: refuses when another daemon answers there, removes a stale
     /// socket left by a crash, refuses to replace anything that is not a socket.
-    static func claim(_ path: String) throws {
+    public static func claim(_ path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {

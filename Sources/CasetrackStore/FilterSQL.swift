@@ -27,12 +27,12 @@ struct FilterSQL {
             add("since_day < ?", [sinceBefore.daysSinceEpoch])
         }
         if let held = filter.heldMin {
-            // Open cases (and closed ones without an end date) count to today: one index range.
-            // Closed cases count to their end date, through the core's own arithmetic.
+            // Open cases count to today: one index range. Closed cases count to their end date
+            // (none when it is unknown), through the core's own arithmetic.
             let open = Status.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ",")
             add("""
                 since_day IS NOT NULL AND (\
-                ((status IN (\(open)) OR ended_day IS NULL) AND since_day <= ?) OR \
+                (status IN (\(open)) AND since_day <= ?) OR \
                 (status NOT IN (\(open)) AND ended_day IS NOT NULL AND casetrack_held_reached(since_day, ended_day, ?, ?, ?)))
                 """, [held.latestStart(reaching: today).daysSinceEpoch, held.years, held.months, held.days])
         }

@@ -223,7 +223,12 @@ struct Ping: ParsableCommand {
         try connection.run { client in
             _ = try client.request(Request(verb: "PING")).get()
             if connection.json {
-                Output.line(client.greeting.json)
+                var fields = Fields()
+                fields.append("server", client.greeting.string("server"))
+                fields.append("protocol", client.greeting.int("protocol") ?? 0)
+                fields.append("max_line", client.greeting.int("max_line") ?? 0)
+                fields.append("socket", connection.socketPath)
+                Output.line(fields.json)
             } else {
                 Output.line("\(client.greeting.string("server") ?? "casetrackd") answers on \(connection.socketPath) (protocol \(client.greeting.string("protocol") ?? "?"))")
             }

@@ -20,7 +20,7 @@ struct Casectl: ParsableCommand {
             or a reference that belongs to another case
               4   not permitted
               64  bad usage: a wrong option, or a value the daemon refused as invalid
-              69  the daemon cannot be reached
+              69  the daemon cannot be reached, is shutting down, or closed the connection
             """,
         version: "0.1.0",
         subcommands: [
@@ -52,7 +52,9 @@ struct ConnectionOptions: ParsableArguments {
             throw ExitCode(ExitStatus.code(for: error))
         } catch let error as ClientError {
             Output.error(error.message)
-            throw ExitCode(error.code == .unreachable ? ExitStatus.unreachable : ExitStatus.failure)
+            // A daemon that closed the connection (stopping, crashed) is one that cannot be
+            // reached: the same status as `ERR shutting-down`, so scripts retry both.
+            throw ExitCode(error.code == .protocolError ? ExitStatus.failure : ExitStatus.unreachable)
         }
     }
 }
@@ -124,7 +126,7 @@ struct FilterOptions: ParsableArguments {
 
 /// Options that describe the event a write records.
 struct EventOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("When it happened: YYYY-MM-DD, YYYY-MM or YYYY (default: today for status changes).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("When it happened: YYYY-MM-DD, YYYY-MM, YYYY or unknown. Default: today for set-status, the --since date for add, none for update.", valueName: "date"))
     var at: String?
 
     @Option(name: .long, help: ArgumentHelp("Where the information comes from (official statement, released person, ICRC, family, media…).", valueName: "text"))

@@ -59,15 +59,30 @@ enum Output {
         }
     }
 
-    static func table(_ records: [CaseRecord]) {
-        let header = ["ID", "STATUS", "CATEGORY", "SINCE", "HELD", "UNIT", "NAME"]
-        let rows = records.map { record in
-            [record.id.description, record.status.rawValue, record.category.rawValue,
-             record.since?.description ?? "unknown", record.heldFor(today: today).map(readable) ?? "-",
-             record.unit ?? "-", record.names.first ?? ""]
+    /// A case table printed page by page as pages arrive, so a long list needs no memory: the
+    /// column widths come from the first page.
+    struct CaseTable {
+        static let header = ["ID", "STATUS", "CATEGORY", "SINCE", "HELD", "UNIT", "NAME"]
+        private var widths: [Int]?
+        private var count = 0
+
+        mutating func print(_ records: [CaseRecord]) {
+            let rows = records.map { record in
+                [record.id.description, record.status.rawValue, record.category.rawValue,
+                 record.since?.description ?? "unknown", record.heldFor(today: today).map(readable) ?? "-",
+                 record.unit ?? "-", record.names.first ?? ""]
+            }
+            let widths = self.widths ?? Output.widths(Self.header, rows)
+            if self.widths == nil { Output.rows([Self.header], widths: widths) }
+            self.widths = widths
+            Output.rows(rows, widths: widths)
+            count += records.count
         }
-        grid(header, rows)
-        if !records.isEmpty { line("(\(records.count) case\(records.count == 1 ? "" : "s"))") }
+
+        mutating func finish() {
+            if widths == nil { Output.rows([Self.header], widths: Self.header.map(\.count)) }
+            if count > 0 { line("(\(count) case\(count == 1 ? "" : "s"))") }
+        }
     }
 
     static func history(_ events: [CaseEvent]) {
@@ -106,15 +121,26 @@ enum Output {
     }
 
     static func grid(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) {
-        let clean = rows.map { $0.map { $0.split(whereSeparator: \.isNewline).joined(separator: " ⏎ ") } }
+        Output.rows([header] + rows, widths: widths(header, rows), rightAligned: rightAligned)
+    }
+
+    static func clean(_ cell: String) -> String {
+        cell.split(whereSeparator: \.isNewline).joined(separator: " ⏎ ")
+    }
+
+    static func widths(_ header: [String], _ rows: [[String]]) -> [Int] {
         var widths = header.map(\.count)
-        for row in clean { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-        for row in [header] + clean {
+        for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], clean(cell).count) } }
+        return widths
+    }
+
+    static func rows(_ rows: [[String]], widths: [Int], rightAligned: Set<Int> = []) {
+        for row in rows.map({ $0.map(clean) }) {
             var text = ""
             for (index, cell) in row.enumerated() {
                 let last = index == row.count - 1
                 let padded = rightAligned.contains(index)
-                    ? String(repeating: " ", count: widths[index] - cell.count) + cell
+                    ? String(repeating: " ", count: max(0, widths[index] - cell.count)) + cell
                     : (last ? cell : pad(cell, widths[index]))
                 text += padded + (last ? "" : "  ")
             }

@@ -24,7 +24,7 @@ struct List: ParsableCommand {
         try connection.run { client in
             var printed = 0
             var after = self.after
-            var records: [CaseRecord] = []
+            var table = Output.CaseTable()
             repeat {
                 let page = min(Command.defaultPageSize, limit.map { $0 - printed } ?? Int.max)
                 var options = filter.options
@@ -36,12 +36,12 @@ struct List: ParsableCommand {
                 if connection.json {
                     for record in batch { Output.line(record.fields(today: Output.today).json) }
                 } else {
-                    records += batch
+                    table.print(batch)
                 }
                 printed += batch.count
                 after = final.string("next")
             } while after != nil && printed < (limit ?? Int.max)
-            if !connection.json { Output.table(records) }
+            if !connection.json { table.finish() }
         }
     }
 }

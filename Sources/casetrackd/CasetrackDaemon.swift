@@ -49,6 +49,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
         }
         // Everything the daemon creates (database, WAL, folders) is for the service user only.
         umask(0o077)
+        // SIGHUP will mean "reload"; until then it must not kill the daemon and strand its socket.
+        signal(SIGHUP, SIG_IGN)
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -59,6 +61,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
 
         let store: SQLiteCaseStore
         do {
+            // Refuse a busy socket before creating or opening anything.
+            try SocketServer.claim(settings.socketPath)
             try Self.makeParentDirectory(of: settings.databasePath)
             store = try SQLiteCaseStore(path: settings.databasePath)
         } catch {

@@ -19,6 +19,18 @@ struct CommandTests {
         #expect(details == EventDetails(occurredOn: PartialDate("2022-05-20"), source: "official statement", confidence: .confirmed))
     }
 
+    @Test("at=unknown says the date is unknown; repeated spellings are kept once")
+    func unknownDate() throws {
+        guard case .setStatus(_, _, let details, _, _) = try parse("SET-STATUS C-1 returned at=UNKNOWN") else {
+            Issue.record("not SET-STATUS"); return
+        }
+        #expect(details.occurredUnknown && details.occurredOn == nil)
+        guard case .setStatus(_, _, let plain, _, _) = try parse("SET-STATUS C-1 returned") else { return }
+        #expect(!plain.occurredUnknown)
+        guard case .add(let new, _) = try parse("ADD name=Жук name=Zhuk name=Жук category=civilian status=missing") else { return }
+        #expect(new.names == ["Жук", "Zhuk"])
+    }
+
     @Test("refused lines name what is wrong", arguments: [
         ("FROB", CasetrackError.Code.unknownVerb, "unknown verb"),
         ("SUBSCRIBE", .unknownVerb, "not available"),
@@ -47,7 +59,7 @@ struct CommandTests {
         ("SET-STATUS C-1 returned expect_version=0", .badArgument, "whole number"),
         ("SET-STATUS C-1 returned expect_version=99999999999999999999", .badArgument, "whole number"),
         ("SET-STATUS C-1 returned correction=maybe", .badArgument, "yes or no"),
-        ("UPDATE C-1", .badArgument, "no field"),
+        ("UPDATE C-1", .badArgument, "at least one field"),
         ("LIST limit=0", .badArgument, "whole number"),
         ("LIST limit=10001", .badArgument, "whole number"),
         ("LIST held_min=8", .badArgument, "not a duration"),

@@ -9,14 +9,14 @@ struct ConfigurationTests {
         try configuration.apply(fileText: """
             # casetrack
             socket = /run/x.sock   # trailing comment
-            database = "/var/lib/case track/db.sqlite"
+            database = "/var/lib/case #track/db.sqlite"  # a comment after a quoted value
 
             log_level = debug
             max_line_length = 4096
             socket_mode = 0600
             """, origin: "test.conf")
         #expect(configuration.socketPath == "/run/x.sock")
-        #expect(configuration.databasePath == "/var/lib/case track/db.sqlite")
+        #expect(configuration.databasePath == "/var/lib/case #track/db.sqlite")
         #expect(configuration.logLevel == "debug" && configuration.maximumLineLength == 4096)
         #expect(configuration.socketMode == 0o600)
     }

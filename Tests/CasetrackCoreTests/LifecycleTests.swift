@@ -61,6 +61,37 @@ struct LifecycleTests {
         }
     }
 
+    @Test("opening a case: the event dates from the disappearance; a closed case without a date has no held time")
+    func open() throws {
+        let id = CaseID(number: 9)
+        let captive = try CaseRules.open(NewCase(names: ["Хоменко Юрій"], category: .military, status: .captive,
+                                                 since: PartialDate("2023-02")),
+                                         id: id, details: EventDetails(), actor: actor, clock: clock)
+        #expect(captive.event.occurredOn == PartialDate("2023-02") && captive.record.endedOn == nil)
+        #expect(captive.record.heldFor(today: clock.today) == HeldDuration(years: 3, months: 4, days: 14))
+        let returned = try CaseRules.open(NewCase(names: ["Хоменко Юрій"], category: .military, status: .returned,
+                                                  since: PartialDate("2023-02")),
+                                          id: id, details: EventDetails(), actor: actor, clock: clock)
+        #expect(returned.record.endedOn == nil && returned.event.occurredOn == nil)
+        #expect(returned.record.heldFor(today: clock.today) == nil)
+        var filter = CaseFilter()
+        filter.heldMin = HeldDuration(days: 1)
+        #expect(!filter.matches(returned.record, today: clock.today) && filter.matches(captive.record, today: clock.today))
+        let dated = try CaseRules.open(NewCase(names: ["Хоменко Юрій"], category: .military, status: .returned,
+                                               since: PartialDate("2023-02")),
+                                       id: id, details: EventDetails(occurredOn: PartialDate("2024-08-24")), actor: actor,
+                                       clock: clock)
+        #expect(dated.record.endedOn == PartialDate("2024-08-24") && dated.record.heldFor(today: clock.today) != nil)
+    }
+
+    @Test("a change whose date is unknown is recorded so, not as today")
+    func unknownDate() throws {
+        let change = try CaseRules.setStatus(record(.captive), to: .returned, details: EventDetails(occurredUnknown: true),
+                                             actor: actor, expectVersion: nil, correction: false, clock: clock)
+        #expect(change.event.occurredOn == nil && change.record.endedOn == nil)
+        #expect(change.record.heldFor(today: clock.today) == nil)
+    }
+
     @Test("a write that expects another version is refused")
     func versionConflict() {
         #expect {

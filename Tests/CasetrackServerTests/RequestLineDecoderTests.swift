@@ -64,6 +64,14 @@ struct RequestLineDecoderTests {
         #expect(try lines(channel) == ["GET C-1", "PING"])
     }
 
+    @Test("a last line without LF is held to the same limit")
+    func lastLineTooLong() throws {
+        let channel = try channel()
+        try channel.writeInbound(ByteBuffer(string: String(repeating: "x", count: 17)))
+        _ = try channel.finish()
+        #expect(try lines(channel) == ["<too long: 17>"])
+    }
+
     @Test("a last line without LF still counts when the client closes")
     func lastLine() throws {
         let channel = try channel()

@@ -51,6 +51,9 @@ struct CasectlTests {
         }
         #expect(try daemon.casectl("list", "--name", "yulia kovalchuk", "--json").jsonLines().count == 1)
 
+        let ping = try daemon.casectl("ping", "--json").json()
+        #expect(ping["protocol"] as? Int == 1 && (ping["max_line"] as? Int ?? 0) > 1_000)
+
         let stats = try daemon.casectl("stats")
         #expect(stats.lines.first == "STATUS    MILITARY  CIVILIAN  TOTAL")
         #expect(stats.lines.contains("captive          0         1      1"))

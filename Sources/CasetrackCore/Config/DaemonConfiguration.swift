@@ -26,9 +26,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
         var updated = self
         for (offset, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let number = offset + 1
-            var line = Substring(rawLine)
-            if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = line[..<hash] }
-            let text = String(line).trimmingWhitespace()
+            let text = String(DaemonConfiguration.withoutComment(rawLine)).trimmingWhitespace()
             if text.isEmpty { continue }
             func fail(_ message: String) -> CasetrackError {
                 CasetrackError.badArgument("\(origin):\(number): \(message)")
@@ -49,6 +47,20 @@ public struct DaemonConfiguration: Hashable, Sendable {
             try updated.set(key, value, fail: fail)
         }
         self = updated
+    }
+
+    /// The line up to a `#` that stands outside quotes.
+    static func withoutComment(_ line: Substring) -> Substring {
+        var quoted = false
+        var escaped = false
+        for index in line.indices {
+            let character = line[index]
+            if escaped { escaped = false; continue }
+            if quoted, character == "\\" { escaped = true; continue }
+            if character == "\"" { quoted.toggle() }
+            if character == "#", !quoted { return line[..<index] }
+        }
+        return line
     }
 
     private mutating func set(_ key: String, _ value: String, fail: (String) -> CasetrackError) throws {

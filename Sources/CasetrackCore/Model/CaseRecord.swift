@@ -48,16 +48,17 @@ public struct CaseRecord: Hashable, Sendable {
         self.updatedAt = updatedAt
     }
 
-    /// The day that ends the "held for" count: the closing date, or `today` while open.
-    public func heldEnd(today: Day) -> Day {
-        if !status.isOpen, let endedOn { return endedOn.firstDay }
-        return today
+    /// The day that ends the "held for" count: `today` while the case is open, the closing
+    /// date once closed; `nil` for a closed case whose closing date is unknown.
+    public func heldEnd(today: Day) -> Day? {
+        status.isOpen ? today : endedOn?.firstDay
     }
 
-    /// How long the person has been (or was) missing or held; `nil` when the start is unknown.
+    /// How long the person has been (or was) missing or held; `nil` when the start or the end
+    /// is unknown.
     public func heldFor(today: Day) -> HeldDuration? {
-        guard let since else { return nil }
-        return HeldDuration.between(since.firstDay, heldEnd(today: today))
+        guard let since, let end = heldEnd(today: today) else { return nil }
+        return HeldDuration.between(since.firstDay, end)
     }
 }
 

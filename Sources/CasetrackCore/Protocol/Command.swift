@@ -1,13 +1,18 @@
 /// The details every write carries into the event it records.
 public struct EventDetails: Hashable, Sendable {
-    /// When it happened; `nil` means today for status changes, unknown otherwise.
+    /// When it happened. `nil` means: not said (today for status changes; for a new case, the
+    /// date it went missing), unless ``occurredUnknown`` says the date is known to be unknown.
     public var occurredOn: PartialDate?
+    /// `at=unknown` was given: the event's date is unknown, not today.
+    public var occurredUnknown: Bool
     public var source: String?
     public var confidence: Confidence?
     public var note: String?
 
-    public init(occurredOn: PartialDate? = nil, source: String? = nil, confidence: Confidence? = nil, note: String? = nil) {
+    public init(occurredOn: PartialDate? = nil, occurredUnknown: Bool = false, source: String? = nil,
+                confidence: Confidence? = nil, note: String? = nil) {
         self.occurredOn = occurredOn
+        self.occurredUnknown = occurredUnknown && occurredOn == nil
         self.source = source
         self.confidence = confidence
         self.note = note
@@ -160,7 +165,8 @@ public enum Command: Hashable, Sendable {
         case .ping: self = .ping
         case .quit: self = .quit
         case .add:
-            let names = try args.texts("name", limit: 500)
+            var names: [String] = []
+            for name in try args.texts("name", limit: 500) where !names.contains(name) { names.append(name) }
             guard !names.isEmpty else { throw CasetrackError.badArgument("ADD needs at least one name=…") }
             guard let category = try args.single("category").map({ try Category.parse($0, field: "category") }) else {
                 throw CasetrackError.badArgument("ADD needs category=military or category=civilian")
@@ -169,8 +175,7 @@ public enum Command: Hashable, Sendable {
                 throw CasetrackError.badArgument("ADD needs status=…; one of \(Lifecycle.initialStatuses.map(\.rawValue).joined(separator: ", "))")
             }
             let since = try args.date("since") ?? nil
-            var details = try args.details()
-            if details.occurredOn == nil { details.occurredOn = since }
+            let details = try args.details()
             self = .add(NewCase(
                 names: names, birth: try args.date("birth") ?? nil, category: category,
                 unit: try args.text("unit") ?? nil, tags: try args.tags("tag"), status: status, since: since,
@@ -201,7 +206,7 @@ public enum Command: Hashable, Sendable {
             update.addReferences = try args.references("add_ref")
             update.removeReferences = try args.references("remove_ref")
             update.notes = try args.text("notes", limit: 10_000, multiline: true)
-            guard !update.isEmpty else { throw CasetrackError.badArgument("UPDATE names no field to change") }
+            guard !update.isEmpty else { throw CasetrackError.badArgument("UPDATE needs at least one field to change, e.g. unit=… or add_tag=…") }
             self = .update(id, update, try args.details(), expectVersion: try args.expectVersion())
         case .list:
             let limit = try args.number("limit", in: 1...Command.maximumPageSize) ?? Command.defaultPageSize
@@ -358,8 +363,11 @@ private struct Arguments {
     }
 
     func details() throws -> EventDetails {
-        EventDetails(
-            occurredOn: try date("at") ?? nil,
+        let at = try date("at")
+        var unknown = false
+        if case .some(.none) = at { unknown = true }
+        return EventDetails(
+            occurredOn: at ?? nil, occurredUnknown: unknown,
             source: try text("source") ?? nil,
             confidence: try single("confidence").map { try Confidence.parse($0, field: "confidence") },
             note: try text("note", limit: 10_000, multiline: true) ?? nil)

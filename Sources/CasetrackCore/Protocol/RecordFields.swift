@@ -16,9 +16,9 @@ extension CaseRecord {
         fields.append("since", since?.description ?? "unknown")
         fields.append("since_precision", (since?.precision ?? .unknown).rawValue)
         fields.append("ended", endedOn?.description)
-        if let held = heldFor(today: today), let since {
+        if let held = heldFor(today: today), let since, let end = heldEnd(today: today) {
             fields.append("held", held.description)
-            fields.append("held_days", heldEnd(today: today).daysSinceEpoch - since.firstDay.daysSinceEpoch)
+            fields.append("held_days", end.daysSinceEpoch - since.firstDay.daysSinceEpoch)
         }
         fields.append("last_place", lastKnownPlace)
         fields.append("detention_place", detentionPlace)

@@ -11,7 +11,8 @@ public struct CaseFilter: Hashable, Sendable {
     public var tags: Set<String> = []
     /// The unit, compared without regard to case.
     public var unit: String?
-    /// Held (or missing) for at least this long; cases with an unknown start never match.
+    /// Held (or missing) for at least this long; cases whose start, or closing date once
+    /// closed, is unknown never match.
     public var heldMin: HeldDuration?
     /// Went missing or was detained on or after this day.
     public var sinceFrom: Day?
@@ -38,7 +39,9 @@ public struct CaseFilter: Hashable, Sendable {
         if let unit, record.unit.map(CaseFilter.unitKey) != CaseFilter.unitKey(unit) { return false }
         if heldMin != nil || sinceFrom != nil || sinceBefore != nil {
             guard let start = record.since?.firstDay else { return false }
-            if let heldMin, !heldMin.isReached(from: start, to: record.heldEnd(today: today)) { return false }
+            if let heldMin {
+                guard let end = record.heldEnd(today: today), heldMin.isReached(from: start, to: end) else { return false }
+            }
             if let sinceFrom, start < sinceFrom { return false }
             if let sinceBefore, start >= sinceBefore { return false }
         }

@@ -51,10 +51,13 @@ public enum CaseRules {
             id: id, names: new.names, birth: new.birth, category: new.category, unit: new.unit, tags: new.tags,
             status: new.status, since: new.since, lastKnownPlace: new.lastKnownPlace, detentionPlace: new.detentionPlace,
             references: new.references, notes: new.notes, version: 1, createdAt: clock.now, updatedAt: clock.now)
+        // A case opened as returned or deceased ends on the date given for the event (`at`);
+        // without one, its end is unknown.
         if !new.status.isOpen { record.endedOn = details.occurredOn }
-        try checkDates(record)
+        try checkDates(record, label: "the new case")
         let event = CaseEvent(
-            seq: 0, caseID: id, kind: .created, oldStatus: nil, newStatus: new.status, occurredOn: details.occurredOn,
+            seq: 0, caseID: id, kind: .created, oldStatus: nil, newStatus: new.status,
+            occurredOn: details.occurredOn ?? (new.status.isOpen && !details.occurredUnknown ? new.since : nil),
             recordedAt: clock.now, source: details.source, confidence: details.confidence, actor: actor,
             note: details.note, version: 1)
         return CaseChange(record: record, event: event)
@@ -71,7 +74,7 @@ public enum CaseRules {
             try Lifecycle.check(current.id, from: current.status, to: status)
         }
         var record = current
-        let occurred = details.occurredOn ?? PartialDate(clock.today)
+        let occurred = details.occurredUnknown ? nil : details.occurredOn ?? PartialDate(clock.today)
         record.status = status
         record.endedOn = status.isOpen ? nil : occurred
         record.version += 1
@@ -109,12 +112,13 @@ public enum CaseRules {
         }
     }
 
-    static func checkDates(_ record: CaseRecord) throws {
+    static func checkDates(_ record: CaseRecord, label: String? = nil) throws {
+        let name = label ?? record.id.description
         if let since = record.since, let ended = record.endedOn, ended.lastDay < since.firstDay {
-            throw CasetrackError.badArgument("\(record.id): the case would end on \(ended), before it began (\(since))")
+            throw CasetrackError.badArgument("\(name): the case would end on \(ended), before it began (\(since))")
         }
         if let birth = record.birth, let since = record.since, since.lastDay < birth.firstDay {
-            throw CasetrackError.badArgument("\(record.id): since \(since) is before the birth date \(birth)")
+            throw CasetrackError.badArgument("\(name): since \(since) is before the birth date \(birth)")
         }
     }
 }
