@@ -32,7 +32,7 @@ public final class CasetrackClient {
     public init(socketPath: String) throws {
         connection = try LineConnection(socketPath: socketPath)
         guard let line = try connection.readLine() else {
-            throw ClientError(.connectionLost, "casetrackd closed the connection before greeting")
+            throw ClientError(.unreachable, "casetrackd closed the connection before greeting; it may be stopping")
         }
         guard case .hello(let fields) = try? ResponseLine(text: line) else {
             throw ClientError(.protocolError, "\(socketPath) does not speak the casetrack protocol (first line: \(line.prefix(60)))")
@@ -67,7 +67,9 @@ public final class CasetrackClient {
             case .notice(let fields): notices.append(fields)
             case .ok(let fields): return Answer(data: data, outcome: .success(fields))
             case .error(let error): return Answer(data: data, outcome: .failure(error))
-            case .bye(let error): throw ClientError(.connectionLost, "casetrackd closed the connection: \(error.message)")
+            // BYE comes only after every request the daemon read was answered: this one was
+            // not read, so nothing was done.
+            case .bye(let error): throw ClientError(.unreachable, "casetrackd closed the connection: \(error.message)")
             case .hello: throw ClientError(.protocolError, "unexpected second greeting")
             }
         }

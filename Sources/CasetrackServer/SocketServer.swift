@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The Unix-socket server: accepts connections and runs each as a loop of request lines
 /// answered in order (pipelining works; answers never interleave).
@@ -38,6 +39,7 @@ public struct SocketServer: Service {
     public func run() async throws {
         try SocketServer.claim(socketPath)
         let maximumLength = dispatcher.maximumLineLength
+        let accepted = AcceptedConnections()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             // Without it a client that sends and then half-closes (`echo PING | socat …`)
@@ -47,7 +49,9 @@ public struct SocketServer: Service {
                 PeerCredentials.read(channel).flatMapThrowing { peer -> Connection in
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
-                    return (try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel), peer)
+                    let connection = try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    accepted.insert(connection)
+                    return (connection, peer)
                 }
             }
         // Access to the socket is access to the data: set its mode explicitly rather than
@@ -63,12 +67,22 @@ public struct SocketServer: Service {
             try await server.executeThenClose { connections in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
+                        accepted.remove(connection.channel)
                         group.addTask { await serve(connection) }
                     }
                 }
             }
         } onGracefulShutdown: {
             server.channel.close(promise: nil)
+        }
+        // Connections accepted while the listener closed never reached the loop above. Each
+        // must still be closed through its async wrapper (dropping one unfinished traps).
+        for connection in accepted.removeAll() {
+            try? await connection.executeThenClose { _, outbound in
+                let bye = ResponseLine.bye(CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later"))
+                try await outbound.write(ByteBuffer(string: bye.encoded(.text) + "\n"))
+                try await connection.channel.writeAndFlush(ByteBuffer()).get()
+            }
         }
         unlink(socketPath)
         logger.info("stopped listening", metadata: ["socket": "\(socketPath)"])
@@ -96,6 +110,9 @@ public struct SocketServer: Service {
                     let bye = ResponseLine.bye(CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later"))
                     try await outbound.write(ByteBuffer(string: bye.encoded(session.format) + "\n"))
                 }
+                // A fence: this empty write completes only after every answer before it reached
+                // the socket. Without it, closing could drop the end of a long answer.
+                try await channel.channel.writeAndFlush(ByteBuffer()).get()
             }
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)", "uid": "\(session.peer.uid)"])
@@ -116,9 +133,31 @@ public struct SocketServer: Service {
             throw CasetrackError(.internalError, "another daemon is already listening on \(path); stop it first or choose another --socket")
         case .failure(.pathTooLong):
             throw CasetrackError(.internalError, "socket path \(path) is too long for a Unix socket (max \(UnixSocket.maximumPathLength) bytes)")
-        case .failure(.system):
-            break  // Nobody answers: a stale socket from a crash.
+        case .failure(.system(let code, _)) where code == ECONNREFUSED:
+            break  // Nobody listens: a stale socket from a crash.
+        case .failure(.system(_, let reason)):
+            throw CasetrackError(.internalError, "cannot tell whether a daemon listens on \(path) (\(reason)); refusing to replace it")
         }
         unlink(path)
+    }
+}
+
+/// Connections accepted but not yet taken by the accept loop.
+final class AcceptedConnections: Sendable {
+    private let waiting = Mutex<[ObjectIdentifier: NIOAsyncChannel<InboundLine, ByteBuffer>]>([:])
+
+    func insert(_ connection: NIOAsyncChannel<InboundLine, ByteBuffer>) {
+        waiting.withLock { $0[ObjectIdentifier(connection.channel)] = connection }
+    }
+
+    func remove(_ connection: NIOAsyncChannel<InboundLine, ByteBuffer>) {
+        _ = waiting.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel)) }
+    }
+
+    func removeAll() -> [NIOAsyncChannel<InboundLine, ByteBuffer>] {
+        waiting.withLock { waiting in
+            defer { waiting = [:] }
+            return Array(waiting.values)
+        }
     }
 }

@@ -33,7 +33,7 @@ struct FilterSQL {
             add("""
                 since_day IS NOT NULL AND (\
                 (status IN (\(open)) AND since_day <= ?) OR \
-                (status NOT IN (\(open)) AND ended_day IS NOT NULL AND casetrack_held_reached(since_day, ended_day, ?, ?, ?)))
+                (status NOT IN (\(open)) AND ended_day IS NOT NULL AND casetrack_held_reached(since_day, max(ended_day, since_day), ?, ?, ?)))
                 """, [held.latestStart(reaching: today).daysSinceEpoch, held.years, held.months, held.days])
         }
         if let updatedSince = filter.updatedSince {

@@ -79,10 +79,23 @@ final class GroupCommitWriter: Sendable {
     /// anything later. Throws (and so stops the daemon) when the database fails: a daemon that
     /// cannot commit must not go on answering as if it could.
     func run() async throws {
-        for await _ in doorbell.cancelOnGracefulShutdown() {
-            try await commitQueued(closing: false)
+        do {
+            for await _ in doorbell.cancelOnGracefulShutdown() {
+                try await commitQueued(closing: false)
+            }
+            try await commitQueued(closing: true)
+        } catch {
+            // Whatever stopped the writer, nobody may wait for it any more: refuse what is
+            // queued and everything submitted later.
+            let stranded = queue.withLock { queue -> [Job] in
+                queue.closed = true
+                defer { queue.jobs = [] }
+                return queue.jobs
+            }
+            let reported = SQLiteCaseStore.storageFailure(error)
+            for job in stranded { job.abandon(reported) }
+            throw reported
         }
-        try await commitQueued(closing: true)
     }
 
     private func commitQueued(closing: Bool) async throws {

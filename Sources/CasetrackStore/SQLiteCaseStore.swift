@@ -1,6 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CasetrackCore
 import GRDB
 import ServiceLifecycle
+
+/// An exclusive `flock` on the database file: one daemon per database, whatever its socket.
+final class DatabaseLock: Sendable {
+    let fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CasetrackError(.storageFailure, "cannot open the database \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw CasetrackError(.storageFailure, busy
+                ? "another casetrackd already uses the database \(path); stop it first"
+                : "cannot lock the database \(path): \(reason)")
+        }
+    }
+
+    deinit { close(fd) }
+}
 
 /// The ``CaseStore`` over one SQLite file: WAL, `synchronous=FULL`, one group-commit writer,
 /// concurrent readers.
@@ -9,29 +34,36 @@ import ServiceLifecycle
 public final class SQLiteCaseStore: CaseStore, Service {
     private let pool: DatabasePool
     private let writer: GroupCommitWriter
+    /// Held open for the store's lifetime: its `flock` keeps a second daemon off this file.
+    private let lock: DatabaseLock
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// Refuses, without writing anything, a file that is not a casetrack database or that
     /// SQLite cannot read.
-    public init(path: String) throws {
+    public init(path: String, busyTimeout: Double = 10) throws {
+        lock = try DatabaseLock(path: path)
         var configuration = Configuration()
         configuration.label = "casetrack"
+        // A short lock by another process (an sqlite3 shell, a backup) is waited for, not fatal.
+        configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
-            // FULL: a commit is on disk before the writer answers (WAL + NORMAL can lose the
-            // newest commits in a power cut).
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             db.add(function: FilterSQL.heldReached)
         }
         do {
+            // Look before touching: opening a pool switches the file to WAL, which would
+            // already change another application's database.
+            try SQLiteCaseStore.checkOwnership(path)
             pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.writeWithoutTransaction { db in
-                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-                let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
-                if applicationID != Schema.applicationID, tables > 0 {
-                    throw CasetrackError(.storageFailure,
-                        "\(path) is an SQLite database of another application (application_id \(applicationID)); refusing to touch it")
-                }
+            // FULL: a commit is on disk before the writer answers (WAL + NORMAL can lose the
+            // newest commits in a power cut). Set on the writer connection after GRDB's WAL
+            // setup, which sets NORMAL, and checked, because everything rests on it.
+            let synchronous = try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            }
+            guard synchronous == 2 else {
+                throw CasetrackError(.storageFailure, "SQLite refused synchronous=FULL on \(path); refusing to run without it")
             }
             try Schema.migrator.migrate(pool)
         } catch let error as CasetrackError {
@@ -142,9 +174,26 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     // MARK: Helpers
 
-    /// A pragma's value as a reader connection sees it (for tests of the durability settings).
-    func pragma(_ name: String) async throws -> String? {
-        try await read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+    /// A pragma's value as the writer connection sees it (for tests of the durability settings).
+    func writerPragma(_ name: String) async throws -> String? {
+        try await writer.submit { db in try String.fetchOne(db, sql: "PRAGMA \(name)") ?? "" }
+    }
+
+    /// Refuses a file that is not empty and not a casetrack database, through a read-only
+    /// connection that changes nothing.
+    private static func checkOwnership(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_size > 0 else { return }
+        var configuration = Configuration()
+        configuration.readonly = true
+        let (applicationID, tables) = try DatabaseQueue(path: path, configuration: configuration).read { db in
+            (try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0)
+        }
+        if applicationID != Schema.applicationID, tables > 0 {
+            throw CasetrackError(.storageFailure,
+                "\(path) is an SQLite database of another application (application_id \(applicationID)); refusing to touch it")
+        }
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

@@ -20,7 +20,9 @@ struct Casectl: ParsableCommand {
             or a reference that belongs to another case
               4   not permitted
               64  bad usage: a wrong option, or a value the daemon refused as invalid
-              69  the daemon cannot be reached, is shutting down, or closed the connection
+              69  the daemon cannot be reached or is shutting down: nothing was done, retry later
+              75  the request was sent but the connection closed before the answer: a change \
+            may or may not have been made; look (get, history) before retrying
             """,
         version: "0.1.0",
         subcommands: [
@@ -52,9 +54,13 @@ struct ConnectionOptions: ParsableArguments {
             throw ExitCode(ExitStatus.code(for: error))
         } catch let error as ClientError {
             Output.error(error.message)
-            // A daemon that closed the connection (stopping, crashed) is one that cannot be
-            // reached: the same status as `ERR shutting-down`, so scripts retry both.
-            throw ExitCode(error.code == .protocolError ? ExitStatus.failure : ExitStatus.unreachable)
+            switch error.code {
+            case .unreachable: throw ExitCode(ExitStatus.unreachable)
+            // The request went out and no answer came back: a write may or may not have been
+            // made, so a blind retry could make it twice. Scripts check first (get, history).
+            case .connectionLost: throw ExitCode(ExitStatus.outcomeUnknown)
+            default: throw ExitCode(ExitStatus.failure)
+            }
         }
     }
 }
@@ -67,6 +73,7 @@ enum ExitStatus {
     static let notPermitted: Int32 = 4
     static let usage: Int32 = 64
     static let unreachable: Int32 = 69
+    static let outcomeUnknown: Int32 = 75
 
     static func code(for error: CasetrackError) -> Int32 {
         switch error.code {

@@ -64,7 +64,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
             // Refuse a busy socket before creating or opening anything.
             try SocketServer.claim(settings.socketPath)
             try Self.makeParentDirectory(of: settings.databasePath)
-            store = try SQLiteCaseStore(path: settings.databasePath)
+            store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout))
         } catch {
             Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")")
         }
@@ -79,8 +79,14 @@ struct CasetrackDaemon: AsyncParsableCommand {
             })
         // Order matters: services stop in reverse, so the server drains its connections while
         // the store's writer still commits their writes.
-        let group = ServiceGroup(services: [store, server], gracefulShutdownSignals: [.sigterm, .sigint],
-                                 logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: store), .init(service: server)], logger: logger)
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        // A client that never reads its answers must not hold the daemon past systemd's stop
+        // timeout: after this long, in-flight work is cancelled and the daemon exits.
+        configuration.maximumGracefulShutdownDuration = .seconds(15)
+        configuration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
         } catch {

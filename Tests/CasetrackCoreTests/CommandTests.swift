@@ -29,6 +29,8 @@ struct CommandTests {
         #expect(!plain.occurredUnknown)
         guard case .add(let new, _) = try parse("ADD name=Жук name=Zhuk name=Жук category=civilian status=missing") else { return }
         #expect(new.names == ["Жук", "Zhuk"])
+        guard case .update(_, let update, _, _) = try parse("UPDATE C-1 name=Жук name=Жук") else { return }
+        #expect(update.names == ["Жук"])
     }
 
     @Test("refused lines name what is wrong", arguments: [
@@ -65,6 +67,9 @@ struct CommandTests {
         ("LIST held_min=8", .badArgument, "not a duration"),
         ("LIST held_min=8y8y", .badArgument, "not a duration"),
         ("COUNT name=\"!!\"", .badArgument, "no letters"),
+        ("COUNT status=", .badArgument, "not a status"),
+        ("COUNT status=captive,", .badArgument, "not a status"),
+        ("COUNT category=,", .badArgument, "not a category"),
         ("COUNT updated_since=yesterday", .badArgument, "updated_since"),
         ("FORMAT xml", .badArgument, "not text or json"),
         ("k=v", .badRequest, "must start with a verb"),

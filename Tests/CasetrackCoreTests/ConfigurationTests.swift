@@ -52,7 +52,7 @@ struct ShippedConfigurationTests {
         configuration.logLevel = "error"
         try configuration.apply(fileText: text, origin: path.path)
         #expect(configuration == DaemonConfiguration())
-        for key in ["socket", "socket_mode", "database", "log_level", "max_line_length"] {
+        for key in ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length"] {
             #expect(text.contains("\n\(key) = "), "\(key) is in the file")
         }
     }

@@ -36,7 +36,7 @@ struct DocumentationTests {
     @Test("every configuration key is in the README")
     func configuration() throws {
         let readme = try Self.read("README.md")
-        for key in ["socket", "socket_mode", "database", "log_level", "max_line_length"] {
+        for key in ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length"] {
             #expect(readme.contains("`\(key)`"), "\(key)")
         }
     }

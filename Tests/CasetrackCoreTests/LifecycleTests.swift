@@ -92,6 +92,28 @@ struct LifecycleTests {
         #expect(change.record.heldFor(today: clock.today) == nil)
     }
 
+    @Test("a coarse closing date in the start's year never gives a negative time held")
+    func coarseEnd() throws {
+        var record = record(.captive)
+        record.since = PartialDate("2025-05-20")
+        let change = try CaseRules.setStatus(record, to: .returned, details: EventDetails(occurredOn: PartialDate("2025")),
+                                             actor: actor, expectVersion: nil, correction: false, clock: clock)
+        #expect(change.record.heldFor(today: clock.today) == HeldDuration())
+        #expect(change.record.fields(today: clock.today).int("held_days") == 0)
+        var filter = CaseFilter()
+        filter.heldMin = HeldDuration(days: 0)
+        #expect(filter.matches(change.record, today: clock.today))
+    }
+
+    @Test("a case holds at most 50 names, tags and references")
+    func bounded() {
+        var update = CaseUpdate()
+        update.addTags = (0..<51).map { "t\($0)" }
+        #expect(throws: CasetrackError.self) {
+            try CaseRules.update(record(.captive), update, details: EventDetails(), actor: actor, expectVersion: nil, clock: clock)
+        }
+    }
+
     @Test("a write that expects another version is refused")
     func versionConflict() {
         #expect {

@@ -51,11 +51,11 @@ struct StoreTests {
         }
     }
 
-    @Test("WAL and synchronous=FULL on every connection")
+    @Test("WAL and synchronous=FULL on the connection that commits")
     func durabilitySettings() async throws {
         try await withStore { store, _ in
-            let journal = try await store.pragma("journal_mode")
-            let synchronous = try await store.pragma("synchronous")
+            let journal = try await store.writerPragma("journal_mode")
+            let synchronous = try await store.writerPragma("synchronous")
             #expect(journal == "wal")
             #expect(synchronous == "2", "2 is FULL")
         }
@@ -103,7 +103,7 @@ struct StoreTests {
                 for index in 0..<200 {
                     group.addTask {
                         var update = CaseUpdate()
-                        update.addTags = ["t\(index)"]
+                        update.notes = .some("note \(index)")
                         return try await store.update(id, update, details: EventDetails(), actor: testActor,
                                                       expectVersion: nil, clock: clock(Int64(index))).event.seq
                     }
@@ -112,7 +112,9 @@ struct StoreTests {
             }
             #expect(sequences.sorted() == Array(2...201))
             let record = try #require(try await store.get(id))
-            #expect(record.version == 201 && record.tags.count == 200)
+            #expect(record.version == 201)
+            let history = try #require(try await store.history(id))
+            #expect(history.map(\.version) == Array(1...201), "each write produced exactly one version")
             // Two writers that both expect version 201: exactly one wins.
             let outcomes = await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<2 {
@@ -145,12 +147,15 @@ struct StoreTests {
         }
         let reopened = try SQLiteCaseStore(path: path)
         #expect(try await reopened.get(CaseID(number: 1))?.names == ["Яценко Юрій"])
+        #expect { try SQLiteCaseStore(path: path) } throws: { "\($0)".contains("another casetrackd already uses") }
         try reopened.close()
 
         let foreign = folder.appendingPathComponent("foreign.sqlite").path
         try Self.sqlite(foreign, "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        let foreignBytes = try Data(contentsOf: URL(fileURLWithPath: foreign))
         #expect { try SQLiteCaseStore(path: foreign) } throws: { "\($0)".contains("another application") }
-        #expect(try Self.sqlite(foreign, "SELECT name FROM sqlite_master;") == "t\n")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: foreign)) == foreignBytes, "not a byte changed")
+        #expect(!FileManager.default.fileExists(atPath: foreign + "-wal"), "not switched to WAL")
 
         let garbage = folder.appendingPathComponent("garbage.sqlite").path
         try Data(repeating: 0x41, count: 8_192).write(to: URL(fileURLWithPath: garbage))

@@ -60,12 +60,29 @@ final class Daemon: @unchecked Sendable {
         throw CasetrackError(.internalError, "casetrackd did not serve within 20 s")
     }
 
-    /// Sends SIGTERM and waits; returns the exit status.
+    /// Sends SIGTERM and waits at most 30 s; returns the exit status (-9 when it had to be
+    /// killed, so that a hang fails the test instead of the whole suite).
     @discardableResult
     func stop() -> Int32 {
         guard let process else { return -1 }
         process.terminate()
-        process.waitUntilExit()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        self.process = nil
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -9
+        }
+        return process.terminationStatus
+    }
+
+    /// Waits at most `seconds` for the daemon to exit by itself; its status, or nil if it runs on.
+    func waitForExit(seconds: Int) -> Int32? {
+        guard let process else { return nil }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        guard !process.isRunning else { return nil }
         self.process = nil
         return process.terminationStatus
     }

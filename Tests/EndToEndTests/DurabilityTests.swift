@@ -91,6 +91,9 @@ struct DurabilityTests {
             }
         }
         writers.forEach { $0.start() }
+        // The load must be running before the clock starts: wait for the first acknowledgements.
+        let started = ContinuousClock.now
+        while acknowledged.ids.count < 20, ContinuousClock.now - started < .seconds(20) { usleep(1_000) }
         usleep(useconds_t(delay * 1_000))
         daemon.crash()
         while writers.contains(where: { !$0.isFinished }) { usleep(5_000) }
@@ -120,6 +123,69 @@ struct DurabilityTests {
         #expect(try session.line()?.hasPrefix("BYE shutting-down") == true)
         #expect(try session.line() == nil)
         #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed")
+    }
+
+    @Test("SIGTERM while clients connect and disconnect: a clean exit every time")
+    func stopUnderChurn() throws {
+        for _ in 0..<3 {
+            let daemon = try Daemon()
+            let socket = daemon.socket
+            let stopping = Acknowledged()
+            let churners = (0..<4).map { _ in
+                Thread {
+                    while stopping.ids.isEmpty {
+                        if let session = try? RawSession(socketPath: socket) {
+                            try? session.send("PING\n")
+                            _ = try? session.answer()
+                        }
+                    }
+                }
+            }
+            churners.forEach { $0.start() }
+            usleep(150_000)
+            let status = daemon.stop()
+            stopping.add("stop")
+            while churners.contains(where: { !$0.isFinished }) { usleep(5_000) }
+            #expect(status == 0)
+        }
+    }
+
+    @Test("a write waits for another process's short lock; a lock held too long stops the daemon without acknowledging")
+    func lockedDatabase() throws {
+        let config = try Daemon(start: false)
+        let daemon = try Daemon(start: false)
+        try "busy_timeout = 2\n".write(toFile: config.folder.appendingPathComponent("c.conf").path, atomically: true, encoding: .utf8)
+        try daemon.start(extraArguments: ["--config", config.folder.appendingPathComponent("c.conf").path])
+        // A short lock: the write waits and then succeeds.
+        let holder = try Self.holdLock(daemon.database, seconds: 0.7)
+        usleep(200_000)
+        let waited = try daemon.casectl("add", "--name", "Гребенюк Ганна", "--category", "civilian", "--status", "missing")
+        holder.waitUntilExit()
+        #expect(waited.status == 0, "\(waited.stderr)")
+        // A long lock: the write is refused with storage-failure and the daemon stops.
+        let long = try Self.holdLock(daemon.database, seconds: 5)
+        usleep(200_000)
+        let refused = try daemon.casectl("add", "--name", "Гребенюк Ганна", "--category", "civilian", "--status", "missing")
+        #expect(refused.status == 1 && refused.stderr.contains("database"), "\(refused.status) \(refused.stderr)")
+        #expect(daemon.waitForExit(seconds: 20) == 1, "the daemon stops rather than carry on")
+        long.waitUntilExit()
+        try daemon.start()
+        #expect(try daemon.casectl("count").stdout == "1\n", "only the acknowledged write is there")
+    }
+
+    /// Holds a write lock on the database from another process for a while.
+    static func holdLock(_ database: String, seconds: Double) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", """
+            import sqlite3, time
+            c = sqlite3.connect(\"\(database)\", isolation_level=None, timeout=10)
+            c.execute("BEGIN IMMEDIATE")
+            time.sleep(\(seconds))
+            c.execute("ROLLBACK")
+            """]
+        try process.run()
+        return process
     }
 
     @Test("a second daemon on the same socket refuses to start; a stale socket is replaced")

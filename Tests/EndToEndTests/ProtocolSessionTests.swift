@@ -94,6 +94,25 @@ struct ProtocolSessionTests {
         #expect(try session.line() == nil, "then the daemon closes")
     }
 
+    @Test("a half-closing client gets the whole of a long answer")
+    func halfCloseLongAnswer() throws {
+        let daemon = try Daemon()
+        let writer = try daemon.raw()
+        var batch = ""
+        for index in 0..<3_000 { batch += "ADD name=\"Кравченко Олег \(index)\" category=military status=captive\n" }
+        try writer.send(batch)
+        for _ in 0..<3_000 { #expect(try writer.answer().last?.hasPrefix("OK id=") == true) }
+        let session = try daemon.raw()
+        try session.send("LIST limit=10000")
+        session.halfClose()
+        var data = 0
+        var final: String?
+        while let line = try session.line() {
+            if line.hasPrefix("D ") { data += 1 } else { final = line }
+        }
+        #expect(data == 3_000 && final == "OK count=3000")
+    }
+
     @Test("HELLO checks the version; QUIT closes")
     func helloQuit() throws {
         let daemon = try Daemon()

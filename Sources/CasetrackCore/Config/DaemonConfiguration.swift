@@ -12,6 +12,9 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var databasePath = "/var/lib/casetrack/casetrack.sqlite"
     /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`.
     public var logLevel = "info"
+    /// How long a write waits for a lock another process holds on the database, in seconds,
+    /// before the daemon gives up and stops (it never answers a write it could not commit).
+    public var busyTimeout = 10
     /// The longest request line, in bytes.
     public var maximumLineLength = 65_536
 
@@ -81,13 +84,18 @@ public struct DaemonConfiguration: Hashable, Sendable {
                 throw fail("log_level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
             }
             logLevel = value
+        case "busy_timeout":
+            guard let seconds = Int(value), (1...3_600).contains(seconds) else {
+                throw fail("busy_timeout must be a number of seconds from 1 to 3600")
+            }
+            busyTimeout = seconds
         case "max_line_length":
             guard let number = Int(value), (1_024...16_777_216).contains(number) else {
                 throw fail("max_line_length must be a number of bytes from 1024 to 16777216")
             }
             maximumLineLength = number
         default:
-            throw fail("unknown key '\(key)'; known keys: socket, socket_mode, database, log_level, max_line_length")
+            throw fail("unknown key '\(key)'; known keys: socket, socket_mode, database, busy_timeout, log_level, max_line_length")
         }
     }
 }

@@ -50,8 +50,12 @@ public struct CaseRecord: Hashable, Sendable {
 
     /// The day that ends the "held for" count: `today` while the case is open, the closing
     /// date once closed; `nil` for a closed case whose closing date is unknown.
+    /// A closing date known only coarsely (`2025`) may start before a precise start
+    /// (`2025-05-20`): the count then ends at the start, never before it.
     public func heldEnd(today: Day) -> Day? {
-        status.isOpen ? today : endedOn?.firstDay
+        if status.isOpen { return today }
+        guard let end = endedOn?.firstDay else { return nil }
+        return since.map { max(end, $0.firstDay) } ?? end
     }
 
     /// How long the person has been (or was) missing or held; `nil` when the start or the end

@@ -40,6 +40,8 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let storageFailure = Code("storage-failure")
         /// A bug or an unexpected condition on the server.
         public static let internalError = Code("internal")
+        /// A client could not read what the server answered (never sent on the wire).
+        public static let badResponse = Code("bad-response")
 
         /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
         public static let all: [Code] = [

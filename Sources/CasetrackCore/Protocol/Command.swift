@@ -69,6 +69,9 @@ public struct CaseUpdate: Hashable, Sendable {
 
     public init() {}
 
+    /// The most names, tags or references one case holds: it bounds the size of a record.
+    public static let maximumListLength = 50
+
     public var isEmpty: Bool { self == CaseUpdate() }
 
     /// Applies the update to a record and says what changed, one line per field; throws when
@@ -91,6 +94,9 @@ public struct CaseUpdate: Hashable, Sendable {
         }
         for name in addNames where !names.contains(name) { names.append(name) }
         guard !names.isEmpty else { throw CasetrackError.badArgument("a case needs at least one name") }
+        guard names.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) names")
+        }
         note("names", record.names, names, list)
         record.names = names
 
@@ -99,6 +105,9 @@ public struct CaseUpdate: Hashable, Sendable {
             guard tags.remove(tag) != nil else { throw CasetrackError.badArgument("remove_tag: \(record.id) has no tag \(tag)") }
         }
         tags.formUnion(addTags)
+        guard tags.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) tags")
+        }
         note("tags", record.tags, tags.sorted(), list)
         record.tags = tags.sorted()
 
@@ -107,6 +116,9 @@ public struct CaseUpdate: Hashable, Sendable {
             guard refs.remove(ref) != nil else { throw CasetrackError.badArgument("remove_ref: \(record.id) has no reference \(ref)") }
         }
         refs.formUnion(addReferences)
+        guard refs.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) references")
+        }
         note("refs", record.references, refs.sorted(), list)
         record.references = refs.sorted()
 
@@ -192,7 +204,11 @@ public enum Command: Hashable, Sendable {
         case .update:
             let id = try args.caseID()
             var update = CaseUpdate()
-            if args.has("name") { update.names = try args.texts("name", limit: 500) }
+            if args.has("name") {
+                var names: [String] = []
+                for name in try args.texts("name", limit: 500) where !names.contains(name) { names.append(name) }
+                update.names = names
+            }
             update.addNames = try args.texts("add_name", limit: 500)
             update.removeNames = try args.texts("remove_name", limit: 500)
             update.category = try args.single("category").map { try Category.parse($0, field: "category") }
@@ -375,11 +391,16 @@ private struct Arguments {
 
     func filter() throws -> CaseFilter {
         var filter = CaseFilter()
+        // `status=` or `status=,` must not quietly select everything.
         for value in all("status") {
-            for part in value.split(separator: ",") { filter.statuses.insert(try Status.parse(String(part), field: "status")) }
+            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                filter.statuses.insert(try Status.parse(String(part), field: "status"))
+            }
         }
         for value in all("category") {
-            for part in value.split(separator: ",") { filter.categories.insert(try Category.parse(String(part), field: "category")) }
+            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                filter.categories.insert(try Category.parse(String(part), field: "category"))
+            }
         }
         filter.tags = Set(try tags("tag"))
         filter.unit = try text("unit") ?? nil

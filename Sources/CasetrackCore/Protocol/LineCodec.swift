@@ -75,6 +75,7 @@ public enum LineCodec {
                             index += 1
                         }
                         guard index < scalars.count, scalars[index] == "}", (1...6).contains(digits.count),
+                              digits.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
                               let code = UInt32(digits, radix: 16), let decoded = Unicode.Scalar(code)
                         else { throw fail("bad \\u{…} escape: 1 to 6 hex digits naming a Unicode scalar") }
                         index += 1

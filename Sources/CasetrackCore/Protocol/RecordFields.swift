@@ -32,23 +32,23 @@ extension CaseRecord {
     /// Reads a record back from answer fields.
     public init(fields: Fields) throws {
         func require(_ key: String) throws -> String {
-            guard let value = fields.string(key) else { throw CasetrackError(.badRequest, "record without \(key)") }
+            guard let value = fields.string(key) else { throw CasetrackError(.badResponse, "record without \(key)") }
             return value
         }
         func date(_ key: String) throws -> PartialDate? {
             guard let text = fields.string(key), text != "unknown" else { return nil }
-            guard let date = PartialDate(text) else { throw CasetrackError(.badRequest, "record with bad \(key) '\(text)'") }
+            guard let date = PartialDate(text) else { throw CasetrackError(.badResponse, "record with bad \(key) '\(text)'") }
             return date
         }
         func stamp(_ key: String) throws -> Timestamp {
-            guard let stamp = Timestamp(try require(key)) else { throw CasetrackError(.badRequest, "record with bad \(key)") }
+            guard let stamp = Timestamp(try require(key)) else { throw CasetrackError(.badResponse, "record with bad \(key)") }
             return stamp
         }
         guard let id = CaseID(try require("id")),
               let status = Status(rawValue: try require("status")),
               let category = Category(rawValue: try require("category")),
               let version = fields.int("version")
-        else { throw CasetrackError(.badRequest, "record with a bad id, status, category or version") }
+        else { throw CasetrackError(.badResponse, "record with a bad id, status, category or version") }
         self.init(
             id: id, names: fields.strings("names"), birth: try date("birth"), category: category,
             unit: fields.string("unit"), tags: fields.strings("tags"), status: status, since: try date("since"),
@@ -86,7 +86,7 @@ extension CaseEvent {
               let version = fields.int("version"),
               let recorded = fields.string("recorded_at").flatMap({ Timestamp($0) }),
               let uid = fields.int("actor_uid"), let pid = fields.int("actor_pid")
-        else { throw CasetrackError(.badRequest, "event line without seq, id, kind, version, recorded_at or actor") }
+        else { throw CasetrackError(.badResponse, "event line without seq, id, kind, version, recorded_at or actor") }
         self.init(
             seq: seq, caseID: id, kind: kind, oldStatus: fields.string("old").flatMap { Status(rawValue: $0) },
             newStatus: fields.string("new").flatMap { Status(rawValue: $0) },

@@ -89,7 +89,7 @@ public enum ResponseLine: Hashable, Sendable {
             let error = CasetrackError(.init(code), fields.string("message") ?? "")
             self = head == "ERR" ? .error(error) : .bye(error)
         default:
-            throw CasetrackError(.badRequest, "unexpected line from server: \(line.prefix(80))")
+            throw CasetrackError(.badResponse, "unexpected line from server: \(line.prefix(80))")
         }
     }
 
