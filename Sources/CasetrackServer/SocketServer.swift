@@ -36,10 +36,15 @@ public struct SocketServer: Service {
 
     typealias Connection = (channel: NIOAsyncChannel<InboundLine, ByteBuffer>, peer: Actor)
 
+    /// How long connections get, after the shutdown signal, to finish before they are closed.
+    static let shutdownGrace = TimeAmount.seconds(8)
+
     public func run() async throws {
         try SocketServer.claim(socketPath)
         let maximumLength = dispatcher.maximumLineLength
         let accepted = AcceptedConnections()
+        let live = LiveConnections()
+        let group = self.group
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             // Without it a client that sends and then half-closes (`echo PING | socat …`)
@@ -51,6 +56,8 @@ public struct SocketServer: Service {
                         ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
                     let connection = try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel)
                     accepted.insert(connection)
+                    live.insert(channel)
+                    channel.closeFuture.whenComplete { _ in live.remove(channel) }
                     return (connection, peer)
                 }
             }
@@ -74,14 +81,17 @@ public struct SocketServer: Service {
             }
         } onGracefulShutdown: {
             server.channel.close(promise: nil)
+            // Connections finish what they read, then close. One that cannot (a client that
+            // never reads its answers) is closed by force after a grace period, so the daemon
+            // stops within the unit's stop timeout.
+            group.any().scheduleTask(in: SocketServer.shutdownGrace) { live.closeAll() }
         }
         // Connections accepted while the listener closed never reached the loop above. Each
         // must still be closed through its async wrapper (dropping one unfinished traps).
         for connection in accepted.removeAll() {
-            try? await connection.executeThenClose { _, outbound in
+            try? await connection.executeThenClose { _, _ in
                 let bye = ResponseLine.bye(CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later"))
-                try await outbound.write(ByteBuffer(string: bye.encoded(.text) + "\n"))
-                try await connection.channel.writeAndFlush(ByteBuffer()).get()
+                try await connection.channel.writeAndFlush(ByteBuffer(string: bye.encoded(.text) + "\n")).get()
             }
         }
         unlink(socketPath)
@@ -92,14 +102,20 @@ public struct SocketServer: Service {
         var session = Session(peer: connection.peer)
         let channel = connection.channel
         do {
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: dispatcher.greeting.encoded(.text) + "\n"))
+            try await channel.executeThenClose { inbound, _ in
+                // Answers are written straight to the channel and awaited: each returns once its
+                // bytes reached the socket, so nothing is left queued when the connection closes
+                // (the async writer would drop the end of a long answer).
+                func send(_ text: String) async throws {
+                    try await channel.channel.writeAndFlush(ByteBuffer(string: text)).get()
+                }
+                try await send(dispatcher.greeting.encoded(.text) + "\n")
                 try await withGracefulShutdownHandler {
                     for try await line in inbound {
                         let (reply, after) = await dispatcher.answer(line, session: &session)
                         var text = ""
                         reply.write(session.format, into: &text)
-                        try await outbound.write(ByteBuffer(string: text))
+                        try await send(text)
                         if case .close = after { return }
                     }
                 } onGracefulShutdown: {
@@ -108,11 +124,8 @@ public struct SocketServer: Service {
                 }
                 if Task.isShuttingDownGracefully {
                     let bye = ResponseLine.bye(CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later"))
-                    try await outbound.write(ByteBuffer(string: bye.encoded(session.format) + "\n"))
+                    try await send(bye.encoded(session.format) + "\n")
                 }
-                // A fence: this empty write completes only after every answer before it reached
-                // the socket. Without it, closing could drop the end of a long answer.
-                try await channel.channel.writeAndFlush(ByteBuffer()).get()
             }
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)", "uid": "\(session.peer.uid)"])
@@ -159,5 +172,18 @@ final class AcceptedConnections: Sendable {
             defer { waiting = [:] }
             return Array(waiting.values)
         }
+    }
+}
+
+/// Every open connection, so that shutdown can close the ones that do not finish.
+final class LiveConnections: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    func insert(_ channel: any Channel) { channels.withLock { $0[ObjectIdentifier(channel)] = channel } }
+
+    func remove(_ channel: any Channel) { _ = channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+
+    func closeAll() {
+        for channel in channels.withLock({ Array($0.values) }) { channel.close(promise: nil) }
     }
 }

@@ -1,4 +1,5 @@
 import CasetrackCore
+import Foundation
 import Testing
 
 @Suite("Command validation")
@@ -82,6 +83,16 @@ struct CommandTests {
             guard let error = error as? CasetrackError else { return false }
             return error.code == code && error.message.contains(fragment)
         }
+    }
+
+    @Test("texts are stored in one Unicode form: composed and decomposed spellings are equal")
+    func normalized() throws {
+        guard case .add(let new, _) = try parse("ADD name=\"Бригада Й\u{306}\" category=civilian status=missing tag=\"cafe\u{301}\" ref=\"e\u{301}\" unit=\"И\u{306}\"") else {
+            Issue.record("not ADD"); return
+        }
+        #expect(Array(new.names[0].unicodeScalars) == Array("Бригада Й\u{306}".precomposedStringWithCanonicalMapping.unicodeScalars))
+        #expect(Array(new.tags[0].unicodeScalars) == Array("café".unicodeScalars) && new.tags[0].unicodeScalars.count == 4)
+        #expect(new.references[0].unicodeScalars.count == 1 && new.unit?.unicodeScalars.count == 1)
     }
 
     @Test("filters: lists, comma lists, keys in either spelling")

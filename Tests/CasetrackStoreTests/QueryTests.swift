@@ -11,36 +11,53 @@ struct QueryTests {
 
     /// Opens the cases, then moves some of them along the lifecycle with backdated events,
     /// returning every record as the store acknowledged it last.
+    ///
+    /// Writes run 500 at a time, so which case gets which id varies between runs; everything
+    /// else is decided by the generation index and the seed, so the data set is the same.
     static func populate(_ store: SQLiteCaseStore) async throws -> [CaseID: CaseRecord] {
         var random = SeededRandom(seed: 42)
         let cases = (0..<caseCount).map { _ in Synthetic.newCase(&random, today: testToday) }
+        // A third come home or die: at a day, a month or only a year after they went missing
+        // (a year may start before a precise start), or at an unknown date.
+        let closing: [Int: (Status, EventDetails)] = Dictionary(uniqueKeysWithValues: cases.indices
+            .filter { $0 % 3 == 0 }
+            .map { index in
+                let start = cases[index].since?.lastDay ?? testToday.adding(days: -4_000)
+                let span = max(0, testToday.daysSinceEpoch - start.daysSinceEpoch)
+                let end = PartialDate(start.adding(days: Int.random(in: 0...span, using: &random)))
+                let details: EventDetails
+                switch index % 4 {
+                case 0: details = EventDetails(occurredOn: PartialDate(year: end.year))
+                case 1: details = EventDetails(occurredOn: PartialDate(year: end.year, month: end.month))
+                case 2 where index % 5 == 0: details = EventDetails(occurredUnknown: true)
+                default: details = EventDetails(occurredOn: end)
+                }
+                return (index, (index % 15 == 0 ? .deceased : .returned, details))
+            })
+        var opened: [Int: CaseID] = [:]
         var records: [CaseID: CaseRecord] = [:]
         for batch in stride(from: 0, to: cases.count, by: 500) {
-            let changes = try await withThrowingTaskGroup(of: CaseChange.self) { group in
-                for (offset, new) in cases[batch..<min(batch + 500, cases.count)].enumerated() {
+            let changes = try await withThrowingTaskGroup(of: (Int, CaseChange).self) { group in
+                for index in batch..<min(batch + 500, cases.count) {
+                    let new = cases[index]
                     group.addTask {
-                        try await store.add(new, details: EventDetails(occurredOn: new.since), actor: testActor,
-                                            clock: clock(Int64(batch + offset) * 1_000))
+                        (index, try await store.add(new, details: EventDetails(), actor: testActor,
+                                                    clock: clock(Int64(index) * 1_000)))
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            for change in changes { records[change.record.id] = change.record }
-        }
-        // A third come home or die, at a date after they went missing.
-        var closing: [(CaseID, Status, Day, Int)] = []
-        for (index, id) in records.keys.sorted().enumerated() where index % 3 == 0 {
-            guard let record = records[id] else { continue }
-            let start = record.since?.lastDay ?? testToday.adding(days: -4_000)
-            let end = start.adding(days: Int.random(in: 0...max(0, testToday.daysSinceEpoch - start.daysSinceEpoch), using: &random))
-            closing.append((id, index % 15 == 0 ? .deceased : .returned, end, index))
+            for (index, change) in changes {
+                opened[index] = change.record.id
+                records[change.record.id] = change.record
+            }
         }
         let closed = try await withThrowingTaskGroup(of: CaseChange.self) { group in
-            for (id, status, end, index) in closing {
+            for (index, (status, details)) in closing {
+                guard let id = opened[index] else { continue }
                 group.addTask {
-                    try await store.setStatus(id, to: status, details: EventDetails(occurredOn: PartialDate(end)),
-                                              actor: testActor, expectVersion: nil, correction: false,
-                                              clock: clock(20_000_000 + Int64(index)))
+                    try await store.setStatus(id, to: status, details: details, actor: testActor, expectVersion: nil,
+                                              correction: false, clock: clock(20_000_000 + Int64(index)))
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The details every write carries into the event it records.
 public struct EventDetails: Hashable, Sendable {
     /// When it happened. `nil` means: not said (today for status changes; for a new case, the
@@ -320,7 +322,7 @@ private struct Arguments {
     func text(_ key: String, limit: Int = 1_000, multiline: Bool = false) throws -> String?? {
         guard let value = try single(key) else { return nil }
         try Arguments.check(value, key: key, limit: limit, multiline: multiline)
-        let trimmed = value.trimmingWhitespace()
+        let trimmed = value.trimmingWhitespace().precomposedStringWithCanonicalMapping
         return .some(trimmed.isEmpty ? nil : trimmed)
     }
 
@@ -329,7 +331,9 @@ private struct Arguments {
         guard values.count <= 50 else { throw CasetrackError.badArgument("\(key): at most 50 values") }
         return try values.map { value in
             try Arguments.check(value, key: key, limit: limit, multiline: false)
-            let trimmed = value.trimmingWhitespace()
+            // One form for equal texts: "café" typed composed or decomposed is one tag, one
+            // unit, one reference (the database compares bytes).
+            let trimmed = value.trimmingWhitespace().precomposedStringWithCanonicalMapping
             guard !trimmed.isEmpty else { throw CasetrackError.badArgument("\(key): must not be empty") }
             return trimmed
         }
