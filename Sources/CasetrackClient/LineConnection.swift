@@ -51,6 +51,13 @@ final class LineConnection {
 
     deinit { close(fd) }
 
+    /// Makes a send or receive that blocks longer than `seconds` fail instead of waiting on.
+    func setTimeout(seconds: Int) {
+        var value = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Closes the sending half: the daemon sees end of input but can still answer.
     func shutdownWrite() {
         shutdown(fd, Int32(SHUT_WR))

@@ -165,6 +165,8 @@ final class RawSession {
 
     init(socketPath: String) throws {
         connection = try LineConnection(socketPath: socketPath)
+        // A stuck daemon fails the test instead of hanging the suite.
+        connection.setTimeout(seconds: 60)
         greeting = try connection.readLine() ?? ""
     }
 
