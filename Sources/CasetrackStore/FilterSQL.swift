@@ -42,7 +42,9 @@ struct FilterSQL {
         if let name = filter.name {
             for word in Set(NameKey.words(of: name)).sorted() {
                 // Prefix match on the word skeletons: keys are ASCII, so `~` (0x7E) bounds them.
-                add("id IN (SELECT case_id FROM case_name_keys WHERE key >= ? AND key < ?)", [word, word + "~"])
+                let prefixes = NameKey.prefixes(of: word)
+                let ranges = Array(repeating: "(key >= ? AND key < ?)", count: prefixes.count).joined(separator: " OR ")
+                add("id IN (SELECT case_id FROM case_name_keys WHERE \(ranges))", prefixes.flatMap { [$0, $0 + "~"] })
             }
         }
     }

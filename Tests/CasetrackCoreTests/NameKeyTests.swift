@@ -23,6 +23,9 @@ struct NameKeyTests {
         ("Ковальчук Юлія", "kovalch"),
         ("Мар'яна", "Mariana"),
         ("Мар’яна", "mar'yana"),
+        // Cut short inside a folded spelling.
+        ("Коваль Марія", "mari"), ("Коваль Марія", "Марі"), ("Юлія", "yuli"), ("Юлія", "Юлі"),
+        ("Хоменко", "k"), ("Хоменко", "K"), ("Цибуля", "t"), ("Цибуля", "ts"),
     ])
     func meet(_ stored: String, _ query: String) {
         #expect(NameKey.matches(query: query, names: [stored]), "\(NameKey.words(of: stored)) vs \(NameKey.words(of: query))")

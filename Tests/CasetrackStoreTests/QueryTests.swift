@@ -85,6 +85,9 @@ struct QueryTests {
         filter { $0.name = "hryhoriy" }
         filter { $0.name = "grigorij scherbina"; $0.categories = [.military] }
         filter { $0.name = "zgursk" }
+        filter { $0.name = "yuli" }
+        filter { $0.name = "k" }
+        filter { $0.name = "hryhori t" }
         for _ in 0..<150 {
             var f = CaseFilter()
             if Bool.random(using: &random) { f.statuses = Set(Status.allCases.filter { _ in Bool.random(using: &random) }) }

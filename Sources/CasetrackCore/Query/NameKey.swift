@@ -36,7 +36,25 @@ public enum NameKey {
     /// ``keys(for:)`` of the names).
     public static func matches(queryWords: [String], keys: [String]) -> Bool {
         guard !queryWords.isEmpty else { return false }
-        return queryWords.allSatisfy { word in keys.contains { $0.hasPrefix(word) } }
+        return queryWords.allSatisfy { word in
+            prefixes(of: word).contains { prefix in keys.contains { $0.hasPrefix(prefix) } }
+        }
+    }
+
+    /// The prefixes a typed query word may stand for. A word cut short can end inside a
+    /// spelling the skeleton folds: `mari` is on its way to `mariia` (skeleton `mara`), `k` to
+    /// `kh` (`h`), `t` to `ts` (`c`). Each such end also tries the folded form.
+    public static func prefixes(of word: String) -> [String] {
+        var prefixes = [word]
+        guard let last = word.last else { return prefixes }
+        let stem = String(word.dropLast())
+        switch last {
+        case "i" where !stem.isEmpty: prefixes.append(stem)
+        case "k": prefixes.append(stem + "h")
+        case "t": prefixes.append(stem + "c")
+        default: break
+        }
+        return prefixes
     }
 
     static let apostrophes: Set<Character> = ["'", "’", "ʼ", "ʹ", "`", "‘"]
