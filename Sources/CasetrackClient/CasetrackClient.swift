@@ -93,10 +93,10 @@ public final class CasetrackClient {
     }
 
     /// A case's history, oldest first.
-    public func history(_ id: CaseID) throws -> [CaseEvent] {
+    public func history(_ id: CaseID) throws -> [HistoryEvent] {
         let answer = try request(Request(verb: "HISTORY", positional: [id.description]))
         _ = try answer.get()
-        return try answer.data.map(CaseEvent.init(fields:))
+        return try answer.data.map(HistoryEvent.init(fields:))
     }
 
     /// Every case matching `filter`, fetched page by page.

@@ -35,9 +35,9 @@ enum RowCoding {
             updatedAt: Timestamp(unixMilliseconds: row["updated_at"]))
     }
 
-    static func event(_ row: Row) throws -> CaseEvent {
+    static func event(_ row: Row) throws -> HistoryEvent {
         guard let kind = EventKind(rawValue: row["kind"]) else { throw corrupt("event \(row["seq"] as Int64) has an unknown kind") }
-        return CaseEvent(
+        return HistoryEvent(
             seq: row["seq"], caseID: CaseID(number: row["case_id"]), kind: kind,
             oldStatus: (row["old_status"] as String?).flatMap { Status(rawValue: $0) },
             newStatus: (row["new_status"] as String?).flatMap { Status(rawValue: $0) },
@@ -61,7 +61,7 @@ enum RowCoding {
         ]
     }
 
-    static func eventArguments(_ event: CaseEvent) -> StatementArguments {
+    static func eventArguments(_ event: HistoryEvent) -> StatementArguments {
         [
             event.seq, event.caseID.number, event.kind.rawValue, event.oldStatus?.rawValue, event.newStatus?.rawValue,
             event.occurredOn?.description, event.recordedAt.unixMilliseconds, event.source, event.confidence?.rawValue,

@@ -129,7 +129,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         try await read { db in try Self.fetch(id, db) }
     }
 
-    public func history(_ id: CaseID) async throws -> [CaseEvent]? {
+    public func history(_ id: CaseID) async throws -> [HistoryEvent]? {
         try await read { db in
             guard try Self.fetch(id, db) != nil else { return nil }
             return try Row.fetchAll(db, sql: "SELECT * FROM events WHERE case_id = ? ORDER BY seq", arguments: [id.number])
@@ -224,7 +224,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         return value
     }
 
-    private static func append(_ event: CaseEvent, _ db: Database) throws -> Int64 {
+    private static func append(_ event: HistoryEvent, _ db: Database) throws -> Int64 {
         var event = event
         event.seq = try bump("event_seq", db)
         try db.execute(sql: """

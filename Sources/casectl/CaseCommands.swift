@@ -204,7 +204,7 @@ struct History: ParsableCommand {
         try connection.run { client in
             let answer = try client.request(Request(verb: "HISTORY", positional: [id]))
             _ = try answer.get()
-            let events = try answer.data.map(CaseEvent.init(fields:))
+            let events = try answer.data.map(HistoryEvent.init(fields:))
             if connection.json {
                 for event in events { Output.line(event.fields.json) }
             } else {

@@ -85,7 +85,7 @@ enum Output {
         }
     }
 
-    static func history(_ events: [CaseEvent]) {
+    static func history(_ events: [HistoryEvent]) {
         let header = ["SEQ", "OCCURRED", "RECORDED", "KIND", "CHANGE", "SOURCE", "CONFIDENCE", "BY", "NOTE"]
         let rows = events.map { event -> [String] in
             let change: String

@@ -78,7 +78,7 @@ public struct Actor: Hashable, Sendable {
 }
 
 /// One entry in a case's append-only history.
-public struct CaseEvent: Hashable, Sendable {
+public struct HistoryEvent: Hashable, Sendable {
     /// Position in the global event log: strictly increasing, gap-free in commit order.
     public var seq: Int64
     public var caseID: CaseID

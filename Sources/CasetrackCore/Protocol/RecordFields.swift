@@ -59,7 +59,7 @@ extension CaseRecord {
     }
 }
 
-extension CaseEvent {
+extension HistoryEvent {
     public var fields: Fields {
         var fields = Fields()
         fields.append("seq", seq)

@@ -15,7 +15,7 @@ public protocol CaseStore: Sendable {
 
     func get(_ id: CaseID) async throws -> CaseRecord?
     /// The events of a case, oldest first; `nil` when there is no such case.
-    func history(_ id: CaseID) async throws -> [CaseEvent]?
+    func history(_ id: CaseID) async throws -> [HistoryEvent]?
     func list(_ filter: CaseFilter, today: Day, limit: Int, after: CaseID?) async throws -> [CaseRecord]
     func count(_ filter: CaseFilter, today: Day) async throws -> Int
     func statistics(_ filter: CaseFilter, today: Day) async throws -> CaseStatistics
@@ -35,9 +35,9 @@ public struct WriteClock: Sendable {
 /// What a successful write produced: the record as it now is and the event that recorded it.
 public struct CaseChange: Hashable, Sendable {
     public var record: CaseRecord
-    public var event: CaseEvent
+    public var event: HistoryEvent
 
-    public init(record: CaseRecord, event: CaseEvent) {
+    public init(record: CaseRecord, event: HistoryEvent) {
         self.record = record
         self.event = event
     }
@@ -55,7 +55,7 @@ public enum CaseRules {
         // without one, its end is unknown.
         if !new.status.isOpen { record.endedOn = details.occurredOn }
         try checkDates(record, label: "the new case")
-        let event = CaseEvent(
+        let event = HistoryEvent(
             seq: 0, caseID: id, kind: .created, oldStatus: nil, newStatus: new.status,
             occurredOn: details.occurredOn ?? (new.status.isOpen && !details.occurredUnknown ? new.since : nil),
             recordedAt: clock.now, source: details.source, confidence: details.confidence, actor: actor,
@@ -80,7 +80,7 @@ public enum CaseRules {
         record.version += 1
         record.updatedAt = clock.now
         try checkDates(record)
-        let event = CaseEvent(
+        let event = HistoryEvent(
             seq: 0, caseID: current.id, kind: correction ? .correction : .status, oldStatus: current.status,
             newStatus: status, occurredOn: occurred, recordedAt: clock.now, source: details.source,
             confidence: details.confidence, actor: actor, note: details.note, version: record.version)
@@ -98,7 +98,7 @@ public enum CaseRules {
         record.version += 1
         record.updatedAt = clock.now
         try checkDates(record)
-        let event = CaseEvent(
+        let event = HistoryEvent(
             seq: 0, caseID: current.id, kind: .update, oldStatus: current.status, newStatus: current.status,
             occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source,
             confidence: details.confidence, actor: actor, note: details.note, version: record.version, changes: changes)
