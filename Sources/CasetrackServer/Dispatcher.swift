@@ -63,7 +63,7 @@ public struct Dispatcher: Sendable {
         do {
             command = try Command(Request(line: line), today: clock.today)
         } catch {
-            return (Reply(error: Dispatcher.public(error)), .keepOpen)
+            return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
         }
         do {
             return try await run(command, session: &session, clock: clock)
@@ -75,7 +75,7 @@ public struct Dispatcher: Sendable {
             return (Reply(error: error), .keepOpen)
         } catch {
             logger.error("request failed", metadata: ["verb": "\(command.verb.name)", "error": "\(error)"])
-            return (Reply(error: Dispatcher.public(error)), .keepOpen)
+            return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
         }
     }
 
@@ -147,7 +147,7 @@ public struct Dispatcher: Sendable {
     }
 
     /// The error a client may see: our own errors as they are, anything else without detail.
-    static func `public`(_ error: any Error) -> CasetrackError {
+    static func clientVisible(_ error: any Error) -> CasetrackError {
         if let error = error as? CasetrackError { return error }
         return CasetrackError(.internalError, "the server failed to answer; see its log")
     }

@@ -87,23 +87,24 @@ final class GroupCommitWriter: Sendable {
         } catch {
             // Whatever stopped the writer, nobody may wait for it any more: refuse what is
             // queued and everything submitted later.
-            let stranded = queue.withLock { queue -> [Job] in
-                queue.closed = true
-                defer { queue.jobs = [] }
-                return queue.jobs
-            }
+            let stranded = takeQueued(closing: true)
             let reported = SQLiteCaseStore.storageFailure(error)
             for job in stranded { job.abandon(reported) }
             throw reported
         }
     }
 
-    private func commitQueued(closing: Bool) async throws {
-        let jobs = queue.withLock { queue -> [Job] in
+    /// Takes every queued write; with `closing`, also refuses every later one.
+    private func takeQueued(closing: Bool) -> [Job] {
+        queue.withLock { queue in
             if closing { queue.closed = true }
             defer { queue.jobs = [] }
             return queue.jobs
         }
+    }
+
+    private func commitQueued(closing: Bool) async throws {
+        let jobs = takeQueued(closing: closing)
         guard !jobs.isEmpty else { return }
         var answers: [Job.Answer] = []
         answers.reserveCapacity(jobs.count)

@@ -4,6 +4,16 @@ import Foundation
 import Synchronization
 import Testing
 
+/// How many sessions the churning threads completed, and whether they should stop.
+final class Churn: Sendable {
+    private let state = Mutex<(sessions: Int, stopping: Bool)>((0, false))
+
+    func completed() { state.withLock { $0.sessions += 1 } }
+    func stop() { state.withLock { $0.stopping = true } }
+    var sessions: Int { state.withLock { $0.sessions } }
+    var stopping: Bool { state.withLock { $0.stopping } }
+}
+
 /// Ids the daemon acknowledged, collected from several writer threads.
 final class Acknowledged: Sendable {
     private let state = Mutex<[String]>([])
@@ -130,21 +140,24 @@ struct DurabilityTests {
         for _ in 0..<3 {
             let daemon = try Daemon()
             let socket = daemon.socket
-            let stopping = Acknowledged()
+            let churn = Churn()
             let churners = (0..<4).map { _ in
                 Thread {
-                    while stopping.ids.isEmpty {
+                    while !churn.stopping {
                         if let session = try? RawSession(socketPath: socket) {
                             try? session.send("PING\n")
-                            _ = try? session.answer()
+                            if (try? session.answer()) == ["OK"] { churn.completed() }
                         }
                     }
                 }
             }
             churners.forEach { $0.start() }
-            usleep(150_000)
+            // Stop in the middle of the churn, not before it began.
+            let started = ContinuousClock.now
+            while churn.sessions < 20, ContinuousClock.now - started < .seconds(20) { usleep(1_000) }
+            #expect(churn.sessions >= 20, "the churn ran")
             let status = daemon.stop()
-            stopping.add("stop")
+            churn.stop()
             while churners.contains(where: { !$0.isFinished }) { usleep(5_000) }
             #expect(status == 0)
         }
@@ -158,13 +171,11 @@ struct DurabilityTests {
         try daemon.start(extraArguments: ["--config", config.folder.appendingPathComponent("c.conf").path])
         // A short lock: the write waits and then succeeds.
         let holder = try Self.holdLock(daemon.database, seconds: 0.7)
-        usleep(200_000)
         let waited = try daemon.casectl("add", "--name", "Гребенюк Ганна", "--category", "civilian", "--status", "missing")
         holder.waitUntilExit()
         #expect(waited.status == 0, "\(waited.stderr)")
         // A long lock: the write is refused with storage-failure and the daemon stops.
         let long = try Self.holdLock(daemon.database, seconds: 5)
-        usleep(200_000)
         let refused = try daemon.casectl("add", "--name", "Гребенюк Ганна", "--category", "civilian", "--status", "missing")
         #expect(refused.status == 1 && refused.stderr.contains("database"), "\(refused.status) \(refused.stderr)")
         #expect(daemon.waitForExit(seconds: 20) == 1, "the daemon stops rather than carry on")
@@ -173,7 +184,8 @@ struct DurabilityTests {
         #expect(try daemon.casectl("count").stdout == "1\n", "only the acknowledged write is there")
     }
 
-    /// Holds a write lock on the database from another process for a while.
+    /// Holds a write lock on the database from another process for a while; returns once the
+    /// lock is taken.
     static func holdLock(_ database: String, seconds: Double) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -181,10 +193,16 @@ struct DurabilityTests {
             import sqlite3, time
             c = sqlite3.connect(\"\(database)\", isolation_level=None, timeout=10)
             c.execute("BEGIN IMMEDIATE")
+            print("locked", flush=True)
             time.sleep(\(seconds))
             c.execute("ROLLBACK")
             """]
+        let output = Pipe()
+        process.standardOutput = output
         try process.run()
+        // Wait for the word, not for a guess of how long Python takes to start.
+        let said = String(decoding: output.fileHandleForReading.readData(ofLength: 7), as: UTF8.self)
+        guard said == "locked\n" else { throw CasetrackError(.internalError, "the lock holder did not start: \(said)") }
         return process
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Search keys that let every spelling of a name meet: `ivanenko` finds `Іваненко`,
 /// `Hryhorii`, `Hryhoriy` and `Grigoriy` find each other, `Yuliia`, `Yulia` and `Julia` too.
 ///
@@ -99,7 +101,7 @@ public enum NameKey {
             // that the other romanizations share, so it is dropped.
         }
         for (from, to) in digraphs where latin.contains(from) {
-            latin = latin.replacingAll(from, with: to)
+            latin = latin.replacingOccurrences(of: from, with: to)
         }
         // Fold doubled letters, then the glide `i` before a vowel (Yuliia ~ Yulia ~ Julia).
         var folded: [Character] = []
@@ -110,34 +112,5 @@ public enum NameKey {
             result.append(character)
         }
         return result
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.range(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
-        }
-        result += rest
-        return result
-    }
-}
-
-extension Substring {
-    func range(of target: String) -> Range<Index>? {
-        guard let first = target.first else { return nil }
-        var index = startIndex
-        while index < endIndex {
-            if self[index] == first, self[index...].hasPrefix(target) {
-                return index..<self.index(index, offsetBy: target.count)
-            }
-            index = self.index(after: index)
-        }
-        return nil
     }
 }
