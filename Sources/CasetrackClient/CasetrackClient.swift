@@ -20,8 +20,9 @@ public final class CasetrackClient {
     private let connection: LineConnection
     /// The greeting's fields (`protocol`, `server`, `max_line`).
     public let greeting: Fields
-    /// Notices that arrived between answers, oldest first.
-    public private(set) var notices: [Fields] = []
+    /// Notice lines that arrived while an answer was awaited, oldest first; ``nextNotice()``
+    /// returns them before reading more.
+    private var pendingNotices: [String] = []
 
     /// The socket a client uses when none is given: `$CASETRACK_SOCKET`, else the system path.
     public static func defaultSocketPath(environment: [String: String]) -> String {
@@ -64,7 +65,7 @@ public final class CasetrackClient {
             }
             switch parsed {
             case .data(let fields): data.append(fields)
-            case .notice(let fields): notices.append(fields)
+            case .notice: pendingNotices.append(line)
             case .ok(let fields): return Answer(data: data, outcome: .success(fields))
             case .error(let error): return Answer(data: data, outcome: .failure(error))
             // BYE comes only after every request the daemon read was answered: this one was
@@ -79,6 +80,54 @@ public final class CasetrackClient {
     public func request(_ request: Request) throws -> Answer {
         try send(request)
         return try receive()
+    }
+
+    // MARK: Notices
+
+    /// What a subscribed connection receives between answers.
+    public enum Incoming: Sendable {
+        /// A notice, with the line as it came.
+        case notice(Notice, line: String)
+        /// The daemon's last line: shutting down, or `overflow` (the subscriber fell behind);
+        /// `after=` in its details says where to resume.
+        case bye(CasetrackError)
+    }
+
+    /// Subscribes this connection. Returns the `OK` fields: `after` (where the subscription
+    /// starts: resume from here if nothing arrives) and `last` (the newest sequence number).
+    @discardableResult
+    public func subscribe(_ filter: NoticeFilter, since: Int64?) throws -> Fields {
+        var options = filter.options
+        if let since { options.append(("since", String(since))) }
+        return try request(Request(verb: "SUBSCRIBE", options: options)).get()
+    }
+
+    /// The next notice or final line; `nil` when the daemon closed the connection. With a
+    /// receive timeout set, throws ``ClientError/Code/timedOut`` when none came in time.
+    public func nextNotice() throws -> Incoming? {
+        let line: String
+        if !pendingNotices.isEmpty {
+            line = pendingNotices.removeFirst()
+        } else {
+            guard let read = try connection.readLine() else { return nil }
+            line = read
+        }
+        let parsed: ResponseLine
+        do {
+            parsed = try ResponseLine(text: line)
+        } catch {
+            throw ClientError(.protocolError, "unreadable line from casetrackd: \(line.prefix(80))")
+        }
+        switch parsed {
+        case .notice(let fields): return .notice(try Notice(fields: fields), line: line)
+        case .bye(let error): return .bye(error)
+        default: throw ClientError(.protocolError, "unexpected line between notices: \(line.prefix(80))")
+        }
+    }
+
+    /// Makes ``nextNotice()`` give up after `milliseconds` (`nil`: wait for ever).
+    public func setReceiveTimeout(milliseconds: Int?) {
+        connection.setReceiveTimeout(milliseconds: milliseconds)
     }
 
     // MARK: Typed calls

@@ -17,6 +17,8 @@ public struct ClientError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let connectionLost = Code("connection-lost")
         /// The daemon sent something this client does not understand.
         public static let protocolError = Code("protocol-error")
+        /// Nothing arrived within the receive timeout the caller set.
+        public static let timedOut = Code("timed-out")
     }
 
     public let code: Code
@@ -56,6 +58,14 @@ final class LineConnection {
         var value = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Makes a receive that waits longer than `milliseconds` throw ``ClientError/Code/timedOut``;
+    /// `nil` waits for ever.
+    func setReceiveTimeout(milliseconds: Int?) {
+        let total = max(1, milliseconds ?? 0)
+        var value = milliseconds == nil ? timeval() : timeval(tv_sec: total / 1000, tv_usec: (total % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Closes the sending half: the daemon sees end of input but can still answer.
@@ -108,6 +118,9 @@ final class LineConnection {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 {
                 if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw ClientError(.timedOut, "nothing arrived from casetrackd in time")
+                }
                 throw ClientError(.connectionLost, "the connection to casetrackd broke: \(LineConnection.lastError())")
             }
             if count == 0 { return nil }

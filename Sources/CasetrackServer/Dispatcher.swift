@@ -6,6 +6,10 @@ public struct Session: Sendable {
     /// The peer as the kernel reported it at connect time.
     public var peer: Actor
     public var format: WireFormat = .text
+    /// Whether notices carry names (personal data). The roles layer narrows it.
+    public var includeNames = true
+    /// Whether the connection has a subscription running.
+    public var subscribed = false
 
     public init(peer: Actor) { self.peer = peer }
 }
@@ -16,16 +20,21 @@ public struct Session: Sendable {
 /// call it directly.
 public struct Dispatcher: Sendable {
     public let store: any CaseStore
+    public let hub: NoticeHub
     public let serverName: String
     public let maximumLineLength: Int
+    /// Notices one subscriber may have waiting before it is cut off.
+    public let subscriberBuffer: Int
     let now: @Sendable () -> Timestamp
     let logger: Logger
 
-    public init(store: any CaseStore, serverName: String, maximumLineLength: Int, logger: Logger,
-                now: @escaping @Sendable () -> Timestamp) {
+    public init(store: any CaseStore, hub: NoticeHub, serverName: String, maximumLineLength: Int,
+                subscriberBuffer: Int = 10_000, logger: Logger, now: @escaping @Sendable () -> Timestamp) {
         self.store = store
+        self.hub = hub
         self.serverName = serverName
         self.maximumLineLength = maximumLineLength
+        self.subscriberBuffer = subscriberBuffer
         self.logger = logger
         self.now = now
     }
@@ -39,8 +48,15 @@ public struct Dispatcher: Sendable {
         return .hello(fields)
     }
 
-    /// Whether the connection should close after this answer.
-    public enum After: Sendable { case keepOpen, close }
+    /// What the connection does once the answer is written.
+    public enum After: Sendable {
+        case keepOpen
+        case close
+        /// Start sending the notices of this subscription.
+        case startNotices(Subscription)
+        /// Stop the notices; done before the answer is written, so that none follows it.
+        case stopNotices
+    }
 
     /// Answers one inbound line.
     public func answer(_ inbound: InboundLine, session: inout Session) async -> (Reply, After) {
@@ -129,7 +145,47 @@ public struct Dispatcher: Sendable {
         case .stats(let filter):
             let statistics = try await store.statistics(filter, today: today)
             return (Reply(data: statistics.lines, final: ["total": .int(Int64(statistics.total))]), .keepOpen)
+        case .subscribe(let filter, let since):
+            return try await subscribe(filter, since: since, session: &session)
+        case .unsubscribe:
+            guard session.subscribed else { throw CasetrackError.badArgument("this connection has no subscription") }
+            session.subscribed = false
+            return (Reply(), .stopNotices)
+        case .testNotice(let note):
+            let notice = try await store.recordTestNotice(note: note, actor: session.peer, clock: clock)
+            logger.notice("test notice", metadata: ["seq": "\(notice.seq)", "uid": "\(session.peer.uid)", "pid": "\(session.peer.pid)"])
+            return (Reply(final: ["seq": .int(notice.seq)]), .keepOpen)
         }
+    }
+
+    private func subscribe(_ filter: NoticeFilter, since: Int64?, session: inout Session) async throws -> (Reply, After) {
+        guard !session.subscribed else {
+            throw CasetrackError(.alreadySubscribed, "this connection is already subscribed; send UNSUBSCRIBE first, or use another connection")
+        }
+        if let since {
+            let trimmed = try await store.trimmedThrough()
+            if since < trimmed {
+                var details = Fields()
+                details.append("oldest", trimmed + 1)
+                throw CasetrackError(.gap,
+                    "events \(since + 1) to \(trimmed) were trimmed by retention; the oldest kept is \(trimmed + 1). Resync what you keep (LIST), then SUBSCRIBE since=\(trimmed)",
+                    details: details)
+            }
+            let newest = hub.lastSequence
+            if since > newest {
+                throw CasetrackError.badArgument(
+                    "since=\(since) is after the newest event, \(newest): was the database restored from an older backup? Subscribe with since=\(newest) or less")
+            }
+        }
+        let (queue, registered) = hub.subscribe(filter: filter, capacity: subscriberBuffer)
+        session.subscribed = true
+        var final = Fields()
+        // Where this subscription starts: a client that reconnects resumes with since=this
+        // (or the seq of the last notice it handled, if later).
+        final.append("after", since ?? registered)
+        final.append("last", registered)
+        return (Reply(final: final),
+                .startNotices(Subscription(queue: queue, registeredAfter: registered, since: since, filter: filter)))
     }
 
     private func written(_ change: CaseChange, today: Day) -> Reply {

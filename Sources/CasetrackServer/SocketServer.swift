@@ -101,35 +101,87 @@ public struct SocketServer: Service {
     private func serve(_ connection: Connection) async {
         var session = Session(peer: connection.peer)
         let channel = connection.channel
+        let dispatcher = self.dispatcher
         do {
             try await channel.executeThenClose { inbound, _ in
-                // Answers are written straight to the channel and awaited: each returns once its
-                // bytes reached the socket, so nothing is left queued when the connection closes
-                // (the async writer would drop the end of a long answer).
-                func send(_ text: String) async throws {
+                // Answers and notices are written straight to the channel and awaited: each
+                // returns once its bytes reached the socket, so nothing is left queued when the
+                // connection closes. One write per answer or batch of notices: lines never mix.
+                @Sendable func send(_ text: String) async throws {
                     try await channel.channel.writeAndFlush(ByteBuffer(string: text)).get()
                 }
                 try await send(dispatcher.greeting.encoded(.text) + "\n")
-                try await withGracefulShutdownHandler {
-                    for try await line in inbound {
-                        let (reply, after) = await dispatcher.answer(line, session: &session)
-                        var text = ""
-                        reply.write(session.format, into: &text)
-                        try await send(text)
-                        if case .close = after { return }
+                try await withThrowingTaskGroup(of: NoticeFeed.Outcome.self) { feeds in
+                    var running: Subscription?
+                    /// Ends the running feed and returns where it stopped.
+                    func stopFeed() async throws -> NoticeFeed.Outcome? {
+                        guard let subscription = running else { return nil }
+                        running = nil
+                        dispatcher.hub.unsubscribe(subscription.queue)
+                        return try await feeds.next()
                     }
-                } onGracefulShutdown: {
-                    // Stop reading new requests; the ones already read are answered first.
-                    channel.channel.close(mode: .input, promise: nil)
-                }
-                if Task.isShuttingDownGracefully {
-                    let bye = ResponseLine.bye(CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later"))
-                    try await send(bye.encoded(session.format) + "\n")
+                    try await withGracefulShutdownHandler {
+                        for try await line in inbound {
+                            let (reply, after) = await dispatcher.answer(line, session: &session)
+                            if case .stopNotices = after { _ = try await stopFeed() }
+                            if case .startNotices(let subscription) = after {
+                                // Registered: from here on the queue must be ended whatever happens.
+                                running = subscription
+                            }
+                            var text = ""
+                            reply.write(session.format, into: &text)
+                            try await send(text)
+                            switch after {
+                            case .close: return
+                            case .startNotices(let subscription):
+                                let feed = NoticeFeed(store: dispatcher.store, hub: dispatcher.hub, format: session.format,
+                                                      includeNames: session.includeNames)
+                                let capacity = dispatcher.subscriberBuffer
+                                let format = session.format
+                                feeds.addTask {
+                                    let outcome = try await feed.run(subscription, capacity: capacity, send: send)
+                                    switch outcome {
+                                    case .closed: break
+                                    case .overflow(let last):
+                                        try? await send(ResponseLine.bye(SocketServer.overflow(after: last)).encoded(format) + "\n")
+                                        try? await channel.channel.close()
+                                    case .gap(let oldest, _):
+                                        var details = Fields()
+                                        details.append("oldest", oldest)
+                                        let gap = CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)",
+                                                                 details: details)
+                                        try? await send(ResponseLine.bye(gap).encoded(format) + "\n")
+                                        try? await channel.channel.close()
+                                    }
+                                    return outcome
+                                }
+                            case .keepOpen, .stopNotices: break
+                            }
+                        }
+                    } onGracefulShutdown: {
+                        // Stop reading new requests; the ones already read are answered first.
+                        channel.channel.close(mode: .input, promise: nil)
+                    }
+                    // A subscriber keeps its sending side open; its end of input ends the feed too.
+                    let outcome = try? await stopFeed()
+                    if Task.isShuttingDownGracefully {
+                        var bye = CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later")
+                        if case .closed(let last) = outcome { bye.details.append("after", last) }
+                        try await send(ResponseLine.bye(bye).encoded(session.format) + "\n")
+                    }
                 }
             }
         } catch {
             logger.debug("connection ended", metadata: ["error": "\(error)", "uid": "\(session.peer.uid)"])
         }
+    }
+
+    static func overflow(after last: Int64) -> CasetrackError {
+        var details = Fields()
+        details.append("after", last)
+        return CasetrackError(.overflow,
+            "too many notices waited for this subscriber (it did not read them in time); resubscribe with since=\(last) to get the rest",
+            details: details)
     }
 
     /// Makes `path` ours to bind: refuses when another daemon answers there, removes a stale

@@ -15,7 +15,8 @@ final class GroupCommitWriter: Sendable {
     /// write never ran because the batch failed before reaching it.
     struct Job: Sendable {
         typealias Answer = @Sendable (_ commitError: (any Error)?) -> Void
-        let run: @Sendable (Database) throws -> Answer
+        /// Runs the write; returns how to answer and the notices of what it committed.
+        let run: @Sendable (Database) throws -> (Answer, [Notice])
         let abandon: @Sendable (any Error) -> Void
     }
 
@@ -25,17 +26,23 @@ final class GroupCommitWriter: Sendable {
     }
 
     private let pool: DatabasePool
+    /// Told the notices of every commit, in sequence order, after the commit and before any
+    /// caller is answered. Called from the writer's task only, so never concurrently.
+    private let onCommit: @Sendable ([Notice]) -> Void
     private let queue = Mutex(Queue())
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
-    init(pool: DatabasePool) {
+    init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void) {
         self.pool = pool
+        self.onCommit = onCommit
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Runs `work` in the next batch and returns its result after the batch committed.
-    func submit<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// `notices` names what the result tells subscribers once committed.
+    func submit<T: Sendable>(notices: @escaping @Sendable (T) -> [Notice] = { _ in [] },
+                             _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 run: { db in
@@ -53,13 +60,15 @@ final class GroupCommitWriter: Sendable {
                     } catch let refusal as CasetrackError {
                         result = .failure(refusal)
                     }
-                    return { commitError in
+                    let told = (try? result.get()).map(notices) ?? []
+                    let answer: Job.Answer = { commitError in
                         if let commitError, case .success = result {
                             continuation.resume(throwing: commitError)
                         } else {
                             continuation.resume(with: result)
                         }
                     }
+                    return (answer, told)
                 },
                 abandon: { error in continuation.resume(throwing: error) })
             let accepted = queue.withLock { queue -> Bool in
@@ -107,22 +116,28 @@ final class GroupCommitWriter: Sendable {
         let jobs = takeQueued(closing: closing)
         guard !jobs.isEmpty else { return }
         var answers: [Job.Answer] = []
-        answers.reserveCapacity(jobs.count)
+        var notices: [Notice] = []
         var failure: (any Error)?
         do {
-            answers = try await pool.writeWithoutTransaction { db in
+            (answers, notices) = try await pool.writeWithoutTransaction { db in
                 var answers: [Job.Answer] = []
+                var notices: [Notice] = []
                 answers.reserveCapacity(jobs.count)
                 try db.inTransaction(.immediate) {
-                    for job in jobs { answers.append(try job.run(db)) }
+                    for job in jobs {
+                        let (answer, told) = try job.run(db)
+                        answers.append(answer)
+                        notices += told
+                    }
                     return .commit
                 }
-                return answers
+                return (answers, notices)
             }
         } catch {
             failure = error
         }
         guard let failure else {
+            if !notices.isEmpty { onCommit(notices) }
             for answer in answers { answer(nil) }
             return
         }

@@ -45,7 +45,19 @@ enum RowCoding {
             source: row["source"], confidence: (row["confidence"] as String?).flatMap { Confidence(rawValue: $0) },
             actor: Actor(uid: UInt32(truncatingIfNeeded: row["actor_uid"] as Int64),
                          pid: Int32(truncatingIfNeeded: row["actor_pid"] as Int64)),
-            note: row["note"], version: row["version"], changes: try decodeList(row["changes"]))
+            note: row["note"], version: row["version"], changes: try decodeList(row["changes"]),
+            threshold: row["threshold"])
+    }
+
+    /// A notice from an `events` row joined with its case's `names` (absent for a test event).
+    static func notice(_ row: Row) throws -> Notice {
+        let event = try self.event(row)
+        var notice = Notice(event: event, record: nil)
+        notice.category = (row["category"] as String?).flatMap { Category(rawValue: $0) }
+        notice.unit = row["unit"]
+        notice.tags = try decodeList(row["tags"])
+        if let names = row["names"] as String? { notice.names = try decodeList(names) }
+        return notice
     }
 
     static func date(_ text: String?) -> PartialDate? { text.flatMap { PartialDate($0) } }
@@ -61,11 +73,12 @@ enum RowCoding {
         ]
     }
 
-    static func eventArguments(_ event: HistoryEvent) -> StatementArguments {
+    static func eventArguments(_ event: HistoryEvent, _ record: CaseRecord?) -> StatementArguments {
         [
             event.seq, event.caseID.number, event.kind.rawValue, event.oldStatus?.rawValue, event.newStatus?.rawValue,
             event.occurredOn?.description, event.recordedAt.unixMilliseconds, event.source, event.confidence?.rawValue,
             Int64(event.actor.uid), Int64(event.actor.pid), event.note, event.version, encodeList(event.changes),
+            record?.category.rawValue, record?.unit, encodeList(record?.tags ?? []), event.threshold,
         ]
     }
 

@@ -40,8 +40,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// Refuses, without writing anything, a file that is not a casetrack database or that
-    /// SQLite cannot read.
-    public init(path: String, busyTimeout: Double = 10) throws {
+    /// SQLite cannot read. `onCommit` is told the notices of every commit, in sequence order,
+    /// after the commit (see ``CaseStore``); it must return quickly.
+    public init(path: String, busyTimeout: Double = 10, onCommit: @escaping @Sendable ([Notice]) -> Void = { _ in }) throws {
         lock = try DatabaseLock(path: path)
         var configuration = Configuration()
         configuration.label = "casetrack"
@@ -72,7 +73,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
             throw CasetrackError(.storageFailure,
                 "cannot open the database \(path): \(SQLiteCaseStore.describe(error)). Nothing was changed; check the path, its permissions, or restore a backup")
         }
-        writer = GroupCommitWriter(pool: pool)
+        writer = GroupCommitWriter(pool: pool, onCommit: onCommit)
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest.
@@ -88,37 +89,37 @@ public final class SQLiteCaseStore: CaseStore, Service {
     // MARK: Writes
 
     public func add(_ new: NewCase, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> CaseChange {
-        try await writer.submit { db in
+        try await writer.submit(notices: Self.notices) { db in
             try Self.checkReferences(new.references, for: nil, db)
             let id = CaseID(number: try Self.bump("case_id", db))
             var change = try CaseRules.open(new, id: id, details: details, actor: actor, clock: clock)
             try Self.insert(change.record, db)
-            change.event.seq = try Self.append(change.event, db)
+            change.event.seq = try Self.append(change.event, change.record, db)
             return change
         }
     }
 
     public func setStatus(_ id: CaseID, to status: Status, details: EventDetails, actor: Actor, expectVersion: Int?,
                           correction: Bool, clock: WriteClock) async throws -> CaseChange {
-        try await writer.submit { db in
+        try await writer.submit(notices: Self.notices) { db in
             let current = try Self.load(id, db)
             var change = try CaseRules.setStatus(current, to: status, details: details, actor: actor,
                                                  expectVersion: expectVersion, correction: correction, clock: clock)
             try Self.replace(change.record, db)
-            change.event.seq = try Self.append(change.event, db)
+            change.event.seq = try Self.append(change.event, change.record, db)
             return change
         }
     }
 
     public func update(_ id: CaseID, _ update: CaseUpdate, details: EventDetails, actor: Actor, expectVersion: Int?,
                        clock: WriteClock) async throws -> CaseChange {
-        try await writer.submit { db in
+        try await writer.submit(notices: Self.notices) { db in
             let current = try Self.load(id, db)
             var change = try CaseRules.update(current, update, details: details, actor: actor,
                                               expectVersion: expectVersion, clock: clock)
             try Self.checkReferences(change.record.references, for: id, db)
             try Self.replace(change.record, db)
-            change.event.seq = try Self.append(change.event, db)
+            change.event.seq = try Self.append(change.event, change.record, db)
             return change
         }
     }
@@ -170,6 +171,131 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     public func lastSequence() async throws -> Int64 {
         try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0 }
+    }
+
+    // MARK: Notices
+
+    public func notices(after seq: Int64, limit: Int) async throws -> [Notice] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
+                WHERE events.seq > ? ORDER BY events.seq LIMIT ?
+                """, arguments: [seq, max(0, limit)]).map(RowCoding.notice)
+        }
+    }
+
+    public func trimmedThrough() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0 }
+    }
+
+    public func recordTestNotice(note: String?, actor: Actor, clock: WriteClock) async throws -> Notice {
+        try await writer.submit(notices: { [$0] }) { db in
+            var event = HistoryEvent(
+                seq: 0, caseID: CaseID(number: 0), kind: .test, oldStatus: nil, newStatus: nil, occurredOn: PartialDate(clock.today),
+                recordedAt: clock.now, source: nil, confidence: nil, actor: actor, note: note, version: 0)
+            event.seq = try Self.append(event, nil, db)
+            return Notice(event: event, record: nil)
+        }
+    }
+
+    /// Finds candidates with a reader (no lock on writers), then records each due alert in
+    /// the writer, checking again there: a case may have changed in between.
+    public func recordDueAlerts(_ policy: AlertPolicy, actor: Actor, clock: WriteClock) async throws -> [Notice] {
+        let today = clock.today
+        let staleCutoff = policy.staleAfterDays.map { clock.now.unixMilliseconds - Int64($0) * 86_400_000 }
+        let candidates: [Int64] = try await read { db in
+            var ids = Set<Int64>()
+            for threshold in policy.heldThresholds {
+                let latestStart = threshold.latestStart(reaching: today).daysSinceEpoch
+                ids.formUnion(try Int64.fetchAll(db, sql: """
+                    SELECT cases.id FROM cases LEFT JOIN alert_marks ON alert_marks.case_id = cases.id
+                    WHERE cases.status IN ('missing', 'captive') AND cases.since_day <= ?
+                      AND coalesce(alert_marks.held_rank, 0) < ?
+                    """, arguments: [latestStart, threshold.rank]))
+            }
+            if let staleCutoff {
+                ids.formUnion(try Int64.fetchAll(db, sql: """
+                    SELECT cases.id FROM cases LEFT JOIN alert_marks ON alert_marks.case_id = cases.id
+                    WHERE cases.status IN ('missing', 'captive') AND cases.updated_at <= ?
+                      AND coalesce(alert_marks.stale_version, 0) < cases.version
+                    """, arguments: [staleCutoff]))
+            }
+            return ids.sorted()
+        }
+        var notices: [Notice] = []
+        // Small batches: writers queued meanwhile wait for one batch, not for the whole scan.
+        var rest = candidates[...]
+        while !rest.isEmpty {
+            let batch = Array(rest.prefix(500))
+            rest = rest.dropFirst(500)
+            notices += try await writer.submit(notices: { $0 }) { db in
+                var recorded: [Notice] = []
+                for number in batch {
+                    guard let record = try Self.fetch(CaseID(number: number), db) else { continue }
+                    let marks = try Row.fetchOne(db, sql: "SELECT held_rank, stale_version FROM alert_marks WHERE case_id = ?",
+                                                 arguments: [number])
+                    let heldRank: Int = marks?["held_rank"] ?? 0
+                    let staleVersion: Int = marks?["stale_version"] ?? 0
+                    var alerts: [(EventKind, String)] = []
+                    var newRank = heldRank
+                    if let threshold = policy.heldAlert(for: record, alreadyTold: heldRank, today: today) {
+                        alerts.append((.held, threshold.description))
+                        newRank = threshold.rank
+                    }
+                    let stale = staleVersion < record.version && policy.isStale(record, now: clock.now)
+                    if stale, let threshold = policy.staleThreshold { alerts.append((.stale, threshold)) }
+                    guard !alerts.isEmpty else { continue }
+                    for (kind, threshold) in alerts {
+                        var event = HistoryEvent(
+                            seq: 0, caseID: record.id, kind: kind, oldStatus: record.status, newStatus: record.status,
+                            occurredOn: PartialDate(today), recordedAt: clock.now, source: nil, confidence: nil,
+                            actor: actor, note: nil, version: record.version, threshold: threshold)
+                        event.seq = try Self.append(event, record, db)
+                        recorded.append(Notice(event: event, record: record))
+                    }
+                    try db.execute(sql: """
+                        INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, ?)
+                        ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version
+                        """, arguments: [number, newRank, stale ? record.version : staleVersion])
+                }
+                return recorded
+            }
+        }
+        return notices
+    }
+
+    public func trim(_ retention: Retention, clock: WriteClock) async throws -> Int {
+        let through: Int64? = try await read { db in
+            switch retention {
+            case .all:
+                return nil
+            case .events(let keep):
+                let last = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
+                return last - Int64(keep)
+            case .days(let days):
+                // Everything up to the newest event older than the cut-off: the trimmed part
+                // is always a prefix of the log, so one number says where the gap ends.
+                let cutoff = clock.now.unixMilliseconds - Int64(days) * 86_400_000
+                return try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events WHERE recorded_at < ?", arguments: [cutoff])
+            }
+        }
+        guard let through, through > 0 else { return 0 }
+        var deleted = 0
+        // In slices, so that a first trim of a large log does not hold writers up.
+        while true {
+            let slice = try await writer.submit { db -> Int? in
+                let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
+                let upTo = min(through, trimmed + 10_000)
+                guard upTo > trimmed else { return nil }
+                try db.execute(sql: "DELETE FROM events WHERE seq > ? AND seq <= ?", arguments: [trimmed, upTo])
+                let count = db.changesCount
+                try db.execute(sql: "UPDATE counters SET value = ? WHERE name = 'trimmed_through'", arguments: [upTo])
+                return count
+            }
+            guard let slice else { break }
+            deleted += slice
+        }
+        return deleted
     }
 
     // MARK: Helpers
@@ -224,15 +350,21 @@ public final class SQLiteCaseStore: CaseStore, Service {
         return value
     }
 
-    private static func append(_ event: HistoryEvent, _ db: Database) throws -> Int64 {
+    /// Stores an event with the next sequence number (in the caller's transaction, so that the
+    /// numbers stay gap-free in commit order) and returns that number.
+    private static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database) throws -> Int64 {
         var event = event
         event.seq = try bump("event_seq", db)
         try db.execute(sql: """
             INSERT INTO events (seq, case_id, kind, old_status, new_status, occurred, recorded_at, source, confidence,
-                                actor_uid, actor_pid, note, version, changes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: RowCoding.eventArguments(event))
+                                actor_uid, actor_pid, note, version, changes, category, unit, tags, threshold)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: RowCoding.eventArguments(event, record))
         return event.seq
+    }
+
+    private static func notices(_ change: CaseChange) -> [Notice] {
+        [Notice(event: change.event, record: change.record)]
     }
 
     private static func checkReferences(_ references: [String], for id: CaseID?, _ db: Database) throws {

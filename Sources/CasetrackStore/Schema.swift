@@ -86,6 +86,28 @@ enum Schema {
                 """)
             try db.execute(sql: "PRAGMA application_id = \(applicationID)")
         }
+        migrator.registerMigration("v2: notices and time alerts") { db in
+            try db.execute(sql: """
+                -- What notice filters select on, as the case stood right after each event.
+                ALTER TABLE events ADD COLUMN category TEXT;
+                ALTER TABLE events ADD COLUMN unit TEXT;
+                ALTER TABLE events ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+                -- The threshold a time alert crossed (held: 8y; stale: 180d).
+                ALTER TABLE events ADD COLUMN threshold TEXT;
+                UPDATE events SET category = (SELECT category FROM cases WHERE cases.id = events.case_id),
+                                  unit = (SELECT unit FROM cases WHERE cases.id = events.case_id),
+                                  tags = coalesce((SELECT tags FROM cases WHERE cases.id = events.case_id), '');
+
+                -- Which time alerts each case already had, so that none is recorded twice.
+                CREATE TABLE alert_marks (
+                    case_id INTEGER PRIMARY KEY,
+                    held_rank INTEGER NOT NULL DEFAULT 0,
+                    stale_version INTEGER NOT NULL DEFAULT 0
+                );
+                -- Events up to this sequence number were trimmed by retention.
+                INSERT INTO counters (name, value) VALUES ('trimmed_through', 0);
+                """)
+        }
         return migrator
     }
 }

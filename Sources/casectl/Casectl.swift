@@ -19,6 +19,7 @@ struct Casectl: ParsableCommand {
               3   refused: a transition the lifecycle does not allow, a version conflict, \
             or a reference that belongs to another case
               4   not permitted
+              6   (watch) the events after the cursor were trimmed by retention
               64  bad usage: a wrong option, or a value the daemon refused as invalid
               69  the daemon cannot be reached or is shutting down: nothing was done, retry later
               75  the request was sent but the connection closed before the answer: a change \
@@ -27,7 +28,7 @@ struct Casectl: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Add.self, Get.self, SetStatus.self, Update.self, History.self,
-            List.self, Count.self, Stats.self, Ping.self,
+            List.self, Count.self, Stats.self, Watch.self, Wait.self, TestNotice.self, Ping.self,
         ])
 }
 
@@ -74,6 +75,8 @@ enum ExitStatus {
     static let usage: Int32 = 64
     static let unreachable: Int32 = 69
     static let outcomeUnknown: Int32 = 75
+    static let gap: Int32 = 6
+    static let timedOut: Int32 = 124
 
     static func code(for error: CasetrackError) -> Int32 {
         switch error.code {

@@ -93,6 +93,9 @@ enum Output {
             case .created: change = "opened as \(event.newStatus?.rawValue ?? "?")"
             case .status, .correction: change = "\(event.oldStatus?.rawValue ?? "?") -> \(event.newStatus?.rawValue ?? "?")"
             case .update: change = event.changes.joined(separator: "; ")
+            case .held: change = "held \(event.threshold ?? "?") (alert)"
+            case .stale: change = "no update for \(event.threshold ?? "?") (alert)"
+            case .test: change = "test notice"
             }
             return [String(event.seq), event.occurredOn?.description ?? "unknown", event.recordedAt.description,
                     event.kind.rawValue, change, event.source ?? "-", event.confidence?.rawValue ?? "-",

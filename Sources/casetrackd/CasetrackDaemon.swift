@@ -59,17 +59,24 @@ struct CasetrackDaemon: AsyncParsableCommand {
         }
         let logger = Logger(label: "casetrackd")
 
+        let hub = NoticeHub()
         let store: SQLiteCaseStore
         do {
             // Refuse a busy socket before creating or opening anything.
             try SocketServer.claim(settings.socketPath)
             try Self.makeParentDirectory(of: settings.databasePath)
-            store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout))
+            store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout),
+                                        onCommit: hub.publish)
+            hub.begin(after: try await store.lastSequence())
         } catch {
             Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")")
         }
         let dispatcher = Dispatcher(
-            store: store, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
+            store: store, hub: hub, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
+            subscriberBuffer: settings.subscriberBuffer, logger: logger, now: Self.now)
+        let housekeeping = Housekeeping(
+            store: store, alerts: settings.alerts, retention: settings.retention,
+            interval: .seconds(settings.housekeepingInterval), actor: Actor(uid: getuid(), pid: getpid()),
             logger: logger, now: Self.now)
         let server = SocketServer(
             socketPath: settings.socketPath, socketMode: settings.socketMode, dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton,
@@ -80,7 +87,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
         // Order matters: services stop in reverse, so the server drains its connections while
         // the store's writer still commits their writes.
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: store), .init(service: server)], logger: logger)
+            services: [.init(service: store), .init(service: housekeeping), .init(service: server)], logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         // A client that never reads its answers must not hold the daemon past systemd's stop
         // timeout: after this long, in-flight work is cancelled and the daemon exits.

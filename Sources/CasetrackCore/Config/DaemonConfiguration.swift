@@ -17,8 +17,20 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var busyTimeout = 10
     /// The longest request line, in bytes.
     public var maximumLineLength = 65_536
+    /// Time alerts: held thresholds and days without update.
+    public var alerts = AlertPolicy()
+    /// How much of the event log to keep.
+    public var retention = Retention.all
+    /// Notices queued for one subscriber that has not read them yet; past this it gets a
+    /// final `BYE overflow` line saying where to resume, and is disconnected.
+    public var subscriberBuffer = 10_000
+    /// Seconds between two looks for due time alerts and events to trim (also done at start).
+    public var housekeepingInterval = 300
 
     public static let defaultPath = "/etc/casetrack/casetrackd.conf"
+    /// Every key the file may set.
+    public static let keys = ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length",
+                              "held_alerts", "stale_after", "retention", "subscriber_buffer", "housekeeping_interval"]
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
@@ -94,8 +106,40 @@ public struct DaemonConfiguration: Hashable, Sendable {
                 throw fail("max_line_length must be a number of bytes from 1024 to 16777216")
             }
             maximumLineLength = number
+        case "held_alerts":
+            if value == "off" { alerts.heldThresholds = []; return }
+            var thresholds: [HeldDuration] = []
+            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let duration = HeldDuration(String(part).trimmingWhitespace()), duration.rank > 0 else {
+                    throw fail("held_alerts must be off or durations such as 1y,5y,8y")
+                }
+                thresholds.append(duration)
+            }
+            guard Set(thresholds.map(\.rank)).count == thresholds.count else { throw fail("held_alerts lists a duration twice") }
+            alerts = AlertPolicy(heldThresholds: thresholds, staleAfterDays: alerts.staleAfterDays)
+        case "stale_after":
+            if value == "off" { alerts.staleAfterDays = nil; return }
+            guard value.hasSuffix("d"), let days = Int(value.dropLast()), (1...36_500).contains(days) else {
+                throw fail("stale_after must be off or a number of days such as 180d")
+            }
+            alerts.staleAfterDays = days
+        case "retention":
+            guard let retention = Retention(value) else {
+                throw fail("retention must be all, a number of days such as 730d, or a number of events such as 1000000")
+            }
+            self.retention = retention
+        case "subscriber_buffer":
+            guard let number = Int(value), (16...1_000_000).contains(number) else {
+                throw fail("subscriber_buffer must be a number of notices from 16 to 1000000")
+            }
+            subscriberBuffer = number
+        case "housekeeping_interval":
+            guard let seconds = Int(value), (1...86_400).contains(seconds) else {
+                throw fail("housekeeping_interval must be a number of seconds from 1 to 86400")
+            }
+            housekeepingInterval = seconds
         default:
-            throw fail("unknown key '\(key)'; known keys: socket, socket_mode, database, busy_timeout, log_level, max_line_length")
+            throw fail("unknown key '\(key)'; known keys: \(DaemonConfiguration.keys.joined(separator: ", "))")
         }
     }
 }

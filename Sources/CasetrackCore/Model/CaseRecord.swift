@@ -97,11 +97,13 @@ public struct HistoryEvent: Hashable, Sendable {
     public var version: Int
     /// What else changed, one readable line per field (`unit: "a" -> "b"`).
     public var changes: [String]
+    /// For a time alert, the threshold it crossed (`8y` held, `90d` without update).
+    public var threshold: String?
 
     public init(
         seq: Int64, caseID: CaseID, kind: EventKind, oldStatus: Status?, newStatus: Status?,
         occurredOn: PartialDate?, recordedAt: Timestamp, source: String?, confidence: Confidence?,
-        actor: Actor, note: String?, version: Int, changes: [String] = []
+        actor: Actor, note: String?, version: Int, changes: [String] = [], threshold: String? = nil
     ) {
         self.seq = seq
         self.caseID = caseID
@@ -116,5 +118,6 @@ public struct HistoryEvent: Hashable, Sendable {
         self.note = note
         self.version = version
         self.changes = changes
+        self.threshold = threshold
     }
 }

@@ -40,23 +40,35 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let storageFailure = Code("storage-failure")
         /// A bug or an unexpected condition on the server.
         public static let internalError = Code("internal")
+        /// `SUBSCRIBE since=` asked for events that retention already trimmed; `oldest=` names
+        /// the oldest sequence number still kept.
+        public static let gap = Code("gap")
+        /// The connection already has a subscription; `UNSUBSCRIBE` first.
+        public static let alreadySubscribed = Code("already-subscribed")
+        /// (`BYE` only) The subscriber's notice buffer filled because it did not read;
+        /// `after=` says where to resume.
+        public static let overflow = Code("overflow")
         /// A client could not read what the server answered (never sent on the wire).
         public static let badResponse = Code("bad-response")
 
         /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
         public static let all: [Code] = [
             badRequest, invalidUTF8, lineTooLong, unknownVerb, badArgument, notFound, illegalTransition,
-            versionConflict, duplicateReference, unsupportedVersion, notPermitted, shuttingDown, storageFailure,
-            internalError,
+            versionConflict, duplicateReference, unsupportedVersion, notPermitted, gap, alreadySubscribed, overflow,
+            shuttingDown, storageFailure, internalError,
         ]
     }
 
     public let code: Code
     public let message: String
+    /// Machine-readable facts that go with the code on the wire (`oldest=` of a gap,
+    /// `after=` of an overflow), written before the message.
+    public var details: Fields
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, details: Fields = Fields()) {
         self.code = code
         self.message = message
+        self.details = details
     }
 
     public var description: String { "\(code): \(message)" }

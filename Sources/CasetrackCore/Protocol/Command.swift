@@ -149,6 +149,9 @@ public enum Command: Hashable, Sendable {
     case list(CaseFilter, limit: Int, after: CaseID?)
     case count(CaseFilter)
     case stats(CaseFilter)
+    case subscribe(NoticeFilter, since: Int64?)
+    case unsubscribe
+    case testNotice(note: String?)
 
     /// The most cases one LIST answer carries; a client pages with `after=`.
     public static let maximumPageSize = 10_000
@@ -232,6 +235,16 @@ public enum Command: Hashable, Sendable {
             self = .list(try args.filter(), limit: limit, after: after)
         case .count: self = .count(try args.filter())
         case .stats: self = .stats(try args.filter())
+        case .subscribe:
+            let since = try args.single("since").map { value -> Int64 in
+                guard let seq = Int64(value), seq >= 0 else {
+                    throw CasetrackError.badArgument("since: '\(value.prefix(40))' is not a sequence number (0 or more)")
+                }
+                return seq
+            }
+            self = .subscribe(try args.noticeFilter(), since: since)
+        case .unsubscribe: self = .unsubscribe
+        case .testNotice: self = .testNotice(note: try args.text("note", limit: 1_000) ?? nil)
         default:
             throw CasetrackError(.internalError, "verb \(verb.name) has no parser")
         }
@@ -252,13 +265,16 @@ public enum Command: Hashable, Sendable {
         case .list: return .list
         case .count: return .count
         case .stats: return .stats
+        case .subscribe: return .subscribe
+        case .unsubscribe: return .unsubscribe
+        case .testNotice: return .testNotice
         }
     }
 
     /// Whether the command changes the record (and so goes to the writer).
     public var isWrite: Bool {
         switch self {
-        case .add, .setStatus, .update: return true
+        case .add, .setStatus, .update, .testNotice: return true
         default: return false
         }
     }
@@ -421,6 +437,25 @@ private struct Arguments {
             guard !NameKey.words(of: name).isEmpty else { throw CasetrackError.badArgument("name: no letters to search for") }
             filter.name = name
         }
+        return filter
+    }
+
+    func noticeFilter() throws -> NoticeFilter {
+        var filter = NoticeFilter()
+        func each(_ key: String, _ body: (String) throws -> Void) throws {
+            // `status=` or `status=,` must not quietly select everything.
+            for value in all(key) {
+                for part in value.split(separator: ",", omittingEmptySubsequences: false) { try body(String(part)) }
+            }
+        }
+        try each("status") { filter.statuses.insert(try Status.parse($0, field: "status")) }
+        try each("old") { filter.oldStatuses.insert(try Status.parse($0, field: "old")) }
+        try each("new") { filter.newStatuses.insert(try Status.parse($0, field: "new")) }
+        try each("category") { filter.categories.insert(try Category.parse($0, field: "category")) }
+        try each("id") { filter.caseIDs.insert(try CaseID.parse($0, field: "id")) }
+        try each("kind") { filter.kinds.insert(try EventKind.parse($0, field: "kind")) }
+        filter.tags = Set(try tags("tag"))
+        filter.unit = try text("unit") ?? nil
         return filter
     }
 

@@ -77,6 +77,7 @@ extension HistoryEvent {
         fields.append("actor_pid", Int64(actor.pid))
         fields.append("note", note)
         fields.append("changes", list: changes)
+        fields.append("threshold", threshold)
         return fields
     }
 
@@ -93,7 +94,8 @@ extension HistoryEvent {
             occurredOn: fields.string("occurred").flatMap { PartialDate($0) }, recordedAt: recorded,
             source: fields.string("source"), confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
             actor: Actor(uid: UInt32(truncatingIfNeeded: uid), pid: Int32(truncatingIfNeeded: pid)),
-            note: fields.string("note"), version: Int(version), changes: fields.strings("changes"))
+            note: fields.string("note"), version: Int(version), changes: fields.strings("changes"),
+            threshold: fields.string("threshold"))
     }
 }
 

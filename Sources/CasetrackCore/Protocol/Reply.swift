@@ -71,6 +71,7 @@ public enum ResponseLine: Hashable, Sendable {
         var fields = Fields()
         // Text mode already has the code as the second word; a JSON object carries it inside.
         if format == .json { fields.append("code", error.code.rawValue) }
+        for item in error.details.items { fields.append(item.key, item.value) }
         fields.append("message", error.message)
         return fields
     }
@@ -86,7 +87,9 @@ public enum ResponseLine: Hashable, Sendable {
         case "ERR", "BYE":
             let (code, body) = rest.firstWordSplit()
             let fields = try Fields(text: body)
-            let error = CasetrackError(.init(code), fields.string("message") ?? "")
+            var details = Fields()
+            for item in fields.items where item.key != "message" { details.append(item.key, item.value) }
+            let error = CasetrackError(.init(code), fields.string("message") ?? "", details: details)
             self = head == "ERR" ? .error(error) : .bye(error)
         default:
             throw CasetrackError(.badResponse, "unexpected line from server: \(line.prefix(80))")

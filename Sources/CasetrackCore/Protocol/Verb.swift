@@ -69,11 +69,21 @@ public struct Verb: Hashable, Sendable {
     public static let stats = Verb(name: "STATS", positional: [], keys: filterKeys, repeatable: filterRepeatable,
                                    role: .observer, summary: "counts by status and category")
 
+    public static let subscribe = Verb(
+        name: "SUBSCRIBE", positional: [], keys: ["since", "status", "old", "new", "category", "tag", "unit", "id", "kind"],
+        repeatable: ["status", "old", "new", "category", "tag", "id", "kind"], role: .observer,
+        summary: "receive a notice line for every matching event: stored ones after since=SEQ, then live ones")
+    public static let unsubscribe = Verb(name: "UNSUBSCRIBE", positional: [], keys: [], repeatable: [], role: .observer,
+                                         summary: "stop the notices of this connection")
+    public static let testNotice = Verb(name: "TEST-NOTICE", positional: [], keys: ["note"], repeatable: [], role: .writer,
+                                        summary: "record a test event that every subscriber receives, to check hooks end to end")
+
     /// Every verb, in the order docs/PROTOCOL.md describes them.
-    public static let all: [Verb] = [hello, format, ping, quit, add, get, setStatus, update, history, list, count, stats]
+    public static let all: [Verb] = [hello, format, ping, quit, add, get, setStatus, update, history, list, count, stats,
+                                     subscribe, unsubscribe, testNotice]
 
     /// Verbs that later versions of this protocol define; answered with `unknown-verb` today.
-    public static let reserved = ["SUBSCRIBE", "UNSUBSCRIBE"]
+    public static let reserved: [String] = []
 
     public static func named(_ name: String) -> Verb? { all.first { $0.name == name } }
 }

@@ -5,6 +5,8 @@
 /// - a write returns only after its transaction is durably committed;
 /// - a refused write (any thrown ``CasetrackError``) changes nothing;
 /// - event sequence numbers are strictly increasing and gap-free in commit order;
+/// - every committed event reaches the store's commit observer as a ``Notice``, after its
+///   commit, in sequence order, exactly once (that is what subscribers are told);
 /// - queries mean what ``CaseFilter/matches(_:today:)`` means.
 public protocol CaseStore: Sendable {
     func add(_ new: NewCase, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> CaseChange
@@ -21,6 +23,20 @@ public protocol CaseStore: Sendable {
     func statistics(_ filter: CaseFilter, today: Day) async throws -> CaseStatistics
     /// The sequence number of the newest stored event (0 when none).
     func lastSequence() async throws -> Int64
+
+    // MARK: Notices
+
+    /// Stored events after `seq` as notices (names included), oldest first, at most `limit`.
+    func notices(after seq: Int64, limit: Int) async throws -> [Notice]
+    /// The sequence number through which retention trimmed the log (0: nothing trimmed).
+    func trimmedThrough() async throws -> Int64
+    /// Records an operator's test event, which belongs to no case.
+    func recordTestNotice(note: String?, actor: Actor, clock: WriteClock) async throws -> Notice
+    /// Records every time alert `policy` says is due at `clock.now` and not yet recorded, as
+    /// made by `actor` (the daemon itself).
+    func recordDueAlerts(_ policy: AlertPolicy, actor: Actor, clock: WriteClock) async throws -> [Notice]
+    /// Deletes the events `retention` no longer keeps; returns how many.
+    func trim(_ retention: Retention, clock: WriteClock) async throws -> Int
 }
 
 /// The time a write is recorded at. Passed in so that tests can fix it.

@@ -1,0 +1,66 @@
+import CasetrackCore
+import Logging
+import ServiceLifecycle
+
+/// The daemon's own periodic work: recording due time alerts and trimming the event log as
+/// retention says. Runs once at start (so thresholds crossed while the daemon was down are
+/// recorded at once), then every `interval`.
+///
+/// Time comes from `now`, injected: tests move it without waiting; the daemon passes the
+/// system clock and offers no way to change it.
+public struct Housekeeping: Service {
+    public let store: any CaseStore
+    public let alerts: AlertPolicy
+    public let retention: Retention
+    public let interval: Duration
+    /// Recorded as the author of time alerts: the daemon's own uid and pid.
+    public let actor: Actor
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
+
+    public init(store: any CaseStore, alerts: AlertPolicy, retention: Retention, interval: Duration, actor: Actor,
+                logger: Logger, now: @escaping @Sendable () -> Timestamp) {
+        self.store = store
+        self.alerts = alerts
+        self.retention = retention
+        self.interval = interval
+        self.actor = actor
+        self.logger = logger
+        self.now = now
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            await pass()
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// One look: records due alerts, then trims. Failures are logged; the next look retries.
+    @discardableResult
+    public func pass() async -> (alerts: Int, trimmed: Int) {
+        let clock = WriteClock(now: now())
+        var result = (alerts: 0, trimmed: 0)
+        do {
+            let notices = try await store.recordDueAlerts(alerts, actor: actor, clock: clock)
+            result.alerts = notices.count
+            for notice in notices {
+                logger.info("time alert", metadata: [
+                    "case": "\(notice.caseID?.description ?? "-")", "kind": "\(notice.kind.rawValue)",
+                    "threshold": "\(notice.threshold ?? "-")", "seq": "\(notice.seq)",
+                ])
+            }
+            result.trimmed = try await store.trim(retention, clock: clock)
+            if result.trimmed > 0 {
+                logger.notice("event log trimmed", metadata: ["events": "\(result.trimmed)", "retention": "\(retention)"])
+            }
+        } catch {
+            logger.error("housekeeping failed", metadata: ["error": "\(error)"])
+        }
+        return result
+    }
+}

@@ -1,0 +1,148 @@
+import CasetrackCore
+import Synchronization
+
+/// Hands every committed notice to every subscriber whose filter matches, without ever
+/// waiting for one: each subscriber has its own bounded ``NoticeQueue``.
+///
+/// The store's writer calls ``publish(_:)`` after each commit, in sequence order; a subscriber
+/// registered with ``subscribe(filter:capacity:)`` receives every notice after the sequence
+/// number the registration returns, and none before it.
+public final class NoticeHub: Sendable {
+    private struct State {
+        var queues: [Int: NoticeQueue] = [:]
+        var nextID = 0
+        var lastPublished: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Sets the newest committed sequence number, before anything is published or subscribed.
+    public func begin(after seq: Int64) {
+        state.withLock { $0.lastPublished = seq }
+    }
+
+    /// Called with the notices of each commit, in order. Never blocks on a subscriber.
+    public func publish(_ notices: [Notice]) {
+        guard let last = notices.last else { return }
+        state.withLock { state in
+            state.lastPublished = last.seq
+            var overflowed: [Int] = []
+            for (id, queue) in state.queues where !queue.offer(notices) { overflowed.append(id) }
+            for id in overflowed { state.queues[id] = nil }
+        }
+    }
+
+    /// A new subscriber's queue and the sequence number it starts after: every later notice
+    /// that matches `filter` goes to the queue; every earlier one is in the store.
+    func subscribe(filter: NoticeFilter, capacity: Int) -> (queue: NoticeQueue, after: Int64) {
+        state.withLock { state in
+            let queue = NoticeQueue(id: state.nextID, filter: filter, capacity: capacity)
+            state.nextID += 1
+            state.queues[queue.id] = queue
+            return (queue, state.lastPublished)
+        }
+    }
+
+    /// Removes a subscriber and ends its queue.
+    func unsubscribe(_ queue: NoticeQueue) {
+        _ = state.withLock { $0.queues.removeValue(forKey: queue.id) }
+        queue.close()
+    }
+
+    /// How many subscribers are connected.
+    public var subscriberCount: Int { state.withLock { $0.queues.count } }
+
+    /// The newest sequence number published.
+    public var lastSequence: Int64 { state.withLock { $0.lastPublished } }
+}
+
+/// The notices waiting for one subscriber. Bounded: when more than `capacity` wait, the queue
+/// drops them all and ends with ``End/overflow`` (the subscriber resumes from the store).
+final class NoticeQueue: Sendable {
+    enum End: Sendable, Equatable {
+        /// The subscriber did not keep up.
+        case overflow
+        /// Unsubscribed, or the connection or daemon is ending.
+        case closed
+    }
+
+    private struct State {
+        var items: [Notice] = []
+        var end: End?
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    let id: Int
+    let filter: NoticeFilter
+    let capacity: Int
+    private let state = Mutex(State())
+
+    init(id: Int, filter: NoticeFilter, capacity: Int) {
+        self.id = id
+        self.filter = filter
+        self.capacity = capacity
+    }
+
+    /// Queues the matching notices; returns `false` when the queue overflowed (it is then
+    /// ended and takes nothing more).
+    func offer(_ notices: [Notice]) -> Bool {
+        let (waiter, open) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
+            guard state.end == nil else { return (nil, false) }
+            for notice in notices where filter.matches(notice) { state.items.append(notice) }
+            if state.items.count > capacity {
+                state.items = []
+                state.end = .overflow
+            }
+            guard !state.items.isEmpty || state.end != nil else { return (nil, true) }
+            defer { state.waiter = nil }
+            return (state.waiter, state.end == nil)
+        }
+        waiter?.resume()
+        return open
+    }
+
+    func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.end == nil { state.end = .closed }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Whether the queue has ended by overflowing.
+    var overflowed: Bool { state.withLock { $0.end == .overflow } }
+
+    /// Waits for notices and takes up to `maximum` of them, oldest first; returns the end
+    /// instead once the queue ended and nothing is left.
+    func take(maximum: Int) async -> Result<[Notice], NoticeQueueEnded> {
+        while true {
+            let taken = state.withLock { state -> Result<[Notice], NoticeQueueEnded>? in
+                if !state.items.isEmpty {
+                    let count = min(maximum, state.items.count)
+                    let batch = Array(state.items.prefix(count))
+                    state.items.removeFirst(count)
+                    return .success(batch)
+                }
+                if let end = state.end { return .failure(NoticeQueueEnded(end: end)) }
+                return nil
+            }
+            if let taken { return taken }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if !state.items.isEmpty || state.end != nil { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+    }
+}
+
+/// How a ``NoticeQueue`` ended.
+struct NoticeQueueEnded: Error, Equatable {
+    let end: NoticeQueue.End
+}
