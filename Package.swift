@@ -78,7 +78,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

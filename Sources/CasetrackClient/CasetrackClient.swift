@@ -68,8 +68,12 @@ public final class CasetrackClient {
             case .notice: pendingNotices.append(line)
             case .ok(let fields): return Answer(data: data, outcome: .success(fields))
             case .error(let error): return Answer(data: data, outcome: .failure(error))
-            // BYE comes only after every request the daemon read was answered: this one was
-            // not read, so nothing was done.
+            // A subscriber cut off (overflow, gap) may have had a request under way: its
+            // outcome is unknown.
+            case .bye(let error) where error.code == .overflow || error.code == .gap:
+                throw ClientError(.connectionLost, "casetrackd closed the connection: \(error.message)")
+            // Otherwise BYE comes only after every request the daemon read was answered: this
+            // one was not read, so nothing was done.
             case .bye(let error): throw ClientError(.unreachable, "casetrackd closed the connection: \(error.message)")
             case .hello: throw ClientError(.protocolError, "unexpected second greeting")
             }

@@ -24,6 +24,7 @@ struct Casectl: ParsableCommand {
               69  the daemon cannot be reached or is shutting down: nothing was done, retry later
               75  the request was sent but the connection closed before the answer: a change \
             may or may not have been made; look (get, history) before retrying
+              124 (wait) the timeout passed first
             """,
         version: "0.1.0",
         subcommands: [

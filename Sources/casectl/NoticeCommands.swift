@@ -91,7 +91,7 @@ struct Watch: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var filter: NoticeFilterOptions
 
-    @Option(name: .long, help: ArgumentHelp("Start after this sequence number (0: from the oldest event kept).", valueName: "seq"))
+    @Option(name: .long, help: ArgumentHelp("Start after this sequence number (0: from the first event; if retention trimmed the log, watch exits 6).", valueName: "seq"))
     var after: Int64?
 
     @Option(name: .long, help: ArgumentHelp("Keep the position in this file, to survive a restart of casectl.", valueName: "file"))
@@ -105,6 +105,7 @@ struct Watch: ParsableCommand {
     }
 
     func run() throws {
+        TerminationSignals.unblock()
         var cursor = after
         if cursor == nil, let cursorFile {
             do {
@@ -233,6 +234,7 @@ struct Wait: ParsableCommand {
     var timeout: String?
 
     func run() throws {
+        TerminationSignals.unblock()
         guard let caseID = CaseID(id) else { throw ValidationError("'\(id)' is not a case id; write C-000123") }
         var statuses = Set<Status>()
         for part in until.split(separator: ",", omittingEmptySubsequences: false) {
@@ -267,7 +269,10 @@ struct Wait: ParsableCommand {
                 while true {
                     if let deadline {
                         let left = deadline - Monotonic.milliseconds()
-                        guard left > 0 else { throw ExitCode(ExitStatus.timedOut) }
+                        guard left > 0 else {
+                            Output.error("wait: \(caseID) did not reach \(until) within \(timeout ?? "the timeout")")
+                            throw ExitCode(ExitStatus.timedOut)
+                        }
                         client.setReceiveTimeout(milliseconds: Int(left))
                     }
                     guard let incoming = try client.nextNotice() else { break }

@@ -116,3 +116,15 @@ enum CommandRunner {
         return "was killed by signal \(signal)"
     }
 }
+
+/// Signals that end a long-running casectl command.
+enum TerminationSignals {
+    /// Unblocks SIGINT, SIGTERM and SIGHUP: a process started by another program may inherit
+    /// them blocked, and a watcher that cannot be stopped is worse than none.
+    static func unblock() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+}

@@ -36,8 +36,6 @@ struct CommandTests {
 
     @Test("refused lines name what is wrong", arguments: [
         ("FROB", CasetrackError.Code.unknownVerb, "unknown verb"),
-        ("SUBSCRIBE", .unknownVerb, "not available"),
-        ("GET", .badArgument, "missing ID"),
         ("GET X-1", .badArgument, "not a case id"),
         ("GET C-1 C-2", .badArgument, "too many values"),
         ("GET C-1 foo=1", .badArgument, "takes no foo="),

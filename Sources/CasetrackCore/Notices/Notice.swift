@@ -21,7 +21,11 @@ public struct Notice: Hashable, Sendable {
     public var confidence: Confidence?
     /// The crossed threshold of a time alert.
     public var threshold: String?
-    /// Personal data: only for roles that may read records.
+    /// The operator's note of a test notice (other notices carry no notes: they are free
+    /// text and may hold personal data).
+    public var note: String?
+    /// Personal data: only for roles that may read records. The case's names as they are
+    /// when the notice is sent (a replay shows today's spelling, not the one at the time).
     public var names: [String]
 
     public init(seq: Int64, caseID: CaseID?, kind: EventKind, oldStatus: Status?, newStatus: Status?,
@@ -54,6 +58,7 @@ public struct Notice: Hashable, Sendable {
             tags: record?.tags ?? [], occurredOn: event.occurredOn, recordedAt: event.recordedAt,
             version: event.version, source: event.source, confidence: event.confidence, threshold: event.threshold,
             names: record?.names ?? [])
+        if event.kind == .test { note = event.note }
     }
 
     /// Written where a value is absent, so that the first seven fields of a text notice are
@@ -61,7 +66,7 @@ public struct Notice: Hashable, Sendable {
     public static let none = "-"
 
     /// The notice as an `N` line's fields: `seq id kind old new category occurred` always,
-    /// in this order, then the rest; `name` (every spelling) last, and only with `includeNames`.
+    /// in this order, then the rest; `names` (every spelling) last, and only with `includeNames`.
     public func fields(includeNames: Bool) -> Fields {
         var fields = Fields()
         fields.append("seq", seq)
@@ -78,6 +83,7 @@ public struct Notice: Hashable, Sendable {
         fields.append("confidence", confidence?.rawValue)
         fields.append("unit", unit)
         fields.append("tags", list: tags)
+        fields.append("note", note)
         if includeNames { fields.append("names", list: names) }
         return fields
     }
@@ -101,5 +107,6 @@ public struct Notice: Hashable, Sendable {
             version: Int(version), source: fields.string("source"),
             confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
             threshold: fields.string("threshold"), names: fields.strings("names"))
+        note = fields.string("note")
     }
 }

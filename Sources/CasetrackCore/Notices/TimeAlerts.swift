@@ -38,9 +38,9 @@ public struct AlertPolicy: Hashable, Sendable {
 }
 
 extension HeldDuration {
-    /// An order for thresholds: longer durations rank higher (months and years counted at
-    /// their longest, so `12m` never outranks `1y`).
-    public var rank: Int { years * 366 + months * 31 + days }
+    /// An order for thresholds: longer durations rank higher. A year counts as 12 of the
+    /// longest months, so `12m` and `1y` rank the same (and a configuration may not list both).
+    public var rank: Int { years * 372 + months * 31 + days }
 }
 
 /// How much of the event log the daemon keeps. Trimmed events are gone from case histories

@@ -455,7 +455,10 @@ private struct Arguments {
         try each("id") { filter.caseIDs.insert(try CaseID.parse($0, field: "id")) }
         try each("kind") { filter.kinds.insert(try EventKind.parse($0, field: "kind")) }
         filter.tags = Set(try tags("tag"))
-        filter.unit = try text("unit") ?? nil
+        if has("unit") {
+            guard let unit = try text("unit") ?? nil else { throw CasetrackError.badArgument("unit: must not be empty") }
+            filter.unit = unit
+        }
         return filter
     }
 

@@ -40,9 +40,11 @@ struct NoticeFeed {
         var last = subscription.since ?? registered
         defer { hub.unsubscribe(queue) }
         while last < registered {
+            // UNSUBSCRIBE, end of input or shutdown: stop replaying too.
+            if queue.closed { return .closed(last: last) }
             let page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
-            guard let first = page.first else { break }
             // Retention trimmed the log while we were replaying it.
+            guard let first = page.first else { return .gap(oldest: registered + 1, last: last) }
             if first.seq != last + 1 { return .gap(oldest: first.seq, last: last) }
             var text = ""
             for notice in page where notice.seq <= registered {

@@ -115,6 +115,9 @@ final class NoticeQueue: Sendable {
     /// Whether the queue has ended by overflowing.
     var overflowed: Bool { state.withLock { $0.end == .overflow } }
 
+    /// Whether the queue was closed (unsubscribed, or the connection is ending).
+    var closed: Bool { state.withLock { $0.end == .closed } }
+
     /// Waits for notices and takes up to `maximum` of them, oldest first; returns the end
     /// instead once the queue ended and nothing is left.
     func take(maximum: Int) async -> Result<[Notice], NoticeQueueEnded> {

@@ -1,0 +1,138 @@
+import CasetrackCore
+@testable import CasetrackStore
+import Foundation
+import Synchronization
+import Testing
+
+/// Notices the store reported through its commit observer.
+final class Observed: Sendable {
+    private let state = Mutex<[Notice]>([])
+    func add(_ notices: [Notice]) { state.withLock { $0 += notices } }
+    var all: [Notice] { state.withLock { $0 } }
+}
+
+/// Opens the store at `path` (a daemon start), runs `body`, closes it (a daemon stop).
+func session<T>(_ path: String, observed: Observed = Observed(), _ body: (SQLiteCaseStore) async throws -> T) async throws -> T {
+    let store = try SQLiteCaseStore(path: path, onCommit: observed.add)
+    let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await store.run() }
+        defer { group.cancelAll() }
+        return try await body(store)
+    }
+    try store.close()
+    return result
+}
+
+func temporaryDatabase() throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-alerts-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder.appendingPathComponent("cases.sqlite").path
+}
+
+/// The clock `days` days after `testToday`, at 10:00 UTC.
+func day(_ days: Int) -> WriteClock {
+    WriteClock(now: Timestamp(unixMilliseconds: Int64(testToday.daysSinceEpoch + days) * 86_400_000 + 36_000_000))
+}
+
+@Suite("Time alerts and retention, with the clock moved by the test")
+struct AlertTests {
+    /// The defaults: held 1y, 5y, 8y; no stale alerts.
+    let held = AlertPolicy()
+    let staleToo = AlertPolicy(heldThresholds: AlertPolicy.defaultHeldThresholds, staleAfterDays: 30)
+    let daemon = Actor(uid: 0, pid: 1)
+
+    @Test("crossing 8 years records one alert; looking again or after a restart does not repeat it")
+    func heldOnce() async throws {
+        let path = try temporaryDatabase()
+        // Detained 8 years ago minus 10 days: it reached 1y and 5y, not 8y.
+        let since = PartialDate(HeldDuration(years: 8).latestStart(reaching: testToday).adding(days: 10))
+        let observed = Observed()
+        try await session(path, observed: observed) { store in
+            _ = try await store.add(NewCase(names: ["Кравченко Олег"], category: .military, status: .captive, since: since),
+                                    details: EventDetails(), actor: testActor, clock: day(0))
+            let first = try await store.recordDueAlerts(held, actor: daemon, clock: day(0))
+            #expect(first.map(\.kind) == [.held] && first.map(\.threshold) == ["5y"], "one alert, for the longest reached")
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(9)).isEmpty, "8y not reached yet")
+            let crossed = try await store.recordDueAlerts(held, actor: daemon, clock: day(10))
+            #expect(crossed.map(\.threshold) == ["8y"] && crossed.first?.caseID == CaseID(number: 1))
+            #expect(crossed.first?.names == ["Кравченко Олег"] && crossed.first?.newStatus == .captive)
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(11)).isEmpty)
+        }
+        try await session(path, observed: observed) { store in
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(400)).isEmpty, "not after a restart either")
+            let history = try #require(try await store.history(CaseID(number: 1)))
+            #expect(history.map(\.kind) == [.created, .held, .held])
+            #expect(history.last?.actor == daemon && history.last?.version == 1, "an alert changes nothing in the case")
+            #expect(try await store.get(CaseID(number: 1))?.version == 1)
+        }
+        // Subscribers heard each alert once, after its commit.
+        #expect(observed.all.map(\.seq) == [1, 2, 3])
+        #expect(observed.all.compactMap(\.threshold) == ["5y", "8y"])
+    }
+
+    @Test("a threshold crossed while the daemon was down is recorded at the first look after start")
+    func crossedWhileDown() async throws {
+        let path = try temporaryDatabase()
+        let since = PartialDate(HeldDuration(years: 1).latestStart(reaching: testToday).adding(days: 3))
+        try await session(path) { store in
+            _ = try await store.add(NewCase(names: ["Бойко Ірина"], category: .civilian, status: .missing, since: since),
+                                    details: EventDetails(), actor: testActor, clock: day(0))
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(0)).isEmpty)
+        }
+        // Down for a month; back up:
+        try await session(path) { store in
+            let due = try await store.recordDueAlerts(held, actor: daemon, clock: day(30))
+            #expect(due.map(\.threshold) == ["1y"] && due.map(\.kind) == [.held])
+        }
+    }
+
+    @Test("closed cases and cases without a start date get no held alert")
+    func onlyOpenCases() async throws {
+        try await session(try temporaryDatabase()) { store in
+            let old = PartialDate(Day(year: 2010, month: 1, day: 1)!)
+            _ = try await store.add(NewCase(names: ["Олійник Марко"], category: .military, status: .returned, since: old),
+                                    details: EventDetails(occurredOn: PartialDate("2012")), actor: testActor, clock: day(0))
+            _ = try await store.add(NewCase(names: ["Олійник Марта"], category: .civilian, status: .missing),
+                                    details: EventDetails(), actor: testActor, clock: day(0))
+            #expect(try await store.recordDueAlerts(AlertPolicy(), actor: daemon, clock: day(0)).isEmpty)
+        }
+    }
+
+    @Test("stale: once after N days without update, again only after the next update")
+    func stale() async throws {
+        try await session(try temporaryDatabase()) { store in
+            let id = try await store.add(NewCase(names: ["Савчук Андрій"], category: .military, status: .captive),
+                                         details: EventDetails(), actor: testActor, clock: day(0)).record.id
+            #expect(try await store.recordDueAlerts(staleToo, actor: daemon, clock: day(29)).isEmpty)
+            let stale = try await store.recordDueAlerts(staleToo, actor: daemon, clock: day(30))
+            #expect(stale.map(\.kind) == [.stale] && stale.map(\.threshold) == ["30d"])
+            #expect(try await store.recordDueAlerts(staleToo, actor: daemon, clock: day(90)).isEmpty)
+            var update = CaseUpdate()
+            update.addTags = ["hospital"]
+            _ = try await store.update(id, update, details: EventDetails(), actor: testActor, expectVersion: nil, clock: day(91))
+            #expect(try await store.recordDueAlerts(staleToo, actor: daemon, clock: day(120)).isEmpty)
+            #expect(try await store.recordDueAlerts(staleToo, actor: daemon, clock: day(121)).map(\.kind) == [.stale])
+            #expect(try await store.recordDueAlerts(AlertPolicy(heldThresholds: []), actor: daemon, clock: day(900)).isEmpty,
+                    "off when not configured")
+        }
+    }
+
+    @Test("retention trims a prefix of the log and says through where")
+    func retention() async throws {
+        try await session(try temporaryDatabase()) { store in
+            for index in 0..<12 {
+                _ = try await store.add(NewCase(names: ["Шевченко Ганна \(index)"], category: .civilian, status: .missing),
+                                        details: EventDetails(), actor: testActor, clock: day(index))
+            }
+            #expect(try await store.trim(.all, clock: day(100)) == 0)
+            #expect(try await store.trim(.events(8), clock: day(100)) == 4)
+            #expect(try await store.trimmedThrough() == 4)
+            #expect(try await store.notices(after: 0, limit: 100).map(\.seq) == Array(5...12))
+            // Days: events recorded more than 5 days before day 12 go (days 0..6 → seq 1..7).
+            #expect(try await store.trim(.days(5), clock: day(12)) == 3)
+            #expect(try await store.trimmedThrough() == 7)
+            #expect(try await store.history(CaseID(number: 3)) == [])
+            #expect(try await store.trim(.days(5), clock: day(12)) == 0, "nothing more to do")
+        }
+    }
+}
