@@ -1,6 +1,9 @@
 # casetrack — the two commands a new machine needs:
 #   make run    install what is missing, build, start casetrackd on ./run/ in the foreground
 #   make test   install what is missing, build, run the whole test suite
+# and, to install on a machine that runs systemd:
+#   make install [PREFIX=/usr/local] [DESTDIR=]   then: systemd-sysusers; systemd-tmpfiles --create;
+#               journalctl --update-catalog; systemctl daemon-reload; systemctl enable --now casetrackd.socket
 
 SWIFT      ?= swift
 RUN_DIR    ?= $(CURDIR)/run
@@ -8,10 +11,20 @@ SOCKET     ?= $(RUN_DIR)/casetrack.sock
 DATABASE   ?= $(RUN_DIR)/casetrack.sqlite
 BIN_DIR     = $(CURDIR)/.build/debug
 
-# Debian packages the build, the tests and the examples need.
-DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat
+# Debian packages the build, the tests and the examples need (systemd: journald,
+# systemd-analyze and a PID 1 for the unit tests; util-linux: unshare, nsenter).
+DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc
 
-.PHONY: all deps build run test clean
+# Where `make install` puts things (DESTDIR for staging, as packagers do).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+# install builds a release with the Swift runtime linked in; install-files takes binaries
+# from INSTALL_BIN (the tests install a debug build into a throw-away root).
+INSTALL_BIN ?= $(CURDIR)/.build/release
+
+.PHONY: all deps build run test install install-files clean
 
 all: build
 
@@ -36,6 +49,26 @@ run: build
 test: build
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.
 	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest
+
+install: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+	$(MAKE) install-files INSTALL_BIN=$(CURDIR)/.build/release
+
+install-files:
+	install -D -m 755 $(INSTALL_BIN)/casetrackd $(DESTDIR)$(PREFIX)/bin/casetrackd
+	install -D -m 755 $(INSTALL_BIN)/casectl $(DESTDIR)$(PREFIX)/bin/casectl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/etc/casetrack/|$(SYSCONFDIR)/casetrack/|g' \
+	  systemd/casetrackd.service > $(DESTDIR)$(UNITDIR)/casetrackd.service
+	install -m 644 systemd/casetrackd.socket $(DESTDIR)$(UNITDIR)/casetrackd.socket
+	install -D -m 644 systemd/casetrack.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/casetrack.conf
+	install -D -m 644 systemd/casetrack.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/casetrack.conf
+	install -D -m 644 systemd/casetrack.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/casetrack.catalog
+	install -D -m 644 docs/man/casectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/casectl.1
+	install -D -m 644 docs/man/casetrackd.8 $(DESTDIR)$(PREFIX)/share/man/man8/casetrackd.8
+	# An existing configuration is the operator's: never overwritten.
+	test -e $(DESTDIR)$(SYSCONFDIR)/casetrack/casetrackd.conf || \
+	  install -D -m 644 config/casetrackd.conf $(DESTDIR)$(SYSCONFDIR)/casetrack/casetrackd.conf
 
 clean:
 	rm -rf .build $(RUN_DIR)

@@ -9,6 +9,8 @@ import PackageDescription
 //   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
 //   CasetrackClient  a small blocking client library (casectl, tests, benchmarks).
 //   CasetrackPOSIX   the few blocking POSIX calls the adapters share.
+//   CasetrackSystemd our own wrapper of libsystemd (CSystemd): the journald log handler,
+//                    sd_notify, socket activation, the watchdog.
 //   casetrackd, casectl  executables that only parse arguments and wire the above.
 let package = Package(
     name: "casetrack",
@@ -49,10 +51,20 @@ let package = Package(
             ]
         ),
         .target(name: "CasetrackClient", dependencies: ["CasetrackCore", "CasetrackPOSIX"]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "CasetrackSystemd",
+            dependencies: [
+                "CSystemd", "CasetrackCore", "CasetrackPOSIX",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "casetrackd",
             dependencies: [
-                "CasetrackCore", "CasetrackPOSIX", "CasetrackStore", "CasetrackServer",
+                "CasetrackCore", "CasetrackPOSIX", "CasetrackStore", "CasetrackServer", "CasetrackSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,7 +90,9 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackTestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackServer", "CasetrackTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,8 @@ public struct Session: Sendable {
     public var includeNames = true
     /// Whether the connection has a subscription running.
     public var subscribed = false
+    /// The listener the connection came through (`socket`, or a systemd fd name).
+    public var listener = "socket"
 
     public init(peer: Actor) { self.peer = peer }
 }
@@ -23,21 +25,24 @@ public struct Dispatcher: Sendable {
     public let hub: NoticeHub
     public let serverName: String
     public let maximumLineLength: Int
-    /// Notices one subscriber may have waiting before it is cut off.
-    public let subscriberBuffer: Int
+    /// The reloadable settings (subscriber buffer, personal data in the log).
+    public let settings: LiveSettings
     let now: @Sendable () -> Timestamp
     let logger: Logger
 
     public init(store: any CaseStore, hub: NoticeHub, serverName: String, maximumLineLength: Int,
-                subscriberBuffer: Int = 10_000, logger: Logger, now: @escaping @Sendable () -> Timestamp) {
+                settings: LiveSettings, logger: Logger, now: @escaping @Sendable () -> Timestamp) {
         self.store = store
         self.hub = hub
         self.serverName = serverName
         self.maximumLineLength = maximumLineLength
-        self.subscriberBuffer = subscriberBuffer
+        self.settings = settings
         self.logger = logger
         self.now = now
     }
+
+    /// Notices one subscriber may have waiting before it is cut off.
+    public var subscriberBuffer: Int { settings.current.subscriberBuffer }
 
     /// The first line a client receives.
     public var greeting: ResponseLine {
@@ -84,9 +89,14 @@ public struct Dispatcher: Sendable {
         do {
             return try await run(command, session: &session, clock: clock)
         } catch let error as CasetrackError {
-            if command.isWrite {
-                logger.notice("write refused", metadata: ["verb": "\(command.verb.name)", "code": "\(error.code)",
-                                                          "uid": "\(session.peer.uid)", "pid": "\(session.peer.pid)"])
+            if error.code == .storageFailure {
+                logger.critical("storage failure", metadata: ["message_id": "\(MessageID.storageFailure)",
+                                                              "verb": "\(command.verb.name)", "error": "\(error.message)"])
+            } else if command.isWrite {
+                logger.notice("write refused", metadata: [
+                    "message_id": "\(MessageID.writeRefused)", "verb": "\(command.verb.name)", "code": "\(error.code)",
+                    "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
+                ])
             }
             return (Reply(error: error), .keepOpen)
         } catch {
@@ -153,7 +163,8 @@ public struct Dispatcher: Sendable {
             return (Reply(), .stopNotices)
         case .testNotice(let note):
             let notice = try await store.recordTestNotice(note: note, actor: session.peer, clock: clock)
-            logger.notice("test notice", metadata: ["seq": "\(notice.seq)", "uid": "\(session.peer.uid)", "pid": "\(session.peer.pid)"])
+            logger.notice("test notice", metadata: ["seq": "\(notice.seq)", "kind": "test", "peer_uid": "\(session.peer.uid)",
+                                                    "peer_pid": "\(session.peer.pid)"])
             return (Reply(final: ["seq": .int(notice.seq)]), .keepOpen)
         }
     }
@@ -190,11 +201,14 @@ public struct Dispatcher: Sendable {
 
     private func written(_ change: CaseChange, today: Day) -> Reply {
         let event = change.event
-        logger.info("case changed", metadata: [
-            "case": "\(event.caseID)", "kind": "\(event.kind.rawValue)", "old": "\(event.oldStatus?.rawValue ?? "-")",
-            "new": "\(event.newStatus?.rawValue ?? "-")", "seq": "\(event.seq)", "uid": "\(event.actor.uid)",
-            "pid": "\(event.actor.pid)",
-        ])
+        var metadata: Logger.Metadata = [
+            "message_id": "\(MessageID.caseChanged)", "case": "\(event.caseID)", "kind": "\(event.kind.rawValue)",
+            "old": "\(event.oldStatus?.rawValue ?? "-")", "new": "\(event.newStatus?.rawValue ?? "-")",
+            "seq": "\(event.seq)", "peer_uid": "\(event.actor.uid)", "peer_pid": "\(event.actor.pid)",
+        ]
+        // Who the person is stays out of the log unless the operator turned it on.
+        if settings.current.logPersonalData, let name = change.record.names.first { metadata["name"] = "\(name)" }
+        logger.info("case changed", metadata: metadata)
         var final = Fields()
         final.append("id", change.record.id.description)
         final.append("version", change.record.version)

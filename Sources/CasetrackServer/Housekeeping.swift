@@ -10,20 +10,17 @@ import ServiceLifecycle
 /// system clock and offers no way to change it.
 public struct Housekeeping: Service {
     public let store: any CaseStore
-    public let alerts: AlertPolicy
-    public let retention: Retention
-    public let interval: Duration
+    /// Alert thresholds, retention and the interval, as the last reload left them.
+    public let settings: LiveSettings
     /// Recorded as the author of time alerts: the daemon's own uid and pid.
     public let actor: Actor
     let now: @Sendable () -> Timestamp
     let logger: Logger
 
-    public init(store: any CaseStore, alerts: AlertPolicy, retention: Retention, interval: Duration, actor: Actor,
-                logger: Logger, now: @escaping @Sendable () -> Timestamp) {
+    public init(store: any CaseStore, settings: LiveSettings, actor: Actor, logger: Logger,
+                now: @escaping @Sendable () -> Timestamp) {
         self.store = store
-        self.alerts = alerts
-        self.retention = retention
-        self.interval = interval
+        self.settings = settings
         self.actor = actor
         self.logger = logger
         self.now = now
@@ -32,6 +29,7 @@ public struct Housekeeping: Service {
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             await pass()
+            let interval = Duration.seconds(settings.current.housekeepingInterval)
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {
@@ -44,12 +42,16 @@ public struct Housekeeping: Service {
     @discardableResult
     public func pass() async -> (alerts: Int, trimmed: Int) {
         let clock = WriteClock(now: now())
+        let current = settings.current
+        let alerts = current.alerts
+        let retention = current.retention
         var result = (alerts: 0, trimmed: 0)
         do {
             let notices = try await store.recordDueAlerts(alerts, actor: actor, clock: clock)
             result.alerts = notices.count
             for notice in notices {
                 logger.info("time alert", metadata: [
+                    "message_id": "\(MessageID.timeAlert)",
                     "case": "\(notice.caseID?.description ?? "-")", "kind": "\(notice.kind.rawValue)",
                     "threshold": "\(notice.threshold ?? "-")", "seq": "\(notice.seq)",
                 ])

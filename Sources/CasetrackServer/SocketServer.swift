@@ -11,76 +11,98 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// The Unix-socket server: accepts connections and runs each as a loop of request lines
-/// answered in order (pipelining works; answers never interleave).
+/// Where the server accepts connections.
+public enum Listener: Sendable, Hashable {
+    /// A path the server binds itself: it replaces a stale socket left by a crash, sets the
+    /// mode, and removes the socket when it stops.
+    case path(String, mode: UInt32)
+    /// A listening socket the service manager passed (socket activation), with its
+    /// `FileDescriptorName=`. The manager owns the file: the server neither changes nor removes it.
+    case inherited(fd: Int32, name: String)
+
+    /// The name a connection's session records: the fd name, or `socket` for a bound path.
+    /// (The roles layer maps names such as `ro` and `rw` to what a listener allows.)
+    public var name: String {
+        switch self {
+        case .path: return "socket"
+        case .inherited(_, let name): return name
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .path(let path, _): return path
+        case .inherited(let fd, let name): return "fd \(fd) (\(name), from systemd)"
+        }
+    }
+}
+
+/// The Unix-socket server: accepts connections on its listeners and runs each as a loop of
+/// request lines answered in order (pipelining works; answers never interleave).
 ///
 /// Shutdown is graceful: on the shutdown signal it stops accepting, lets each connection
 /// finish the requests it already sent, tells it `BYE shutting-down`, and closes it.
 public struct SocketServer: Service {
-    public let socketPath: String
-    public let socketMode: UInt32
+    public let listeners: [Listener]
     public let dispatcher: Dispatcher
     let group: any EventLoopGroup
     let logger: Logger
-    let onListening: @Sendable (String) -> Void
+    let onListening: @Sendable ([Listener]) -> Void
 
-    public init(socketPath: String, socketMode: UInt32 = 0o660, dispatcher: Dispatcher, group: any EventLoopGroup,
-                logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.socketPath = socketPath
-        self.socketMode = socketMode
+    public init(listeners: [Listener], dispatcher: Dispatcher, group: any EventLoopGroup, logger: Logger,
+                onListening: @escaping @Sendable ([Listener]) -> Void = { _ in }) {
+        self.listeners = listeners
         self.dispatcher = dispatcher
         self.group = group
         self.logger = logger
         self.onListening = onListening
     }
 
-    typealias Connection = (channel: NIOAsyncChannel<InboundLine, ByteBuffer>, peer: Actor)
+    /// One bound path, for tests and the embedded default.
+    public init(socketPath: String, socketMode: UInt32 = 0o660, dispatcher: Dispatcher, group: any EventLoopGroup,
+                logger: Logger, onListening: @escaping @Sendable ([Listener]) -> Void = { _ in }) {
+        self.init(listeners: [.path(socketPath, mode: socketMode)], dispatcher: dispatcher, group: group, logger: logger,
+                  onListening: onListening)
+    }
+
+    typealias Connection = (channel: NIOAsyncChannel<InboundLine, ByteBuffer>, peer: Actor, listener: String)
+    typealias ServerChannel = NIOAsyncChannel<Connection, Never>
 
     /// How long connections get, after the shutdown signal, to finish before they are closed.
     static let shutdownGrace = TimeAmount.seconds(8)
 
     public func run() async throws {
-        try SocketServer.claim(socketPath)
-        let maximumLength = dispatcher.maximumLineLength
+        for case .path(let path, _) in listeners { try SocketServer.claim(path) }
         let accepted = AcceptedConnections()
         let live = LiveConnections()
-        let group = self.group
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            // Without it a client that sends and then half-closes (`echo PING | socat …`)
-            // would be dropped before its answer.
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: false) { channel in
-                PeerCredentials.read(channel).flatMapThrowing { peer -> Connection in
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
-                    let connection = try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    accepted.insert(connection)
-                    live.insert(channel)
-                    channel.closeFuture.whenComplete { _ in live.remove(channel) }
-                    return (connection, peer)
-                }
-            }
-        // Access to the socket is access to the data: set its mode explicitly rather than
-        // trust the umask the daemon was started with.
-        guard chmod(socketPath, mode_t(socketMode)) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? await server.channel.close()
-            throw CasetrackError(.internalError, "cannot set the mode of \(socketPath): \(reason)")
+        var servers: [ServerChannel] = []
+        do {
+            for listener in listeners { servers.append(try await bind(listener, accepted: accepted, live: live)) }
+        } catch {
+            for server in servers { try? await server.channel.close() }
+            throw error
         }
-        onListening(socketPath)
-        logger.info("listening", metadata: ["socket": "\(socketPath)"])
+        onListening(listeners)
+        for listener in listeners { logger.info("listening", metadata: ["socket": "\(listener.description)"]) }
+        let group = self.group
+        let bound = servers
         try await withGracefulShutdownHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        accepted.remove(connection.channel)
-                        group.addTask { await serve(connection) }
+            try await withThrowingDiscardingTaskGroup { listeners in
+                for server in bound {
+                    listeners.addTask {
+                        try await server.executeThenClose { connections in
+                            try await withThrowingDiscardingTaskGroup { group in
+                                for try await connection in connections {
+                                    accepted.remove(connection.channel)
+                                    group.addTask { await serve(connection) }
+                                }
+                            }
+                        }
                     }
                 }
             }
         } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+            for server in bound { server.channel.close(promise: nil) }
             // Connections finish what they read, then close. One that cannot (a client that
             // never reads its answers) is closed by force after a grace period, so the daemon
             // stops within the unit's stop timeout.
@@ -94,12 +116,49 @@ public struct SocketServer: Service {
                 try await connection.channel.writeAndFlush(ByteBuffer(string: bye.encoded(.text) + "\n")).get()
             }
         }
-        unlink(socketPath)
-        logger.info("stopped listening", metadata: ["socket": "\(socketPath)"])
+        for case .path(let path, _) in listeners { unlink(path) }
+        logger.info("stopped listening")
+    }
+
+    private func bind(_ listener: Listener, accepted: AcceptedConnections, live: LiveConnections) async throws -> ServerChannel {
+        let maximumLength = dispatcher.maximumLineLength
+        let name = listener.name
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            // Without it a client that sends and then half-closes (`echo PING | socat …`)
+            // would be dropped before its answer.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
+            PeerCredentials.read(channel).flatMapThrowing { peer -> Connection in
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
+                let connection = try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel)
+                accepted.insert(connection)
+                live.insert(channel)
+                channel.closeFuture.whenComplete { _ in live.remove(channel) }
+                return (connection, peer, name)
+            }
+        }
+        switch listener {
+        case .inherited(let fd, _):
+            return try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        case .path(let path, let mode):
+            let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false,
+                                                  childChannelInitializer: initializer)
+            // Access to the socket is access to the data: set its mode explicitly rather than
+            // trust the umask the daemon was started with.
+            guard chmod(path, mode_t(mode)) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? await server.channel.close()
+                throw CasetrackError(.internalError, "cannot set the mode of \(path): \(reason)")
+            }
+            return server
+        }
     }
 
     private func serve(_ connection: Connection) async {
         var session = Session(peer: connection.peer)
+        session.listener = connection.listener
         let channel = connection.channel
         let dispatcher = self.dispatcher
         do {

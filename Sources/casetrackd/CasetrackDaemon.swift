@@ -6,6 +6,7 @@ import CasetrackCore
 import CasetrackPOSIX
 import CasetrackServer
 import CasetrackStore
+import CasetrackSystemd
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -40,6 +41,13 @@ struct CasetrackDaemon: AsyncParsableCommand {
         "Log level: \(DaemonConfiguration.logLevels.joined(separator: ", ")).", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Where to log: auto (journald when present, else standard error), journal or stderr.", valueName: "target"))
+    var logTarget: String?
+
+    @Flag(name: .long, help: "Read the configuration, report the first error (or that it is good), and exit.")
+    var checkConfig = false
+
     func run() async throws {
         let settings: DaemonConfiguration
         do {
@@ -47,47 +55,71 @@ struct CasetrackDaemon: AsyncParsableCommand {
         } catch let error as CasetrackError {
             throw ValidationError(error.message)
         }
+        if checkConfig {
+            Self.write(1, "casetrackd: the configuration is good\n")
+            return
+        }
         // Everything the daemon creates (database, WAL, folders) is for the service user only.
         umask(0o077)
-        // SIGHUP will mean "reload"; until then it must not kill the daemon and strand its socket.
+        // SIGHUP means "reload": until the reload service traps it, it must not kill the daemon.
         signal(SIGHUP, SIG_IGN)
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let level = SharedLogLevel(Logger.Level(rawValue: settings.logLevel) ?? .info)
+        let target = LogTarget(rawValue: settings.logTarget) ?? .auto
+        LoggingSystem.bootstrap { _ in JournalLogHandler(identifier: "casetrackd", target: target, level: level) }
         let logger = Logger(label: "casetrackd")
+        let journal = target.resolved == .journal ? logger : nil
+        logger.notice("casetrackd \(Self.version) starting", metadata: [
+            "message_id": "\(MessageID.started)", "database": "\(settings.databasePath)", "log_target": "\(target.resolved)",
+        ])
 
         let hub = NoticeHub()
+        let live = LiveSettings(settings)
         let store: SQLiteCaseStore
+        let listeners: [Listener]
         do {
+            listeners = try Self.listeners(settings, logger: logger)
             // Refuse a busy socket before creating or opening anything.
-            try SocketServer.claim(settings.socketPath)
+            for case .path(let path, _) in listeners { try SocketServer.claim(path) }
             try Self.makeParentDirectory(of: settings.databasePath)
             store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout),
                                         onCommit: hub.publish)
             hub.begin(after: try await store.lastSequence())
         } catch {
-            Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")")
+            Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")", journal: journal)
         }
         let dispatcher = Dispatcher(
             store: store, hub: hub, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
-            subscriberBuffer: settings.subscriberBuffer, logger: logger, now: Self.now)
-        let housekeeping = Housekeeping(
-            store: store, alerts: settings.alerts, retention: settings.retention,
-            interval: .seconds(settings.housekeepingInterval), actor: Actor(uid: getuid(), pid: getpid()),
-            logger: logger, now: Self.now)
+            settings: live, logger: logger, now: Self.now)
+        let housekeeping = Housekeeping(store: store, settings: live, actor: Actor(uid: getuid(), pid: getpid()),
+                                        logger: logger, now: Self.now)
+        let ready = ReadySignal()
         let server = SocketServer(
-            socketPath: settings.socketPath, socketMode: settings.socketMode, dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton,
-            logger: logger,
-            onListening: { path in
-                Self.write(1, "casetrackd: listening on \(path) (database \(settings.databasePath))\n")
+            listeners: listeners, dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            onListening: { listeners in
+                let where_ = listeners.map(\.description).joined(separator: ", ")
+                Self.write(1, "casetrackd: listening on \(where_) (database \(settings.databasePath))\n")
+                logger.notice("ready", metadata: ["message_id": "\(MessageID.ready)", "socket": "\(where_)"])
+                ready.open()
             })
-        // Order matters: services stop in reverse, so the server drains its connections while
-        // the store's writer still commits their writes.
+        let status: @Sendable () async -> String = {
+            let cases = (try? await store.count(CaseFilter(), today: Self.now().day)).map(String.init) ?? "?"
+            return "serving \(cases) cases, \(hub.subscriberCount) subscribers, last event \(hub.lastSequence)"
+        }
+        let notify = NotifyService(ready: ready, logger: logger, status: status, healthCheck: {
+            // The event loop turns and a reader gets through: otherwise no keep-alive.
+            try await MultiThreadedEventLoopGroup.singleton.any().submit {}.get()
+            _ = try await store.lastSequence()
+        })
+        let reload = ReloadService(ready: ready) {
+            await self.reload(live, level: level, logger: logger)
+            return await status()
+        }
+        // Order matters: services stop in reverse, so STOPPING=1 goes out first, and the
+        // server drains its connections while the store's writer still commits their writes.
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: store), .init(service: housekeeping), .init(service: server)], logger: logger)
+            services: [.init(service: store), .init(service: housekeeping), .init(service: server),
+                       .init(service: reload), .init(service: notify)],
+            logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         // A client that never reads its answers must not hold the daemon past systemd's stop
         // timeout: after this long, in-flight work is cancelled and the daemon exits.
@@ -98,9 +130,42 @@ struct CasetrackDaemon: AsyncParsableCommand {
             try await group.run()
         } catch {
             try? store.close()
-            Self.fail("casetrackd: stopping on error: \((error as? CasetrackError)?.message ?? "\(error)")")
+            let message = (error as? CasetrackError)?.message ?? "\(error)"
+            Self.fail("casetrackd: stopping on error: \(message)", journal: journal)
         }
         try store.close()
+        logger.notice("stopped", metadata: ["message_id": "\(MessageID.stopping)"])
+    }
+
+    /// Where to listen: the sockets systemd passed, else the configured path.
+    static func listeners(_ settings: DaemonConfiguration, logger: Logger) throws -> [Listener] {
+        let inherited = try ListenedSocket.fromEnvironment()
+        guard !inherited.isEmpty else { return [.path(settings.socketPath, mode: settings.socketMode)] }
+        return inherited.map { .inherited(fd: $0.fd, name: $0.name) }
+    }
+
+    /// Re-reads the configuration file. A file that does not read or parse changes nothing.
+    func reload(_ live: LiveSettings, level: SharedLogLevel, logger: Logger) async {
+        do {
+            var fresh = try loadSettings()
+            // Options given on the command line still win over the file.
+            if let logLevel { fresh.logLevel = logLevel }
+            let (next, needRestart) = live.current.reloaded(from: fresh)
+            live.replace(with: next)
+            level.value = Logger.Level(rawValue: next.logLevel) ?? .info
+            logger.notice("configuration reloaded", metadata: [
+                "message_id": "\(MessageID.reloaded)", "log_level": "\(next.logLevel)",
+                "held_alerts": "\(next.alerts.heldThresholds.map(\.description).joined(separator: ","))",
+                "retention": "\(next.retention)",
+            ])
+            if !needRestart.isEmpty {
+                logger.warning("changed settings that take effect only at the next start: \(needRestart.joined(separator: ", "))")
+            }
+        } catch {
+            let message = (error as? CasetrackError)?.message ?? "\(error)"
+            logger.error("configuration refused, the previous one stays in force: \(message)",
+                         metadata: ["message_id": "\(MessageID.reloadRefused)"])
+        }
     }
 
     private func loadSettings() throws -> DaemonConfiguration {
@@ -119,6 +184,12 @@ struct CasetrackDaemon: AsyncParsableCommand {
                 throw CasetrackError.badArgument("--log-level must be one of \(DaemonConfiguration.logLevels.joined(separator: ", "))")
             }
             settings.logLevel = logLevel
+        }
+        if let logTarget {
+            guard DaemonConfiguration.logTargets.contains(logTarget) else {
+                throw CasetrackError.badArgument("--log-target must be one of \(DaemonConfiguration.logTargets.joined(separator: ", "))")
+            }
+            settings.logTarget = logTarget
         }
         return settings
     }
@@ -153,9 +224,21 @@ struct CasetrackDaemon: AsyncParsableCommand {
         }
     }
 
-    static func fail(_ message: String) -> Never {
-        write(2, message + "\n")
+    /// Reports a fatal error and exits 1: on standard error (whoever started the daemon sees
+    /// why it stopped) and, when logging to journald, there too with its MESSAGE_ID.
+    static func fail(_ message: String, journal: Logger?) -> Never {
+        journal?.critical("\(message)", metadata: ["message_id": "\(MessageID.storageFailure)"])
+        // Under systemd standard error is the journal already: one entry is enough.
+        if journal == nil || !standardErrorIsJournal { write(2, message + "\n") }
         Glibc.exit(1)
+    }
+
+    /// Whether standard error is the journal stream systemd connected (`JOURNAL_STREAM`).
+    static var standardErrorIsJournal: Bool {
+        guard let stream = getenv("JOURNAL_STREAM").map({ String(cString: $0) }) else { return false }
+        var info = stat()
+        guard fstat(2, &info) == 0 else { return false }
+        return stream == "\(info.st_dev):\(info.st_ino)"
     }
 
     static func write(_ fd: Int32, _ text: String) { FileDescriptorOutput.write(fd, text) }

@@ -89,10 +89,10 @@ final class AcknowledgedSequences: Sendable {
 
 extension Daemon {
     /// Starts the daemon with these configuration lines (a file in its folder).
-    func start(config: String) throws {
+    func start(config: String, extraArguments: [String] = []) throws {
         let path = folder.appendingPathComponent("casetrackd.conf").path
         try config.write(toFile: path, atomically: true, encoding: .utf8)
-        try start(extraArguments: ["--config", path])
+        try start(extraArguments: ["--config", path] + extraArguments)
     }
 
     /// Opens `count` cases (missing, military, alternating tags) and returns their ids.

@@ -26,11 +26,42 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var subscriberBuffer = 10_000
     /// Seconds between two looks for due time alerts and events to trim (also done at start).
     public var housekeepingInterval = 300
+    /// `auto` (journald when present, else standard error), `journal` or `stderr`.
+    public var logTarget = "auto"
+    /// Whether log messages may carry names. Off: the journal holds ids, statuses and
+    /// sequence numbers, never who the person is.
+    public var logPersonalData = false
+
+    /// Keys a reload (SIGHUP) puts in force; the others need a restart.
+    public static let reloadableKeys = ["log_level", "log_personal_data", "held_alerts", "stale_after", "retention",
+                                        "subscriber_buffer", "housekeeping_interval"]
+    public static let logTargets = ["auto", "journal", "stderr"]
+
+    /// This configuration with the reloadable settings of `new`, and the names of the other
+    /// settings that differ in `new` (they wait for a restart).
+    public func reloaded(from new: DaemonConfiguration) -> (DaemonConfiguration, needRestart: [String]) {
+        var result = self
+        result.logLevel = new.logLevel
+        result.logPersonalData = new.logPersonalData
+        result.alerts = new.alerts
+        result.retention = new.retention
+        result.subscriberBuffer = new.subscriberBuffer
+        result.housekeepingInterval = new.housekeepingInterval
+        var needRestart: [String] = []
+        if new.socketPath != socketPath { needRestart.append("socket") }
+        if new.socketMode != socketMode { needRestart.append("socket_mode") }
+        if new.databasePath != databasePath { needRestart.append("database") }
+        if new.busyTimeout != busyTimeout { needRestart.append("busy_timeout") }
+        if new.maximumLineLength != maximumLineLength { needRestart.append("max_line_length") }
+        if new.logTarget != logTarget { needRestart.append("log_target") }
+        return (result, needRestart)
+    }
 
     public static let defaultPath = "/etc/casetrack/casetrackd.conf"
     /// Every key the file may set.
-    public static let keys = ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length",
-                              "held_alerts", "stale_after", "retention", "subscriber_buffer", "housekeeping_interval"]
+    public static let keys = ["socket", "socket_mode", "database", "busy_timeout", "log_level", "log_target",
+                              "log_personal_data", "max_line_length", "held_alerts", "stale_after", "retention",
+                              "subscriber_buffer", "housekeeping_interval"]
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
@@ -106,6 +137,17 @@ public struct DaemonConfiguration: Hashable, Sendable {
                 throw fail("max_line_length must be a number of bytes from 1024 to 16777216")
             }
             maximumLineLength = number
+        case "log_target":
+            guard DaemonConfiguration.logTargets.contains(value) else {
+                throw fail("log_target must be one of \(DaemonConfiguration.logTargets.joined(separator: ", "))")
+            }
+            logTarget = value
+        case "log_personal_data":
+            switch value {
+            case "yes": logPersonalData = true
+            case "no": logPersonalData = false
+            default: throw fail("log_personal_data must be yes or no")
+            }
         case "held_alerts":
             if value == "off" { alerts.heldThresholds = []; return }
             var thresholds: [HeldDuration] = []

@@ -1,0 +1,30 @@
+/// Stable `MESSAGE_ID`s of the daemon's key log messages. systemd/casetrack.catalog explains
+/// each (`journalctl -x`); a test checks that the two lists agree. Never change an id: tools
+/// and alerting rules select on it.
+public enum MessageID {
+    /// The daemon started (configuration read, before opening the database).
+    public static let started = "ef59039b37b549408604e1ff51848c0f"
+    /// The socket serves and the database is open.
+    public static let ready = "eaa710db8c294a9d8468b80f33d58a43"
+    /// A new configuration was read on SIGHUP and is in force.
+    public static let reloaded = "68e26490ee8c41878e9db2cd54742265"
+    /// A new configuration was refused on SIGHUP; the old one stays.
+    public static let reloadRefused = "4705595028e64306afa923f54c05fe29"
+    /// A case changed (opened, status, correction, update).
+    public static let caseChanged = "a118ca677e75492aa1a979a12e5157a5"
+    /// A write was refused (illegal transition, version conflict, bad value…).
+    public static let writeRefused = "8d577fe9974c4a9c8124ecd420a59181"
+    /// The database failed (I/O error, lock held too long); the daemon stops.
+    public static let storageFailure = "fc04fafc68db4584bca5db2411f55f97"
+    /// A time alert was recorded (held threshold, stale case).
+    public static let timeAlert = "9ca9e1be5ae14252bf250e75f63e9f28"
+    /// The daemon is stopping.
+    public static let stopping = "19214a6a4cd24c098e8206a736a6c5eb"
+
+    /// Every id, with the name the catalog gives it.
+    public static let all: [(name: String, id: String)] = [
+        ("started", started), ("ready", ready), ("reloaded", reloaded), ("reload refused", reloadRefused),
+        ("case changed", caseChanged), ("write refused", writeRefused), ("storage failure", storageFailure),
+        ("time alert", timeAlert), ("stopping", stopping),
+    ]
+}

@@ -1,0 +1,95 @@
+#!/bin/bash
+# Boots the real systemd as PID 1 in private pid/mount/cgroup/net namespaces on a throw-away
+# overlay of /, installs casetrack there the way `make install` does (STAGE: a DESTDIR tree),
+# and checks what an operator would: socket activation, STATUS, group access, journal
+# fields, reload, clean stop, watchdog restart. Prints one PASS/FAIL line per check; exits 1
+# on any FAIL, 77 when this machine cannot boot it (no root, no cgroup2, no unshare).
+# Needs root, cgroup2 and overlayfs; no Docker. The host's /run, /sys and /etc stay untouched.
+set -euo pipefail
+STAGE=${STAGE:?set STAGE to a DESTDIR tree made by make install-files}
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+command -v unshare >/dev/null && command -v nsenter >/dev/null || { echo "SKIP: needs unshare and nsenter"; exit 77; }
+CG2=$(findmnt -n -t cgroup2 -o TARGET | head -1 || true)
+[ -n "$CG2" ] || { echo "SKIP: no cgroup2 mounted"; exit 77; }
+W=$(mktemp -d)
+CG=$CG2/casetrack-test-$$; mkdir -p "$CG" "$W/merged" "$W/ovl"
+( echo $BASHPID > "$CG/cgroup.procs"
+  exec unshare --pid --fork --mount --cgroup --uts --ipc --net --propagation private \
+    env W="$W" STAGE="$STAGE" container=casetrack-test /bin/bash -euc '
+  mount -t tmpfs -o mode=755 tmpfs $W/ovl; mkdir $W/ovl/up $W/ovl/work
+  mount -t overlay overlay -o lowerdir=/,upperdir=$W/ovl/up,workdir=$W/ovl/work $W/merged
+  M=$W/merged
+  mount -t proc proc $M/proc
+  # Read-only /proc/sys and /sys: the booted systemd must not change the host kernel settings.
+  for p in sys sysrq-trigger; do [ -e $M/proc/$p ] || continue; mount --bind $M/proc/$p $M/proc/$p; mount -o remount,bind,ro $M/proc/$p; done
+  mount -t sysfs -o ro,nosuid,nodev,noexec sysfs $M/sys
+  mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $M/sys/fs/cgroup
+  for d in run tmp; do mount -t tmpfs -o mode=755,nosuid,nodev tmpfs $M/$d; done; chmod 1777 $M/tmp
+  mount -t tmpfs -o mode=755,nosuid tmpfs $M/dev
+  for d in null zero full random urandom tty; do touch $M/dev/$d; mount --bind /dev/$d $M/dev/$d; done
+  mkdir $M/dev/pts $M/dev/shm; mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts $M/dev/pts
+  ln -s pts/ptmx $M/dev/ptmx; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $M/dev/shm; touch $M/dev/console
+  # casetrack, installed as make install does, plus what only this test wants: a short
+  # watchdog, and a target that boots just enough.
+  cp -a $STAGE/. $M/
+  mkdir -p $M/etc/systemd/system/casetrackd.service.d
+  printf "[Service]\nWatchdogSec=3s\nTimeoutAbortSec=3s\n" > $M/etc/systemd/system/casetrackd.service.d/test.conf
+  printf "[Unit]\nDescription=casetrack test\nRequires=basic.target casetrackd.socket\nAfter=basic.target casetrackd.socket\nAllowIsolate=yes\n" \
+    > $M/etc/systemd/system/casetrack-test.target
+  chroot $M sh -ec "rm -f /etc/machine-id; systemd-machine-id-setup >/dev/null 2>&1 || true
+                    systemd-sysusers
+                    useradd -m -G casetrack alice; useradd -m mallory"
+  cd $M; mkdir .oldroot; pivot_root . .oldroot; umount -l /.oldroot
+  exec /lib/systemd/systemd --unit=casetrack-test.target --log-target=journal --show-status=no </dev/null >/dev/null 2>&1
+' ) &
+BOOT=$!
+PID1=""
+for i in $(seq 100); do PID1=$(pgrep -P $BOOT -x systemd || true); [ -n "$PID1" ] && break; sleep 0.1; done
+if [ -z "$PID1" ]; then echo "SKIP: systemd did not start as PID 1 here"; kill $BOOT 2>/dev/null || true; exit 77; fi
+IN="timeout 60 nsenter -t $PID1 -a"
+cleanup() { $IN systemctl poweroff >/dev/null 2>&1 || kill -TERM $PID1 2>/dev/null || true; wait $BOOT 2>/dev/null || true
+            find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
+trap cleanup EXIT
+for i in $(seq 100); do $IN test -S /run/systemd/private && break; sleep 0.1; done
+$IN systemctl is-system-running --wait >/dev/null 2>&1 || true
+
+fail=0
+check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
+CTL="env CASETRACK_SOCKET=/run/casetrack.sock /usr/local/bin/casectl"
+as() { local user=$1; shift; $IN su -s /bin/sh "$user" -c "$*"; }
+ALICE=$($IN id -u alice)
+
+check sysusers-made-the-user "$IN getent passwd casetrack | grep -q ':/var/lib/casetrack:/usr/sbin/nologin$'"
+check socket-listening       "$IN systemctl is-active -q casetrackd.socket"
+check socket-group-and-mode  "[ \"\$($IN stat -c '%a %G' /run/casetrack.sock)\" = '660 casetrack' ]"
+check not-started-before-use "! $IN systemctl is-active -q casetrackd.service"
+check first-connect-starts   "as alice '$CTL ping' | grep -q 'answers on /run/casetrack.sock'"
+check service-active         "$IN systemctl is-active -q casetrackd.service"
+check status-text            "$IN systemctl show -P StatusText casetrackd.service | grep -Eq '^serving [0-9]+ cases, [0-9]+ subscribers, last event [0-9]+$'"
+check outsider-refused       "as mallory '$CTL ping' >/dev/null 2>&1; [ \$? -eq 69 ]"
+check group-member-writes    "as alice '$CTL add --name \"Мельник Тарас\" --category military --status captive' | grep -q '^C-000001 added'"
+check actor-is-the-peer      "as alice '$CTL history C-000001 --json' | grep -q '\"actor_uid\":$ALICE'"
+check status-follows         "sleep 2.5; $IN systemctl status --no-pager casetrackd.service | grep -q 'Status: \"serving 1 cases, 0 subscribers, last event 1\"'"
+check state-dir-private      "[ \"\$($IN stat -c '%a %U' /var/lib/casetrack)\" = '700 casetrack' ] && [ \"\$($IN stat -c '%a %U' /var/lib/casetrack/casetrack.sqlite)\" = '600 casetrack' ]"
+check journal-fields         "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=a118ca677e75492aa1a979a12e5157a5 CASETRACK_CASE=C-000001 -o verbose | grep -q 'CASETRACK_PEER_UID=$ALICE'"
+check journal-ready-id       "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=eaa710db8c294a9d8468b80f33d58a43 -o cat | grep -q ready"
+check no-name-in-journal     "! $IN journalctl -q --no-pager -u casetrackd.service -o verbose | grep -q 'Мельник'"
+PID=$($IN systemctl show -P MainPID casetrackd.service)
+check reload-keeps-process   "$IN systemctl reload casetrackd.service && [ \"\$($IN systemctl show -P MainPID casetrackd.service)\" = '$PID' ] && $IN systemctl is-active -q casetrackd.service"
+check reload-logged          "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=68e26490ee8c41878e9db2cd54742265 -o cat | grep -q 'configuration reloaded'"
+check clean-stop             "$IN systemctl stop casetrackd.socket casetrackd.service && [ \"\$($IN systemctl show -P Result casetrackd.service)\" = success ] && [ \"\$($IN systemctl show -P ExecMainStatus casetrackd.service)\" = 0 ] && ! $IN test -e /run/casetrack.sock"
+check stop-logged            "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=19214a6a4cd24c098e8206a736a6c5eb -o cat | grep -q stopped"
+$IN systemctl start casetrackd.socket
+as alice "$CTL ping" >/dev/null
+PID=$($IN systemctl show -P MainPID casetrackd.service)
+# A hung daemon: stopped dead, it sends no keep-alive; systemd must kill and restart it.
+$IN kill -STOP "$PID"
+restarted() { for i in $(seq 300); do
+                NEW=$($IN systemctl show -P MainPID casetrackd.service)
+                [ "$NEW" != "$PID" ] && [ "$NEW" != 0 ] && $IN systemctl is-active -q casetrackd.service && return 0; sleep 0.1; done; return 1; }
+check watchdog-restarts      "restarted && [ \"\$($IN systemctl show -P NRestarts casetrackd.service)\" -ge 1 ]"
+check data-survives-restart  "as alice '$CTL get C-000001' | grep -q 'Мельник Тарас'"
+[ -n "${SHOW:-}" ] && $IN sh -c "$SHOW"
+cleanup; trap - EXIT
+rm -rf "$W" 2>/dev/null || true
+exit $fail
