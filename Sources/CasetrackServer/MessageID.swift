@@ -18,13 +18,15 @@ public enum MessageID {
     public static let storageFailure = "fc04fafc68db4584bca5db2411f55f97"
     /// A time alert was recorded (held threshold, stale case).
     public static let timeAlert = "9ca9e1be5ae14252bf250e75f63e9f28"
-    /// The daemon is stopping.
+    /// The daemon stopped.
     public static let stopping = "19214a6a4cd24c098e8206a736a6c5eb"
+    /// The daemon could not start (socket busy, database refused, a bad socket from systemd).
+    public static let startFailed = "3b0f4e8c2d6a4f1b9e7c5a3d1f2b4c6e"
 
     /// Every id, with the name the catalog gives it.
     public static let all: [(name: String, id: String)] = [
         ("started", started), ("ready", ready), ("reloaded", reloaded), ("reload refused", reloadRefused),
         ("case changed", caseChanged), ("write refused", writeRefused), ("storage failure", storageFailure),
-        ("time alert", timeAlert), ("stopping", stopping),
+        ("time alert", timeAlert), ("stopping", stopping), ("start failed", startFailed),
     ]
 }

@@ -231,7 +231,7 @@ public struct SocketServer: Service {
                 }
             }
         } catch {
-            logger.debug("connection ended", metadata: ["error": "\(error)", "uid": "\(session.peer.uid)"])
+            logger.debug("connection ended", metadata: ["error": "\(error)", "peer_uid": "\(session.peer.uid)"])
         }
     }
 

@@ -8,7 +8,8 @@ import Synchronization
 
 /// Where the daemon's log goes.
 public enum LogTarget: String, Sendable, CaseIterable {
-    /// journald when its socket exists, else standard error.
+    /// journald when systemd started the daemon (`JOURNAL_STREAM` or `INVOCATION_ID` set) and
+    /// journald listens; else standard error, so that a daemon started from a terminal logs there.
     case auto
     /// journald, with structured fields; standard error for any message journald refuses.
     case journal
@@ -18,7 +19,8 @@ public enum LogTarget: String, Sendable, CaseIterable {
     /// What `auto` means on this machine now.
     public var resolved: LogTarget {
         guard self == .auto else { return self }
-        return access(JournalLogHandler.socketPath, W_OK) == 0 ? .journal : .stderr
+        let underSystemd = getenv("JOURNAL_STREAM") != nil || getenv("INVOCATION_ID") != nil
+        return underSystemd && access(JournalLogHandler.socketPath, W_OK) == 0 ? .journal : .stderr
     }
 }
 

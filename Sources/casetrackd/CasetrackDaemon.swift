@@ -85,7 +85,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
                                         onCommit: hub.publish)
             hub.begin(after: try await store.lastSequence())
         } catch {
-            Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")", journal: journal)
+            Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")", journal: journal,
+                      id: (error as? CasetrackError)?.code == .storageFailure ? MessageID.storageFailure : MessageID.startFailed)
         }
         let dispatcher = Dispatcher(
             store: store, hub: hub, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
@@ -131,7 +132,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
         } catch {
             try? store.close()
             let message = (error as? CasetrackError)?.message ?? "\(error)"
-            Self.fail("casetrackd: stopping on error: \(message)", journal: journal)
+            Self.fail("casetrackd: stopping on error: \(message)", journal: journal, id: MessageID.storageFailure)
         }
         try store.close()
         logger.notice("stopped", metadata: ["message_id": "\(MessageID.stopping)"])
@@ -147,9 +148,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
     /// Re-reads the configuration file. A file that does not read or parse changes nothing.
     func reload(_ live: LiveSettings, level: SharedLogLevel, logger: Logger) async {
         do {
-            var fresh = try loadSettings()
-            // Options given on the command line still win over the file.
-            if let logLevel { fresh.logLevel = logLevel }
+            // Options given on the command line still win over the file (loadSettings applies them).
+            let fresh = try loadSettings()
             let (next, needRestart) = live.current.reloaded(from: fresh)
             live.replace(with: next)
             level.value = Logger.Level(rawValue: next.logLevel) ?? .info
@@ -226,8 +226,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
 
     /// Reports a fatal error and exits 1: on standard error (whoever started the daemon sees
     /// why it stopped) and, when logging to journald, there too with its MESSAGE_ID.
-    static func fail(_ message: String, journal: Logger?) -> Never {
-        journal?.critical("\(message)", metadata: ["message_id": "\(MessageID.storageFailure)"])
+    static func fail(_ message: String, journal: Logger?, id: String) -> Never {
+        journal?.critical("\(message)", metadata: ["message_id": "\(id)"])
         // Under systemd standard error is the journal already: one entry is enough.
         if journal == nil || !standardErrorIsJournal { write(2, message + "\n") }
         Glibc.exit(1)

@@ -293,6 +293,8 @@ struct SystemdTests {
     static let canBootSystemd: Bool = {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/lib/systemd/systemd"),
               FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+              FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter"),
+              (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("overlay") == true,
               let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
         else { return false }
         return mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(2).first == "cgroup2" }
