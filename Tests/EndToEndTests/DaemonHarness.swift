@@ -95,6 +95,20 @@ final class Daemon: @unchecked Sendable {
         self.process = nil
     }
 
+    /// What the daemon wrote since the last look, without waiting for more.
+    func readAvailableOutput() -> String {
+        let fd = output.fileHandleForReading.fileDescriptor
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     func drainOutput() -> String {
         String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
     }

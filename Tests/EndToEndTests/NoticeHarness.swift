@@ -88,6 +88,19 @@ final class AcknowledgedSequences: Sendable {
 }
 
 extension Daemon {
+    /// Waits until the daemon's output (standard output and error) holds `text`; false after
+    /// `timeout` seconds.
+    func waitForOutput(containing text: String, timeout: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = ""
+        while Date() < deadline {
+            seen += readAvailableOutput()
+            if seen.contains(text) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
     /// Starts the daemon with these configuration lines (a file in its folder).
     func start(config: String, extraArguments: [String] = []) throws {
         let path = folder.appendingPathComponent("casetrackd.conf").path
