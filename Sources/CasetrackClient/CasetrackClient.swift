@@ -29,9 +29,11 @@ public final class CasetrackClient {
         environment["CASETRACK_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? DaemonConfiguration().socketPath
     }
 
-    /// Connects and checks that the daemon speaks this protocol version.
-    public init(socketPath: String) throws {
+    /// Connects and checks that the daemon speaks this protocol version. With
+    /// `timeoutMilliseconds`, every receive (the greeting too) gives up after that long.
+    public init(socketPath: String, timeoutMilliseconds: Int? = nil) throws {
         connection = try LineConnection(socketPath: socketPath)
+        if let timeoutMilliseconds { connection.setReceiveTimeout(milliseconds: timeoutMilliseconds) }
         guard let line = try connection.readLine() else {
             throw ClientError(.unreachable, "casetrackd closed the connection before greeting; it may be stopping")
         }

@@ -196,7 +196,7 @@ public struct Dispatcher: Sendable {
         final.append("after", since ?? registered)
         final.append("last", registered)
         return (Reply(final: final),
-                .startNotices(Subscription(queue: queue, registeredAfter: registered, since: since, filter: filter)))
+                .startNotices(Subscription(hub: hub, queue: queue, registeredAfter: registered, since: since, filter: filter)))
     }
 
     private func written(_ change: CaseChange, today: Day) -> Reply {

@@ -176,9 +176,12 @@ public struct SocketServer: Service {
                     func stopFeed() async throws -> NoticeFeed.Outcome? {
                         guard let subscription = running else { return nil }
                         running = nil
-                        dispatcher.hub.unsubscribe(subscription.queue)
+                        subscription.stop()
                         return try await feeds.next()
                     }
+                    // However the connection ends (even by a thrown error), its subscription ends
+                    // with it: no queue stays registered in the hub.
+                    defer { running?.stop() }
                     try await withGracefulShutdownHandler {
                         for try await line in inbound {
                             let (reply, after) = await dispatcher.answer(line, session: &session)
@@ -193,25 +196,31 @@ public struct SocketServer: Service {
                             switch after {
                             case .close: return
                             case .startNotices(let subscription):
-                                let feed = NoticeFeed(store: dispatcher.store, hub: dispatcher.hub, format: session.format,
+                                let feed = NoticeFeed(store: dispatcher.store, format: session.format,
                                                       includeNames: session.includeNames)
                                 let capacity = dispatcher.subscriberBuffer
                                 let format = session.format
                                 feeds.addTask {
-                                    let outcome = try await feed.run(subscription, capacity: capacity, send: send)
+                                    let outcome = await feed.run(subscription, capacity: capacity, send: send)
+                                    // A feed that cannot go on says why and where to resume, then
+                                    // the connection closes.
+                                    let bye: CasetrackError
                                     switch outcome {
-                                    case .closed: break
+                                    case .closed: return outcome
                                     case .overflow(let last):
-                                        try? await send(ResponseLine.bye(SocketServer.overflow(after: last)).encoded(format) + "\n")
-                                        try? await channel.channel.close()
+                                        bye = SocketServer.overflow(after: last)
                                     case .gap(let oldest, _):
                                         var details = Fields()
                                         details.append("oldest", oldest)
-                                        let gap = CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)",
-                                                                 details: details)
-                                        try? await send(ResponseLine.bye(gap).encoded(format) + "\n")
-                                        try? await channel.channel.close()
+                                        bye = CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)",
+                                                             details: details)
+                                    case .failed(let error, let last):
+                                        var details = Fields()
+                                        details.append("after", last)
+                                        bye = CasetrackError(error.code, "the notices stopped: \(error.message)", details: details)
                                     }
+                                    try? await send(ResponseLine.bye(bye).encoded(format) + "\n")
+                                    try? await channel.channel.close()
                                     return outcome
                                 }
                             case .keepOpen, .stopNotices: break

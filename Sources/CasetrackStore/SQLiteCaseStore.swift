@@ -225,7 +225,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
         var notices: [Notice] = []
         // Small batches: writers queued meanwhile wait for one batch, not for the whole scan.
         var rest = candidates[...]
-        while !rest.isEmpty {
+        // Between batches, a stopping daemon stops here: the rest is due at the next start.
+        while !rest.isEmpty, !Task.isCancelled, !Task.isShuttingDownGracefully {
             let batch = Array(rest.prefix(500))
             rest = rest.dropFirst(500)
             notices += try await writer.submit(notices: { $0 }) { db in
@@ -273,16 +274,23 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 let last = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
                 return last - Int64(keep)
             case .days(let days):
-                // Everything up to the newest event older than the cut-off: the trimmed part
-                // is always a prefix of the log, so one number says where the gap ends.
+                // Everything before the first event recorded at or after the cut-off: always a
+                // prefix of the log (even if the clock once stepped back), found along the
+                // primary key from where the last trim stopped.
                 let cutoff = clock.now.unixMilliseconds - Int64(days) * 86_400_000
-                return try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events WHERE recorded_at < ?", arguments: [cutoff])
+                let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
+                if let keep = try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE seq > ? AND recorded_at >= ? ORDER BY seq LIMIT 1",
+                                                 arguments: [trimmed, cutoff]) {
+                    return keep - 1
+                }
+                return try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events")
             }
         }
         guard let through, through > 0 else { return 0 }
         var deleted = 0
-        // In slices, so that a first trim of a large log does not hold writers up.
-        while true {
+        // In slices, so that a first trim of a large log does not hold writers up; a stopping
+        // daemon stops between slices.
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let slice = try await writer.submit { db -> Int? in
                 let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
                 let upTo = min(through, trimmed + 10_000)

@@ -86,6 +86,7 @@ enum ExitStatus {
         case .notPermitted: return notPermitted
         case .badArgument, .badRequest, .unknownVerb, .lineTooLong, .invalidUTF8: return usage
         case .shuttingDown: return unreachable
+        case .gap: return gap
         default: return failure
         }
     }

@@ -137,9 +137,10 @@ struct Watch: ParsableCommand {
                         Output.error("watch: the daemon said \(bye.code): \(bye.message); reconnecting")
                     }
                 }
-            } catch let error as CasetrackError where error.code == .gap {
-                Output.error("watch: \(error.message)")
-                throw ExitCode(ExitStatus.gap)
+            } catch let error as CasetrackError
+                        where [.storageFailure, .internalError, .shuttingDown].contains(error.code) {
+                // The daemon's trouble, not the request's: it may be back in a moment.
+                Output.error("watch: the daemon said \(error.code): \(error.message); retrying in \(retry.describeNext)")
             } catch let error as CasetrackError {
                 Output.error("watch: \(error.message)")
                 throw ExitCode(ExitStatus.code(for: error))
@@ -212,7 +213,8 @@ struct Wait: ParsableCommand {
         discussion: """
             Returns at once when the case already has the status; otherwise as soon as a notice says \
             it changed to it. Prints the case id and its status. Reconnects by itself if the daemon \
-            restarts meanwhile, without missing a change.
+            restarts meanwhile, without missing a change. --timeout bounds every wait on the daemon, \
+            connecting included.
 
             EXIT STATUS
               0    the case has (or reached) the status
@@ -253,11 +255,25 @@ struct Wait: ParsableCommand {
         var resumeAfter: Int64?
         var retry = Backoff(first: 0.1, maximum: 5)
         var connected = false
+        /// Milliseconds left before the deadline (nil: no deadline); exits 124 when none are.
+        func left() throws -> Int? {
+            guard let deadline else { return nil }
+            let remaining = deadline - Monotonic.milliseconds()
+            guard remaining > 0 else { throw timedOut() }
+            return Int(remaining)
+        }
         while true {
             do {
-                let client = try CasetrackClient(socketPath: connection.socketPath)
+                // Every wait on the daemon is bounded by what is left of --timeout.
+                let client = try CasetrackClient(socketPath: connection.socketPath, timeoutMilliseconds: try left())
                 // Subscribe first, then look: a change between the two is in the notices.
-                let accepted = try client.subscribe(filter, since: resumeAfter)
+                let accepted: Fields
+                do {
+                    accepted = try client.subscribe(filter, since: resumeAfter)
+                } catch let error as CasetrackError where error.code == .gap {
+                    // Events were trimmed while we were away; the look below covers them.
+                    accepted = try client.subscribe(filter, since: nil)
+                }
                 if resumeAfter == nil { resumeAfter = accepted.int("after") }
                 connected = true
                 guard let record = try client.get(caseID) else {
@@ -267,14 +283,7 @@ struct Wait: ParsableCommand {
                 if statuses.contains(record.status) { return reached(caseID, record.status) }
                 retry.reset()
                 while true {
-                    if let deadline {
-                        let left = deadline - Monotonic.milliseconds()
-                        guard left > 0 else {
-                            Output.error("wait: \(caseID) did not reach \(until) within \(timeout ?? "the timeout")")
-                            throw ExitCode(ExitStatus.timedOut)
-                        }
-                        client.setReceiveTimeout(milliseconds: Int(left))
-                    }
+                    if let remaining = try left() { client.setReceiveTimeout(milliseconds: remaining) }
                     guard let incoming = try client.nextNotice() else { break }
                     guard case .notice(let notice, _) = incoming else { break }
                     resumeAfter = notice.seq
@@ -283,8 +292,7 @@ struct Wait: ParsableCommand {
                     }
                 }
             } catch let error as ClientError where error.code == .timedOut {
-                Output.error("wait: \(caseID) did not reach \(until) within \(timeout ?? "the timeout")")
-                throw ExitCode(ExitStatus.timedOut)
+                throw timedOut()
             } catch let error as ClientError where connected && error.code != .protocolError {
                 Output.error("wait: \(error.message); reconnecting")
             } catch let error as ClientError {
@@ -294,12 +302,17 @@ struct Wait: ParsableCommand {
                 Output.error(error.message)
                 throw ExitCode(ExitStatus.code(for: error))
             }
-            if let deadline, Monotonic.milliseconds() >= deadline {
-                Output.error("wait: \(caseID) did not reach \(until) within \(timeout ?? "the timeout")")
-                throw ExitCode(ExitStatus.timedOut)
+            if let remaining = try left() {
+                retry.wait(atMostMilliseconds: remaining)
+            } else {
+                retry.wait()
             }
-            retry.wait()
         }
+    }
+
+    private func timedOut() -> ExitCode {
+        Output.error("wait: \(id) did not reach \(until) within \(timeout ?? "the timeout")")
+        return ExitCode(ExitStatus.timedOut)
     }
 
     private func reached(_ id: CaseID, _ status: Status) {

@@ -19,8 +19,9 @@ struct Backoff {
 
     mutating func reset() { next = first }
 
-    mutating func wait() {
-        usleep(useconds_t(next * 1_000_000))
+    mutating func wait(atMostMilliseconds limit: Int? = nil) {
+        let milliseconds = min(Int(next * 1000), limit ?? Int.max)
+        usleep(useconds_t(max(0, milliseconds) * 1000))
         next = min(maximum, next * 2)
     }
 }

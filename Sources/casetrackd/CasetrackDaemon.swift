@@ -10,6 +10,7 @@ import CasetrackSystemd
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 @main
 struct CasetrackDaemon: AsyncParsableCommand {
@@ -102,9 +103,16 @@ struct CasetrackDaemon: AsyncParsableCommand {
                 logger.notice("ready", metadata: ["message_id": "\(MessageID.ready)", "socket": "\(where_)"])
                 ready.open()
             })
+        // The case count changes only with an event: counted again only then.
+        let counted = Mutex<(seq: Int64, cases: Int)?>(nil)
         let status: @Sendable () async -> String = {
-            let cases = (try? await store.count(CaseFilter(), today: Self.now().day)).map(String.init) ?? "?"
-            return "serving \(cases) cases, \(hub.subscriberCount) subscribers, last event \(hub.lastSequence)"
+            let seq = hub.lastSequence
+            var cases = counted.withLock { $0?.seq == seq ? $0?.cases : nil }
+            if cases == nil, let fresh = try? await store.count(CaseFilter(), today: Self.now().day) {
+                counted.withLock { $0 = (seq, fresh) }
+                cases = fresh
+            }
+            return "serving \(cases.map(String.init) ?? "?") cases, \(hub.subscriberCount) subscribers, last event \(seq)"
         }
         let notify = NotifyService(ready: ready, logger: logger, status: status, healthCheck: {
             // The event loop turns and a reader gets through: otherwise no keep-alive.

@@ -69,14 +69,15 @@ check status-text            "$IN systemctl show -P StatusText casetrackd.servic
 check outsider-refused       "as mallory '$CTL ping' >/dev/null 2>&1; [ \$? -eq 69 ]"
 check group-member-writes    "as alice '$CTL add --name \"Мельник Тарас\" --category military --status captive' | grep -q '^C-000001 added'"
 check actor-is-the-peer      "as alice '$CTL history C-000001 --json' | grep -q '\"actor_uid\":$ALICE'"
-check status-follows         "sleep 2.5; $IN systemctl status --no-pager casetrackd.service | grep -q 'Status: \"serving 1 cases, 0 subscribers, last event 1\"'"
+eventually() { for i in $(seq 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }
+check status-follows         "eventually \"$IN systemctl status --no-pager casetrackd.service | grep -q 'Status: .serving 1 cases, 0 subscribers, last event 1.'\""
 check state-dir-private      "[ \"\$($IN stat -c '%a %U' /var/lib/casetrack)\" = '700 casetrack' ] && [ \"\$($IN stat -c '%a %U' /var/lib/casetrack/casetrack.sqlite)\" = '600 casetrack' ]"
 check journal-fields         "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=a118ca677e75492aa1a979a12e5157a5 CASETRACK_CASE=C-000001 -o verbose | grep -q 'CASETRACK_PEER_UID=$ALICE'"
 check journal-ready-id       "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=eaa710db8c294a9d8468b80f33d58a43 -o cat | grep -q ready"
 check no-name-in-journal     "! $IN journalctl -q --no-pager -u casetrackd.service -o verbose | grep -q 'Мельник'"
 PID=$($IN systemctl show -P MainPID casetrackd.service)
 check reload-keeps-process   "$IN systemctl reload casetrackd.service && [ \"\$($IN systemctl show -P MainPID casetrackd.service)\" = '$PID' ] && $IN systemctl is-active -q casetrackd.service"
-check reload-logged          "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=68e26490ee8c41878e9db2cd54742265 -o cat | grep -q 'configuration reloaded'"
+check reload-logged          "eventually \"$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=68e26490ee8c41878e9db2cd54742265 -o cat | grep -q 'configuration reloaded'\""
 check clean-stop             "$IN systemctl stop casetrackd.socket casetrackd.service && [ \"\$($IN systemctl show -P Result casetrackd.service)\" = success ] && [ \"\$($IN systemctl show -P ExecMainStatus casetrackd.service)\" = 0 ] && ! $IN test -e /run/casetrack.sock"
 check stop-logged            "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=19214a6a4cd24c098e8206a736a6c5eb -o cat | grep -q stopped"
 $IN systemctl start casetrackd.socket

@@ -1,64 +1,113 @@
 import CasetrackCore
+import Synchronization
 
-/// A subscription as the dispatcher accepted it: registered with the hub, not yet running.
-public struct Subscription: Sendable {
-    let queue: NoticeQueue
-    /// Every notice after this one reaches the queue; the ones before it are in the store.
-    let registeredAfter: Int64
-    /// Where the subscriber asked to start (`since=`); `nil`: live only.
+/// One connection's subscription: its filter, where it starts, and the hub queue it reads
+/// now. The queue can be replaced (after an overflow during a replay), so whoever ends the
+/// subscription goes through ``stop()``, which ends whichever queue is current.
+public final class Subscription: Sendable {
     let since: Int64?
     let filter: NoticeFilter
+    /// Every notice after this one reaches the first queue; the ones before it are in the store.
+    let firstRegisteredAfter: Int64
+    private let hub: NoticeHub
+    private let state: Mutex<(queue: NoticeQueue, stopped: Bool)>
+
+    init(hub: NoticeHub, queue: NoticeQueue, registeredAfter: Int64, since: Int64?, filter: NoticeFilter) {
+        self.hub = hub
+        self.since = since
+        self.filter = filter
+        self.firstRegisteredAfter = registeredAfter
+        self.state = Mutex((queue, false))
+    }
+
+    var queue: NoticeQueue { state.withLock { $0.queue } }
+
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Ends the subscription: unregisters the current queue and refuses new ones.
+    func stop() {
+        let queue = state.withLock { state -> NoticeQueue in
+            state.stopped = true
+            return state.queue
+        }
+        hub.unsubscribe(queue)
+    }
+
+    /// Registers a fresh queue in place of the current one; `nil` once stopped.
+    func reregister(capacity: Int) -> (queue: NoticeQueue, after: Int64)? {
+        let (fresh, after) = hub.subscribe(filter: filter, capacity: capacity)
+        let replaced = state.withLock { state -> NoticeQueue? in
+            guard !state.stopped else { return nil }
+            defer { state.queue = fresh }
+            return state.queue
+        }
+        guard let replaced else {
+            hub.unsubscribe(fresh)
+            return nil
+        }
+        hub.unsubscribe(replaced)
+        return (fresh, after)
+    }
 }
 
 /// Sends one connection's notices: the stored ones after `since=`, then the live ones from its
 /// queue, with neither a gap nor a duplicate at the seam.
 ///
 /// The queue was registered before the replay began, at sequence number `R`: the replay sends
-/// stored events up to `R`, the queue everything after `R`. A queue that overflows during a
-/// long replay is replaced by a new registration and the replay goes on to its new `R`; once
+/// stored events up to `R`, the queue everything after `R`. A queue that overflowed while the
+/// replay ran (a long replay, a slow reader) is replaced by a new registration at `R'`, and
+/// the replay goes on to `R'`: a subscriber is never cut off for the store's pace. Once
 /// live, an overflow ends the subscription with a marker saying where to resume.
 struct NoticeFeed {
     let store: any CaseStore
-    let hub: NoticeHub
     let format: WireFormat
     let includeNames: Bool
 
     /// How a feed ended; `last` is the sequence number through which the subscriber has been
     /// served (resuming with `since=last` loses nothing).
     enum Outcome: Sendable {
+        /// Stopped (UNSUBSCRIBE, end of input, shutdown) or the connection broke.
         case closed(last: Int64)
         case overflow(last: Int64)
         case gap(oldest: Int64, last: Int64)
+        /// The store failed while replaying.
+        case failed(CasetrackError, last: Int64)
     }
 
     static let replayPage = 512
     static let liveBatch = 1_024
 
-    func run(_ subscription: Subscription, capacity: Int, send: (String) async throws -> Void) async throws -> Outcome {
+    func run(_ subscription: Subscription, capacity: Int, send: (String) async throws -> Void) async -> Outcome {
         var queue = subscription.queue
-        var registered = subscription.registeredAfter
+        var registered = subscription.firstRegisteredAfter
         var last = subscription.since ?? registered
-        defer { hub.unsubscribe(queue) }
-        while last < registered {
-            // UNSUBSCRIBE, end of input or shutdown: stop replaying too.
-            if queue.closed { return .closed(last: last) }
-            let page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
-            // Retention trimmed the log while we were replaying it.
-            guard let first = page.first else { return .gap(oldest: registered + 1, last: last) }
-            if first.seq != last + 1 { return .gap(oldest: first.seq, last: last) }
-            var text = ""
-            for notice in page where notice.seq <= registered {
-                if subscription.filter.matches(notice) { append(notice, to: &text) }
-                last = notice.seq
+        defer { subscription.stop() }
+        do {
+            while true {
+                while last < registered {
+                    if subscription.isStopped { return .closed(last: last) }
+                    let page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
+                    // Retention trimmed the log while we were replaying it.
+                    guard let first = page.first, first.seq == last + 1 else {
+                        return .gap(oldest: try await store.trimmedThrough() + 1, last: last)
+                    }
+                    var text = ""
+                    for notice in page where notice.seq <= registered {
+                        if subscription.filter.matches(notice) { append(notice, to: &text) }
+                        last = notice.seq
+                    }
+                    if !text.isEmpty { try await send(text) }
+                }
+                last = max(last, registered)
+                guard queue.overflowed else { break }
+                guard let fresh = subscription.reregister(capacity: capacity) else { return .closed(last: last) }
+                (queue, registered) = fresh
             }
-            if !text.isEmpty { try await send(text) }
-            // Still replaying: the store has what the queue dropped. Register again and read on.
-            if queue.overflowed {
-                hub.unsubscribe(queue)
-                (queue, registered) = hub.subscribe(filter: subscription.filter, capacity: capacity)
-            }
+        } catch let error as CasetrackError where error.code == .storageFailure || error.code == .internalError {
+            return .failed(error, last: last)
+        } catch {
+            return .closed(last: last)  // the connection broke: nobody to tell
         }
-        last = max(last, registered)
         while true {
             switch await queue.take(maximum: NoticeFeed.liveBatch) {
             case .success(let batch):
@@ -67,7 +116,11 @@ struct NoticeFeed {
                     append(notice, to: &text)
                     last = notice.seq
                 }
-                if !text.isEmpty { try await send(text) }
+                do {
+                    if !text.isEmpty { try await send(text) }
+                } catch {
+                    return .closed(last: last)
+                }
             case .failure(let ended):
                 return ended.end == .overflow ? .overflow(last: last) : .closed(last: last)
             }

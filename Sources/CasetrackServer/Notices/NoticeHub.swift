@@ -121,6 +121,15 @@ final class NoticeQueue: Sendable {
     /// Waits for notices and takes up to `maximum` of them, oldest first; returns the end
     /// instead once the queue ended and nothing is left.
     func take(maximum: Int) async -> Result<[Notice], NoticeQueueEnded> {
+        // A cancelled reader ends the queue, so that the wait below never outlives it.
+        await withTaskCancellationHandler {
+            await nextBatch(maximum: maximum)
+        } onCancel: {
+            close()
+        }
+    }
+
+    private func nextBatch(maximum: Int) async -> Result<[Notice], NoticeQueueEnded> {
         while true {
             let taken = state.withLock { state -> Result<[Notice], NoticeQueueEnded>? in
                 if !state.items.isEmpty {
