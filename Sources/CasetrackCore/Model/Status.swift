@@ -107,9 +107,6 @@ public enum EventKind: String, Sendable, CaseIterable {
     /// An operator's test notice, to check hooks end to end; it belongs to no case.
     case test
 
-    /// Kinds the daemon records by itself, without a change to the case.
-    public var isAlert: Bool { self == .held || self == .stale }
-
     static func parse(_ text: String, field: String) throws -> EventKind {
         guard let value = EventKind(rawValue: text.lowercased()) else {
             throw CasetrackError.badArgument("\(field): '\(text)' is not an event kind; use \(allCases.map(\.rawValue).joined(separator: ", "))")
