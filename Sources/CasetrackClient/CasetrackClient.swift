@@ -59,13 +59,7 @@ public final class CasetrackClient {
             guard let line = try connection.readLine() else {
                 throw ClientError(.connectionLost, "casetrackd closed the connection before answering")
             }
-            let parsed: ResponseLine
-            do {
-                parsed = try ResponseLine(text: line)
-            } catch {
-                throw ClientError(.protocolError, "unreadable line from casetrackd: \(line.prefix(80))")
-            }
-            switch parsed {
+            switch try Self.parse(line) {
             case .data(let fields): data.append(fields)
             case .notice: pendingNotices.append(line)
             case .ok(let fields): return Answer(data: data, outcome: .success(fields))
@@ -118,16 +112,19 @@ public final class CasetrackClient {
             guard let read = try connection.readLine() else { return nil }
             line = read
         }
-        let parsed: ResponseLine
-        do {
-            parsed = try ResponseLine(text: line)
-        } catch {
-            throw ClientError(.protocolError, "unreadable line from casetrackd: \(line.prefix(80))")
-        }
-        switch parsed {
+        switch try Self.parse(line) {
         case .notice(let fields): return .notice(try Notice(fields: fields), line: line)
         case .bye(let error): return .bye(error)
         default: throw ClientError(.protocolError, "unexpected line between notices: \(line.prefix(80))")
+        }
+    }
+
+    /// One line from the daemon, or a protocol error naming it.
+    private static func parse(_ line: String) throws -> ResponseLine {
+        do {
+            return try ResponseLine(text: line)
+        } catch {
+            throw ClientError(.protocolError, "unreadable line from casetrackd: \(line.prefix(80))")
         }
     }
 
