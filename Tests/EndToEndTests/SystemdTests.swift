@@ -53,7 +53,9 @@ enum Journald {
     static let socket = "/run/systemd/journal/socket"
 
     static let available: Bool = {
-        if FileManager.default.fileExists(atPath: socket) { return true }
+        // A socket file can outlive its journald (a machine image, a killed test run): only a
+        // journald that accepts a connection counts, or entries would vanish unseen.
+        if listening() { return true }
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/lib/systemd/systemd-journald") else { return false }
         try? FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
         let journald = Process()
@@ -61,9 +63,25 @@ enum Journald {
         journald.standardOutput = FileHandle.nullDevice
         journald.standardError = FileHandle.nullDevice
         guard (try? journald.run()) != nil else { return false }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
-        return FileManager.default.fileExists(atPath: socket)
+        for _ in 0..<100 where !listening() { usleep(50_000) }
+        return listening()
     }()
+
+    /// Whether a journald receives on the socket: connecting a datagram socket to a file
+    /// that nobody listens on is refused.
+    static func listening() -> Bool {
+        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in socket.utf8.enumerated() { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
 
     /// The entries one process wrote, as journalctl's JSON objects, once `count` are there
     /// and one has `messageID` (when given); at most 10 s.
