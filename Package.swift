@@ -30,7 +30,7 @@ let package = Package(
     targets: [
         .target(name: "CasetrackCore"),
         // Blocking POSIX helpers (Unix socket connect, unbuffered output) for the adapters.
-        .target(name: "CasetrackPOSIX"),
+        .target(name: "CasetrackPOSIX", dependencies: ["CasetrackCore"]),
         .target(
             name: "CasetrackStore",
             dependencies: [

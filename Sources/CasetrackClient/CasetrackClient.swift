@@ -18,7 +18,7 @@ public struct Answer: Sendable {
 /// both for one request.
 public final class CasetrackClient {
     private let connection: LineConnection
-    /// The greeting's fields (`protocol`, `server`, `max_line`).
+    /// The greeting's fields (`protocol`, `server`, `max_line`, `role`).
     public let greeting: Fields
     /// Notice lines that arrived while an answer was awaited, oldest first; ``nextNotice()``
     /// returns them before reading more.
@@ -37,6 +37,8 @@ public final class CasetrackClient {
         guard let line = try connection.readLine() else {
             throw ClientError(.unreachable, "casetrackd closed the connection before greeting; it may be stopping")
         }
+        // A daemon at its connection limit says so in its first and last line.
+        if case .bye(let error)? = try? ResponseLine(text: line) { throw error }
         guard case .hello(let fields) = try? ResponseLine(text: line) else {
             throw ClientError(.protocolError, "\(socketPath) does not speak the casetrack protocol (first line: \(line.prefix(60)))")
         }

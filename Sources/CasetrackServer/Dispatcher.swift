@@ -1,19 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CasetrackCore
 import Logging
 
 /// What the server knows about one connection.
 public struct Session: Sendable {
     /// The peer as the kernel reported it at connect time.
-    public var peer: Actor
+    public var peer: PeerIdentity
     public var format: WireFormat = .text
-    /// Whether notices carry names (personal data). The roles layer narrows it.
-    public var includeNames = true
+    /// Whether notices carry personal data (names, places, notes): set at `SUBSCRIBE` from
+    /// the role.
+    public var includePersonalData = true
     /// Whether the connection has a subscription running.
     public var subscribed = false
     /// The listener the connection came through (`socket`, or a systemd fd name).
     public var listener = "socket"
+    /// The most this connection may do, whatever its peer's role: set by its listener.
+    public var cap: Role = .admin
+    var rate = RequestRate(rate: 0)
 
-    public init(peer: Actor) { self.peer = peer }
+    public init(peer: PeerIdentity) { self.peer = peer }
 }
 
 /// Turns request lines into answers: parse, validate, run against the store, render.
@@ -44,13 +51,19 @@ public struct Dispatcher: Sendable {
     /// Notices one subscriber may have waiting before it is cut off.
     public var subscriberBuffer: Int { settings.current.subscriberBuffer }
 
-    /// The first line a client receives.
-    public var greeting: ResponseLine {
+    /// The first line a client receives; `role=` says what this peer may do (`none`: nothing).
+    public func greeting(for session: Session) -> ResponseLine {
         var fields = Fields()
         fields.append("protocol", protocolVersion)
         fields.append("server", serverName)
         fields.append("max_line", maximumLineLength)
+        fields.append("role", role(of: session)?.rawValue ?? "none")
         return .hello(fields)
+    }
+
+    /// The peer's role under the policy in force, capped by its listener; nil: none.
+    public func role(of session: Session, access: AccessPolicy? = nil) -> Role? {
+        (access ?? settings.access).role(of: session.peer).map { min($0, session.cap) }
     }
 
     /// What the connection does once the answer is written.
@@ -65,6 +78,16 @@ public struct Dispatcher: Sendable {
 
     /// Answers one inbound line.
     public func answer(_ inbound: InboundLine, session: inout Session) async -> (Reply, After) {
+        let (configuration, access) = settings.snapshot
+        // Someone with no role learns nothing, not even what is wrong with the request.
+        guard let role = role(of: session, access: access) else {
+            return (refuse(nil, role: nil, session: session), .keepOpen)
+        }
+        guard session.rate.take(now: Dispatcher.monotonicSeconds(), rate: configuration.limits.requestRate) else {
+            return (Reply(error: .limitExceeded("request_rate",
+                "more than \(configuration.limits.requestRate) requests a second on this connection; this one was not run. Slow down and send it again")),
+                    .keepOpen)
+        }
         switch inbound {
         case .tooLong(let count):
             return (Reply(error: CasetrackError(.lineTooLong,
@@ -73,12 +96,42 @@ public struct Dispatcher: Sendable {
             guard let line = String(validating: buffer.readableBytesView, as: UTF8.self) else {
                 return (Reply(error: CasetrackError(.invalidUTF8, "the line is not valid UTF-8; nothing was done")), .keepOpen)
             }
-            return await answer(line: line, session: &session)
+            return await answer(line: line, role: role, configuration: configuration, session: &session)
         }
     }
 
-    /// Answers one request line (already known to be UTF-8).
+    /// Answers one request line (already known to be UTF-8), for a peer with `role`.
     public func answer(line: String, session: inout Session) async -> (Reply, After) {
+        let (configuration, access) = settings.snapshot
+        guard let role = role(of: session, access: access) else { return (refuse(nil, role: nil, session: session), .keepOpen) }
+        return await answer(line: line, role: role, configuration: configuration, session: &session)
+    }
+
+    /// `not-permitted`, logged with who asked.
+    private func refuse(_ command: Command?, role: Role?, session: Session) -> Reply {
+        logger.notice("request refused", metadata: [
+            "message_id": "\(MessageID.accessRefused)", "verb": "\(command?.verb.name ?? "-")",
+            "role": "\(role?.rawValue ?? "none")", "needed": "\(command?.requiredRole.rawValue ?? "observer")",
+            "listener": "\(session.listener)", "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
+        ])
+        guard let command, let role else {
+            return Reply(error: CasetrackError(.notPermitted,
+                "uid \(session.peer.uid) has no role on this daemon; an administrator can grant one (observers, readers, writers, admins in casetrackd.conf)"))
+        }
+        let how = role < session.cap || session.cap == .admin ? "an administrator can grant it in casetrackd.conf"
+            : "this socket (\(session.listener)) allows at most \(session.cap.rawValue); use the read-write socket"
+        return Reply(error: CasetrackError(.notPermitted,
+            "\(command.verb.name)\(command.requiredRole > command.verb.role ? " with these arguments" : "") needs the \(command.requiredRole.rawValue) role; this connection has \(role.rawValue) (\(how))"))
+    }
+
+    static func monotonicSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    private func answer(line: String, role: Role, configuration: DaemonConfiguration,
+                        session: inout Session) async -> (Reply, After) {
         let clock = WriteClock(now: now())
         let command: Command
         do {
@@ -86,8 +139,11 @@ public struct Dispatcher: Sendable {
         } catch {
             return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
         }
+        guard role >= command.requiredRole else { return (refuse(command, role: role, session: session), .keepOpen) }
         do {
-            return try await run(command, session: &session, clock: clock)
+            let answer = try await run(command, role: role, configuration: configuration, session: &session, clock: clock)
+            if configuration.auditReads { audit(command, reply: answer.0, session: session) }
+            return answer
         } catch let error as CasetrackError {
             if error.code == .storageFailure {
                 logger.critical("storage failure", metadata: ["message_id": "\(MessageID.storageFailure)",
@@ -105,7 +161,26 @@ public struct Dispatcher: Sendable {
         }
     }
 
-    private func run(_ command: Command, session: inout Session, clock: WriteClock) async throws -> (Reply, After) {
+    /// With `audit_reads`, who read which records.
+    private func audit(_ command: Command, reply: Reply, session: Session) {
+        switch command {
+        case .get, .history, .list: break
+        default: return
+        }
+        guard case .success = reply.outcome else { return }
+        var ids: [String] = []
+        switch command {
+        case .get(let id), .history(let id): ids = [id.description]
+        default: ids = reply.data.compactMap { $0.string("id") }
+        }
+        logger.notice("records read", metadata: [
+            "message_id": "\(MessageID.recordsRead)", "verb": "\(command.verb.name)", "cases": "\(ids.joined(separator: ","))",
+            "count": "\(ids.count)", "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
+        ])
+    }
+
+    private func run(_ command: Command, role: Role, configuration: DaemonConfiguration, session: inout Session,
+                     clock: WriteClock) async throws -> (Reply, After) {
         let today = clock.today
         switch command {
         case .hello(let version, let format):
@@ -113,7 +188,7 @@ public struct Dispatcher: Sendable {
                 throw CasetrackError(.unsupportedVersion, "this server speaks protocol \(protocolVersion), not \(version)")
             }
             if let format { session.format = format }
-            var fields = greeting.fields
+            var fields = greeting(for: session).fields
             fields.append("format", session.format.rawValue)
             return (Reply(final: fields), .keepOpen)
         case .format(let format):
@@ -124,14 +199,14 @@ public struct Dispatcher: Sendable {
         case .quit:
             return (Reply(), .close)
         case .add(let new, let details):
-            let change = try await store.add(new, details: details, actor: session.peer, clock: clock)
+            let change = try await store.add(new, details: details, actor: session.peer.actor, clock: clock)
             return (written(change, today: today), .keepOpen)
         case .setStatus(let id, let status, let details, let expectVersion, let correction):
-            let change = try await store.setStatus(id, to: status, details: details, actor: session.peer,
+            let change = try await store.setStatus(id, to: status, details: details, actor: session.peer.actor,
                                                    expectVersion: expectVersion, correction: correction, clock: clock)
             return (written(change, today: today), .keepOpen)
         case .update(let id, let update, let details, let expectVersion):
-            let change = try await store.update(id, update, details: details, actor: session.peer,
+            let change = try await store.update(id, update, details: details, actor: session.peer.actor,
                                                 expectVersion: expectVersion, clock: clock)
             return (written(change, today: today), .keepOpen)
         case .get(let id):
@@ -156,16 +231,24 @@ public struct Dispatcher: Sendable {
             let statistics = try await store.statistics(filter, today: today)
             return (Reply(data: statistics.lines, final: ["total": .int(Int64(statistics.total))]), .keepOpen)
         case .subscribe(let filter, let since):
+            let limit = configuration.limits.maxSubscribers
+            if !session.subscribed, hub.subscriberCount >= limit {
+                throw CasetrackError.limitExceeded("max_subscribers",
+                    "\(limit) subscriptions are running, the most this daemon allows; try again later")
+            }
+            session.includePersonalData = role >= .reader
             return try await subscribe(filter, since: since, session: &session)
         case .unsubscribe:
             guard session.subscribed else { throw CasetrackError.badArgument("this connection has no subscription") }
             session.subscribed = false
             return (Reply(), .stopNotices)
         case .testNotice(let note):
-            let notice = try await store.recordTestNotice(note: note, actor: session.peer, clock: clock)
+            let notice = try await store.recordTestNotice(note: note, actor: session.peer.actor, clock: clock)
             logger.notice("test notice", metadata: ["seq": "\(notice.seq)", "kind": "test", "peer_uid": "\(session.peer.uid)",
                                                     "peer_pid": "\(session.peer.pid)"])
-            return (Reply(final: ["seq": .int(notice.seq)]), .keepOpen)
+            var reply = Reply(final: ["seq": .int(notice.seq)])
+            reply.acknowledgesWrite = true
+            return (reply, .keepOpen)
         }
     }
 
@@ -213,7 +296,9 @@ public struct Dispatcher: Sendable {
         final.append("id", change.record.id.description)
         final.append("version", change.record.version)
         final.append("seq", event.seq)
-        return Reply(data: [change.record.fields(today: today)], final: final)
+        var reply = Reply(data: [change.record.fields(today: today)], final: final)
+        reply.acknowledgesWrite = true
+        return reply
     }
 
     /// The error a client may see: our own errors as they are, anything else without detail.

@@ -1,21 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CasetrackCore
 import Synchronization
 
-/// The configuration in force, replaced as a whole on reload (SIGHUP). Readers take a
-/// consistent copy; nothing holds the lock while it works.
+/// The configuration in force and the access policy looked up from it, replaced as a whole on
+/// reload (SIGHUP). Readers take a consistent copy; nothing holds the lock while it works.
 public final class LiveSettings: Sendable {
-    private let settings: Mutex<DaemonConfiguration>
+    private let settings: Mutex<(configuration: DaemonConfiguration, access: AccessPolicy)>
 
-    public init(_ settings: DaemonConfiguration) { self.settings = Mutex(settings) }
+    /// `access` defaults to the safe policy: root and the daemon's own user only.
+    public init(_ configuration: DaemonConfiguration, access: AccessPolicy = AccessPolicy(ownUID: getuid())) {
+        settings = Mutex((configuration, access))
+    }
 
-    public var current: DaemonConfiguration { settings.withLock { $0 } }
+    public var current: DaemonConfiguration { settings.withLock { $0.configuration } }
 
-    /// Puts `new` in force and returns the one it replaced.
+    public var access: AccessPolicy { settings.withLock { $0.access } }
+
+    /// Both at once, from one version of the settings.
+    public var snapshot: (configuration: DaemonConfiguration, access: AccessPolicy) { settings.withLock { $0 } }
+
+    /// Puts `new` in force and returns the configuration it replaced.
     @discardableResult
-    public func replace(with new: DaemonConfiguration) -> DaemonConfiguration {
+    public func replace(with new: DaemonConfiguration, access: AccessPolicy? = nil) -> DaemonConfiguration {
         settings.withLock { current in
-            defer { current = new }
-            return current
+            defer { current = (new, access ?? current.access) }
+            return current.configuration
         }
     }
 }

@@ -18,6 +18,12 @@ public enum MessageID {
     public static let storageFailure = "fc04fafc68db4584bca5db2411f55f97"
     /// A time alert was recorded (held threshold, stale case).
     public static let timeAlert = "9ca9e1be5ae14252bf250e75f63e9f28"
+    /// A request was refused: the peer's role (or the socket it came through) does not allow it.
+    public static let accessRefused = "5d1c7a9e3b2f4e6a8c0d2f4b6a8e0c13"
+    /// Full records were read (only with `audit_reads = yes`).
+    public static let recordsRead = "7e2b9d4f6a1c4b3e9f5d7a2c4e6b8d01"
+    /// A client went past a limit and was disconnected (connections, line or send timeout).
+    public static let clientLimited = "b4e6d8f0a2c44e1b8d3f5a7c9e1b3d57"
     /// The daemon stopped.
     public static let stopping = "19214a6a4cd24c098e8206a736a6c5eb"
     /// The daemon could not start (socket busy, database refused, a bad socket from systemd).
@@ -28,5 +34,6 @@ public enum MessageID {
         ("started", started), ("ready", ready), ("reloaded", reloaded), ("reload refused", reloadRefused),
         ("case changed", caseChanged), ("write refused", writeRefused), ("storage failure", storageFailure),
         ("time alert", timeAlert), ("stopping", stopping), ("start failed", startFailed),
+        ("access refused", accessRefused), ("records read", recordsRead), ("client limited", clientLimited),
     ]
 }

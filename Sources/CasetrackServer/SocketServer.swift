@@ -65,7 +65,16 @@ public struct SocketServer: Service {
                   onListening: onListening)
     }
 
-    typealias Connection = (channel: NIOAsyncChannel<InboundLine, ByteBuffer>, peer: Actor, listener: String)
+    /// An accepted connection: who it is, where it came in, what it may do at most, and
+    /// whether a connection limit turns it away (it is told so, then closed).
+    struct Connection: Sendable {
+        let channel: NIOAsyncChannel<InboundLine, ByteBuffer>
+        let peer: PeerIdentity
+        let listener: String
+        let cap: Role
+        let refusal: CasetrackError?
+        let watch: ConnectionWatch
+    }
     typealias ServerChannel = NIOAsyncChannel<Connection, Never>
 
     /// How long connections get, after the shutdown signal, to finish before they are closed.
@@ -75,9 +84,10 @@ public struct SocketServer: Service {
         for case .path(let path, _) in listeners { try SocketServer.claim(path) }
         let accepted = AcceptedConnections()
         let live = LiveConnections()
+        let counter = ConnectionCounter()
         var servers: [ServerChannel] = []
         do {
-            for listener in listeners { servers.append(try await bind(listener, accepted: accepted, live: live)) }
+            for listener in listeners { servers.append(try await bind(listener, accepted: accepted, live: live, counter: counter)) }
         } catch {
             for server in servers { try? await server.channel.close() }
             throw error
@@ -120,9 +130,13 @@ public struct SocketServer: Service {
         logger.info("stopped listening")
     }
 
-    private func bind(_ listener: Listener, accepted: AcceptedConnections, live: LiveConnections) async throws -> ServerChannel {
+    private func bind(_ listener: Listener, accepted: AcceptedConnections, live: LiveConnections,
+                      counter: ConnectionCounter) async throws -> ServerChannel {
         let maximumLength = dispatcher.maximumLineLength
         let name = listener.name
+        let cap = try Role.cap(forListener: name)
+        let settings = dispatcher.settings
+        let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             // Without it a client that sends and then half-closes (`echo PING | socat …`)
@@ -130,13 +144,27 @@ public struct SocketServer: Service {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
             PeerCredentials.read(channel).flatMapThrowing { peer -> Connection in
+                let watch = ConnectionWatch()
+                try channel.pipeline.syncOperations.addHandler(PartialLineTracker(watch: watch))
                 try channel.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
                 let connection = try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel)
                 accepted.insert(connection)
                 live.insert(channel)
-                channel.closeFuture.whenComplete { _ in live.remove(channel) }
-                return (connection, peer, name)
+                let refusal = counter.admit(uid: peer.uid, limits: settings.current.limits)
+                if let refusal {
+                    logger.notice("client disconnected", metadata: [
+                        "message_id": "\(MessageID.clientLimited)", "limit": "\(refusal.details.string("limit") ?? "")",
+                        "peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)",
+                    ])
+                } else {
+                    watch.start(on: channel, settings: settings, peer: peer, logger: logger)
+                }
+                channel.closeFuture.whenComplete { _ in
+                    live.remove(channel)
+                    if refusal == nil { counter.release(uid: peer.uid) }
+                }
+                return Connection(channel: connection, peer: peer, listener: name, cap: cap, refusal: refusal, watch: watch)
             }
         }
         switch listener {
@@ -159,17 +187,26 @@ public struct SocketServer: Service {
     private func serve(_ connection: Connection) async {
         var session = Session(peer: connection.peer)
         session.listener = connection.listener
+        session.cap = connection.cap
         let channel = connection.channel
         let dispatcher = self.dispatcher
+        let watch = connection.watch
         do {
             try await channel.executeThenClose { inbound, _ in
                 // Answers and notices are written straight to the channel and awaited: each
                 // returns once its bytes reached the socket, so nothing is left queued when the
                 // connection closes. One write per answer or batch of notices: lines never mix.
                 @Sendable func send(_ text: String) async throws {
+                    // Watched: a client that leaves it unread past send_timeout is cut off.
+                    watch.sendingSince.store(ConnectionWatch.now(), ordering: .relaxed)
+                    defer { watch.sendingSince.store(0, ordering: .relaxed) }
                     try await channel.channel.writeAndFlush(ByteBuffer(string: text)).get()
                 }
-                try await send(dispatcher.greeting.encoded(.text) + "\n")
+                if let refusal = connection.refusal {
+                    try await send(ResponseLine.bye(refusal).encoded(.text) + "\n")
+                    return
+                }
+                try await send(dispatcher.greeting(for: session).encoded(.text) + "\n")
                 try await withThrowingTaskGroup(of: NoticeFeed.Outcome.self) { feeds in
                     var running: Subscription?
                     /// Ends the running feed and returns where it stopped.
@@ -192,12 +229,20 @@ public struct SocketServer: Service {
                             }
                             var text = ""
                             reply.write(session.format, into: &text)
+                            let most = dispatcher.settings.current.limits.outputBuffer
+                            let size = text.utf8.count
+                            if size > most, !reply.acknowledgesWrite {
+                                text = ""
+                                Reply(error: .limitExceeded("output_buffer",
+                                    "the answer would be \(size) bytes, more than the \(most) one connection may have queued; ask for less (a smaller limit= for LIST)"))
+                                    .write(session.format, into: &text)
+                            }
                             try await send(text)
                             switch after {
                             case .close: return
                             case .startNotices(let subscription):
                                 let feed = NoticeFeed(store: dispatcher.store, format: session.format,
-                                                      includeNames: session.includeNames)
+                                                      includePersonalData: session.includePersonalData)
                                 let capacity = dispatcher.subscriberBuffer
                                 let format = session.format
                                 feeds.addTask {

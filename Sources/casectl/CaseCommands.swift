@@ -227,10 +227,11 @@ struct Ping: ParsableCommand {
                 fields.append("server", client.greeting.string("server"))
                 fields.append("protocol", client.greeting.int("protocol") ?? 0)
                 fields.append("max_line", client.greeting.int("max_line") ?? 0)
+                fields.append("role", client.greeting.string("role") ?? "unknown")
                 fields.append("socket", connection.socketPath)
                 Output.line(fields.json)
             } else {
-                Output.line("\(client.greeting.string("server") ?? "casetrackd") answers on \(connection.socketPath) (protocol \(client.greeting.string("protocol") ?? "?"))")
+                Output.line("\(client.greeting.string("server") ?? "casetrackd") answers on \(connection.socketPath) (protocol \(client.greeting.string("protocol") ?? "?"), role \(client.greeting.string("role") ?? "unknown"))")
             }
         }
     }

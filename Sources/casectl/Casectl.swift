@@ -21,7 +21,8 @@ struct Casectl: ParsableCommand {
               4   not permitted
               6   (watch) the events after the cursor were trimmed by retention
               64  bad usage: a wrong option, or a value the daemon refused as invalid
-              69  the daemon cannot be reached or is shutting down: nothing was done, retry later
+              69  the daemon cannot be reached, is shutting down, or a limit turned the request \
+            away (too many connections, requests too fast): nothing was done, retry later
               75  the request was sent but the connection closed before the answer: a change \
             may or may not have been made; look (get, history) before retrying
               124 (wait) the timeout passed first
@@ -85,7 +86,7 @@ enum ExitStatus {
         case .illegalTransition, .versionConflict, .duplicateReference: return refused
         case .notPermitted: return notPermitted
         case .badArgument, .badRequest, .unknownVerb, .lineTooLong, .invalidUTF8: return usage
-        case .shuttingDown: return unreachable
+        case .shuttingDown, .limitExceeded: return unreachable
         case .gap: return gap
         default: return failure
         }

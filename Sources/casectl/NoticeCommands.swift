@@ -175,7 +175,7 @@ struct Watch: ParsableCommand {
     private func handle(_ notice: Notice, line: String) throws {
         guard let exec else {
             // Unbuffered: the line is out before the cursor moves past it.
-            Output.line(connection.json ? notice.fields(includeNames: !notice.names.isEmpty).json : line)
+            Output.line(connection.json ? notice.fields(includePersonalData: notice.caseID == nil || !notice.names.isEmpty).json : line)
             return
         }
         var retry = Backoff(first: 1, maximum: 60)
@@ -202,7 +202,7 @@ struct Watch: ParsableCommand {
             "CASETRACK_UNIT": notice.unit ?? "",
             "CASETRACK_TAGS": notice.tags.joined(separator: ","),
             "CASETRACK_NAME": notice.names.first ?? "",
-            "CASETRACK_NOTICE": notice.fields(includeNames: !notice.names.isEmpty).json,
+            "CASETRACK_NOTICE": notice.fields(includePersonalData: notice.caseID == nil || !notice.names.isEmpty).json,
         ]
     }
 }

@@ -51,8 +51,10 @@ struct CasetrackDaemon: AsyncParsableCommand {
 
     func run() async throws {
         let settings: DaemonConfiguration
+        let access: AccessPolicy
         do {
             settings = try loadSettings()
+            access = try Self.accessPolicy(settings)
         } catch let error as CasetrackError {
             throw ValidationError(error.message)
         }
@@ -74,7 +76,12 @@ struct CasetrackDaemon: AsyncParsableCommand {
         ])
 
         let hub = NoticeHub()
-        let live = LiveSettings(settings)
+        let live = LiveSettings(settings, access: access)
+        // One file descriptor per client: the usual soft limit (1024) is below max_connections.
+        let files = FilePermissions.raiseOpenFileLimit(to: settings.limits.maxConnections + 256)
+        if files < settings.limits.maxConnections + 64 {
+            logger.warning("only \(files) open files are allowed (ulimit -n): fewer connections than max_connections = \(settings.limits.maxConnections) can be accepted; raise LimitNOFILE=")
+        }
         let store: SQLiteCaseStore
         let listeners: [Listener]
         do {
@@ -85,6 +92,13 @@ struct CasetrackDaemon: AsyncParsableCommand {
             store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout),
                                         onCommit: hub.publish)
             hub.begin(after: try await store.lastSequence())
+            // Personal data: the folder and the files are for the service user only.
+            let folder = settings.databasePath.lastIndex(of: "/").map { String(settings.databasePath[..<$0]) } ?? "."
+            let warnings = [FilePermissions.warning(for: folder.isEmpty ? "/" : folder, expected: 0o700, what: "the data folder")]
+                + ["", "-wal", "-shm"].map {
+                    FilePermissions.warning(for: settings.databasePath + $0, expected: 0o600, what: "the database file")
+                }
+            for case let warning? in warnings { logger.warning("\(warning)") }
         } catch {
             Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")", journal: journal,
                       id: (error as? CasetrackError)?.code == .storageFailure ? MessageID.storageFailure : MessageID.startFailed)
@@ -150,7 +164,14 @@ struct CasetrackDaemon: AsyncParsableCommand {
     static func listeners(_ settings: DaemonConfiguration, logger: Logger) throws -> [Listener] {
         let inherited = try ListenedSocket.fromEnvironment()
         guard !inherited.isEmpty else { return [.path(settings.socketPath, mode: settings.socketMode)] }
+        // A socket name that is not a role would leave its reach unclear: refuse to start.
+        for socket in inherited { _ = try Role.cap(forListener: socket.name) }
         return inherited.map { .inherited(fd: $0.fd, name: $0.name) }
+    }
+
+    /// The role lists of the configuration, looked up in the system's accounts.
+    static func accessPolicy(_ settings: DaemonConfiguration) throws -> AccessPolicy {
+        try AccessPolicy(members: settings.members, ownUID: getuid(), directory: SystemAccounts())
     }
 
     /// Re-reads the configuration file. A file that does not read or parse changes nothing.
@@ -158,8 +179,9 @@ struct CasetrackDaemon: AsyncParsableCommand {
         do {
             // Options given on the command line still win over the file (loadSettings applies them).
             let fresh = try loadSettings()
+            let access = try Self.accessPolicy(fresh)
             let (next, needRestart) = live.current.reloaded(from: fresh)
-            live.replace(with: next)
+            live.replace(with: next, access: access)
             level.value = Logger.Level(rawValue: next.logLevel) ?? .info
             logger.notice("configuration reloaded", metadata: [
                 "message_id": "\(MessageID.reloaded)", "log_level": "\(next.logLevel)",

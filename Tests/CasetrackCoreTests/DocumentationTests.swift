@@ -33,11 +33,20 @@ struct DocumentationTests {
         }
     }
 
-    @Test("every configuration key is in the README")
+    @Test("every configuration key is in the README, the man page and the shipped file")
     func configuration() throws {
         let readme = try Self.read("README.md")
-        for key in ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length"] {
-            #expect(readme.contains("`\(key)`"), "\(key)")
+        let manual = try Self.read("docs/man/casetrackd.8")
+        let shipped = try Self.read("config/casetrackd.conf")
+        for key in DaemonConfiguration.keys {
+            #expect(readme.contains("`\(key)`"), "README: \(key)")
+            #expect(manual.contains(key.replacingOccurrences(of: "_", with: "\\_")) || manual.contains(key), "man: \(key)")
+            #expect(shipped.contains("\(key) = "), "casetrackd.conf: \(key)")
         }
+    }
+
+    @Test("every verb's role is in the protocol's roles table", arguments: Verb.all)
+    func roles(_ verb: Verb) throws {
+        #expect(try Self.read("docs/PROTOCOL.md").contains("| \(verb.name) | \(verb.role.rawValue) |"))
     }
 }

@@ -15,25 +15,25 @@ struct NoticeCoreTests {
 
     @Test("the first seven fields of a text notice stand in a fixed order, names last and separable")
     func textLine() throws {
-        let line = ResponseLine.notice(notice().fields(includeNames: true)).encoded(.text)
+        let line = ResponseLine.notice(notice().fields(includePersonalData: true)).encoded(.text)
         let words = line.split(separator: " ").prefix(8).map(String.init)
         #expect(words == ["N", "seq=42", "id=C-000007", "kind=status", "old=missing", "new=captive", "category=military", "occurred=2024-03"])
         #expect(line.hasSuffix(#"names="Ткаченко Іван" names="Ivan Tkachenko""#))
-        let anonymous = ResponseLine.notice(notice().fields(includeNames: false)).encoded(.text)
-        #expect(!anonymous.contains("Ткаченко") && !anonymous.contains("names="))
+        let anonymous = ResponseLine.notice(notice().fields(includePersonalData: false)).encoded(.text)
+        #expect(!anonymous.contains("Ткаченко") && !anonymous.contains("names=") && !anonymous.contains("unit=") && !anonymous.contains("source="))
         // A created event has no old status, a test notice no case: still seven fields.
-        let test = ResponseLine.notice(notice(kind: .test, old: nil, new: nil, category: nil, id: 0).fields(includeNames: false)).encoded(.text)
+        let test = ResponseLine.notice(notice(kind: .test, old: nil, new: nil, category: nil, id: 0).fields(includePersonalData: false)).encoded(.text)
         #expect(test.hasPrefix("N seq=42 id=- kind=test old=- new=- category=- occurred=2024-03 "))
     }
 
     @Test("a notice reads back from its line in both directions")
     func roundTrip() throws {
         let original = notice()
-        guard case .notice(let fields) = try ResponseLine(text: ResponseLine.notice(original.fields(includeNames: true)).encoded(.text)) else {
+        guard case .notice(let fields) = try ResponseLine(text: ResponseLine.notice(original.fields(includePersonalData: true)).encoded(.text)) else {
             Issue.record("not a notice"); return
         }
         #expect(try Notice(fields: fields) == original)
-        let json = ResponseLine.notice(original.fields(includeNames: true)).encoded(.json)
+        let json = ResponseLine.notice(original.fields(includePersonalData: true)).encoded(.json)
         #expect(json.hasPrefix(#"N {"seq":42,"id":"C-000007","kind":"status","old":"missing","new":"captive","#))
     }
 

@@ -32,6 +32,8 @@ CG=$CG2/casetrack-test-$$; mkdir -p "$CG" "$W/merged" "$W/ovl"
   # casetrack, installed as make install does, plus what only this test wants: a short
   # watchdog, and a target that boots just enough.
   cp -a $STAGE/. $M/
+  # The shipped configuration grants no one a role: the members of group casetrack write here.
+  printf "writers = @casetrack\n" >> $M/etc/casetrack/casetrackd.conf
   mkdir -p $M/etc/systemd/system/casetrackd.service.d
   printf "[Service]\nWatchdogSec=3s\nTimeoutAbortSec=3s\n" > $M/etc/systemd/system/casetrackd.service.d/test.conf
   printf "[Unit]\nDescription=casetrack test\nRequires=basic.target casetrackd.socket\nAfter=basic.target casetrackd.socket\nAllowIsolate=yes\n" \

@@ -31,10 +31,19 @@ public struct DaemonConfiguration: Hashable, Sendable {
     /// Whether log messages may carry names. Off: the journal holds ids, statuses and
     /// sequence numbers, never who the person is.
     public var logPersonalData = false
+    /// Users and groups per role, as the `observers`, `readers`, `writers` and `admins` keys
+    /// name them; looked up into an ``AccessPolicy`` when the daemon reads the file. Empty:
+    /// only root and the daemon's own user may do anything.
+    public var members: [Role: [Principal]] = [:]
+    /// Whether each read of full records (GET, HISTORY, LIST) is logged with who read what.
+    public var auditReads = false
+    /// What one client may take of the daemon.
+    public var limits = ConnectionLimits()
 
     /// Keys a reload (SIGHUP) puts in force; the others need a restart.
     public static let reloadableKeys = ["log_level", "log_personal_data", "held_alerts", "stale_after", "retention",
-                                        "subscriber_buffer", "housekeeping_interval"]
+                                        "subscriber_buffer", "housekeeping_interval", "observers", "readers", "writers",
+                                        "admins", "audit_reads"] + ConnectionLimits.keys
     public static let logTargets = ["auto", "journal", "stderr"]
 
     /// This configuration with the reloadable settings of `new`, and the names of the other
@@ -47,6 +56,9 @@ public struct DaemonConfiguration: Hashable, Sendable {
         result.retention = new.retention
         result.subscriberBuffer = new.subscriberBuffer
         result.housekeepingInterval = new.housekeepingInterval
+        result.members = new.members
+        result.auditReads = new.auditReads
+        result.limits = new.limits
         var needRestart: [String] = []
         if new.socketPath != socketPath { needRestart.append("socket") }
         if new.socketMode != socketMode { needRestart.append("socket_mode") }
@@ -61,7 +73,8 @@ public struct DaemonConfiguration: Hashable, Sendable {
     /// Every key the file may set.
     public static let keys = ["socket", "socket_mode", "database", "busy_timeout", "log_level", "log_target",
                               "log_personal_data", "max_line_length", "held_alerts", "stale_after", "retention",
-                              "subscriber_buffer", "housekeeping_interval"]
+                              "subscriber_buffer", "housekeeping_interval", "observers", "readers", "writers", "admins",
+                              "audit_reads"] + ConnectionLimits.keys
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
@@ -93,6 +106,14 @@ public struct DaemonConfiguration: Hashable, Sendable {
             try updated.set(key, value, fail: fail)
         }
         self = updated
+    }
+
+    static func yesNo(_ key: String, _ value: String, fail: (String) -> CasetrackError) throws -> Bool {
+        switch value {
+        case "yes": return true
+        case "no": return false
+        default: throw fail("\(key) must be yes or no")
+        }
     }
 
     /// The line up to a `#` that stands outside quotes.
@@ -143,11 +164,21 @@ public struct DaemonConfiguration: Hashable, Sendable {
             }
             logTarget = value
         case "log_personal_data":
-            switch value {
-            case "yes": logPersonalData = true
-            case "no": logPersonalData = false
-            default: throw fail("log_personal_data must be yes or no")
+            logPersonalData = try DaemonConfiguration.yesNo(key, value, fail: fail)
+        case "audit_reads":
+            auditReads = try DaemonConfiguration.yesNo(key, value, fail: fail)
+        case "observers", "readers", "writers", "admins":
+            guard let role = Role.allCases.first(where: { $0.listKey == key }) else { throw fail("unknown key '\(key)'") }
+            var principals: [Principal] = []
+            for part in value.split(separator: ",") {
+                let entry = String(part).trimmingWhitespace()
+                if entry.isEmpty { continue }
+                guard let principal = Principal(entry) else {
+                    throw fail("\(key): '\(entry.prefix(70))' is not a user (name or uid) or a group (@name or @gid)")
+                }
+                principals.append(principal)
             }
+            members[role] = principals
         case "held_alerts":
             if value == "off" { alerts.heldThresholds = []; return }
             var thresholds: [HeldDuration] = []
@@ -180,6 +211,8 @@ public struct DaemonConfiguration: Hashable, Sendable {
                 throw fail("housekeeping_interval must be a number of seconds from 1 to 86400")
             }
             housekeepingInterval = seconds
+        case _ where ConnectionLimits.keys.contains(key):
+            try limits.set(key, value, fail: fail)
         default:
             throw fail("unknown key '\(key)'; known keys: \(DaemonConfiguration.keys.joined(separator: ", "))")
         }

@@ -48,6 +48,10 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         /// (`BYE` only) The subscriber's notice buffer filled because it did not read;
         /// `after=` says where to resume.
         public static let overflow = Code("overflow")
+        /// A limit of the daemon was reached (too many connections or subscribers, requests too
+        /// fast, a line not finished in time, an answer too large); `limit=` names the
+        /// configuration key. As a `BYE`, the connection is closed.
+        public static let limitExceeded = Code("limit-exceeded")
         /// A client could not read what the server answered (never sent on the wire).
         public static let badResponse = Code("bad-response")
 
@@ -55,7 +59,7 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let all: [Code] = [
             badRequest, invalidUTF8, lineTooLong, unknownVerb, badArgument, notFound, illegalTransition,
             versionConflict, duplicateReference, unsupportedVersion, notPermitted, gap, alreadySubscribed, overflow,
-            shuttingDown, storageFailure, internalError,
+            limitExceeded, shuttingDown, storageFailure, internalError,
         ]
     }
 
@@ -74,4 +78,11 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
     public var description: String { "\(code): \(message)" }
 
     public static func badArgument(_ message: String) -> CasetrackError { .init(.badArgument, message) }
+
+    /// A limit was reached: `limit=` names the configuration key that sets it.
+    public static func limitExceeded(_ key: String, _ message: String) -> CasetrackError {
+        var details = Fields()
+        details.append("limit", key)
+        return .init(.limitExceeded, message, details: details)
+    }
 }

@@ -1,9 +1,9 @@
 /// What a subscriber is told about one committed event.
 ///
 /// A notice is the event plus the few facts of its case that filters select on (category,
-/// unit, tags, as they were right after the event). The case's names are the only personal
-/// data it carries, kept apart so that a connection whose role may not see personal data
-/// gets the same notice without them (``fields(includeNames:)``).
+/// unit, tags, as they were right after the event). A connection whose role may not see
+/// personal data (an observer) gets it without names, unit, tags, source and note
+/// (``fields(includePersonalData:)``).
 public struct Notice: Hashable, Sendable {
     public var seq: Int64
     /// The case; `nil` for an operator's test notice.
@@ -66,8 +66,9 @@ public struct Notice: Hashable, Sendable {
     public static let none = "-"
 
     /// The notice as an `N` line's fields: `seq id kind old new category occurred` always,
-    /// in this order, then the rest; `names` (every spelling) last, and only with `includeNames`.
-    public func fields(includeNames: Bool) -> Fields {
+    /// in this order, then the rest; `source`, `unit`, `tags`, `note` and `names` (every
+    /// spelling, last) only with `includePersonalData`.
+    public func fields(includePersonalData: Bool) -> Fields {
         var fields = Fields()
         fields.append("seq", seq)
         fields.append("id", caseID?.description ?? Notice.none)
@@ -79,12 +80,15 @@ public struct Notice: Hashable, Sendable {
         fields.append("recorded_at", recordedAt.description)
         fields.append("version", version)
         fields.append("threshold", threshold)
-        fields.append("source", source)
         fields.append("confidence", confidence?.rawValue)
+        // Free text, places and names may say who the person is: only for roles that may
+        // read records. What stays is ids, statuses, categories, dates and counters.
+        guard includePersonalData else { return fields }
+        fields.append("source", source)
         fields.append("unit", unit)
         fields.append("tags", list: tags)
         fields.append("note", note)
-        if includeNames { fields.append("names", list: names) }
+        fields.append("names", list: names)
         return fields
     }
 

@@ -271,6 +271,16 @@ public enum Command: Hashable, Sendable {
         }
     }
 
+    /// The least role that may run this command: the verb's role, raised where an argument
+    /// asks for more (a correction is an admin's; a name filter reads personal data).
+    public var requiredRole: Role {
+        switch self {
+        case .setStatus(_, _, _, _, let correction) where correction: return .admin
+        case .count(let filter) where filter.name != nil, .stats(let filter) where filter.name != nil: return .reader
+        default: return verb.role
+        }
+    }
+
     /// Whether the command changes the record (and so goes to the writer).
     public var isWrite: Bool {
         switch self {

@@ -10,6 +10,9 @@ public let protocolVersion = 1
 public struct Reply: Sendable {
     public var data: [Fields]
     public var outcome: Result<Fields, CasetrackError>
+    /// The answer to a write that was committed: it is sent whatever its size (a client told
+    /// "answer too large" would believe nothing was done).
+    public var acknowledgesWrite = false
 
     public init(data: [Fields] = [], final: Fields = Fields()) {
         self.data = data

@@ -61,7 +61,7 @@ public final class Subscription: Sendable {
 struct NoticeFeed {
     let store: any CaseStore
     let format: WireFormat
-    let includeNames: Bool
+    let includePersonalData: Bool
 
     /// How a feed ended; `last` is the sequence number through which the subscriber has been
     /// served (resuming with `since=last` loses nothing).
@@ -128,7 +128,7 @@ struct NoticeFeed {
     }
 
     private func append(_ notice: Notice, to text: inout String) {
-        text += ResponseLine.notice(notice.fields(includeNames: includeNames)).encoded(format)
+        text += ResponseLine.notice(notice.fields(includePersonalData: includePersonalData)).encoded(format)
         text += "\n"
     }
 }

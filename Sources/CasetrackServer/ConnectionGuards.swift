@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CasetrackCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// Counts open connections, in all and per uid, against `max_connections` and
+/// `max_connections_per_uid`.
+final class ConnectionCounter: Sendable {
+    private let counts = Mutex<(total: Int, perUID: [UInt32: Int])>((0, [:]))
+
+    /// Counts the connection in, or says which limit it would break (and counts nothing).
+    func admit(uid: UInt32, limits: ConnectionLimits) -> CasetrackError? {
+        counts.withLock { counts in
+            if counts.total >= limits.maxConnections {
+                return .limitExceeded("max_connections",
+                    "\(limits.maxConnections) connections are open, the most this daemon allows; try again later")
+            }
+            if counts.perUID[uid, default: 0] >= limits.maxConnectionsPerUID {
+                return .limitExceeded("max_connections_per_uid",
+                    "uid \(uid) has \(limits.maxConnectionsPerUID) connections open, the most one user may have; close some")
+            }
+            counts.total += 1
+            counts.perUID[uid, default: 0] += 1
+            return nil
+        }
+    }
+
+    func release(uid: UInt32) {
+        counts.withLock { counts in
+            counts.total -= 1
+            let left = counts.perUID[uid, default: 1] - 1
+            counts.perUID[uid] = left > 0 ? left : nil
+        }
+    }
+}
+
+/// Watches one connection for a client that stalls: a line begun but not finished within
+/// `line_timeout`, or an answer not taken within `send_timeout`. Checked once a second from
+/// the connection's event loop; cheap enough to run for thousands of connections.
+final class ConnectionWatch: Sendable {
+    /// Monotonic nanoseconds when the pending partial line began, 0 when none.
+    let partialLineSince = Atomic<UInt64>(0)
+    /// Monotonic nanoseconds when the write in progress began, 0 when none.
+    let sendingSince = Atomic<UInt64>(0)
+
+    static func now() -> UInt64 { DispatchTimeNow.nanoseconds() }
+
+    /// Starts the checks; they end when the channel closes.
+    func start(on channel: any Channel, settings: LiveSettings, peer: PeerIdentity, logger: Logger) {
+        let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+            let limits = settings.current.limits
+            let now = ConnectionWatch.now()
+            let sending = sendingSince.load(ordering: .relaxed)
+            if sending != 0, now - sending > UInt64(limits.sendTimeout) * 1_000_000_000 {
+                // The client does not read: a final line would only queue behind the rest.
+                log("send_timeout", peer: peer, logger: logger)
+                channel.close(promise: nil)
+                return
+            }
+            let partial = partialLineSince.load(ordering: .relaxed)
+            if partial != 0, now - partial > UInt64(limits.lineTimeout) * 1_000_000_000 {
+                partialLineSince.store(0, ordering: .relaxed)
+                log("line_timeout", peer: peer, logger: logger)
+                let bye = ResponseLine.bye(.limitExceeded("line_timeout",
+                    "a line was begun but not finished within \(limits.lineTimeout) s; every request ends with a line feed"))
+                channel.writeAndFlush(ByteBuffer(string: bye.encoded(.text) + "\n")).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+            }
+        }
+        channel.closeFuture.whenComplete { _ in task.cancel() }
+    }
+
+    private func log(_ limit: String, peer: PeerIdentity, logger: Logger) {
+        logger.notice("client disconnected", metadata: [
+            "message_id": "\(MessageID.clientLimited)", "limit": "\(limit)",
+            "peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)",
+        ])
+    }
+}
+
+/// Notes whether a line is pending: the last byte read is not a line feed. Sits before the
+/// line decoder and passes every byte on.
+final class PartialLineTracker: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let watch: ConnectionWatch
+
+    init(watch: ConnectionWatch) { self.watch = watch }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if let last = buffer.readableBytesView.last {
+            if last == UInt8(ascii: "\n") {
+                watch.partialLineSince.store(0, ordering: .relaxed)
+            } else if watch.partialLineSince.load(ordering: .relaxed) == 0 {
+                watch.partialLineSince.store(ConnectionWatch.now(), ordering: .relaxed)
+            }
+        }
+        context.fireChannelRead(data)
+    }
+}
+
+/// The monotonic clock, in nanoseconds.
+enum DispatchTimeNow {
+    static func nanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}

@@ -1,0 +1,253 @@
+import CasetrackClient
+import CasetrackCore
+import CasetrackTestSupport
+import Foundation
+import Testing
+
+/// Real Unix users and a group made for one test run (as root), removed afterwards.
+final class TestAccounts {
+    let suffix = String(UUID().uuidString.prefix(6)).lowercased()
+    private(set) var users: [String: (uid: UInt32, gid: UInt32)] = [:]
+    private(set) var groups: [String] = []
+
+    static let possible = getuid() == 0 && ["/usr/sbin/useradd", "/usr/sbin/groupadd", "/usr/bin/setpriv", "/usr/bin/socat"]
+        .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+
+    func name(_ base: String) -> String { "ct\(base)\(suffix)" }
+
+    @discardableResult
+    func group(_ base: String) throws -> String {
+        let group = name(base)
+        let result = try Daemon.run(URL(fileURLWithPath: "/usr/sbin/groupadd"), [group])
+        guard result.status == 0 else { throw CasetrackError(.internalError, "groupadd \(group): \(result.stderr)") }
+        groups.append(group)
+        return group
+    }
+
+    @discardableResult
+    func user(_ base: String, groups extra: [String] = []) throws -> String {
+        let user = name(base)
+        var arguments = ["-M", "-N", "-s", "/usr/sbin/nologin"]
+        if !extra.isEmpty { arguments += ["-G", extra.joined(separator: ",")] }
+        let result = try Daemon.run(URL(fileURLWithPath: "/usr/sbin/useradd"), arguments + [user])
+        guard result.status == 0 else { throw CasetrackError(.internalError, "useradd \(user): \(result.stderr)") }
+        let id = try Daemon.run(URL(fileURLWithPath: "/usr/bin/id"), ["-u", user]).stdout
+        let gid = try Daemon.run(URL(fileURLWithPath: "/usr/bin/id"), ["-g", user]).stdout
+        users[user] = (UInt32(id.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
+                       UInt32(gid.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+        return user
+    }
+
+    func uid(_ user: String) -> UInt32 { users[user]?.uid ?? 0 }
+
+    /// Sends `lines` over the socket as `user` (its groups included), closes the sending side,
+    /// and returns every line the daemon wrote until it closed.
+    func session(as user: String, socket: String, lines: [String], folder: URL) throws -> [String] {
+        let input = folder.appendingPathComponent("in-\(user)-\(UUID().uuidString.prefix(4))").path
+        try (lines.map { $0 + "\n" }.joined()).write(toFile: input, atomically: true, encoding: .utf8)
+        chmod(input, 0o644)
+        let output = input + ".out"
+        try Spawned.run("exec \(command(as: user)) socat -t 20 - UNIX-CONNECT:\(socket) < \(input) > \(output)")
+        return try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    /// The command prefix that runs what follows as `user`, with its groups.
+    func command(as user: String) -> String {
+        "setpriv --reuid=\(user) --regid=\(users[user]?.gid ?? 0) --init-groups"
+    }
+
+    deinit {
+        for user in users.keys { _ = try? Daemon.run(URL(fileURLWithPath: "/usr/sbin/userdel"), [user]) }
+        for group in groups { _ = try? Daemon.run(URL(fileURLWithPath: "/usr/sbin/groupdel"), [group]) }
+    }
+}
+
+/// Splits what a daemon wrote into the greeting and one answer per request (each ends with
+/// its OK or ERR line).
+func answers(_ lines: [String]) -> (greeting: String, answers: [[String]]) {
+    var answers: [[String]] = []
+    var current: [String] = []
+    for line in lines.dropFirst() {
+        current.append(line)
+        if line == "OK" || line.hasPrefix("OK ") || line.hasPrefix("ERR ") {
+            answers.append(current)
+            current = []
+        }
+    }
+    return (lines.first ?? "", answers)
+}
+
+@Suite("Roles: real users, real peer credentials", .serialized)
+struct RoleTests {
+    /// One request per verb (and per raised requirement), with the role it needs.
+    static func requests(case id: String, tag: String) -> [(line: String, needs: Role)] {
+        [
+            ("HELLO", .observer), ("FORMAT text", .observer), ("PING", .observer),
+            ("COUNT status=missing", .observer), ("STATS category=civilian", .observer),
+            ("SUBSCRIBE category=military", .observer), ("UNSUBSCRIBE", .observer),
+            ("COUNT name=Гнатюк", .reader), ("GET \(id)", .reader), ("HISTORY \(id)", .reader), ("LIST limit=5", .reader),
+            ("ADD name=\"Гнатюк \(tag)\" category=civilian status=missing", .writer),
+            ("UPDATE \(id) unit=\"3 бригада\"", .writer),
+            ("SET-STATUS \(id) captive", .writer),
+            ("TEST-NOTICE note=\"role check\"", .writer),
+            ("SET-STATUS \(id) missing correction=yes note=\"listed by mistake\"", .admin),
+            ("QUIT", .observer),
+        ]
+    }
+
+    @Test("role × verb: allowed verbs work, refused ones answer not-permitted and change nothing; history names the uid",
+          .enabled(if: TestAccounts.possible, "needs root, useradd, setpriv and socat"))
+    func matrix() throws {
+        let accounts = TestAccounts()
+        let readGroup = try accounts.group("rd")
+        let observer = try accounts.user("ob")
+        let reader = try accounts.user("rd", groups: [readGroup])   // a reader through a supplementary group
+        let writer = try accounts.user("wr")
+        let admin = try accounts.user("ad")
+        let stranger = try accounts.user("no")
+        let daemon = try Daemon(start: false)
+        chmod(daemon.folder.path, 0o755)
+        try daemon.start(config: """
+            socket_mode = 0666
+            observers = \(observer)
+            readers = @\(readGroup)
+            writers = \(accounts.uid(writer))
+            admins = \(admin)
+            """, extraArguments: ["--log-level", "notice"])
+        let root = try daemon.client()
+        let people: [(user: String, role: Role?)] = [(observer, .observer), (reader, .reader), (writer, .writer),
+                                                     (admin, .admin), (stranger, nil)]
+        for (index, person) in people.enumerated() {
+            let id = try root.request(Request(verb: "ADD", options: [("name", "Гнатюк Остап \(index)"), ("category", "military"),
+                                                                     ("status", "missing")])).get().string("id") ?? ""
+            let before = try daemon.lastSequence()
+            let requests = Self.requests(case: id, tag: "\(index)")
+            let (greeting, got) = answers(try accounts.session(as: person.user, socket: daemon.socket,
+                                                               lines: requests.map(\.line), folder: daemon.folder))
+            #expect(greeting.contains("role=\(person.role?.rawValue ?? "none")"), "\(person.user): \(greeting)")
+            // QUIT of a peer with no role is refused like the rest; the end of input closes.
+            #expect(got.count == requests.count, "\(person.user): \(got)")
+            var writes = 0
+            for (request, answer) in zip(requests, got) {
+                let final = answer.last ?? ""
+                if let role = person.role, role >= request.needs {
+                    #expect(final.hasPrefix("OK"), "\(person.user) (\(role)) \(request.line): \(answer)")
+                    if request.needs >= .writer { writes += 1 }
+                } else {
+                    #expect(final.hasPrefix("ERR not-permitted "), "\(person.user) \(request.line): \(answer)")
+                }
+                if request.needs == .reader, person.role == .observer {
+                    // Refused reads leak nothing: no data line came before the refusal.
+                    #expect(answer.count == 1)
+                }
+            }
+            // Exactly the allowed writes were made: each is one event.
+            #expect(try daemon.lastSequence() == before + Int64(writes), "\(person.user)")
+            if person.role.map({ $0 >= .writer }) == true {
+                let history = try root.request(Request(verb: "HISTORY", positional: [id]))
+                let uids = try history.data.compactMap { $0.int("actor_uid") }
+                #expect(uids.last == Int64(accounts.uid(person.user)), "the change names the uid that made it: \(uids)")
+            }
+        }
+        // Every refusal is in the daemon's log with who asked.
+        let log = daemon.readAvailableOutput()
+        #expect(log.contains("request refused") && log.contains("peer_uid=\(accounts.uid(stranger))"))
+    }
+
+    @Test("a named socket caps the role: a writer on the ro socket can read but not write",
+          .enabled(if: TestAccounts.possible && FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate"),
+                   "needs root, useradd, setpriv, socat and systemd-socket-activate"))
+    func socketCap() throws {
+        let accounts = TestAccounts()
+        let writer = try accounts.user("wc")
+        let daemon = try Daemon(start: false)
+        chmod(daemon.folder.path, 0o755)
+        let readOnly = daemon.folder.appendingPathComponent("ro.sock").path
+        let config = daemon.folder.appendingPathComponent("casetrackd.conf").path
+        try "writers = \(writer)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let said = daemon.folder.appendingPathComponent("activate.out").path
+        let binary = Daemon.binDirectory.appendingPathComponent("casetrackd").path
+        let activator = try Spawned.shell("""
+            exec /usr/bin/systemd-socket-activate -l \(daemon.socket) -l \(readOnly) --fdname=rw:ro \
+              \(binary) --database \(daemon.database) --config \(config) --log-level warning > \(said) 2>&1
+            """)
+        defer { if activator.isRunning { activator.signal(SIGKILL); activator.wait() } }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: readOnly) { usleep(20_000) }
+        // The activator makes the sockets its owner's only; this test lets every user connect.
+        chmod(daemon.socket, 0o666)
+        chmod(readOnly, 0o666)
+        let lines = ["ADD name=\"Савчук Ірина\" category=civilian status=missing", "GET C-000001"]
+        let onWrite = answers(try accounts.session(as: writer, socket: daemon.socket, lines: lines, folder: daemon.folder))
+        #expect(onWrite.greeting.contains("role=writer") && onWrite.answers.map { $0.last?.hasPrefix("OK") } == [true, true],
+                "\(onWrite)")
+        let onRead = answers(try accounts.session(as: writer, socket: readOnly, lines: lines, folder: daemon.folder))
+        #expect(onRead.greeting.contains("role=reader"), "\(onRead.greeting)")
+        #expect(onRead.answers.first?.last?.hasPrefix("ERR not-permitted ") == true, "\(onRead.answers)")
+        #expect(onRead.answers.first?.last?.contains("this socket (ro) allows at most reader") == true)
+        #expect(onRead.answers.last?.last?.hasPrefix("OK") == true && onRead.answers.last?.first?.contains("Савчук") == true)
+        activator.signal(SIGTERM)
+        activator.wait()
+    }
+
+    @Test("an observer never sees a name: every byte of its notices and answers during a write load",
+          .enabled(if: TestAccounts.possible, "needs root, useradd, setpriv and socat"))
+    func observerSeesNoNames() throws {
+        let accounts = TestAccounts()
+        let observer = try accounts.user("ow")
+        let daemon = try Daemon(start: false)
+        chmod(daemon.folder.path, 0o755)
+        try daemon.start(config: "socket_mode = 0666\nobservers = \(observer)\n")
+        let names = (0..<300).map { "\(Synthetic.surnames[$0 % Synthetic.surnames.count]) \(Synthetic.givenNames[$0 % Synthetic.givenNames.count])" }
+        func latin(_ index: Int) -> String { Synthetic.romanize(names[index]) }
+        // The observer subscribes live, then replays everything from the start, while root writes.
+        let inputPath = daemon.folder.appendingPathComponent("observer.in").path
+        mkfifo(inputPath, 0o644)
+        let output = daemon.folder.appendingPathComponent("observer.out").path
+        let watcher = try Spawned.shell(
+            "exec \(accounts.command(as: observer)) socat -t 20 - UNIX-CONNECT:\(daemon.socket) < \(inputPath) > \(output)")
+        defer { if watcher.isRunning { watcher.signal(SIGKILL); watcher.wait() } }
+        let feed = try FileHandle(forWritingTo: URL(fileURLWithPath: inputPath))
+        feed.write(Data("SUBSCRIBE\n".utf8))
+        usleep(200_000)
+        let writer = try daemon.client()
+        for (index, name) in names.enumerated() {
+            try writer.send(Request(verb: "ADD", options: [("name", name), ("name", latin(index)), ("category", "civilian"),
+                                                           ("status", "missing"), ("unit", "Підрозділ \(index)"),
+                                                           ("last_place", "Село \(index)"), ("note", "записав \(name)")]))
+        }
+        for _ in names { _ = try writer.receive().get() }
+        for index in stride(from: 1, through: names.count, by: 3) {
+            _ = try writer.request(Request(verb: "SET-STATUS", positional: [CaseID(number: Int64(index)).description, "captive"],
+                                           options: [("note", "бачили \(names[index - 1])"), ("source", "лист \(names[index - 1])")])).get()
+        }
+        feed.write(Data("UNSUBSCRIBE\nSUBSCRIBE since=0\n".utf8))
+        let last = try daemon.lastSequence()
+        // Wait for the replay to reach the newest event, then ask what an observer may ask.
+        for _ in 0..<200 {
+            if (try? String(contentsOfFile: output, encoding: .utf8))?.components(separatedBy: "N seq=\(last) ").count == 3 { break }
+            usleep(50_000)
+        }
+        feed.write(Data("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\n".utf8))
+        try feed.close()
+        watcher.wait()
+        let received = try String(contentsOfFile: output, encoding: .utf8)
+        let notices = received.split(separator: "\n").filter { $0.hasPrefix("N ") }
+        let changes = stride(from: 1, through: names.count, by: 3).underestimatedCount
+        #expect(notices.count == 2 * (names.count + changes), "live and replayed notices: \(notices.count)")
+        for (index, name) in names.enumerated() {
+            for word in name.split(separator: " ") + latin(index).split(separator: " ") {
+                #expect(!received.contains(word), "an observer saw \(word)")
+            }
+        }
+        #expect(!received.contains("Підрозділ") && !received.contains("Село") && !received.contains("лист"))
+        #expect(received.contains("ERR not-permitted "), "GET and a name filter are refused")
+    }
+}
+
+extension Daemon {
+    /// The newest sequence number in the database.
+    func lastSequence() throws -> Int64 {
+        let result = try Daemon.run(URL(fileURLWithPath: "/usr/bin/sqlite3"), [database, "SELECT coalesce(max(seq), 0) FROM events"])
+        return Int64(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+}
