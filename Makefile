@@ -5,6 +5,7 @@
 #   make install [PREFIX=/usr/local] [DESTDIR=]   then: systemd-sysusers; systemd-tmpfiles --create;
 #               journalctl --update-catalog; systemctl daemon-reload; systemctl enable --now casetrackd.socket
 
+SHELL      := /bin/bash
 SWIFT      ?= swift
 RUN_DIR    ?= $(CURDIR)/run
 SOCKET     ?= $(RUN_DIR)/casetrack.sock
@@ -24,7 +25,13 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 # from INSTALL_BIN (the tests install a debug build into a throw-away root).
 INSTALL_BIN ?= $(CURDIR)/.build/release
 
-.PHONY: all deps build run test install install-files clean
+# make fuzz: libFuzzer over the request decoder and validation, FUZZ_TIME seconds (make test
+# runs it for TEST_FUZZ_TIME). New corpus entries stay under .build/fuzz; a crash stops it.
+FUZZ_TIME      ?= 600
+TEST_FUZZ_TIME ?= 60
+FUZZ_DIR        = $(CURDIR)/.build/fuzz
+
+.PHONY: all deps build run test fuzz test-asan test-tsan install install-files clean
 
 all: build
 
@@ -49,6 +56,27 @@ run: build
 test: build
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.
 	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest
+	$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(TEST_FUZZ_TIME)
+
+fuzz: deps
+	$(SWIFT) build --product casetrack-fuzz --scratch-path $(FUZZ_DIR) --sanitize=fuzzer --sanitize=address \
+	  -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
+	@$(FUZZ_DIR)/debug/casetrack-fuzz -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_DIR)/crashes/ $(FUZZ_DIR)/corpus Tests/Fuzz/seeds Tests/Fuzz/regressions 2>&1 \
+	  | grep -E "^(stat::number_of_executed_units|stat::new_units_added|Done|==|SUMMARY|.*Precondition|.*Fatal error|#[0-9]+ +DONE)" ; \
+	  status=$${PIPESTATUS[0]}; if [ $$status -ne 0 ]; then \
+	    echo "make fuzz: an input broke a check ($(FUZZ_DIR)/crashes/); add it to Tests/Fuzz/regressions/ and fix the cause"; exit 1; fi
+
+# The whole suite again with AddressSanitizer or ThreadSanitizer (daemon and tests built
+# with it, in their own build folder). Each takes a full build: not part of make test.
+test-asan: deps
+	ASAN_OPTIONS=detect_leaks=0 CASETRACK_BIN_DIR=$(CURDIR)/.build/asan/debug \
+	  $(SWIFT) test --disable-xctest --sanitize=address --scratch-path $(CURDIR)/.build/asan
+
+test-tsan: deps
+	TSAN_OPTIONS=halt_on_error=1 CASETRACK_BIN_DIR=$(CURDIR)/.build/tsan/debug \
+	  $(SWIFT) test --disable-xctest --sanitize=thread --scratch-path $(CURDIR)/.build/tsan
 
 install: deps
 	$(SWIFT) build -c release --static-swift-stdlib

@@ -12,6 +12,7 @@ import PackageDescription
 //   CasetrackSystemd our own wrapper of libsystemd (CSystemd): the journald log handler,
 //                    sd_notify, socket activation, the watchdog.
 //   casetrackd, casectl  executables that only parse arguments and wire the above.
+//   casetrack-fuzz   the libFuzzer entry point over CasetrackCore (make fuzz).
 let package = Package(
     name: "casetrack",
     platforms: [.macOS(.v15)],
@@ -78,6 +79,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer target over the request decoder and validation (`make fuzz`); built
+        // plainly, it replays saved inputs.
+        .executableTarget(name: "casetrack-fuzz", dependencies: ["CasetrackCore"]),
         // Synthetic data and process helpers shared by the test targets (never shipped).
         .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore"]),
         .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),

@@ -45,25 +45,51 @@ final class ConnectionCounter: Sendable {
 final class ConnectionWatch: Sendable {
     /// Monotonic nanoseconds when the pending partial line began, 0 when none.
     let partialLineSince = Atomic<UInt64>(0)
-    /// Monotonic nanoseconds when the write in progress began, 0 when none.
+    /// Monotonic nanoseconds since when writes have waited without one finishing, 0 when none
+    /// waits. The request loop and the notice feed write at once: with `sending`, a write that
+    /// ends while another still waits restarts the clock (the client read something) instead
+    /// of stopping it.
     let sendingSince = Atomic<UInt64>(0)
+    private let sending = Mutex<Int>(0)
 
     static func now() -> UInt64 { DispatchTimeNow.nanoseconds() }
+
+    /// Around every write to the client.
+    func sendBegins() {
+        sending.withLock { count in
+            if count == 0 { sendingSince.store(ConnectionWatch.now(), ordering: .relaxed) }
+            count += 1
+        }
+    }
+
+    func sendEnds() {
+        sending.withLock { count in
+            count -= 1
+            sendingSince.store(count == 0 ? 0 : ConnectionWatch.now(), ordering: .relaxed)
+        }
+    }
+
+    /// Whether `since` (0: nothing pending) lies more than `seconds` before `now`. Read in
+    /// this order a `since` stored after `now` was taken is simply not late (never a
+    /// wrapped subtraction).
+    static func late(_ since: UInt64, now: UInt64, seconds: Int) -> Bool {
+        since != 0 && now > since && now - since > UInt64(seconds) * 1_000_000_000
+    }
 
     /// Starts the checks; they end when the channel closes.
     func start(on channel: any Channel, settings: LiveSettings, peer: PeerIdentity, logger: Logger) {
         let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             let limits = settings.current.limits
-            let now = ConnectionWatch.now()
             let sending = sendingSince.load(ordering: .relaxed)
-            if sending != 0, now - sending > UInt64(limits.sendTimeout) * 1_000_000_000 {
+            let partial = partialLineSince.load(ordering: .relaxed)
+            let now = ConnectionWatch.now()
+            if ConnectionWatch.late(sending, now: now, seconds: limits.sendTimeout) {
                 // The client does not read: a final line would only queue behind the rest.
                 log("send_timeout", peer: peer, logger: logger)
                 channel.close(promise: nil)
                 return
             }
-            let partial = partialLineSince.load(ordering: .relaxed)
-            if partial != 0, now - partial > UInt64(limits.lineTimeout) * 1_000_000_000 {
+            if ConnectionWatch.late(partial, now: now, seconds: limits.lineTimeout) {
                 partialLineSince.store(0, ordering: .relaxed)
                 log("line_timeout", peer: peer, logger: logger)
                 let bye = ResponseLine.bye(.limitExceeded("line_timeout",
@@ -71,6 +97,9 @@ final class ConnectionWatch: Sendable {
                 channel.writeAndFlush(ByteBuffer(string: bye.encoded(.text) + "\n")).whenComplete { _ in
                     channel.close(promise: nil)
                 }
+                // A client that does not read either would hold the final line (and the
+                // connection) forever.
+                channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
             }
         }
         channel.closeFuture.whenComplete { _ in task.cancel() }
@@ -96,10 +125,12 @@ final class PartialLineTracker: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if let last = buffer.readableBytesView.last {
+        let bytes = buffer.readableBytesView
+        if let last = bytes.last {
             if last == UInt8(ascii: "\n") {
                 watch.partialLineSince.store(0, ordering: .relaxed)
-            } else if watch.partialLineSince.load(ordering: .relaxed) == 0 {
+            } else if bytes.contains(UInt8(ascii: "\n")) || watch.partialLineSince.load(ordering: .relaxed) == 0 {
+                // A new line began in this read (after a line feed, or the first bytes).
                 watch.partialLineSince.store(ConnectionWatch.now(), ordering: .relaxed)
             }
         }

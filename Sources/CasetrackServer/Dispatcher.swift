@@ -10,15 +10,18 @@ public struct Session: Sendable {
     public var peer: PeerIdentity
     public var format: WireFormat = .text
     /// Whether notices carry personal data (names, places, notes): set at `SUBSCRIBE` from
-    /// the role.
-    public var includePersonalData = true
+    /// the role (off until then: a path that forgot would leak nothing).
+    public var includePersonalData = false
     /// Whether the connection has a subscription running.
     public var subscribed = false
     /// The listener the connection came through (`socket`, or a systemd fd name).
     public var listener = "socket"
     /// The most this connection may do, whatever its peer's role: set by its listener.
-    public var cap: Role = .admin
+    public var cap: Role = .observer
     var rate = RequestRate(rate: 0)
+    /// Refusals logged for this connection: past a few, the rest go unlogged, so that one
+    /// client cannot flood the journal.
+    var refusalsLogged = 0
 
     public init(peer: PeerIdentity) { self.peer = peer }
 }
@@ -79,14 +82,15 @@ public struct Dispatcher: Sendable {
     /// Answers one inbound line.
     public func answer(_ inbound: InboundLine, session: inout Session) async -> (Reply, After) {
         let (configuration, access) = settings.snapshot
-        // Someone with no role learns nothing, not even what is wrong with the request.
-        guard let role = role(of: session, access: access) else {
-            return (refuse(nil, role: nil, session: session), .keepOpen)
-        }
         guard session.rate.take(now: Dispatcher.monotonicSeconds(), rate: configuration.limits.requestRate) else {
             return (Reply(error: .limitExceeded("request_rate",
                 "more than \(configuration.limits.requestRate) requests a second on this connection; this one was not run. Slow down and send it again")),
                     .keepOpen)
+        }
+        // Someone with no role learns nothing, not even what is wrong with the request, and
+        // is not left holding a connection.
+        guard let role = role(of: session, access: access) else {
+            return (refuse(nil, role: nil, session: &session), .close)
         }
         switch inbound {
         case .tooLong(let count):
@@ -103,17 +107,21 @@ public struct Dispatcher: Sendable {
     /// Answers one request line (already known to be UTF-8), for a peer with `role`.
     public func answer(line: String, session: inout Session) async -> (Reply, After) {
         let (configuration, access) = settings.snapshot
-        guard let role = role(of: session, access: access) else { return (refuse(nil, role: nil, session: session), .keepOpen) }
+        guard let role = role(of: session, access: access) else { return (refuse(nil, role: nil, session: &session), .close) }
         return await answer(line: line, role: role, configuration: configuration, session: &session)
     }
 
     /// `not-permitted`, logged with who asked.
-    private func refuse(_ command: Command?, role: Role?, session: Session) -> Reply {
-        logger.notice("request refused", metadata: [
+    private func refuse(_ command: Command?, role: Role?, session: inout Session) -> Reply {
+        session.refusalsLogged += 1
+        if session.refusalsLogged <= 10 {
+            logger.notice("request refused", metadata: [
             "message_id": "\(MessageID.accessRefused)", "verb": "\(command?.verb.name ?? "-")",
             "role": "\(role?.rawValue ?? "none")", "needed": "\(command?.requiredRole.rawValue ?? "observer")",
             "listener": "\(session.listener)", "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
-        ])
+            "refusals": "\(session.refusalsLogged)",
+            ])
+        }
         guard let command, let role else {
             return Reply(error: CasetrackError(.notPermitted,
                 "uid \(session.peer.uid) has no role on this daemon; an administrator can grant one (observers, readers, writers, admins in casetrackd.conf)"))
@@ -139,7 +147,7 @@ public struct Dispatcher: Sendable {
         } catch {
             return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
         }
-        guard role >= command.requiredRole else { return (refuse(command, role: role, session: session), .keepOpen) }
+        guard role >= command.requiredRole else { return (refuse(command, role: role, session: &session), .keepOpen) }
         do {
             let answer = try await run(command, role: role, configuration: configuration, session: &session, clock: clock)
             if configuration.auditReads { audit(command, reply: answer.0, session: session) }

@@ -198,8 +198,8 @@ public struct SocketServer: Service {
                 // connection closes. One write per answer or batch of notices: lines never mix.
                 @Sendable func send(_ text: String) async throws {
                     // Watched: a client that leaves it unread past send_timeout is cut off.
-                    watch.sendingSince.store(ConnectionWatch.now(), ordering: .relaxed)
-                    defer { watch.sendingSince.store(0, ordering: .relaxed) }
+                    watch.sendBegins()
+                    defer { watch.sendEnds() }
                     try await channel.channel.writeAndFlush(ByteBuffer(string: text)).get()
                 }
                 if let refusal = connection.refusal {

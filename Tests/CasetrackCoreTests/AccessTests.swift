@@ -63,6 +63,7 @@ struct AccessTests {
         #expect(try Role.cap(forListener: "socket") == .admin)
         #expect(try Role.cap(forListener: "ro") == .reader)
         #expect(try Role.cap(forListener: "observer") == .observer)
+        #expect(try Role.cap(forListener: "unknown") == .admin && Role.cap(forListener: "writer") == .writer)
         #expect(throws: CasetrackError.self) { try Role.cap(forListener: "casetrackd.socket") }
     }
 
@@ -79,6 +80,10 @@ struct AccessTests {
         #expect(try role("SET-STATUS C-000001 returned") == .writer)
         #expect(try role("SET-STATUS C-000001 missing correction=yes note=\"wrong list\"") == .admin)
         #expect(try role("SUBSCRIBE") == .observer)
+        #expect(try role("SUBSCRIBE unit=\"3 бригада\"") == .reader)
+        #expect(try role("SUBSCRIBE tag=medic") == .reader)
+        #expect(try role("COUNT tag=medic") == .reader)
+        #expect(try role("STATS unit=x") == .reader)
         #expect(try role("TEST-NOTICE") == .writer)
         #expect(Role.observer < .reader && Role.reader < .writer && Role.writer < .admin)
     }

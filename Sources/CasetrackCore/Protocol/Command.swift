@@ -276,7 +276,11 @@ public enum Command: Hashable, Sendable {
     public var requiredRole: Role {
         switch self {
         case .setStatus(_, _, _, _, let correction) where correction: return .admin
-        case .count(let filter) where filter.name != nil, .stats(let filter) where filter.name != nil: return .reader
+        // Filters on what an observer's notices leave out (names, unit, tags) would let it
+        // learn them case by case: reading them needs reader.
+        case .count(let filter) where filter.revealsPersonalData, .stats(let filter) where filter.revealsPersonalData:
+            return .reader
+        case .subscribe(let filter, _) where filter.unit != nil || !filter.tags.isEmpty: return .reader
         default: return verb.role
         }
     }

@@ -30,8 +30,12 @@ public struct Request: Hashable, Sendable {
     public init(line: String) throws {
         let tokens = try LineCodec.tokenize(line)
         guard let first = tokens.first else { throw CasetrackError(.badRequest, "empty line; send a verb, e.g. HELLO") }
-        guard case .value(let verb) = first, !verb.isEmpty else {
-            throw CasetrackError(.badRequest, "a line must start with a verb, e.g. GET C-000001")
+        // A verb is a word of letters, digits and hyphens, even when quoted: anything else
+        // could not be written back as the same request.
+        guard case .value(let verb) = first, let head = verb.unicodeScalars.first, head.isASCII, head.properties.isAlphabetic,
+              verb.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") })
+        else {
+            throw CasetrackError(.badRequest, "a line must start with a verb (letters, digits, -), e.g. GET C-000001")
         }
         self.init(verb: verb)
         for token in tokens.dropFirst() {

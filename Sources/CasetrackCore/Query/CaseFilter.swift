@@ -27,6 +27,10 @@ public struct CaseFilter: Hashable, Sendable {
 
     public var isEmpty: Bool { self == CaseFilter() }
 
+    /// Whether it selects on personal data (names, unit, tags): such a filter needs the
+    /// reader role even where the answer is only a count.
+    public var revealsPersonalData: Bool { name != nil || unit != nil || !tags.isEmpty }
+
     public func matches(_ record: CaseRecord, today: Day) -> Bool {
         matches(record, today: today, nameKeys: name == nil ? [] : NameKey.keys(for: record.names))
     }
