@@ -101,10 +101,10 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("military or civilian.", valueName: "category"))
     var category: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("A tag the case must have (repeat: all of them).", valueName: "tag"))
+    @Option(name: .long, help: ArgumentHelp("A tag the case must have (repeat: all of them). Needs the reader role.", valueName: "tag"))
     var tag: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("The unit or affiliation, in any letter case.", valueName: "unit"))
+    @Option(name: .long, help: ArgumentHelp("The unit or affiliation, in any letter case. Needs the reader role.", valueName: "unit"))
     var unit: String?
 
     @Option(name: .long, help: ArgumentHelp("Held or missing for at least this long: 8y, 18m, 90d, 1y6m.", valueName: "duration"))
@@ -119,7 +119,7 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Changed at or after this date or instant (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ).", valueName: "when"))
     var updatedSince: String?
 
-    @Option(name: .long, help: ArgumentHelp("Words of a name, in any spelling, letter case or script.", valueName: "words"))
+    @Option(name: .long, help: ArgumentHelp("Words of a name, in any spelling, letter case or script. Needs the reader role.", valueName: "words"))
     var name: String?
 
     var options: [(key: String, value: String)] {
