@@ -241,8 +241,10 @@ public struct SocketServer: Service {
                             switch after {
                             case .close: return
                             case .startNotices(let subscription):
+                                let granted = session
                                 let feed = NoticeFeed(store: dispatcher.store, format: session.format,
-                                                      includePersonalData: session.includePersonalData)
+                                                      includePersonalData: session.includePersonalData,
+                                                      currentRole: { dispatcher.role(of: granted) })
                                 let capacity = dispatcher.subscriberBuffer
                                 let format = session.format
                                 feeds.addTask {
@@ -259,6 +261,12 @@ public struct SocketServer: Service {
                                         details.append("oldest", oldest)
                                         bye = CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)",
                                                              details: details)
+                                    case .revoked(let last):
+                                        var details = Fields()
+                                        details.append("after", last)
+                                        bye = CasetrackError(.notPermitted,
+                                            "this connection's role no longer allows this subscription (the configuration was reloaded)",
+                                            details: details)
                                     case .failed(let error, let last):
                                         var details = Fields()
                                         details.append("after", last)

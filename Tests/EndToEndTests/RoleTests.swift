@@ -247,6 +247,51 @@ struct RoleTests {
                 && !received.contains("secret-tag") && !received.contains("нотатка"))
         #expect(received.contains("ERR not-permitted "), "GET and a name filter are refused")
     }
+
+    @Test("a reload that lowers a subscriber's role: names stop at once; with no role left the subscription ends",
+          .enabled(if: TestAccounts.possible, "needs root, useradd, setpriv and socat"))
+    func revokedOnReload() throws {
+        let accounts = TestAccounts()
+        let person = try accounts.user("rv")
+        let daemon = try Daemon(start: false)
+        chmod(daemon.folder.path, 0o755)
+        let config = daemon.folder.appendingPathComponent("casetrackd.conf").path
+        try daemon.start(config: "socket_mode = 0666\nreaders = \(person)\n", extraArguments: ["--log-level", "notice"])
+        let inputPath = daemon.folder.appendingPathComponent("sub.in").path
+        mkfifo(inputPath, 0o644)
+        let output = daemon.folder.appendingPathComponent("sub.out").path
+        let subscriber = try Spawned.shell(
+            "exec \(accounts.command(as: person)) socat -t 20 - UNIX-CONNECT:\(daemon.socket) < \(inputPath) > \(output)")
+        defer { if subscriber.isRunning { subscriber.signal(SIGKILL); subscriber.wait() } }
+        let feed = try FileHandle(forWritingTo: URL(fileURLWithPath: inputPath))
+        feed.write(Data("SUBSCRIBE\n".utf8))
+        func received() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        for _ in 0..<100 where !received().contains("OK after=") { usleep(50_000) }
+        let writer = try daemon.client()
+        func add(_ name: String) throws {
+            _ = try writer.request(Request(verb: "ADD", options: [("name", name), ("category", "civilian"), ("status", "missing")])).get()
+        }
+        func reload(_ text: String) throws {
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            _ = daemon.readAvailableOutput()
+            kill(try #require(daemon.process?.processIdentifier), SIGHUP)
+            #expect(daemon.waitForOutput(containing: "configuration reloaded"))
+        }
+        try add("Лисенко Богдан")
+        for _ in 0..<100 where !received().contains("Лисенко") { usleep(50_000) }
+        #expect(received().contains("names=\"Лисенко Богдан\""), "a reader gets names")
+        try reload("socket_mode = 0666\nobservers = \(person)\n")
+        try add("Руденко Олена")
+        for _ in 0..<100 where !received().contains("id=C-000002") { usleep(50_000) }
+        #expect(received().contains("id=C-000002") && !received().contains("Руденко"), "as an observer: no names")
+        try reload("socket_mode = 0666\n")
+        try add("Хоменко Юрій")
+        subscriber.wait()
+        let all = received()
+        #expect(all.contains("BYE not-permitted after=2 "), "\(all)")
+        #expect(!all.contains("C-000003") && !all.contains("Хоменко"))
+        try? feed.close()
+    }
 }
 
 extension Daemon {

@@ -62,6 +62,10 @@ struct NoticeFeed {
     let store: any CaseStore
     let format: WireFormat
     let includePersonalData: Bool
+    /// The connection's role under the policy in force, asked before every batch: a reload
+    /// that lowers it to observer strips personal data from what follows; one that leaves
+    /// too little for the subscription's filter, or no role, ends the subscription.
+    var currentRole: @Sendable () -> Role? = { .admin }
 
     /// How a feed ended; `last` is the sequence number through which the subscriber has been
     /// served (resuming with `since=last` loses nothing).
@@ -72,6 +76,16 @@ struct NoticeFeed {
         case gap(oldest: Int64, last: Int64)
         /// The store failed while replaying.
         case failed(CasetrackError, last: Int64)
+        /// A reload took away the role the subscription needs.
+        case revoked(last: Int64)
+    }
+
+    /// Whether notices may still go out, and with personal data; nil: the role is gone.
+    private func personalData(for filter: NoticeFilter) -> Bool? {
+        guard let role = currentRole() else { return nil }
+        let needed: Role = filter.unit != nil || !filter.tags.isEmpty ? .reader : .observer
+        guard role >= needed else { return nil }
+        return includePersonalData && role >= .reader
     }
 
     static let replayPage = 512
@@ -86,6 +100,7 @@ struct NoticeFeed {
             while true {
                 while last < registered {
                     if subscription.isStopped { return .closed(last: last) }
+                    guard let personal = personalData(for: subscription.filter) else { return .revoked(last: last) }
                     let page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
                     // Retention trimmed the log while we were replaying it.
                     guard let first = page.first, first.seq == last + 1 else {
@@ -93,7 +108,7 @@ struct NoticeFeed {
                     }
                     var text = ""
                     for notice in page where notice.seq <= registered {
-                        if subscription.filter.matches(notice) { append(notice, to: &text) }
+                        if subscription.filter.matches(notice) { append(notice, personal: personal, to: &text) }
                         last = notice.seq
                     }
                     if !text.isEmpty { try await send(text) }
@@ -111,9 +126,10 @@ struct NoticeFeed {
         while true {
             switch await queue.take(maximum: NoticeFeed.liveBatch) {
             case .success(let batch):
+                guard let personal = personalData(for: subscription.filter) else { return .revoked(last: last) }
                 var text = ""
                 for notice in batch where notice.seq > last {
-                    append(notice, to: &text)
+                    append(notice, personal: personal, to: &text)
                     last = notice.seq
                 }
                 do {
@@ -127,8 +143,8 @@ struct NoticeFeed {
         }
     }
 
-    private func append(_ notice: Notice, to text: inout String) {
-        text += ResponseLine.notice(notice.fields(includePersonalData: includePersonalData)).encoded(format)
+    private func append(_ notice: Notice, personal: Bool, to text: inout String) {
+        text += ResponseLine.notice(notice.fields(includePersonalData: personal)).encoded(format)
         text += "\n"
     }
 }
