@@ -138,8 +138,8 @@ struct Watch: ParsableCommand {
                     }
                 }
             } catch let error as CasetrackError
-                        where [.storageFailure, .internalError, .shuttingDown].contains(error.code) {
-                // The daemon's trouble, not the request's: it may be back in a moment.
+                        where [.storageFailure, .internalError, .shuttingDown, .limitExceeded].contains(error.code) {
+                // The daemon's trouble (or a full house), not the request's: it may pass in a moment.
                 Output.error("watch: the daemon said \(error.code): \(error.message); retrying in \(retry.describeNext)")
             } catch let error as CasetrackError {
                 Output.error("watch: \(error.message)")
