@@ -239,13 +239,8 @@ public struct Dispatcher: Sendable {
             let statistics = try await store.statistics(filter, today: today)
             return (Reply(data: statistics.lines, final: ["total": .int(Int64(statistics.total))]), .keepOpen)
         case .subscribe(let filter, let since):
-            let limit = configuration.limits.maxSubscribers
-            if !session.subscribed, hub.subscriberCount >= limit {
-                throw CasetrackError.limitExceeded("max_subscribers",
-                    "\(limit) subscriptions are running, the most this daemon allows; try again later")
-            }
             session.includePersonalData = role >= .reader
-            return try await subscribe(filter, since: since, session: &session)
+            return try await subscribe(filter, since: since, limit: configuration.limits.maxSubscribers, session: &session)
         case .unsubscribe:
             guard session.subscribed else { throw CasetrackError.badArgument("this connection has no subscription") }
             session.subscribed = false
@@ -260,7 +255,8 @@ public struct Dispatcher: Sendable {
         }
     }
 
-    private func subscribe(_ filter: NoticeFilter, since: Int64?, session: inout Session) async throws -> (Reply, After) {
+    private func subscribe(_ filter: NoticeFilter, since: Int64?, limit: Int,
+                           session: inout Session) async throws -> (Reply, After) {
         guard !session.subscribed else {
             throw CasetrackError(.alreadySubscribed, "this connection is already subscribed; send UNSUBSCRIBE first, or use another connection")
         }
@@ -279,7 +275,10 @@ public struct Dispatcher: Sendable {
                     "since=\(since) is after the newest event, \(newest): was the database restored from an older backup? Subscribe with since=\(newest) or less")
             }
         }
-        let (queue, registered) = hub.subscribe(filter: filter, capacity: subscriberBuffer)
+        guard let (queue, registered) = hub.subscribe(filter: filter, capacity: subscriberBuffer, limit: limit) else {
+            throw CasetrackError.limitExceeded("max_subscribers",
+                "\(limit) subscriptions are running, the most this daemon allows; try again later")
+        }
         session.subscribed = true
         var final = Fields()
         // Where this subscription starts: a client that reconnects resumes with since=this

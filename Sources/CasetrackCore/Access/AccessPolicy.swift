@@ -71,12 +71,13 @@ public struct AccessPolicy: Hashable, Sendable {
             for principal in members[role] ?? [] {
                 switch principal {
                 case .user(let name):
-                    guard let uid = UInt32(name) ?? directory.userID(named: name) else {
+                    // A name first: an account may be called `1234`; only then a number.
+                    guard let uid = directory.userID(named: name) ?? UInt32(name) else {
                         throw CasetrackError.badArgument("\(role.listKey): there is no user '\(name)' on this system")
                     }
                     users[uid] = max(users[uid] ?? role, role)
                 case .group(let name):
-                    guard let gid = UInt32(name) ?? directory.groupID(named: name) else {
+                    guard let gid = directory.groupID(named: name) ?? UInt32(name) else {
                         throw CasetrackError.badArgument("\(role.listKey): there is no group '\(name)' on this system")
                     }
                     groups[gid] = max(groups[gid] ?? role, role)

@@ -37,7 +37,17 @@ public final class NoticeHub: Sendable {
     /// A new subscriber's queue and the sequence number it starts after: every later notice
     /// that matches `filter` goes to the queue; every earlier one is in the store.
     func subscribe(filter: NoticeFilter, capacity: Int) -> (queue: NoticeQueue, after: Int64) {
+        guard let registered = subscribe(filter: filter, capacity: capacity, limit: .max) else {
+            preconditionFailure("a registration without a limit found no room")
+        }
+        return registered
+    }
+
+    /// Registers a subscriber unless `limit` subscribers are registered already (counted and
+    /// registered under one lock, so that subscribers arriving together cannot pass it).
+    func subscribe(filter: NoticeFilter, capacity: Int, limit: Int) -> (queue: NoticeQueue, after: Int64)? {
         state.withLock { state in
+            guard state.queues.count < limit else { return nil }
             let queue = NoticeQueue(id: state.nextID, filter: filter, capacity: capacity)
             state.nextID += 1
             state.queues[queue.id] = queue
