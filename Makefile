@@ -70,12 +70,15 @@ fuzz: deps
 
 # The whole suite again with AddressSanitizer or ThreadSanitizer (daemon and tests built
 # with it, in their own build folder). Each takes a full build: not part of make test.
+# ThreadSanitizer does not see inside Synchronization.Mutex on Linux (the standard library
+# is not instrumented), so it reports races on data that a Mutex guards: read its reports,
+# it does not stop at the first.
 test-asan: deps
 	ASAN_OPTIONS=detect_leaks=0 CASETRACK_BIN_DIR=$(CURDIR)/.build/asan/debug \
 	  $(SWIFT) test --disable-xctest --sanitize=address --scratch-path $(CURDIR)/.build/asan
 
 test-tsan: deps
-	TSAN_OPTIONS=halt_on_error=1 CASETRACK_BIN_DIR=$(CURDIR)/.build/tsan/debug \
+	TSAN_OPTIONS=halt_on_error=0 CASETRACK_BIN_DIR=$(CURDIR)/.build/tsan/debug \
 	  $(SWIFT) test --disable-xctest --sanitize=thread --scratch-path $(CURDIR)/.build/tsan
 
 install: deps

@@ -63,11 +63,12 @@ final class TestAccounts {
 }
 
 /// Splits what a daemon wrote into the greeting and one answer per request (each ends with
-/// its OK or ERR line).
+/// its OK or ERR line). Notice lines of a running subscription come between answers, when
+/// they come: they are left out.
 func answers(_ lines: [String]) -> (greeting: String, answers: [[String]]) {
     var answers: [[String]] = []
     var current: [String] = []
-    for line in lines.dropFirst() {
+    for line in lines.dropFirst() where !line.hasPrefix("N ") {
         current.append(line)
         if line == "OK" || line.hasPrefix("OK ") || line.hasPrefix("ERR ") {
             answers.append(current)
