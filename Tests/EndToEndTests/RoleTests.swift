@@ -62,6 +62,54 @@ final class TestAccounts {
     }
 }
 
+/// A connection held open as another user (socat under setpriv): lines go in through a FIFO
+/// as the test writes them, everything the daemon says lands in a file.
+final class UserConnection {
+    private let process: Spawned
+    private let feed: FileHandle
+    private let output: String
+
+    init(as user: String, accounts: TestAccounts, socket: String, folder: URL) throws {
+        let input = folder.appendingPathComponent("\(user)-\(UUID().uuidString.prefix(4)).in").path
+        output = input + ".out"
+        mkfifo(input, 0o644)
+        process = try Spawned.shell(
+            "exec \(accounts.command(as: user)) socat -t 20 - UNIX-CONNECT:\(socket) < \(input) > \(output)")
+        // Opening the write end waits for socat's shell to open the read end.
+        feed = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
+    }
+
+    deinit {
+        try? feed.close()
+        if process.isRunning { process.signal(SIGKILL); process.wait() }
+    }
+
+    func send(_ text: String) { feed.write(Data(text.utf8)) }
+
+    /// All the daemon wrote so far.
+    var received: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+
+    /// Waits at most 10 s for `done` to hold of what was received.
+    @discardableResult
+    func wait(until done: (String) -> Bool) -> Bool {
+        for _ in 0..<200 { if done(received) { return true }; usleep(50_000) }
+        return done(received)
+    }
+
+    /// Closes the sending side and waits for the daemon to close the connection; all received.
+    func finish() -> String {
+        try? feed.close()
+        process.wait()
+        return received
+    }
+
+    /// Waits for the daemon to close the connection by itself; all received.
+    func waitForClose() -> String {
+        process.wait()
+        return received
+    }
+}
+
 /// Splits what a daemon wrote into the greeting and one answer per request (each ends with
 /// its OK or ERR line). Notice lines of a running subscription come between answers, when
 /// they come: they are left out.
@@ -203,15 +251,9 @@ struct RoleTests {
         let names = (0..<300).map { "\(Synthetic.surnames[$0 % Synthetic.surnames.count]) \(Synthetic.givenNames[$0 % Synthetic.givenNames.count])" }
         func latin(_ index: Int) -> String { Synthetic.romanize(names[index]) }
         // The observer subscribes live, then replays everything from the start, while root writes.
-        let inputPath = daemon.folder.appendingPathComponent("observer.in").path
-        mkfifo(inputPath, 0o644)
-        let output = daemon.folder.appendingPathComponent("observer.out").path
-        let watcher = try Spawned.shell(
-            "exec \(accounts.command(as: observer)) socat -t 20 - UNIX-CONNECT:\(daemon.socket) < \(inputPath) > \(output)")
-        defer { if watcher.isRunning { watcher.signal(SIGKILL); watcher.wait() } }
-        let feed = try FileHandle(forWritingTo: URL(fileURLWithPath: inputPath))
-        feed.write(Data("SUBSCRIBE\n".utf8))
-        usleep(200_000)
+        let watcher = try UserConnection(as: observer, accounts: accounts, socket: daemon.socket, folder: daemon.folder)
+        watcher.send("SUBSCRIBE\n")
+        #expect(watcher.wait { $0.contains("OK after=") })
         let writer = try daemon.client()
         for (index, name) in names.enumerated() {
             try writer.send(Request(verb: "ADD", options: [("name", name), ("name", latin(index)), ("category", "civilian"),
@@ -225,17 +267,12 @@ struct RoleTests {
                                            options: [("note", "бачили \(names[index - 1])"), ("source", "лист \(names[index - 1])")])).get()
         }
         _ = try writer.request(Request(verb: "TEST-NOTICE", options: [("note", "нотатка для \(names[0])")])).get()
-        feed.write(Data("UNSUBSCRIBE\nSUBSCRIBE since=0\n".utf8))
+        watcher.send("UNSUBSCRIBE\nSUBSCRIBE since=0\n")
         let last = try daemon.lastSequence()
         // Wait for the replay to reach the newest event, then ask what an observer may ask.
-        for _ in 0..<200 {
-            if (try? String(contentsOfFile: output, encoding: .utf8))?.components(separatedBy: "N seq=\(last) ").count == 3 { break }
-            usleep(50_000)
-        }
-        feed.write(Data("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\n".utf8))
-        try feed.close()
-        watcher.wait()
-        let received = try String(contentsOfFile: output, encoding: .utf8)
+        watcher.wait { $0.components(separatedBy: "N seq=\(last) ").count == 3 }
+        watcher.send("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\n")
+        let received = watcher.finish()
         let notices = received.split(separator: "\n").filter { $0.hasPrefix("N ") }
         let changes = stride(from: 1, through: names.count, by: 3).underestimatedCount
         #expect(notices.count == 2 * (names.count + changes + 1), "live and replayed notices: \(notices.count)")
@@ -258,16 +295,9 @@ struct RoleTests {
         chmod(daemon.folder.path, 0o755)
         let config = daemon.folder.appendingPathComponent("casetrackd.conf").path
         try daemon.start(config: "socket_mode = 0666\nreaders = \(person)\n", extraArguments: ["--log-level", "notice"])
-        let inputPath = daemon.folder.appendingPathComponent("sub.in").path
-        mkfifo(inputPath, 0o644)
-        let output = daemon.folder.appendingPathComponent("sub.out").path
-        let subscriber = try Spawned.shell(
-            "exec \(accounts.command(as: person)) socat -t 20 - UNIX-CONNECT:\(daemon.socket) < \(inputPath) > \(output)")
-        defer { if subscriber.isRunning { subscriber.signal(SIGKILL); subscriber.wait() } }
-        let feed = try FileHandle(forWritingTo: URL(fileURLWithPath: inputPath))
-        feed.write(Data("SUBSCRIBE\n".utf8))
-        func received() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
-        for _ in 0..<100 where !received().contains("OK after=") { usleep(50_000) }
+        let subscriber = try UserConnection(as: person, accounts: accounts, socket: daemon.socket, folder: daemon.folder)
+        subscriber.send("SUBSCRIBE\n")
+        #expect(subscriber.wait { $0.contains("OK after=") })
         let writer = try daemon.client()
         func add(_ name: String) throws {
             _ = try writer.request(Request(verb: "ADD", options: [("name", name), ("category", "civilian"), ("status", "missing")])).get()
@@ -279,19 +309,15 @@ struct RoleTests {
             #expect(daemon.waitForOutput(containing: "configuration reloaded"))
         }
         try add("Лисенко Богдан")
-        for _ in 0..<100 where !received().contains("Лисенко") { usleep(50_000) }
-        #expect(received().contains("names=\"Лисенко Богдан\""), "a reader gets names")
+        #expect(subscriber.wait { $0.contains("names=\"Лисенко Богдан\"") }, "a reader gets names")
         try reload("socket_mode = 0666\nobservers = \(person)\n")
         try add("Руденко Олена")
-        for _ in 0..<100 where !received().contains("id=C-000002") { usleep(50_000) }
-        #expect(received().contains("id=C-000002") && !received().contains("Руденко"), "as an observer: no names")
+        #expect(subscriber.wait { $0.contains("id=C-000002") } && !subscriber.received.contains("Руденко"), "as an observer: no names")
         try reload("socket_mode = 0666\n")
         try add("Хоменко Юрій")
-        subscriber.wait()
-        let all = received()
+        let all = subscriber.waitForClose()
         #expect(all.contains("BYE not-permitted after=2 "), "\(all)")
         #expect(!all.contains("C-000003") && !all.contains("Хоменко"))
-        try? feed.close()
     }
 }
 
