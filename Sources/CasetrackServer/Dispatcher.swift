@@ -173,6 +173,7 @@ public struct Dispatcher: Sendable {
     private func audit(_ command: Command, reply: Reply, session: Session) {
         switch command {
         case .get, .history, .list: break
+        case .export: guard (try? reply.outcome.get())?.string("personal_data") == "yes" else { return }
         default: return
         }
         guard case .success = reply.outcome else { return }
@@ -224,20 +225,38 @@ public struct Dispatcher: Sendable {
             guard let events = try await store.history(id) else { throw CasetrackError(.notFound, "no case \(id)") }
             return (Reply(data: events.map(\.fields), final: ["count": .int(Int64(events.count))]), .keepOpen)
         case .list(let filter, let limit, let after):
-            // One more than asked tells whether another page follows.
-            var records = try await store.list(filter, today: today, limit: limit + 1, after: after)
-            var final = Fields()
-            let more = records.count > limit
-            if more { records.removeLast() }
-            final.append("count", records.count)
-            if more, let last = records.last { final.append("next", last.id.description) }
+            let (records, final) = try await page(filter, limit: limit, after: after, today: today)
             return (Reply(data: records.map { $0.fields(today: today) }, final: final), .keepOpen)
         case .count(let filter):
             let count = try await store.count(filter, today: today)
             return (Reply(final: ["count": .int(Int64(count))]), .keepOpen)
-        case .stats(let filter):
-            let statistics = try await store.statistics(filter, today: today)
-            return (Reply(data: statistics.lines, final: ["total": .int(Int64(statistics.total))]), .keepOpen)
+        case .stats(let query):
+            let table = try await store.statistics(query, today: today)
+            return (Reply(data: table.lines, final: table.final), .keepOpen)
+        case .exchangeCreate, .exchangeAdd, .exchangeRemove, .exchangeComplete, .exchangeShow, .exchangeList:
+            return (try await exchange(command, session: session, clock: clock), .keepOpen)
+        case .importRows(let rows, let dryRun):
+            return (try await importRows(rows, dryRun: dryRun, session: session, clock: clock), .keepOpen)
+        case .export(let filter, let limit, let after):
+            var (records, final) = try await page(filter, limit: limit, after: after, today: today)
+            let full = role >= .reader
+            final.append("personal_data", full ? "yes" : "no")
+            return (Reply(data: records.map { full ? $0.fields(today: today) : $0.observerFields(today: today) }, final: final),
+                    .keepOpen)
+        case .backup(let path):
+            let summary = try await store.backup(to: path)
+            logger.notice("backup written", metadata: [
+                "message_id": "\(MessageID.backupWritten)", "path": "\(summary.path)", "bytes": "\(summary.bytes)",
+                "cases": "\(summary.cases)", "events": "\(summary.events)", "seq": "\(summary.lastSequence)",
+                "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
+            ])
+            var final = Fields()
+            final.append("path", summary.path)
+            final.append("bytes", summary.bytes)
+            final.append("cases", summary.cases)
+            final.append("events", summary.events)
+            final.append("last", summary.lastSequence)
+            return (Reply(final: final), .keepOpen)
         case .subscribe(let filter, let since):
             session.includePersonalData = role >= .reader
             return try await subscribe(filter, since: since, limit: configuration.limits.maxSubscribers, session: &session)
@@ -253,6 +272,170 @@ public struct Dispatcher: Sendable {
             reply.acknowledgesWrite = true
             return (reply, .keepOpen)
         }
+    }
+
+    /// One page of a LIST or EXPORT, with `count=` and, when more follow, `next=`.
+    private func page(_ filter: CaseFilter, limit: Int, after: CaseID?, today: Day) async throws -> ([CaseRecord], Fields) {
+        // One more than asked tells whether another page follows.
+        var records = try await store.list(filter, today: today, limit: limit + 1, after: after)
+        var final = Fields()
+        let more = records.count > limit
+        if more { records.removeLast() }
+        final.append("count", records.count)
+        if more, let last = records.last { final.append("next", last.id.description) }
+        return (records, final)
+    }
+
+    private func exchange(_ command: Command, session: Session, clock: WriteClock) async throws -> Reply {
+        var final = Fields()
+        switch command {
+        case .exchangeCreate(let name, let date, let phases, let note):
+            let exchange = try await store.createExchange(
+                Exchange(name: name, date: date, phases: phases, note: note, createdAt: clock.now), actor: session.peer.actor)
+            logger.info("exchange created", metadata: ["exchange": "\(exchange.name)", "phases": "\(phases)",
+                                                       "peer_uid": "\(session.peer.uid)"])
+            final.append("exchange", exchange.name)
+            final.append("date", exchange.date.description)
+            final.append("phases", exchange.phases)
+            return Reply(final: final)
+        case .exchangeAdd(let name, let phase, let ids):
+            let added = try await store.listOnExchange(name, phase: phase, ids: ids)
+            final.append("exchange", name)
+            final.append("phase", phase)
+            final.append("added", added)
+            return Reply(final: final)
+        case .exchangeRemove(let name, let ids):
+            final.append("exchange", name)
+            final.append("removed", try await store.removeFromExchange(name, ids: ids))
+            return Reply(final: final)
+        case .exchangeComplete(let name, let phase, let details):
+            let completion = try await store.completePhase(name, phase: phase, details: details, actor: session.peer.actor,
+                                                           clock: clock)
+            for change in completion.changes { _ = written(change, today: clock.today) }
+            let total = completion.returned.values.reduce(0, +)
+            var metadata: Logger.Metadata = [
+                "message_id": "\(MessageID.exchangeCompleted)", "exchange": "\(completion.exchange.name)",
+                "phase": "\(phase)", "seq": "\(completion.event.seq)", "returned": "\(total)",
+                "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
+            ]
+            for category in Category.allCases { metadata[category.rawValue] = "\(completion.returned[category] ?? 0)" }
+            logger.notice("exchange phase completed", metadata: metadata)
+            final.append("exchange", completion.exchange.name)
+            final.append("phase", phase)
+            final.append("seq", completion.event.seq)
+            final.append("returned", total)
+            for category in Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }) {
+                final.append(category.rawValue, completion.returned[category] ?? 0)
+            }
+            let data = completion.changes.map { change -> Fields in
+                var fields = Fields()
+                fields.append("id", change.record.id.description)
+                fields.append("category", change.record.category.rawValue)
+                fields.append("version", change.record.version)
+                fields.append("seq", change.event.seq)
+                return fields
+            }
+            var reply = Reply(data: data, final: final)
+            reply.acknowledgesWrite = true
+            return reply
+        case .exchangeShow(let name):
+            guard let (exchange, phases) = try await store.exchangeReport(name) else {
+                throw CasetrackError(.notFound, "no exchange \(LineCodec.quote(name)); EXCHANGE-LIST shows those on record")
+            }
+            final.append("exchange", exchange.name)
+            final.append("date", exchange.date.description)
+            final.append("phases", exchange.phases)
+            final.append("listed", phases.map(\.total.listed).reduce(0, +))
+            final.append("returned", phases.map(\.total.returned).reduce(0, +))
+            final.append("note", exchange.note)
+            return Reply(data: phases.flatMap(\.lines), final: final)
+        case .exchangeList:
+            let summaries = try await store.exchanges()
+            return Reply(data: summaries.map(\.fields), final: ["count": .int(Int64(summaries.count))])
+        default:
+            throw CasetrackError(.internalError, "\(command.verb.name) is not an exchange request")
+        }
+    }
+
+    /// `IMPORT`: every row is read first; one bad row refuses the batch (a dry run lists each).
+    private func importRows(_ texts: [String], dryRun: Bool, session: Session, clock: WriteClock) async throws -> Reply {
+        var rows: [(index: Int, row: ImportRow)] = []
+        var problems: [(index: Int, error: CasetrackError)] = []
+        for (index, text) in texts.enumerated() {
+            do {
+                rows.append((index, try ImportRow(text, today: clock.today)))
+            } catch let error as CasetrackError {
+                problems.append((index, error))
+            }
+        }
+        if !dryRun, let first = problems.first {
+            var details = Fields()
+            details.append("row", first.index + 1)
+            throw CasetrackError(.badArgument,
+                "\(problems.count) of \(texts.count) rows are invalid, the first is row \(first.index + 1): \(first.error.message); nothing was imported (IMPORT dry_run=yes lists every problem)",
+                details: details)
+        }
+        let outcomes = try await store.importRows(rows.map(\.row), dryRun: dryRun, actor: session.peer.actor, clock: clock)
+        var data: [Fields] = []
+        var added = 0
+        var existing = 0
+        var seqs: [Int64] = []
+        for (position, outcome) in outcomes.enumerated() {
+            let index = rows[position].index
+            switch outcome.decision {
+            case .add:
+                added += 1
+                if let change = outcome.change {
+                    seqs.append(change.event.seq)
+                    var fields = Fields()
+                    fields.append("row", index + 1)
+                    fields.append("result", "added")
+                    fields.append("id", change.record.id.description)
+                    fields.append("seq", change.event.seq)
+                    data.append(fields)
+                }
+            case .existing(let id):
+                existing += 1
+                if !dryRun {
+                    var fields = Fields()
+                    fields.append("row", index + 1)
+                    fields.append("result", "existing")
+                    fields.append("id", id.description)
+                    data.append(fields)
+                }
+            case .conflict(let message):
+                problems.append((index, CasetrackError(message.hasPrefix("ref:") ? .duplicateReference : .badArgument, message)))
+            }
+        }
+        var final = Fields()
+        final.append("rows", texts.count)
+        final.append("added", added)
+        final.append("existing", existing)
+        if dryRun {
+            for (index, error) in problems.sorted(by: { $0.index < $1.index }) {
+                var fields = Fields()
+                fields.append("row", index + 1)
+                fields.append("code", error.code.rawValue)
+                fields.append("field", ImportRow.field(of: error))
+                fields.append("message", error.message)
+                data.append(fields)
+            }
+            final.append("errors", problems.count)
+            final.append("dry_run", "yes")
+            return Reply(data: data, final: final)
+        }
+        if let first = seqs.first, let last = seqs.last {
+            final.append("first_seq", first)
+            final.append("last_seq", last)
+        }
+        logger.notice("cases imported", metadata: [
+            "message_id": "\(MessageID.casesImported)", "rows": "\(texts.count)", "added": "\(added)",
+            "existing": "\(existing)", "first_seq": "\(seqs.first ?? 0)", "last_seq": "\(seqs.last ?? 0)",
+            "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
+        ])
+        var reply = Reply(data: data, final: final)
+        reply.acknowledgesWrite = true
+        return reply
     }
 
     private func subscribe(_ filter: NoticeFilter, since: Int64?, limit: Int,

@@ -24,6 +24,12 @@ public enum MessageID {
     public static let recordsRead = "7e2b9d4f6a1c4b3e9f5d7a2c4e6b8d01"
     /// A client went past a limit and was disconnected (connections, line or send timeout).
     public static let clientLimited = "b4e6d8f0a2c44e1b8d3f5a7c9e1b3d57"
+    /// A phase of an exchange was completed: its cases are returned (counts by category).
+    public static let exchangeCompleted = "96d914d60fe848a08d4a51e76aa100b7"
+    /// A batch of imported cases was committed.
+    public static let casesImported = "0269e287efae4b44a9c94f361679c649"
+    /// An online backup was written and checked.
+    public static let backupWritten = "311cee50adc8404f9dc68b97595cfbf9"
     /// The daemon stopped.
     public static let stopping = "19214a6a4cd24c098e8206a736a6c5eb"
     /// The daemon could not start (socket busy, database refused, a bad socket from systemd).
@@ -35,5 +41,6 @@ public enum MessageID {
         ("case changed", caseChanged), ("write refused", writeRefused), ("storage failure", storageFailure),
         ("time alert", timeAlert), ("stopping", stopping), ("start failed", startFailed),
         ("access refused", accessRefused), ("records read", recordsRead), ("client limited", clientLimited),
+        ("exchange completed", exchangeCompleted), ("cases imported", casesImported), ("backup written", backupWritten),
     ]
 }

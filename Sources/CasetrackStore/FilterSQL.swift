@@ -39,6 +39,21 @@ struct FilterSQL {
         if let updatedSince = filter.updatedSince {
             add("updated_at >= ?", [updatedSince.unixMilliseconds])
         }
+        if filter.endedFrom != nil || filter.endedBefore != nil {
+            let open = Status.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ",")
+            add("status NOT IN (\(open)) AND ended_day IS NOT NULL", [])
+            if let endedFrom = filter.endedFrom { add("ended_day >= ?", [endedFrom.daysSinceEpoch]) }
+            if let endedBefore = filter.endedBefore { add("ended_day < ?", [endedBefore.daysSinceEpoch]) }
+        }
+        if let exchange = filter.exchange {
+            if let phase = filter.phase {
+                add("id IN (SELECT case_id FROM exchange_cases WHERE exchange_id = (SELECT id FROM exchanges WHERE name_key = ?) AND phase = ?)",
+                    [Exchange.key(exchange), phase])
+            } else {
+                add("id IN (SELECT case_id FROM exchange_cases WHERE exchange_id = (SELECT id FROM exchanges WHERE name_key = ?))",
+                    [Exchange.key(exchange)])
+            }
+        }
         if let name = filter.name {
             for word in Set(NameKey.words(of: name)).sorted() {
                 // Prefix match on the word skeletons: keys are ASCII, so `~` (0x7E) bounds them.

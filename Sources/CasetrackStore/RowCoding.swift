@@ -46,7 +46,10 @@ enum RowCoding {
             actor: Actor(uid: UInt32(truncatingIfNeeded: row["actor_uid"] as Int64),
                          pid: Int32(truncatingIfNeeded: row["actor_pid"] as Int64)),
             note: row["note"], version: row["version"], changes: try decodeList(row["changes"]),
-            threshold: row["threshold"])
+            threshold: row["threshold"],
+            exchange: (row["exchange"] as String?).map { name in
+                ExchangeMark(name: name, phase: row["phase"] ?? 0, returned: ExchangeMark.tally(from: row["tally"]))
+            })
     }
 
     /// A notice from an `events` row joined with its case's `names` (absent for a test event).
@@ -79,6 +82,7 @@ enum RowCoding {
             event.occurredOn?.description, event.recordedAt.unixMilliseconds, event.source, event.confidence?.rawValue,
             Int64(event.actor.uid), Int64(event.actor.pid), event.note, event.version, encodeList(event.changes),
             record?.category.rawValue, record?.unit, encodeList(record?.tags ?? []), event.threshold,
+            event.exchange?.name, event.exchange?.phase, event.exchange?.tallyText,
         ]
     }
 

@@ -32,8 +32,10 @@ final class DatabaseLock: Sendable {
 ///
 /// Run it as a `Service` (its ``run()`` is the writer); writes wait for it.
 public final class SQLiteCaseStore: CaseStore, Service {
-    private let pool: DatabasePool
-    private let writer: GroupCommitWriter
+    let pool: DatabasePool
+    let writer: GroupCommitWriter
+    /// The database file (backups of it are checked against it).
+    let path: String
     /// Held open for the store's lifetime: its `flock` keeps a second daemon off this file.
     private let lock: DatabaseLock
 
@@ -44,6 +46,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// after the commit (see ``CaseStore``); it must return quickly.
     public init(path: String, busyTimeout: Double = 10, onCommit: @escaping @Sendable ([Notice]) -> Void = { _ in }) throws {
         lock = try DatabaseLock(path: path)
+        self.path = path
         var configuration = Configuration()
         configuration.label = "casetrack"
         // A short lock by another process (an sqlite3 shell, a backup) is waited for, not fatal.
@@ -330,7 +333,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
         } catch let error as CasetrackError {
@@ -340,17 +343,17 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    private static func fetch(_ id: CaseID, _ db: Database) throws -> CaseRecord? {
+    static func fetch(_ id: CaseID, _ db: Database) throws -> CaseRecord? {
         try Row.fetchOne(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?", arguments: [id.number])
             .map(RowCoding.record)
     }
 
-    private static func load(_ id: CaseID, _ db: Database) throws -> CaseRecord {
+    static func load(_ id: CaseID, _ db: Database) throws -> CaseRecord {
         guard let record = try fetch(id, db) else { throw CasetrackError(.notFound, "no case \(id)") }
         return record
     }
 
-    private static func bump(_ counter: String, _ db: Database) throws -> Int64 {
+    static func bump(_ counter: String, _ db: Database) throws -> Int64 {
         try db.execute(sql: "UPDATE counters SET value = value + 1 WHERE name = ?", arguments: [counter])
         guard let value = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = ?", arguments: [counter]) else {
             throw RowCoding.corrupt("counter \(counter) is missing")
@@ -360,22 +363,23 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     /// Stores an event with the next sequence number (in the caller's transaction, so that the
     /// numbers stay gap-free in commit order) and returns that number.
-    private static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database) throws -> Int64 {
+    static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database) throws -> Int64 {
         var event = event
         event.seq = try bump("event_seq", db)
         try db.execute(sql: """
             INSERT INTO events (seq, case_id, kind, old_status, new_status, occurred, recorded_at, source, confidence,
-                                actor_uid, actor_pid, note, version, changes, category, unit, tags, threshold)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                actor_uid, actor_pid, note, version, changes, category, unit, tags, threshold,
+                                exchange, phase, tally)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: RowCoding.eventArguments(event, record))
         return event.seq
     }
 
-    private static func notices(_ change: CaseChange) -> [Notice] {
+    static func notices(_ change: CaseChange) -> [Notice] {
         [Notice(event: change.event, record: change.record)]
     }
 
-    private static func checkReferences(_ references: [String], for id: CaseID?, _ db: Database) throws {
+    static func checkReferences(_ references: [String], for id: CaseID?, _ db: Database) throws {
         for ref in references {
             if let owner = try Int64.fetchOne(db, sql: "SELECT case_id FROM case_refs WHERE ref = ?", arguments: [ref]),
                owner != id?.number {
@@ -384,7 +388,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    private static func insert(_ record: CaseRecord, _ db: Database) throws {
+    static func insert(_ record: CaseRecord, _ db: Database) throws {
         try db.execute(sql: """
             INSERT INTO cases (id, status, category, names, birth, unit, unit_key, tags, since, since_day, ended, ended_day,
                                last_place, detention_place, refs, notes, version, created_at, updated_at)
@@ -393,7 +397,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         try insertKeys(record, db)
     }
 
-    private static func replace(_ record: CaseRecord, _ db: Database) throws {
+    static func replace(_ record: CaseRecord, _ db: Database) throws {
         for table in ["case_tags", "case_name_keys", "case_refs"] {
             try db.execute(sql: "DELETE FROM \(table) WHERE case_id = ?", arguments: [record.id.number])
         }
@@ -401,7 +405,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         try insert(record, db)
     }
 
-    private static func insertKeys(_ record: CaseRecord, _ db: Database) throws {
+    static func insertKeys(_ record: CaseRecord, _ db: Database) throws {
         for tag in record.tags {
             try db.execute(sql: "INSERT INTO case_tags (tag, case_id) VALUES (?, ?)", arguments: [tag, record.id.number])
         }

@@ -108,6 +108,42 @@ enum Schema {
                 INSERT INTO counters (name, value) VALUES ('trimmed_through', 0);
                 """)
         }
+        migrator.registerMigration("v3: exchanges") { db in
+            try db.execute(sql: """
+                CREATE TABLE exchanges (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    name_key TEXT NOT NULL UNIQUE,
+                    date TEXT NOT NULL,
+                    phases INTEGER NOT NULL,
+                    note TEXT,
+                    created_at INTEGER NOT NULL,
+                    actor_uid INTEGER NOT NULL
+                );
+                -- Who is listed on which phase: a person is on one phase of an exchange.
+                CREATE TABLE exchange_cases (
+                    exchange_id INTEGER NOT NULL,
+                    case_id INTEGER NOT NULL,
+                    phase INTEGER NOT NULL,
+                    PRIMARY KEY (exchange_id, case_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX exchange_cases_by_phase ON exchange_cases(exchange_id, phase, case_id);
+                CREATE INDEX exchange_cases_by_case ON exchange_cases(case_id);
+                -- A row once a phase is completed, with the event that recorded it.
+                CREATE TABLE exchange_phases (
+                    exchange_id INTEGER NOT NULL,
+                    phase INTEGER NOT NULL,
+                    completed TEXT,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (exchange_id, phase)
+                ) WITHOUT ROWID;
+                -- The exchange phase an event belongs to; counts on the phase's own event.
+                ALTER TABLE events ADD COLUMN exchange TEXT;
+                ALTER TABLE events ADD COLUMN phase INTEGER;
+                ALTER TABLE events ADD COLUMN tally TEXT;
+                CREATE INDEX cases_by_ended ON cases(status, ended_day);
+                """)
+        }
         return migrator
     }
 }

@@ -20,6 +20,7 @@ struct Casectl: ParsableCommand {
             or a reference that belongs to another case
               4   not permitted
               6   (watch) the events after the cursor were trimmed by retention
+              65  (import) the file has errors (each is printed with its line); nothing was imported
               64  bad usage: a wrong option, or a value the daemon refused as invalid
               69  the daemon cannot be reached, is shutting down, or a limit turned the request \
             away (too many connections, requests too fast): nothing was done, retry later
@@ -30,7 +31,8 @@ struct Casectl: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Add.self, Get.self, SetStatus.self, Update.self, History.self,
-            List.self, Count.self, Stats.self, Watch.self, Wait.self, TestNotice.self, Ping.self,
+            List.self, Count.self, Stats.self, ExchangeCommand.self, Import.self, Export.self, Backup.self,
+            Watch.self, Wait.self, TestNotice.self, Ping.self,
         ])
 }
 
@@ -75,6 +77,7 @@ enum ExitStatus {
     static let refused: Int32 = 3
     static let notPermitted: Int32 = 4
     static let usage: Int32 = 64
+    static let dataError: Int32 = 65
     static let unreachable: Int32 = 69
     static let outcomeUnknown: Int32 = 75
     static let gap: Int32 = 6
@@ -122,6 +125,18 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Words of a name, in any spelling, letter case or script. Needs the reader role.", valueName: "words"))
     var name: String?
 
+    @Option(name: .long, help: ArgumentHelp("Listed on this exchange.", valueName: "name"))
+    var exchange: String?
+
+    @Option(name: .long, help: ArgumentHelp("Listed on this phase of --exchange.", valueName: "k"))
+    var phase: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Closed (returned or deceased) on or after this date.", valueName: "date"))
+    var endedFrom: String?
+
+    @Option(name: .long, help: ArgumentHelp("Closed before this date.", valueName: "date"))
+    var endedBefore: String?
+
     var options: [(key: String, value: String)] {
         var options: [(key: String, value: String)] = []
         options += status.map { ("status", $0) }
@@ -133,6 +148,10 @@ struct FilterOptions: ParsableArguments {
         if let sinceBefore { options.append(("since_before", sinceBefore)) }
         if let updatedSince { options.append(("updated_since", updatedSince)) }
         if let name { options.append(("name", name)) }
+        if let exchange { options.append(("exchange", exchange)) }
+        if let phase { options.append(("phase", String(phase))) }
+        if let endedFrom { options.append(("ended_from", endedFrom)) }
+        if let endedBefore { options.append(("ended_before", endedBefore)) }
         return options
     }
 }

@@ -88,7 +88,7 @@ enum Output {
     static func history(_ events: [HistoryEvent]) {
         let header = ["SEQ", "OCCURRED", "RECORDED", "KIND", "CHANGE", "SOURCE", "CONFIDENCE", "BY", "NOTE"]
         let rows = events.map { event -> [String] in
-            let change: String
+            var change: String
             switch event.kind {
             case .created: change = "opened as \(event.newStatus?.rawValue ?? "?")"
             case .status, .correction: change = "\(event.oldStatus?.rawValue ?? "?") -> \(event.newStatus?.rawValue ?? "?")"
@@ -96,6 +96,10 @@ enum Output {
             case .held: change = "held \(event.threshold ?? "?") (alert)"
             case .stale: change = "no update for \(event.threshold ?? "?") (alert)"
             case .test: change = "test notice"
+            case .exchange: change = "exchange phase completed"
+            }
+            if let mark = event.exchange {
+                change += " (exchange \(LineCodec.quote(mark.name)), phase \(mark.phase))"
             }
             return [String(event.seq), event.occurredOn?.description ?? "unknown", event.recordedAt.description,
                     event.kind.rawValue, change, event.source ?? "-", event.confidence?.rawValue ?? "-",

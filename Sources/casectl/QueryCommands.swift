@@ -63,21 +63,59 @@ struct Count: ParsableCommand {
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Count cases by status and category.",
-        discussion: "Filters narrow the cases counted, as for count.")
+        abstract: "Count cases by status and category, or by held duration, unit, tag, exchange phase or day of return.",
+        discussion: """
+            Filters narrow the cases counted, as for count, and every figure is what count gives with \
+            the same filter and the row's own condition: a held bucket is the difference of two \
+            --held-min counts (1y-3y = --held-min 1y minus --held-min 3y); a unit row's captive figure \
+            is count --unit U --status captive; an exchange row's returned figure is count --exchange E \
+            --phase K --status returned; a day row is count --status returned --ended-from D \
+            --ended-before D+1.
+
+            --by unit and --by tag need the reader role.
+            """)
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var filter: FilterOptions
 
+    @Option(name: .long, help: ArgumentHelp("status (default), held, unit, tag, exchange or day.", valueName: "breakdown"))
+    var by: String = "status"
+
+    @Option(name: .long, help: ArgumentHelp("(--by day) The first day.", valueName: "date"))
+    var from: String?
+
+    @Option(name: .long, help: ArgumentHelp("(--by day) The last day (default today).", valueName: "date"))
+    var to: String?
+
+    @Flag(name: .long, help: "Print CSV: a header line, then one line per row.")
+    var csv = false
+
     func run() throws {
+        var options = filter.options
+        if by != "status" { options.append(("by", by)) }
+        if let from { options.append(("from", from)) }
+        if let to { options.append(("to", to)) }
         try connection.run { client in
-            let answer = try client.request(Request(verb: "STATS", options: filter.options))
-            _ = try answer.get()
-            let statistics = CaseStatistics(lines: answer.data)
+            let answer = try client.request(Request(verb: "STATS", options: options))
+            let final = try answer.get()
             if connection.json {
-                for line in statistics.lines { Output.line(line.json) }
+                for line in answer.data { Output.line(line.json) }
+            } else if csv {
+                let header = answer.data.first.map { $0.keys } ?? []
+                Output.line(CaseFile.csvLine(header))
+                for line in answer.data { Output.line(CaseFile.csvLine(header.map { line.string($0) ?? "" })) }
+            } else if by.lowercased() == "status" {
+                Output.statistics(CaseStatistics(lines: answer.data))
             } else {
-                Output.statistics(statistics)
+                let header = answer.data.first.map { $0.keys } ?? []
+                let numeric = Set(header.indices.filter { index in answer.data.allSatisfy { $0.int(header[index]) != nil } })
+                Output.grid(header.map { $0.uppercased() }, answer.data.map { line in header.map { line.string($0) ?? "" } },
+                            rightAligned: numeric)
+                var footer = "\(final.int("total") ?? 0) cases"
+                if let returned = final.int("returned") { footer += ", \(returned) returned in the range" }
+                if let without = final.int("without_unit") { footer += ", \(without) without a unit" }
+                if let without = final.int("without_tags") { footer += ", \(without) without tags" }
+                Output.line("(" + footer + ")")
             }
         }
     }

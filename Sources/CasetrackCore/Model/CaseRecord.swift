@@ -99,11 +99,15 @@ public struct HistoryEvent: Hashable, Sendable {
     public var changes: [String]
     /// For a time alert, the threshold it crossed (`8y` held, `90d` without update).
     public var threshold: String?
+    /// The exchange and phase whose completion made this event (the status change of each
+    /// listed case, and the phase's own event).
+    public var exchange: ExchangeMark?
 
     public init(
         seq: Int64, caseID: CaseID, kind: EventKind, oldStatus: Status?, newStatus: Status?,
         occurredOn: PartialDate?, recordedAt: Timestamp, source: String?, confidence: Confidence?,
-        actor: Actor, note: String?, version: Int, changes: [String] = [], threshold: String? = nil
+        actor: Actor, note: String?, version: Int, changes: [String] = [], threshold: String? = nil,
+        exchange: ExchangeMark? = nil
     ) {
         self.seq = seq
         self.caseID = caseID
@@ -119,5 +123,63 @@ public struct HistoryEvent: Hashable, Sendable {
         self.version = version
         self.changes = changes
         self.threshold = threshold
+        self.exchange = exchange
+    }
+}
+
+/// Which exchange phase an event belongs to; the phase's own event (kind `exchange`) also
+/// carries how many came home, by category, counted from the cases.
+public struct ExchangeMark: Hashable, Sendable {
+    public var name: String
+    public var phase: Int
+    /// Only on the phase's own event.
+    public var returned: [Category: Int]?
+
+    public init(name: String, phase: Int, returned: [Category: Int]? = nil) {
+        self.name = name
+        self.phase = phase
+        self.returned = returned
+    }
+
+    /// `exchange=… phase=…`, then for the phase's event `returned=N military=N civilian=N`.
+    func append(to fields: inout Fields) {
+        fields.append("exchange", name)
+        fields.append("phase", phase)
+        if let returned {
+            fields.append("returned", returned.values.reduce(0, +))
+            for category in Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }) {
+                fields.append(category.rawValue, returned[category] ?? 0)
+            }
+        }
+    }
+
+    init?(fields: Fields) {
+        guard let name = fields.string("exchange"), let phase = fields.int("phase") else { return nil }
+        var returned: [Category: Int]?
+        if fields.int("returned") != nil {
+            var counts: [Category: Int] = [:]
+            for category in Category.allCases { counts[category] = fields.int(category.rawValue).map { Int($0) } ?? 0 }
+            returned = counts
+        }
+        self.init(name: name, phase: Int(phase), returned: returned)
+    }
+
+    /// The counts as one column of the `events` table: `military=270 civilian=120`.
+    public var tallyText: String? {
+        returned.map { counts in
+            Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }).map { "\($0.rawValue)=\(counts[$0] ?? 0)" }
+                .joined(separator: " ")
+        }
+    }
+
+    public static func tally(from text: String?) -> [Category: Int]? {
+        guard let text else { return nil }
+        var counts: [Category: Int] = [:]
+        for part in text.split(separator: " ") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, let category = Category(rawValue: String(pair[0])), let count = Int(pair[1]) else { continue }
+            counts[category] = count
+        }
+        return counts
     }
 }

@@ -106,6 +106,9 @@ public enum EventKind: String, Sendable, CaseIterable {
     case stale
     /// An operator's test notice, to check hooks end to end; it belongs to no case.
     case test
+    /// A phase of an exchange was completed (with how many came home); it belongs to no
+    /// case: each listed case has its own `status` event.
+    case exchange
 
     static func parse(_ text: String, field: String) throws -> EventKind {
         guard let value = EventKind(rawValue: text.lowercased()) else {

@@ -21,6 +21,8 @@ public struct Notice: Hashable, Sendable {
     public var confidence: Confidence?
     /// The crossed threshold of a time alert.
     public var threshold: String?
+    /// The exchange phase that made the event (counts only on the phase's own notice).
+    public var exchange: ExchangeMark?
     /// The operator's note of a test notice (other notices carry no notes: they are free
     /// text and may hold personal data).
     public var note: String?
@@ -59,6 +61,7 @@ public struct Notice: Hashable, Sendable {
             version: event.version, source: event.source, confidence: event.confidence, threshold: event.threshold,
             names: record?.names ?? [])
         if event.kind == .test { note = event.note }
+        exchange = event.exchange
     }
 
     /// Written where a value is absent, so that the first seven fields of a text notice are
@@ -81,6 +84,8 @@ public struct Notice: Hashable, Sendable {
         fields.append("version", version)
         fields.append("threshold", threshold)
         fields.append("confidence", confidence?.rawValue)
+        // An exchange's name and its counts are public facts, not personal data.
+        exchange?.append(to: &fields)
         // Free text, places and names may say who the person is: only for roles that may
         // read records. What stays is ids, statuses, categories, dates and counters.
         guard includePersonalData else { return fields }
@@ -112,5 +117,6 @@ public struct Notice: Hashable, Sendable {
             confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
             threshold: fields.string("threshold"), names: fields.strings("names"))
         note = fields.string("note")
+        exchange = ExchangeMark(fields: fields)
     }
 }

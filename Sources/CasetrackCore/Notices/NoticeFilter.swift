@@ -27,6 +27,8 @@ public struct NoticeFilter: Hashable, Sendable {
     public func matches(_ notice: Notice) -> Bool {
         if !kinds.isEmpty, !kinds.contains(notice.kind) { return false }
         if notice.kind == .test { return true }
+        // A phase's own event belongs to no case: it passes the status conditions (it is a
+        // change to `returned`) but no condition on a case's category, unit, tags or id.
         if !statuses.isEmpty {
             let hit = notice.oldStatus.map(statuses.contains) == true || notice.newStatus.map(statuses.contains) == true
             if !hit { return false }

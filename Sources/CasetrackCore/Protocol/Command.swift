@@ -148,10 +148,21 @@ public enum Command: Hashable, Sendable {
     case history(CaseID)
     case list(CaseFilter, limit: Int, after: CaseID?)
     case count(CaseFilter)
-    case stats(CaseFilter)
+    case stats(StatisticsQuery)
     case subscribe(NoticeFilter, since: Int64?)
     case unsubscribe
     case testNotice(note: String?)
+    case exchangeCreate(name: String, date: PartialDate, phases: Int, note: String?)
+    case exchangeAdd(name: String, phase: Int, ids: [CaseID])
+    case exchangeRemove(name: String, ids: [CaseID])
+    case exchangeComplete(name: String, phase: Int, EventDetails)
+    case exchangeShow(name: String)
+    case exchangeList
+    /// Rows as sent (each the options of an `ADD`): each is checked on its own, so that one
+    /// answer can name every bad row.
+    case importRows([String], dryRun: Bool)
+    case export(CaseFilter, limit: Int, after: CaseID?)
+    case backup(path: String)
 
     /// The most cases one LIST answer carries; a client pages with `after=`.
     public static let maximumPageSize = 10_000
@@ -234,7 +245,58 @@ public enum Command: Hashable, Sendable {
             let after = try args.single("after").map { try CaseID.parse($0, field: "after") }
             self = .list(try args.filter(), limit: limit, after: after)
         case .count: self = .count(try args.filter())
-        case .stats: self = .stats(try args.filter())
+        case .stats:
+            var query = StatisticsQuery(filter: try args.filter())
+            if let by = try args.single("by") {
+                guard let breakdown = Breakdown(rawValue: by.lowercased()) else {
+                    throw CasetrackError.badArgument("by: '\(by.prefix(40))' is not a breakdown; use one of \(Breakdown.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                query.breakdown = breakdown
+            }
+            query.from = try args.single("from").map { try Arguments.day($0, field: "from") }
+            query.to = try args.single("to").map { try Arguments.day($0, field: "to") }
+            try query.validate(today: today)
+            self = .stats(query)
+        case .exchangeCreate:
+            let name = try args.exchangeName()
+            guard let date = try args.date("date") ?? nil else {
+                throw CasetrackError.badArgument("EXCHANGE-CREATE needs date=YYYY-MM-DD (or YYYY-MM, YYYY)")
+            }
+            self = .exchangeCreate(name: name, date: date, phases: try args.number("phases", in: 1...Exchange.maximumPhases) ?? 1,
+                                   note: try args.text("note", limit: 10_000, multiline: true) ?? nil)
+        case .exchangeAdd:
+            self = .exchangeAdd(name: try args.exchangeName(), phase: try args.number("phase", in: 1...Exchange.maximumPhases) ?? 1,
+                                ids: try args.caseIDs())
+        case .exchangeRemove:
+            self = .exchangeRemove(name: try args.exchangeName(), ids: try args.caseIDs())
+        case .exchangeComplete:
+            let name = try args.exchangeName()
+            guard let phase = try args.number("phase", in: 1...Exchange.maximumPhases) else {
+                throw CasetrackError.badArgument("EXCHANGE-COMPLETE needs phase=K, the phase whose people came home")
+            }
+            self = .exchangeComplete(name: name, phase: phase, try args.details())
+        case .exchangeShow: self = .exchangeShow(name: try args.exchangeName())
+        case .exchangeList: self = .exchangeList
+        case .importRows:
+            let rows = args.all("row")
+            guard !rows.isEmpty else { throw CasetrackError.badArgument("IMPORT needs at least one row=…") }
+            guard rows.count <= ImportRow.maximumRowsPerRequest else {
+                throw CasetrackError.badArgument("at most \(ImportRow.maximumRowsPerRequest) rows in one IMPORT; send the rest in another")
+            }
+            self = .importRows(rows, dryRun: try args.flag("dry_run"))
+        case .export:
+            let limit = try args.number("limit", in: 1...Command.maximumPageSize) ?? Command.defaultPageSize
+            let after = try args.single("after").map { try CaseID.parse($0, field: "after") }
+            self = .export(try args.filter(), limit: limit, after: after)
+        case .backup:
+            guard let path = try args.positional(0, "PATH", required: true), !path.isEmpty else {
+                throw CasetrackError.badArgument("BACKUP needs the path of a new file")
+            }
+            try Arguments.check(path, key: "PATH", limit: 4096, multiline: false)
+            guard path.hasPrefix("/") else {
+                throw CasetrackError.badArgument("PATH: '\(path.prefix(80))' is relative; give the absolute path of a new file (the daemon does not share your working folder)")
+            }
+            self = .backup(path: path)
         case .subscribe:
             let since = try args.single("since").map { value -> Int64 in
                 guard let seq = Int64(value), seq >= 0 else {
@@ -268,6 +330,15 @@ public enum Command: Hashable, Sendable {
         case .subscribe: return .subscribe
         case .unsubscribe: return .unsubscribe
         case .testNotice: return .testNotice
+        case .exchangeCreate: return .exchangeCreate
+        case .exchangeAdd: return .exchangeAdd
+        case .exchangeRemove: return .exchangeRemove
+        case .exchangeComplete: return .exchangeComplete
+        case .exchangeShow: return .exchangeShow
+        case .exchangeList: return .exchangeList
+        case .importRows: return .importRows
+        case .export: return .export
+        case .backup: return .backup
         }
     }
 
@@ -278,8 +349,9 @@ public enum Command: Hashable, Sendable {
         case .setStatus(_, _, _, _, let correction) where correction: return .admin
         // Filters on what an observer's notices leave out (names, unit, tags) would let it
         // learn them case by case: reading them needs reader.
-        case .count(let filter) where filter.revealsPersonalData, .stats(let filter) where filter.revealsPersonalData:
+        case .count(let filter) where filter.revealsPersonalData, .export(let filter, _, _) where filter.revealsPersonalData:
             return .reader
+        case .stats(let query) where query.revealsPersonalData: return .reader
         case .subscribe(let filter, _) where filter.unit != nil || !filter.tags.isEmpty: return .reader
         default: return verb.role
         }
@@ -288,7 +360,8 @@ public enum Command: Hashable, Sendable {
     /// Whether the command changes the record (and so goes to the writer).
     public var isWrite: Bool {
         switch self {
-        case .add, .setStatus, .update, .testNotice: return true
+        case .add, .setStatus, .update, .testNotice, .exchangeCreate, .exchangeAdd, .exchangeRemove, .exchangeComplete: return true
+        case .importRows(_, let dryRun): return !dryRun
         default: return false
         }
     }
@@ -304,7 +377,7 @@ private struct Arguments {
         self.request = request
         self.verb = verb
         self.today = today
-        let maxPositional = verb.positional.count
+        let maxPositional = verb.isVariadic ? Int.max : verb.positional.count
         if request.positional.count > maxPositional {
             throw CasetrackError.badArgument("too many values for \(verb.name); usage: \(verb.usage)")
         }
@@ -451,7 +524,41 @@ private struct Arguments {
             guard !NameKey.words(of: name).isEmpty else { throw CasetrackError.badArgument("name: no letters to search for") }
             filter.name = name
         }
+        if has("exchange") { filter.exchange = try exchangeName(key: "exchange") }
+        filter.phase = try number("phase", in: 1...Exchange.maximumPhases)
+        if filter.phase != nil, filter.exchange == nil {
+            throw CasetrackError.badArgument("phase: select the exchange too (exchange=NAME phase=K)")
+        }
+        filter.endedFrom = try single("ended_from").map { try Arguments.day($0, field: "ended_from") }
+        filter.endedBefore = try single("ended_before").map { try Arguments.day($0, field: "ended_before") }
         return filter
+    }
+
+    /// Case ids from the second positional value on (`NAME ID…`), without repeats.
+    func caseIDs() throws -> [CaseID] {
+        let texts = request.positional.dropFirst()
+        guard !texts.isEmpty else { throw CasetrackError.badArgument("\(verb.name) needs at least one case id; usage: \(verb.usage)") }
+        guard texts.count <= Exchange.maximumCasesPerRequest else {
+            throw CasetrackError.badArgument("at most \(Exchange.maximumCasesPerRequest) case ids in one \(verb.name); send the rest in another")
+        }
+        var ids: [CaseID] = []
+        var seen = Set<CaseID>()
+        for text in texts {
+            let id = try CaseID.parse(text, field: "ID")
+            if seen.insert(id).inserted { ids.append(id) }
+        }
+        return ids
+    }
+
+    /// An exchange's name: the first positional value, or the value of `key`.
+    func exchangeName(key: String? = nil) throws -> String {
+        let value = try key.map { try single($0) } ?? (try positional(0, "NAME", required: true))
+        guard let value else { throw CasetrackError.badArgument("missing the exchange's NAME; usage: \(verb.usage)") }
+        let field = key ?? "NAME"
+        try Arguments.check(value, key: field, limit: 200, multiline: false)
+        let trimmed = value.trimmingWhitespace().precomposedStringWithCanonicalMapping
+        guard !trimmed.isEmpty else { throw CasetrackError.badArgument("\(field): an exchange needs a name") }
+        return trimmed
     }
 
     func noticeFilter() throws -> NoticeFilter {

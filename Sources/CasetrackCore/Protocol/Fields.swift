@@ -68,6 +68,12 @@ public struct Fields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
         }
     }
 
+    /// The keys, in order, each once.
+    public var keys: [String] {
+        var seen = Set<String>()
+        return items.map(\.0).filter { seen.insert($0).inserted }
+    }
+
     public func int(_ key: String) -> Int64? { string(key).flatMap { Int64($0) } }
 
     /// Every value as a `(key, text)` pair, lists spread into repeated keys: the form request

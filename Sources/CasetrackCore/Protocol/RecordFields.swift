@@ -29,6 +29,20 @@ extension CaseRecord {
         return fields
     }
 
+    /// The record without personal data, for an observer's export: id, status, category,
+    /// dates and how long, version.
+    public func observerFields(today: Day) -> Fields {
+        var fields = Fields()
+        fields.append("id", id.description)
+        fields.append("status", status.rawValue)
+        fields.append("category", category.rawValue)
+        fields.append("since", since?.description ?? "unknown")
+        fields.append("ended", endedOn?.description)
+        if let held = heldFor(today: today) { fields.append("held", held.description) }
+        fields.append("version", version)
+        return fields
+    }
+
     /// Reads a record back from answer fields.
     public init(fields: Fields) throws {
         func require(_ key: String) throws -> String {
@@ -78,6 +92,7 @@ extension HistoryEvent {
         fields.append("note", note)
         fields.append("changes", list: changes)
         fields.append("threshold", threshold)
+        exchange?.append(to: &fields)
         return fields
     }
 
@@ -95,7 +110,7 @@ extension HistoryEvent {
             source: fields.string("source"), confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
             actor: Actor(uid: UInt32(truncatingIfNeeded: uid), pid: Int32(truncatingIfNeeded: pid)),
             note: fields.string("note"), version: Int(version), changes: fields.strings("changes"),
-            threshold: fields.string("threshold"))
+            threshold: fields.string("threshold"), exchange: ExchangeMark(fields: fields))
     }
 }
 

@@ -32,7 +32,7 @@ public struct Verb: Hashable, Sendable {
     }
 
     static let filterKeys = ["status", "category", "tag", "unit", "held_min", "since_from", "since_before",
-                             "updated_since", "name"]
+                             "updated_since", "name", "exchange", "phase", "ended_from", "ended_before"]
     static let filterRepeatable: Set<String> = ["status", "category", "tag"]
     static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
 
@@ -66,8 +66,9 @@ public struct Verb: Hashable, Sendable {
                                   repeatable: filterRepeatable, role: .reader, summary: "cases matching a filter, by id")
     public static let count = Verb(name: "COUNT", positional: [], keys: filterKeys, repeatable: filterRepeatable,
                                    role: .observer, summary: "how many cases match a filter")
-    public static let stats = Verb(name: "STATS", positional: [], keys: filterKeys, repeatable: filterRepeatable,
-                                   role: .observer, summary: "counts by status and category")
+    public static let stats = Verb(name: "STATS", positional: [], keys: filterKeys + ["by", "from", "to"],
+                                   repeatable: filterRepeatable, role: .observer,
+                                   summary: "counts by status and category, or by held duration, unit, tag, exchange phase or day of return (by=)")
 
     public static let subscribe = Verb(
         name: "SUBSCRIBE", positional: [], keys: ["since", "status", "old", "new", "category", "tag", "unit", "id", "kind"],
@@ -78,9 +79,42 @@ public struct Verb: Hashable, Sendable {
     public static let testNotice = Verb(name: "TEST-NOTICE", positional: [], keys: ["note"], repeatable: [], role: .writer,
                                         summary: "record a test event that every subscriber receives, to check hooks end to end")
 
+    public static let exchangeCreate = Verb(
+        name: "EXCHANGE-CREATE", positional: ["NAME"], keys: ["date", "phases", "note"], repeatable: [], role: .admin,
+        summary: "record a planned exchange: its name, date and number of phases")
+    public static let exchangeAdd = Verb(
+        name: "EXCHANGE-ADD", positional: ["NAME", "ID…"], keys: ["phase"], repeatable: [], role: .admin,
+        summary: "list cases on a phase of an exchange")
+    public static let exchangeRemove = Verb(
+        name: "EXCHANGE-REMOVE", positional: ["NAME", "ID…"], keys: [], repeatable: [], role: .admin,
+        summary: "take cases off an exchange's list before their phase is completed")
+    public static let exchangeComplete = Verb(
+        name: "EXCHANGE-COMPLETE", positional: ["NAME"], keys: ["phase", "at", "source", "confidence", "note"],
+        repeatable: [], role: .admin,
+        summary: "mark every case listed on a phase returned, in one transaction, and count them by category")
+    public static let exchangeShow = Verb(
+        name: "EXCHANGE-SHOW", positional: ["NAME"], keys: [], repeatable: [], role: .reader,
+        summary: "an exchange phase by phase: listed, returned, by category, unit and tag, and who did not return")
+    public static let exchangeList = Verb(
+        name: "EXCHANGE-LIST", positional: [], keys: [], repeatable: [], role: .observer,
+        summary: "every exchange with its date and counts")
+    public static let importRows = Verb(
+        name: "IMPORT", positional: [], keys: ["row", "dry_run"], repeatable: ["row"], role: .writer,
+        summary: "open the cases of a batch of rows in one transaction, skipping those whose references are already on record")
+    public static let export = Verb(
+        name: "EXPORT", positional: [], keys: filterKeys + ["limit", "after"], repeatable: filterRepeatable, role: .observer,
+        summary: "cases matching a filter, by id, for export: without personal data below the reader role")
+    public static let backup = Verb(
+        name: "BACKUP", positional: ["PATH"], keys: [], repeatable: [], role: .admin,
+        summary: "write a consistent copy of the database to a new file while writes go on")
+
     /// Every verb, in the order docs/PROTOCOL.md describes them.
     public static let all: [Verb] = [hello, format, ping, quit, add, get, setStatus, update, history, list, count, stats,
-                                     subscribe, unsubscribe, testNotice]
+                                     subscribe, unsubscribe, testNotice, exchangeCreate, exchangeAdd, exchangeRemove, exchangeComplete,
+                                     exchangeShow, exchangeList, importRows, export, backup]
+
+    /// Whether the last positional argument may repeat (`ID…`).
+    public var isVariadic: Bool { positional.last?.hasSuffix("…") == true }
 
     /// Verbs that later versions of this protocol define; answered with `unknown-verb` today.
     public static let reserved: [String] = []

@@ -22,6 +22,15 @@ public struct CaseFilter: Hashable, Sendable {
     public var updatedSince: Timestamp?
     /// Words of a name in any spelling (see ``NameKey``).
     public var name: String?
+    /// Listed on this exchange (name compared as ``Exchange/key(_:)`` does).
+    public var exchange: String?
+    /// Listed on this phase of ``exchange``.
+    public var phase: Int?
+    /// Closed (returned or deceased) on or after this day; a partial closing date counts
+    /// from its first day.
+    public var endedFrom: Day?
+    /// Closed before this day.
+    public var endedBefore: Day?
 
     public init() {}
 
@@ -31,12 +40,14 @@ public struct CaseFilter: Hashable, Sendable {
     /// reader role even where the answer is only a count.
     public var revealsPersonalData: Bool { name != nil || unit != nil || !tags.isEmpty }
 
-    public func matches(_ record: CaseRecord, today: Day) -> Bool {
-        matches(record, today: today, nameKeys: name == nil ? [] : NameKey.keys(for: record.names))
+    /// `listings`: the exchange phases the case is listed on (exchange key, phase), which
+    /// the record itself does not hold.
+    public func matches(_ record: CaseRecord, today: Day, listings: [ExchangeListing] = []) -> Bool {
+        matches(record, today: today, nameKeys: name == nil ? [] : NameKey.keys(for: record.names), listings: listings)
     }
 
-    /// ``matches(_:today:)`` with the record's name keys computed beforehand.
-    public func matches(_ record: CaseRecord, today: Day, nameKeys: [String]) -> Bool {
+    /// ``matches(_:today:listings:)`` with the record's name keys computed beforehand.
+    public func matches(_ record: CaseRecord, today: Day, nameKeys: [String], listings: [ExchangeListing] = []) -> Bool {
         if !statuses.isEmpty, !statuses.contains(record.status) { return false }
         if !categories.isEmpty, !categories.contains(record.category) { return false }
         if !tags.isSubset(of: record.tags) { return false }
@@ -50,6 +61,15 @@ public struct CaseFilter: Hashable, Sendable {
             if let sinceBefore, start >= sinceBefore { return false }
         }
         if let updatedSince, record.updatedAt < updatedSince { return false }
+        if endedFrom != nil || endedBefore != nil {
+            guard !record.status.isOpen, let end = record.endedOn?.firstDay else { return false }
+            if let endedFrom, end < endedFrom { return false }
+            if let endedBefore, end >= endedBefore { return false }
+        }
+        if let exchange {
+            let key = Exchange.key(exchange)
+            guard listings.contains(where: { $0.exchangeKey == key && (phase == nil || $0.phase == phase) }) else { return false }
+        }
         if let name, !NameKey.matches(queryWords: NameKey.words(of: name), keys: nameKeys) { return false }
         return true
     }
@@ -71,6 +91,21 @@ public struct CaseFilter: Hashable, Sendable {
         fields.append("since_before", sinceBefore?.description)
         fields.append("updated_since", updatedSince?.description)
         fields.append("name", name)
+        fields.append("exchange", exchange)
+        if let phase { fields.append("phase", phase) }
+        fields.append("ended_from", endedFrom?.description)
+        fields.append("ended_before", endedBefore?.description)
         return fields
+    }
+}
+
+/// A case's place on an exchange list.
+public struct ExchangeListing: Hashable, Sendable {
+    public var exchangeKey: String
+    public var phase: Int
+
+    public init(exchange: String, phase: Int) {
+        self.exchangeKey = Exchange.key(exchange)
+        self.phase = phase
     }
 }

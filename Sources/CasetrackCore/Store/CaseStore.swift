@@ -37,6 +37,68 @@ public protocol CaseStore: Sendable {
     func recordDueAlerts(_ policy: AlertPolicy, actor: Actor, clock: WriteClock) async throws -> [Notice]
     /// Deletes the events `retention` no longer keeps; returns how many.
     func trim(_ retention: Retention, clock: WriteClock) async throws -> Int
+
+    // MARK: Statistics
+
+    /// The answer to `STATS` for any breakdown; every figure counts cases that `query.filter`
+    /// selects, as ``count(_:today:)`` does.
+    func statistics(_ query: StatisticsQuery, today: Day) async throws -> StatisticsTable
+
+    // MARK: Exchanges
+
+    /// Records a new exchange; refuses a name already used (compared as ``Exchange/key(_:)``).
+    func createExchange(_ exchange: Exchange, actor: Actor) async throws -> Exchange
+    /// Lists cases on a phase, all or none: every id must exist and be on no other phase of
+    /// the exchange, and the phase must not be completed. Returns how many were newly listed.
+    func listOnExchange(_ name: String, phase: Int, ids: [CaseID]) async throws -> Int
+    /// Takes cases off an exchange's list, all or none (none may be on a completed phase).
+    func removeFromExchange(_ name: String, ids: [CaseID]) async throws -> Int
+    /// Changes every case listed on the phase to `returned` in one transaction, or none when
+    /// any cannot (the error names each), and records the phase's own event.
+    func completePhase(_ name: String, phase: Int, details: EventDetails, actor: Actor,
+                       clock: WriteClock) async throws -> PhaseCompletion
+    /// An exchange and its phases, counted from the cases as they are now; nil if unknown.
+    func exchangeReport(_ name: String) async throws -> (Exchange, [PhaseReport])?
+    func exchanges() async throws -> [ExchangeSummary]
+
+    // MARK: Import and backup
+
+    /// Opens a case for each row whose references are not on record, in one transaction: a
+    /// row in conflict refuses the whole batch (the error names the row). With `dryRun`,
+    /// decides the same way and writes nothing.
+    func importRows(_ rows: [ImportRow], dryRun: Bool, actor: Actor, clock: WriteClock) async throws -> [ImportOutcome]
+    /// Writes a consistent copy of the database to `path`, a new file, while writes go on.
+    func backup(to path: String) async throws -> BackupSummary
+}
+
+/// What an import did (or, in a dry run, would do) with one row.
+public struct ImportOutcome: Hashable, Sendable {
+    public var decision: ImportDecision
+    /// The case opened, with its event (not in a dry run).
+    public var change: CaseChange?
+
+    public init(decision: ImportDecision, change: CaseChange? = nil) {
+        self.decision = decision
+        self.change = change
+    }
+}
+
+/// A backup that was written and read back.
+public struct BackupSummary: Hashable, Sendable {
+    public var path: String
+    public var bytes: Int64
+    public var cases: Int
+    public var events: Int
+    /// The newest event in the copy: a subscriber of the restored daemon resumes from at most this.
+    public var lastSequence: Int64
+
+    public init(path: String, bytes: Int64, cases: Int, events: Int, lastSequence: Int64) {
+        self.path = path
+        self.bytes = bytes
+        self.cases = cases
+        self.events = events
+        self.lastSequence = lastSequence
+    }
 }
 
 /// The time a write is recorded at. Passed in so that tests can fix it.

@@ -1,0 +1,101 @@
+/// How `STATS` splits the cases it counts.
+public enum Breakdown: String, Sendable, CaseIterable {
+    /// By status and category (the default).
+    case status
+    /// By held duration bucket, per category.
+    case held
+    /// By unit, per status.
+    case unit
+    /// By tag, per status.
+    case tag
+    /// By exchange and phase: listed and returned, per category.
+    case exchange
+    /// Returned per day of return, per category, over `from=`…`to=`.
+    case day
+
+    /// Units and tags say who a group of people is: the reader role sees them.
+    public var revealsPersonalData: Bool { self == .unit || self == .tag }
+}
+
+/// What a `STATS` request asks for.
+public struct StatisticsQuery: Hashable, Sendable {
+    public var filter: CaseFilter
+    public var breakdown: Breakdown
+    /// The first and last day of `by=day` (both included).
+    public var from: Day?
+    public var to: Day?
+
+    /// The longest range `by=day` answers, in days (ten years).
+    public static let maximumDays = 3_660
+
+    public init(filter: CaseFilter = CaseFilter(), breakdown: Breakdown = .status, from: Day? = nil, to: Day? = nil) {
+        self.filter = filter
+        self.breakdown = breakdown
+        self.from = from
+        self.to = to
+    }
+
+    public var revealsPersonalData: Bool { filter.revealsPersonalData || breakdown.revealsPersonalData }
+
+    /// The days `by=day` counts: `from` to `to` (default today).
+    public func days(today: Day) -> ClosedRange<Day>? {
+        guard breakdown == .day, let from else { return nil }
+        return from...(to ?? today)
+    }
+
+    func validate(today: Day) throws {
+        guard breakdown == .day else {
+            if from != nil || to != nil { throw CasetrackError.badArgument("from= and to= go with by=day") }
+            return
+        }
+        guard let from else { throw CasetrackError.badArgument("by=day needs from=DATE (and to=DATE, default today)") }
+        let to = self.to ?? today
+        guard from <= to else { throw CasetrackError.badArgument("from=\(from) is after to=\(to)") }
+        guard to.daysSinceEpoch - from.daysSinceEpoch < StatisticsQuery.maximumDays else {
+            throw CasetrackError.badArgument("by=day answers at most \(StatisticsQuery.maximumDays) days; narrow from= and to=")
+        }
+    }
+}
+
+/// The held-duration buckets of `STATS by=held`. Each is "reached the lower bound and not the
+/// upper one", with bounds meaning what `held_min=` means, so that a bucket is the
+/// difference of two counts: `1y-3y` = `COUNT held_min=1y` − `COUNT held_min=3y`.
+public enum HeldBucket: String, Sendable, CaseIterable {
+    case under1y = "under-1y"
+    case from1to3y = "1y-3y"
+    case from3to5y = "3y-5y"
+    case from5to8y = "5y-8y"
+    case from8y = "8y-plus"
+    /// The start, or the end of a closed case, is not known.
+    case unknown
+
+    /// The `held_min` each bucket starts at, in order.
+    public static let thresholds: [(HeldBucket, HeldDuration)] = [
+        (.from8y, HeldDuration(years: 8)), (.from5to8y, HeldDuration(years: 5)),
+        (.from3to5y, HeldDuration(years: 3)), (.from1to3y, HeldDuration(years: 1)),
+    ]
+
+    public var lowerBound: HeldDuration? { HeldBucket.thresholds.first { $0.0 == self }?.1 }
+
+    /// The bucket of one case on `today` (the same arithmetic as ``CaseFilter/heldMin``).
+    public static func of(start: Day?, end: Day?) -> HeldBucket {
+        guard let start, let end else { return .unknown }
+        for (bucket, threshold) in thresholds where threshold.isReached(from: start, to: end) { return bucket }
+        return .under1y
+    }
+
+    public static func of(_ record: CaseRecord, today: Day) -> HeldBucket {
+        of(start: record.since?.firstDay, end: record.heldEnd(today: today))
+    }
+}
+
+/// A `STATS` answer: its data lines and the fields of its final line.
+public struct StatisticsTable: Hashable, Sendable {
+    public var lines: [Fields]
+    public var final: Fields
+
+    public init(lines: [Fields] = [], final: Fields = Fields()) {
+        self.lines = lines
+        self.final = final
+    }
+}

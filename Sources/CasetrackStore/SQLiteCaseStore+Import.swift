@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CasetrackCore
+import GRDB
+
+extension SQLiteCaseStore {
+    public func importRows(_ rows: [ImportRow], dryRun: Bool, actor: Actor, clock: WriteClock) async throws -> [ImportOutcome] {
+        if dryRun {
+            return try await read { db in
+                var planner = ImportPlanner(owner: { try Self.referenceOwner($0, db) })
+                return try rows.enumerated().map { index, row in
+                    var decision = try planner.decide(row, index: index)
+                    if decision == .add {
+                        // The checks of opening the case (dates in order), without opening it.
+                        do {
+                            _ = try CaseRules.open(row.new, id: CaseID(number: 1), details: row.details, actor: actor, clock: clock)
+                        } catch let error as CasetrackError {
+                            decision = .conflict(error.message)
+                        }
+                    }
+                    return ImportOutcome(decision: decision)
+                }
+            }
+        }
+        return try await writer.submit(notices: { outcomes in
+            outcomes.compactMap { $0.change.map { Notice(event: $0.event, record: $0.record) } }
+        }) { db in
+            // Added rows are inserted as they are decided, so later rows see their references.
+            var planner = ImportPlanner(owner: { try Self.referenceOwner($0, db) })
+            var outcomes: [ImportOutcome] = []
+            for (index, row) in rows.enumerated() {
+                let decision = try planner.decide(row, index: index)
+                switch decision {
+                case .conflict(let message):
+                    throw CasetrackError(.duplicateReference, "row \(index + 1): \(message); nothing was imported",
+                                         details: ["row": .int(Int64(index + 1))])
+                case .existing:
+                    outcomes.append(ImportOutcome(decision: decision))
+                case .add:
+                    let id = CaseID(number: try Self.bump("case_id", db))
+                    var change: CaseChange
+                    do {
+                        change = try CaseRules.open(row.new, id: id, details: row.details, actor: actor, clock: clock)
+                    } catch let error as CasetrackError {
+                        var details = error.details
+                        details.append("row", index + 1)
+                        throw CasetrackError(error.code, "row \(index + 1): \(error.message); nothing was imported", details: details)
+                    }
+                    try Self.insert(change.record, db)
+                    change.event.seq = try Self.append(change.event, change.record, db)
+                    outcomes.append(ImportOutcome(decision: decision, change: change))
+                }
+            }
+            return outcomes
+        }
+    }
+
+    static func referenceOwner(_ ref: String, _ db: Database) throws -> CaseID? {
+        try Int64.fetchOne(db, sql: "SELECT case_id FROM case_refs WHERE ref = ?", arguments: [ref]).map { CaseID(number: $0) }
+    }
+
+    public func backup(to path: String) async throws -> BackupSummary {
+        // A new file, created 0600 whatever the umask: a backup holds every personal record.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let reason = errno == EEXIST ? "it exists already; name a new file" : String(cString: strerror(errno))
+            throw CasetrackError.badArgument("cannot create the backup \(path): \(reason)")
+        }
+        fchmod(fd, 0o600)
+        Glibc.close(fd)
+        do {
+            // VACUUM INTO reads one snapshot through its own connection (WAL: writers go on)
+            // and writes a compact copy into the empty file.
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            let source = try DatabaseQueue(path: self.path, configuration: configuration)
+            try await source.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            try source.close()
+            try Self.syncFile(path)
+            try Self.syncFile(Self.directory(of: path))
+            // Read it back: a backup nobody can open is no backup.
+            let copy = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? copy.close() }
+            let summary = try await copy.read { db -> BackupSummary in
+                let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
+                guard check == ["ok"] else {
+                    throw CasetrackError(.storageFailure, "the backup \(path) fails SQLite's check: \(check.prefix(3).joined(separator: "; "))")
+                }
+                return BackupSummary(
+                    path: path, bytes: 0, cases: try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0,
+                    events: try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0,
+                    lastSequence: try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0)
+            }
+            var info = stat()
+            var result = summary
+            if stat(path, &info) == 0 { result.bytes = Int64(info.st_size) }
+            return result
+        } catch {
+            unlink(path)
+            if let error = error as? CasetrackError { throw error }
+            throw CasetrackError(.storageFailure, "the backup to \(path) failed: \(Self.describe(error)); the partial file was removed")
+        }
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CasetrackError(.storageFailure, "cannot open \(path) to sync it: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw CasetrackError(.storageFailure, "fsync of \(path) failed: \(String(cString: strerror(errno)))") }
+    }
+}

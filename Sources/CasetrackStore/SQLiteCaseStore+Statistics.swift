@@ -1,0 +1,156 @@
+import CasetrackCore
+import GRDB
+
+extension SQLiteCaseStore {
+    public func statistics(_ query: StatisticsQuery, today: Day) async throws -> StatisticsTable {
+        let sql = FilterSQL(query.filter, today: today)
+        let selected = "SELECT * FROM cases\(sql.whereClause)"
+        let arguments = sql.arguments
+        return try await read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(selected))", arguments: arguments) ?? 0
+            var table = StatisticsTable()
+            table.final.append("total", total)
+            switch query.breakdown {
+            case .status:
+                var counts: [Status: [Category: Int]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT status, category, count(*) AS n FROM (\(selected)) GROUP BY status, category",
+                                            arguments: arguments) {
+                    guard let status = Status(rawValue: row["status"]), let category = Category(rawValue: row["category"]) else { continue }
+                    counts[status, default: [:]][category] = row["n"]
+                }
+                table.lines = CaseStatistics(counts: counts).lines
+            case .held:
+                table.lines = try Self.heldLines(selected, arguments, today: today, db)
+            case .unit:
+                var units: [String: (name: String, counts: [Status: Int])] = [:]
+                var order: [String] = []
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT unit_key, min(unit) AS unit, status, count(*) AS n FROM (\(selected))
+                    WHERE unit_key IS NOT NULL GROUP BY unit_key, status ORDER BY unit_key
+                    """, arguments: arguments) {
+                    let key: String = row["unit_key"]
+                    if units[key] == nil { order.append(key); units[key] = (row["unit"], [:]) }
+                    if let status = Status(rawValue: row["status"]) { units[key]?.counts[status] = row["n"] }
+                }
+                table.lines = order.compactMap { units[$0] }.map { Self.statusLine("unit", $0.name, $0.counts) }
+                let without = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(selected)) WHERE unit_key IS NULL", arguments: arguments) ?? 0
+                table.final.append("without_unit", without)
+            case .tag:
+                var tags: [String: [Status: Int]] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT case_tags.tag AS tag, selected.status AS status, count(*) AS n
+                    FROM (\(selected)) AS selected JOIN case_tags ON case_tags.case_id = selected.id
+                    GROUP BY case_tags.tag, selected.status
+                    """, arguments: arguments) {
+                    if let status = Status(rawValue: row["status"]) { tags[row["tag"], default: [:]][status] = row["n"] }
+                }
+                table.lines = tags.keys.sorted().map { Self.statusLine("tag", $0, tags[$0] ?? [:]) }
+                let without = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(selected)) WHERE tags = ''", arguments: arguments) ?? 0
+                table.final.append("without_tags", without)
+            case .exchange:
+                table.lines = try Self.exchangeLines(selected, arguments, db)
+            case .day:
+                guard let days = query.days(today: today) else { throw CasetrackError.badArgument("by=day needs from=DATE") }
+                var counts: [Int: [Category: Int]] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT ended_day, category, count(*) AS n FROM (\(selected))
+                    WHERE status = 'returned' AND ended_day >= ? AND ended_day <= ? GROUP BY ended_day, category
+                    """, arguments: arguments + [days.lowerBound.daysSinceEpoch, days.upperBound.daysSinceEpoch]) {
+                    if let category = Category(rawValue: row["category"]) { counts[row["ended_day"], default: [:]][category] = row["n"] }
+                }
+                var returned = 0
+                for number in days.lowerBound.daysSinceEpoch...days.upperBound.daysSinceEpoch {
+                    var fields = Fields()
+                    fields.append("day", Day(daysSinceEpoch: number).description)
+                    var sum = 0
+                    for category in Self.categoryOrder {
+                        let count = counts[number]?[category] ?? 0
+                        fields.append(category.rawValue, count)
+                        sum += count
+                    }
+                    fields.append("count", sum)
+                    returned += sum
+                    table.lines.append(fields)
+                }
+                table.final.append("from", days.lowerBound.description)
+                table.final.append("to", days.upperBound.description)
+                table.final.append("returned", returned)
+            }
+            return table
+        }
+    }
+
+    /// Military first, as the public reports give them (270 military and 120 civilians).
+    static let categoryOrder: [Category] = Category.allCases.sorted { $0.rawValue > $1.rawValue }
+
+    static func statusLine(_ key: String, _ value: String, _ counts: [Status: Int]) -> Fields {
+        var fields = Fields()
+        fields.append(key, value)
+        for status in Status.allCases { fields.append(status.rawValue, counts[status] ?? 0) }
+        fields.append("count", counts.values.reduce(0, +))
+        return fields
+    }
+
+    /// Buckets with the core's own arithmetic (``HeldBucket/of(start:end:)``), per category.
+    static func heldLines(_ selected: String, _ arguments: StatementArguments, today: Day, _ db: Database) throws -> [Fields] {
+        var counts: [Category: [HeldBucket: Int]] = [:]
+        let rows = try Row.fetchCursor(db, sql: "SELECT category, status, since_day, ended_day FROM (\(selected))", arguments: arguments)
+        while let row = try rows.next() {
+            guard let category = Category(rawValue: row["category"]), let status = Status(rawValue: row["status"]) else { continue }
+            let start = (row["since_day"] as Int?).map { Day(daysSinceEpoch: $0) }
+            let end: Day? = status.isOpen ? today : (row["ended_day"] as Int?).map { Day(daysSinceEpoch: $0) }.map { end in
+                start.map { max(end, $0) } ?? end
+            }
+            counts[category, default: [:]][HeldBucket.of(start: start, end: end), default: 0] += 1
+        }
+        return categoryOrder.flatMap { category in
+            HeldBucket.allCases.map { bucket in
+                var fields = Fields()
+                fields.append("category", category.rawValue)
+                fields.append("bucket", bucket.rawValue)
+                fields.append("count", counts[category]?[bucket] ?? 0)
+                return fields
+            }
+        }
+    }
+
+    /// Every phase of every exchange, zeros included: listed, returned, returned per category.
+    static func exchangeLines(_ selected: String, _ arguments: StatementArguments, _ db: Database) throws -> [Fields] {
+        struct Tally { var listed = 0; var returned: [Category: Int] = [:] }
+        var tallies: [Int64: [Int: Tally]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT exchange_cases.exchange_id AS exchange_id, exchange_cases.phase AS phase, selected.category AS category,
+                   selected.status AS status, count(*) AS n
+            FROM (\(selected)) AS selected JOIN exchange_cases ON exchange_cases.case_id = selected.id
+            GROUP BY exchange_cases.exchange_id, exchange_cases.phase, selected.category, selected.status
+            """, arguments: arguments) {
+            let exchangeID: Int64 = row["exchange_id"]
+            let phase: Int = row["phase"]
+            let count: Int = row["n"]
+            tallies[exchangeID, default: [:]][phase, default: Tally()].listed += count
+            if (row["status"] as String?) == "returned", let category = Category(rawValue: row["category"]) {
+                tallies[exchangeID, default: [:]][phase, default: Tally()].returned[category, default: 0] += count
+            }
+        }
+        let completed = Set(try Row.fetchAll(db, sql: "SELECT exchange_id, phase FROM exchange_phases").map { row in
+            "\(row["exchange_id"] as Int64)/\(row["phase"] as Int)"
+        })
+        var lines: [Fields] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, name, date, phases FROM exchanges ORDER BY date, name_key") {
+            let exchangeID: Int64 = row["id"]
+            let phases: Int = row["phases"]
+            for phase in 1...max(1, phases) {
+                let tally = tallies[exchangeID]?[phase] ?? Tally()
+                var fields = Fields()
+                fields.append("exchange", row["name"] as String)
+                fields.append("phase", phase)
+                fields.append("completed", completed.contains("\(exchangeID)/\(phase)") ? "yes" : "no")
+                fields.append("listed", tally.listed)
+                fields.append("returned", tally.returned.values.reduce(0, +))
+                for category in categoryOrder { fields.append(category.rawValue, tally.returned[category] ?? 0) }
+                lines.append(fields)
+            }
+        }
+        return lines
+    }
+}

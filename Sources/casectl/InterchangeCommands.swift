@@ -1,0 +1,313 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CasetrackClient
+import CasetrackCore
+import CasetrackPOSIX
+import Foundation
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open the cases of a CSV or JSON-lines file; a second import of the same file changes nothing.",
+        discussion: """
+            The file is checked as a whole first: every problem is printed with its line and field, \
+            and if there is any, nothing is imported (exit 65). Then it is loaded in batches of up to \
+            1,000 rows, each one durable transaction. A row whose references (refs) all belong to a case \
+            on record is that case, and is skipped: so if a load stops half-way (a lost connection, a \
+            refused batch), running the same command again resumes it. Every row needs at least one \
+            reference for that reason.
+
+            CSV: a header line naming the columns, then one case per line (RFC 4180 quoting). The columns \
+            are the record's field names, as casectl export writes them: names, category, status, since, \
+            ended, birth, unit, tags, last_place, detention_place, refs, notes; also at, source, confidence \
+            and note for the event that opens the case. names, tags and refs hold several values separated \
+            by |. ended (or at) is the date a returned or deceased case closed. id, version, held, \
+            held_days, since_precision, created_at and updated_at are ignored. JSON lines: one object per \
+            line with the same keys (lists as arrays), as casectl export --format json writes them.
+
+            On a terminal a progress line shows the rows loaded; otherwise casectl prints only the summary. \
+            Needs the writer role.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("The file to import.", valueName: "file"))
+    var file: String
+
+    @Option(name: .long, help: ArgumentHelp("csv or json (JSON lines). Default: from the file's name (.csv; .json, .jsonl, .ndjson), else from its first character.", valueName: "format"))
+    var format: String?
+
+    @Flag(name: .long, help: "Check the file against the daemon and print what would happen; change nothing.")
+    var dryRun = false
+
+    func run() throws {
+        let text = try TextFile.read(file)
+        let format = try CaseFile.Format.detect(self.format, path: file, text: text)
+        var (rows, problems) = CaseFile.rows(text, format: format)
+        var texts: [(line: Int, text: String)] = []
+        var refs: [String: Int] = [:]
+        for row in rows {
+            // A reference on two lines is one person imported twice, whatever else is wrong.
+            for ref in row.values.filter({ CaseFile.column(for: $0.key) == "refs" }).flatMap(\.value) {
+                if let earlier = refs[ref] {
+                    problems.append(.init(line: row.line, field: "refs", message: "reference \(ref) is on line \(earlier) too; a person is imported once"))
+                } else {
+                    refs[ref] = row.line
+                }
+            }
+            do {
+                let rowText = try CaseFile.rowText(row)
+                // The daemon's checks, for every row and every field, before anything is sent.
+                let errors = ImportRow.problems(rowText, today: Output.today)
+                if errors.isEmpty { texts.append((row.line, rowText)) }
+                for error in errors {
+                    problems.append(.init(line: row.line, field: ImportRow.field(of: error).map(CaseFile.column(for:)),
+                                          message: Import.strip(error.message)))
+                }
+            } catch let problem as CaseFile.Problem {
+                problems.append(problem)
+            }
+        }
+        rows = []
+        try connection.run { client in
+            let maxLine = Int(client.greeting.int("max_line") ?? 65_536)
+            let batches = Import.batches(texts, maxLine: maxLine)
+            // The daemon's own check of the valid rows: references on record that conflict.
+            var wouldAdd = 0
+            var wouldSkip = 0
+            for batch in batches {
+                let answer = try client.request(Import.request(batch, dryRun: true))
+                let final = try answer.get()
+                wouldAdd += Int(final.int("added") ?? 0)
+                wouldSkip += Int(final.int("existing") ?? 0)
+                for line in answer.data {
+                    guard let row = line.int("row"), batch.indices.contains(batch.startIndex + Int(row) - 1) else { continue }
+                    problems.append(.init(line: batch[batch.startIndex + Int(row) - 1].line,
+                                          field: line.string("field").map(CaseFile.column(for:)),
+                                          message: Import.strip(line.string("message") ?? "refused")))
+                }
+            }
+            guard problems.isEmpty else { Import.fail(file, problems) }
+            if dryRun {
+                Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(wouldAdd),\"existing\":\(wouldSkip),\"dry_run\":true}"
+                    : "\(file): \(texts.count) rows are valid; \(wouldAdd) would be added, \(wouldSkip) are on record already")
+                return
+            }
+            var progress = Progress(total: texts.count)
+            var added = 0
+            var existing = 0
+            for batch in batches {
+                let final: Fields
+                do {
+                    final = try client.request(Import.request(batch, dryRun: false)).get()
+                } catch {
+                    progress.finish()
+                    Output.error("\(file): stopped at line \(batch.first?.line ?? 0) after \(added + existing) rows loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
+                    throw error
+                }
+                added += Int(final.int("added") ?? 0)
+                existing += Int(final.int("existing") ?? 0)
+                progress.advance(by: batch.count)
+            }
+            progress.finish()
+            Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(added),\"existing\":\(existing)}"
+                : "\(file): \(texts.count) rows, \(added) added, \(existing) on record already")
+        }
+    }
+
+    static func request(_ batch: ArraySlice<(line: Int, text: String)>, dryRun: Bool) -> Request {
+        Request(verb: "IMPORT", options: batch.map { ("row", $0.text) } + (dryRun ? [("dry_run", "yes")] : []))
+    }
+
+    /// Rows in requests of at most 1,000 rows that fit the daemon's line length.
+    static func batches(_ texts: [(line: Int, text: String)], maxLine: Int) -> [ArraySlice<(line: Int, text: String)>] {
+        var batches: [ArraySlice<(line: Int, text: String)>] = []
+        var start = 0
+        var size = 32
+        for index in texts.indices {
+            let cost = Request(verb: "IMPORT", options: [("row", texts[index].text)]).line.utf8.count - 6
+            if index > start, index - start >= ImportRow.maximumRowsPerRequest || size + cost > maxLine - 64 {
+                batches.append(texts[start..<index])
+                start = index
+                size = 32
+            }
+            size += cost
+        }
+        if start < texts.count { batches.append(texts[start...]) }
+        return batches
+    }
+
+    static func strip(_ message: String) -> String {
+        guard let field = message.firstIndex(of: ":"), ImportRow.keys.contains(String(message[..<field])) else { return message }
+        return String(message[message.index(after: field)...]).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func fail(_ file: String, _ problems: [CaseFile.Problem]) -> Never {
+        for problem in problems.sorted(by: { $0.line < $1.line }) { Output.error("\(file): \(problem)") }
+        Output.error("\(file): \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was imported")
+        Casectl.exit(withError: ExitCode(ExitStatus.dataError))
+    }
+
+    /// A progress line on standard error when it is a terminal; nothing otherwise.
+    struct Progress {
+        let total: Int
+        let shown: Bool
+        var done = 0
+
+        init(total: Int) {
+            self.total = total
+            shown = isatty(2) == 1 && total >= 1_000
+        }
+
+        mutating func advance(by count: Int) {
+            done += count
+            guard shown else { return }
+            let width = 30
+            let filled = total == 0 ? width : width * done / total
+            FileDescriptorOutput.write(2, "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) rows")
+        }
+
+        func finish() { if shown { FileDescriptorOutput.write(2, "\n") } }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the cases that match every given filter as CSV or JSON lines, to import elsewhere.",
+        discussion: """
+            The columns are those casectl import reads (see import), so an export imports back. With the \
+            observer role the export has no personal data: only id, status, category, since, ended, held \
+            and version (it cannot be imported). CSV cannot hold a | inside a name or reference: such a \
+            case stops the export (exit 65); use --format json.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var filter: FilterOptions
+
+    @Option(name: .long, help: ArgumentHelp("csv or json (JSON lines).", valueName: "format"))
+    var format: String = "csv"
+
+    @Option(name: .long, help: ArgumentHelp("Write to this file (created with mode 0600) instead of standard output.", valueName: "file"))
+    var output: String?
+
+    func validate() throws {
+        if CaseFile.Format(rawValue: format.lowercased()) == nil { throw ValidationError("--format must be csv or json") }
+    }
+
+    func run() throws {
+        let format = CaseFile.Format(rawValue: format.lowercased()) ?? .csv
+        var out: Int32 = 1
+        if let output {
+            out = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard out >= 0 else {
+                Output.error("cannot write \(output): \(String(cString: strerror(errno)))")
+                throw ExitCode(ExitStatus.usage)
+            }
+            fchmod(out, 0o600)
+        }
+        defer { if out != 1 { close(out) } }
+        try connection.run { client in
+            var after: String?
+            var header: [String]?
+            repeat {
+                var options = filter.options
+                options.append(("limit", String(Command.maximumPageSize)))
+                if let after { options.append(("after", after)) }
+                let answer = try client.request(Request(verb: "EXPORT", options: options))
+                let final = try answer.get()
+                var chunk = ""
+                if format == .csv, header == nil {
+                    header = final.string("personal_data") == "yes" ? CaseFile.columns : CaseFile.observerColumns
+                    chunk += CaseFile.csvLine(header ?? []) + "\n"
+                }
+                for fields in answer.data {
+                    switch format {
+                    case .json:
+                        // Typed again (numbers as numbers, lists as arrays), as GET --json prints.
+                        if let record = try? CaseRecord(fields: fields) {
+                            chunk += record.fields(today: Output.today).json + "\n"
+                        } else {
+                            var typed = Fields()
+                            for (key, value) in fields.items {
+                                if key == "version", case .string(let text) = value, let number = Int64(text) {
+                                    typed.append(key, number)
+                                } else {
+                                    typed.append(key, value)
+                                }
+                            }
+                            chunk += typed.json + "\n"
+                        }
+                    case .csv:
+                        var cells: [String] = []
+                        for column in header ?? [] {
+                            let values = fields.strings(column)
+                            if values.count > 0, CaseFile.isList(column), values.contains(where: { $0.contains(CaseFile.listSeparator) }) {
+                                Output.error("\(fields.string("id") ?? "a case") has a | in its \(column), which CSV cannot hold; export with --format json")
+                                throw ExitCode(ExitStatus.dataError)
+                            }
+                            cells.append(CaseFile.isList(column) ? values.joined(separator: String(CaseFile.listSeparator)) : fields.string(column) ?? "")
+                        }
+                        chunk += CaseFile.csvLine(cells) + "\n"
+                    }
+                }
+                FileDescriptorOutput.write(out, chunk)
+                after = final.string("next")
+            } while after != nil
+        }
+    }
+}
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Have the daemon write a consistent copy of its database to a new file, while it serves.",
+        discussion: """
+            The daemon itself writes the file (mode 0600, owned by the daemon's user), so FILE must be a \
+            path it may create: under the shipped unit, a folder below /var/lib/casetrack, e.g. \
+            /var/lib/casetrack/backup/2026-11-27.db. A relative FILE is taken from the current folder. \
+            The copy is synced to disk and checked before casectl prints its size, cases, events and \
+            the newest sequence number in it. Restore: see the README. Needs the admin role.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: ArgumentHelp("The new file.", valueName: "file"))
+    var file: String
+
+    func run() throws {
+        let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        try connection.run { client in
+            let final = try client.request(Request(verb: "BACKUP", positional: [path])).get()
+            Output.line(connection.json ? final.json
+                : "backup \(final.string("path") ?? path): \(final.int("cases") ?? 0) cases, \(final.int("events") ?? 0) events through sequence number \(final.int("last") ?? 0), \(final.int("bytes") ?? 0) bytes")
+        }
+    }
+}
+
+/// Reads a whole file as UTF-8, with errors a user can act on.
+enum TextFile {
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            Output.error("cannot read \(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(ExitStatus.usage)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            Output.error("\(path) is not UTF-8 text")
+            throw ExitCode(ExitStatus.dataError)
+        }
+        return text
+    }
+}
+
+extension CaseFile.Format {
+    static func detect(_ given: String?, path: String, text: String) throws -> CaseFile.Format {
+        if let given {
+            guard let format = CaseFile.Format(rawValue: given.lowercased()) else { throw ValidationError("--format must be csv or json") }
+            return format
+        }
+        let lower = path.lowercased()
+        if lower.hasSuffix(".csv") { return .csv }
+        if lower.hasSuffix(".json") || lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") { return .json }
+        return text.first(where: { !$0.isWhitespace }) == "{" ? .json : .csv
+    }
+}
