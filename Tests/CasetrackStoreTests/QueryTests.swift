@@ -88,6 +88,8 @@ struct QueryTests {
         filter { $0.name = "yuli" }
         filter { $0.name = "k" }
         filter { $0.name = "hryhori t" }
+        filter { $0.endedFrom = Day(year: 2020, month: 1, day: 1) }
+        filter { $0.endedBefore = Day(year: 2024, month: 6, day: 1); $0.statuses = [.returned] }
         for _ in 0..<150 {
             var f = CaseFilter()
             if Bool.random(using: &random) { f.statuses = Set(Status.allCases.filter { _ in Bool.random(using: &random) }) }
@@ -100,6 +102,8 @@ struct QueryTests {
             }
             if Int.random(in: 0..<4, using: &random) == 0 { f.sinceFrom = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
             if Int.random(in: 0..<4, using: &random) == 0 { f.sinceBefore = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
+            if Int.random(in: 0..<5, using: &random) == 0 { f.endedFrom = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
+            if Int.random(in: 0..<5, using: &random) == 0 { f.endedBefore = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
             if Int.random(in: 0..<4, using: &random) == 0 {
                 let surname = Synthetic.surnames.randomElement(using: &random)!
                 f.name = Bool.random(using: &random) ? surname : Synthetic.romanize(surname, variant: Int.random(in: 0...1, using: &random))
@@ -117,7 +121,7 @@ struct QueryTests {
             let keys = records.mapValues { NameKey.keys(for: $0.names) }
             var random = SeededRandom(seed: 7)
             var nonEmpty = 0
-            for filter in Self.filters(&random) {
+            for (index, filter) in Self.filters(&random).enumerated() {
                 let matching = records.values.filter { filter.matches($0, today: testToday, nameKeys: keys[$0.id] ?? []) }
                 let expected = matching.map(\.id).sorted()
                 if !expected.isEmpty { nonEmpty += 1 }
@@ -144,11 +148,66 @@ struct QueryTests {
                         #expect(statistics.count(status, category) == count)
                     }
                 }
+                // Every breakdown for a third of the filters: enough variety, a third of the time.
+                if index % 3 == 0 { try await Self.checkBreakdowns(store, filter, matching) }
             }
             #expect(nonEmpty > 100, "the generated filters mostly select something")
             let stored = try await store.list(CaseFilter(), today: testToday, limit: Self.caseCount, after: nil)
             let sameRecords = stored == records.values.sorted { $0.id < $1.id }
             #expect(sameRecords, "every record reads back as acknowledged")
         }
+    }
+
+    /// Every `STATS by=` table, figure by figure, against the same records grouped in memory.
+    static func checkBreakdowns(_ store: SQLiteCaseStore, _ filter: CaseFilter, _ matching: [CaseRecord]) async throws {
+        func table(_ breakdown: Breakdown, from: Day? = nil, to: Day? = nil) async throws -> StatisticsTable {
+            let table = try await store.statistics(StatisticsQuery(filter: filter, breakdown: breakdown, from: from, to: to), today: testToday)
+            #expect(table.final.int("total") == Int64(matching.count), "\(breakdown) total")
+            return table
+        }
+        let categories = [Category.military, .civilian]
+        // Grouped once per filter (the lines are compared against dictionaries, not rescans).
+        var buckets: [String: Int] = [:]
+        var unitCounts: [String: [Status: Int]] = [:]
+        var tagCounts: [String: [Status: Int]] = [:]
+        var dayCounts: [String: Int] = [:]
+        for record in matching {
+            buckets["\(record.category)/\(HeldBucket.of(record, today: testToday).rawValue)", default: 0] += 1
+            if let unit = record.unit { unitCounts[CaseFilter.unitKey(unit), default: [:]][record.status, default: 0] += 1 }
+            for tag in record.tags { tagCounts[tag, default: [:]][record.status, default: 0] += 1 }
+            if record.status == .returned, let end = record.endedOn?.firstDay { dayCounts["\(end)/\(record.category)", default: 0] += 1 }
+        }
+        let held = try await table(.held)
+        #expect(held.lines.count == categories.count * HeldBucket.allCases.count)
+        for line in held.lines {
+            let expected = buckets["\(line.string("category") ?? "")/\(line.string("bucket") ?? "")"] ?? 0
+            #expect(line.int("count") == Int64(expected), "held \(line) for \(filter)")
+        }
+        let units = try await table(.unit)
+        #expect(units.lines.count == unitCounts.count)
+        #expect(units.final.int("without_unit") == Int64(matching.filter { $0.unit == nil }.count))
+        for line in units.lines {
+            let group = unitCounts[CaseFilter.unitKey(line.string("unit") ?? "")] ?? [:]
+            for status in Status.allCases { #expect(line.int(status.rawValue) == Int64(group[status] ?? 0), "unit \(line)") }
+            #expect(line.int("count") == Int64(group.values.reduce(0, +)))
+        }
+        let tags = try await table(.tag)
+        #expect(tags.lines.compactMap { $0.string("tag") } == tagCounts.keys.sorted())
+        for line in tags.lines {
+            let group = tagCounts[line.string("tag") ?? ""] ?? [:]
+            for status in Status.allCases { #expect(line.int(status.rawValue) == Int64(group[status] ?? 0), "tag \(line)") }
+        }
+        let from = testToday.adding(days: -1_500), to = testToday.adding(days: -1_000)
+        let days = try await table(.day, from: from, to: to)
+        #expect(days.lines.count == 501)
+        var returned = 0
+        for line in days.lines {
+            for category in categories {
+                let expected = dayCounts["\(line.string("day") ?? "")/\(category)"] ?? 0
+                #expect(line.int(category.rawValue) == Int64(expected), "day \(line)")
+                returned += expected
+            }
+        }
+        #expect(days.final.int("returned") == Int64(returned))
     }
 }
