@@ -29,7 +29,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
-        .target(name: "CasetrackCore"),
+        // The core and the store are optimized even in debug builds: the tests drive the real
+        // daemon and casectl through tens of thousands of rows, and unoptimized parsing, name
+        // keys and row coding made them several times slower.
+        .target(name: "CasetrackCore", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Blocking POSIX helpers (Unix socket connect, unbuffered output) for the adapters.
         .target(name: "CasetrackPOSIX", dependencies: ["CasetrackCore"]),
         .target(
@@ -39,7 +42,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(
             name: "CasetrackServer",

@@ -234,7 +234,7 @@ public struct Dispatcher: Sendable {
             let table = try await store.statistics(query, today: today)
             return (Reply(data: table.lines, final: table.final), .keepOpen)
         case .exchangeCreate, .exchangeAdd, .exchangeRemove, .exchangeComplete, .exchangeShow, .exchangeList:
-            return (try await exchange(command, session: session, clock: clock), .keepOpen)
+            return (try await exchange(command, role: role, session: session, clock: clock), .keepOpen)
         case .importRows(let rows, let dryRun):
             return (try await importRows(rows, dryRun: dryRun, session: session, clock: clock), .keepOpen)
         case .export(let filter, let limit, let after):
@@ -247,7 +247,7 @@ public struct Dispatcher: Sendable {
             let summary = try await store.backup(to: path)
             logger.notice("backup written", metadata: [
                 "message_id": "\(MessageID.backupWritten)", "path": "\(summary.path)", "bytes": "\(summary.bytes)",
-                "cases": "\(summary.cases)", "events": "\(summary.events)", "seq": "\(summary.lastSequence)",
+                "case_count": "\(summary.cases)", "event_count": "\(summary.events)", "seq": "\(summary.lastSequence)",
                 "peer_uid": "\(session.peer.uid)", "peer_pid": "\(session.peer.pid)",
             ])
             var final = Fields()
@@ -286,7 +286,7 @@ public struct Dispatcher: Sendable {
         return (records, final)
     }
 
-    private func exchange(_ command: Command, session: Session, clock: WriteClock) async throws -> Reply {
+    private func exchange(_ command: Command, role: Role, session: Session, clock: WriteClock) async throws -> Reply {
         var final = Fields()
         switch command {
         case .exchangeCreate(let name, let date, let phases, let note):
@@ -351,7 +351,9 @@ public struct Dispatcher: Sendable {
             return Reply(data: phases.flatMap(\.lines), final: final)
         case .exchangeList:
             let summaries = try await store.exchanges()
-            return Reply(data: summaries.map(\.fields), final: ["count": .int(Int64(summaries.count))])
+            // The note is free text: only for roles that may read records.
+            return Reply(data: summaries.map { $0.fields(includeNote: role >= .reader) },
+                         final: ["count": .int(Int64(summaries.count))])
         default:
             throw CasetrackError(.internalError, "\(command.verb.name) is not an exchange request")
         }
@@ -363,7 +365,9 @@ public struct Dispatcher: Sendable {
         var problems: [(index: Int, error: CasetrackError)] = []
         for (index, text) in texts.enumerated() {
             do {
-                rows.append((index, try ImportRow(text, today: clock.today)))
+                var row = try ImportRow(text, today: clock.today)
+                row.number = index + 1
+                rows.append((index, row))
             } catch let error as CasetrackError {
                 problems.append((index, error))
             }

@@ -217,7 +217,7 @@ extension SQLiteCaseStore {
     static func reason(_ record: CaseRecord, _ error: CasetrackError) -> String {
         if record.status == .returned { return "\(record.id) is already returned" }
         if !record.status.isOpen { return "\(record.id) is \(record.status.rawValue)" }
-        return "\(record.id): \(error.message)"
+        return error.message.hasPrefix(record.id.description) ? error.message : "\(record.id): \(error.message)"
     }
 
     /// Up to 50 items, then how many more: an error line stays readable.

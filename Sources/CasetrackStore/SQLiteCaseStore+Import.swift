@@ -9,8 +9,8 @@ extension SQLiteCaseStore {
         if dryRun {
             return try await read { db in
                 var planner = ImportPlanner(owner: { try Self.referenceOwner($0, db) })
-                return try rows.enumerated().map { index, row in
-                    var decision = try planner.decide(row, index: index)
+                return try rows.enumerated().map { position, row in
+                    var decision = try planner.decide(row, index: row.number > 0 ? row.number - 1 : position)
                     if decision == .add {
                         // The checks of opening the case (dates in order), without opening it.
                         do {
@@ -29,7 +29,8 @@ extension SQLiteCaseStore {
             // Added rows are inserted as they are decided, so later rows see their references.
             var planner = ImportPlanner(owner: { try Self.referenceOwner($0, db) })
             var outcomes: [ImportOutcome] = []
-            for (index, row) in rows.enumerated() {
+            for (position, row) in rows.enumerated() {
+                let index = row.number > 0 ? row.number - 1 : position
                 let decision = try planner.decide(row, index: index)
                 switch decision {
                 case .conflict(let message):
@@ -57,7 +58,8 @@ extension SQLiteCaseStore {
     }
 
     static func referenceOwner(_ ref: String, _ db: Database) throws -> CaseID? {
-        try Int64.fetchOne(db, sql: "SELECT case_id FROM case_refs WHERE ref = ?", arguments: [ref]).map { CaseID(number: $0) }
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT case_id FROM case_refs WHERE ref = ?"), arguments: [ref])
+            .map { CaseID(number: $0) }
     }
 
     public func backup(to path: String) async throws -> BackupSummary {

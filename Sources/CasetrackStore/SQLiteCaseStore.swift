@@ -53,6 +53,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
             db.add(function: FilterSQL.heldReached)
+            // Statement and savepoint journals in memory: every write runs in its own
+            // savepoint, and on disk these journals cost two writes per changed page (they
+            // only serve rollback inside a transaction; the WAL gives durability).
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
             // Look before touching: opening a pool switches the file to WAL, which would
@@ -344,7 +348,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     static func fetch(_ id: CaseID, _ db: Database) throws -> CaseRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?", arguments: [id.number])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?"), arguments: [id.number])
             .map(RowCoding.record)
     }
 
@@ -354,8 +358,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     static func bump(_ counter: String, _ db: Database) throws -> Int64 {
-        try db.execute(sql: "UPDATE counters SET value = value + 1 WHERE name = ?", arguments: [counter])
-        guard let value = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = ?", arguments: [counter]) else {
+        guard let value = try Int64.fetchOne(db.cachedStatement(sql: "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value"),
+                                             arguments: [counter]) else {
             throw RowCoding.corrupt("counter \(counter) is missing")
         }
         return value
@@ -366,12 +370,12 @@ public final class SQLiteCaseStore: CaseStore, Service {
     static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database) throws -> Int64 {
         var event = event
         event.seq = try bump("event_seq", db)
-        try db.execute(sql: """
+        try run("""
             INSERT INTO events (seq, case_id, kind, old_status, new_status, occurred, recorded_at, source, confidence,
                                 actor_uid, actor_pid, note, version, changes, category, unit, tags, threshold,
                                 exchange, phase, tally)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: RowCoding.eventArguments(event, record))
+            """, RowCoding.eventArguments(event, record), db)
         return event.seq
     }
 
@@ -381,7 +385,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     static func checkReferences(_ references: [String], for id: CaseID?, _ db: Database) throws {
         for ref in references {
-            if let owner = try Int64.fetchOne(db, sql: "SELECT case_id FROM case_refs WHERE ref = ?", arguments: [ref]),
+            if let owner = try Int64.fetchOne(db.cachedStatement(sql: "SELECT case_id FROM case_refs WHERE ref = ?"), arguments: [ref]),
                owner != id?.number {
                 throw CasetrackError(.duplicateReference, "reference \(ref) already belongs to \(CaseID(number: owner))")
             }
@@ -389,32 +393,43 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     static func insert(_ record: CaseRecord, _ db: Database) throws {
-        try db.execute(sql: """
+        try run("""
             INSERT INTO cases (id, status, category, names, birth, unit, unit_key, tags, since, since_day, ended, ended_day,
                                last_place, detention_place, refs, notes, version, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: RowCoding.caseArguments(record))
+            """, RowCoding.caseArguments(record), db)
         try insertKeys(record, db)
     }
 
     static func replace(_ record: CaseRecord, _ db: Database) throws {
         for table in ["case_tags", "case_name_keys", "case_refs"] {
-            try db.execute(sql: "DELETE FROM \(table) WHERE case_id = ?", arguments: [record.id.number])
+            try run("DELETE FROM \(table) WHERE case_id = ?", [record.id.number], db)
         }
-        try db.execute(sql: "DELETE FROM cases WHERE id = ?", arguments: [record.id.number])
+        try run("DELETE FROM cases WHERE id = ?", [record.id.number], db)
         try insert(record, db)
     }
 
     static func insertKeys(_ record: CaseRecord, _ db: Database) throws {
-        for tag in record.tags {
-            try db.execute(sql: "INSERT INTO case_tags (tag, case_id) VALUES (?, ?)", arguments: [tag, record.id.number])
-        }
-        for ref in record.references {
-            try db.execute(sql: "INSERT INTO case_refs (ref, case_id) VALUES (?, ?)", arguments: [ref, record.id.number])
-        }
-        for key in NameKey.keys(for: record.names) {
-            try db.execute(sql: "INSERT INTO case_name_keys (key, case_id) VALUES (?, ?)", arguments: [key, record.id.number])
-        }
+        try insertRows("case_tags", "tag", record.tags, record.id, db)
+        try insertRows("case_refs", "ref", record.references, record.id, db)
+        try insertRows("case_name_keys", "key", NameKey.keys(for: record.names), record.id, db)
+    }
+
+    /// One statement for all of a case's rows of a side table (a statement per row was most of
+    /// the cost of opening a case).
+    private static func insertRows(_ table: String, _ column: String, _ values: [String], _ id: CaseID, _ db: Database) throws {
+        guard !values.isEmpty else { return }
+        let rows = Array(repeating: "(?, ?)", count: values.count).joined(separator: ", ")
+        var arguments = StatementArguments()
+        for value in values { arguments += [value, id.number] }
+        try run("INSERT INTO \(table) (\(column), case_id) VALUES \(rows)", arguments, db)
+    }
+
+    /// Runs one of the store's fixed statements, prepared once per connection: the writer
+    /// runs the same few statements for every case, and parsing each again is most of the
+    /// cost of a small write.
+    static func run(_ sql: String, _ arguments: StatementArguments, _ db: Database) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
     static func storageFailure(_ error: any Error) -> CasetrackError {

@@ -20,8 +20,8 @@ struct Casectl: ParsableCommand {
             or a reference that belongs to another case
               4   not permitted
               6   (watch) the events after the cursor were trimmed by retention
-              65  (import) the file has errors (each is printed with its line); nothing was imported
               64  bad usage: a wrong option, or a value the daemon refused as invalid
+              65  (import, export) the file has errors (each is printed with its line); nothing was imported
               69  the daemon cannot be reached, is shutting down, or a limit turned the request \
             away (too many connections, requests too fast): nothing was done, retry later
               75  the request was sent but the connection closed before the answer: a change \

@@ -40,7 +40,7 @@ struct ExchangeCommand: ParsableCommand {
             if let note { options.append(("note", note)) }
             try connection.run { client in
                 let final = try client.request(Request(verb: "EXCHANGE-CREATE", positional: [name], options: options)).get()
-                Output.line(connection.json ? final.json
+                Output.line(connection.json ? final.typed.json
                     : "exchange \(LineCodec.quote(final.string("exchange") ?? name)) recorded: \(final.string("date") ?? date), \(phases) phase\(phases == 1 ? "" : "s")")
             }
         }
@@ -62,7 +62,7 @@ struct ExchangeCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("The exchange's name.", valueName: "name"))
         var name: String
 
-        @Option(name: .long, help: ArgumentHelp("The phase (default 1).", valueName: "k"))
+        @Option(name: .long, help: ArgumentHelp("The phase.", valueName: "k"))
         var phase: Int = 1
 
         @Option(name: .long, help: ArgumentHelp("A file of case ids, one per line.", valueName: "file"))
@@ -107,7 +107,7 @@ struct ExchangeCommand: ParsableCommand {
         func run() throws {
             try connection.run { client in
                 let final = try client.request(Request(verb: "EXCHANGE-REMOVE", positional: [name] + ids)).get()
-                Output.line(connection.json ? final.json : "\(final.int("removed") ?? 0) taken off \(LineCodec.quote(name))")
+                Output.line(connection.json ? final.typed.json : "\(final.int("removed") ?? 0) taken off \(LineCodec.quote(name))")
             }
         }
     }
@@ -137,7 +137,7 @@ struct ExchangeCommand: ParsableCommand {
             try connection.run { client in
                 let final = try client.request(Request(verb: "EXCHANGE-COMPLETE", positional: [name],
                                                        options: [("phase", String(phase))] + event.options)).get()
-                if connection.json { Output.line(final.json); return }
+                if connection.json { Output.line(final.typed.json); return }
                 let returned = final.int("returned") ?? 0
                 let parts = Category.allCases.sorted { $0.rawValue > $1.rawValue }.map { "\(final.int($0.rawValue) ?? 0) \($0.rawValue)" }
                 Output.line("phase \(phase) of \(LineCodec.quote(name)) completed: \(returned) returned = \(parts.joined(separator: " + ")) (event \(final.int("seq") ?? 0))")
@@ -163,8 +163,8 @@ struct ExchangeCommand: ParsableCommand {
                 let answer = try client.request(Request(verb: "EXCHANGE-SHOW", positional: [name]))
                 let final = try answer.get()
                 if connection.json {
-                    for line in answer.data { Output.line(line.json) }
-                    Output.line(final.json)
+                    for line in answer.data { Output.line(line.typed.json) }
+                    Output.line(final.typed.json)
                     return
                 }
                 Output.line("exchange \(LineCodec.quote(final.string("exchange") ?? name)), \(final.string("date") ?? "?"), \(final.int("phases") ?? 0) phase(s): \(final.int("listed") ?? 0) listed, \(final.int("returned") ?? 0) returned")
@@ -199,7 +199,7 @@ struct ExchangeCommand: ParsableCommand {
             try connection.run { client in
                 let answer = try client.request(Request(verb: "EXCHANGE-LIST"))
                 _ = try answer.get()
-                if connection.json { for line in answer.data { Output.line(line.json) }; return }
+                if connection.json { for line in answer.data { Output.line(line.typed.json) }; return }
                 Output.grid(["NAME", "DATE", "PHASES", "COMPLETED", "LISTED", "RETURNED"], answer.data.map { row in
                     [row.string("name") ?? "", row.string("date") ?? "", String(row.int("phases") ?? 0),
                      String(row.int("completed_phases") ?? 0), String(row.int("listed") ?? 0), String(row.int("returned") ?? 0)]

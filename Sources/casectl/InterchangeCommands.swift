@@ -76,8 +76,8 @@ struct Import: ParsableCommand {
             // The daemon's own check of the valid rows: references on record that conflict.
             var wouldAdd = 0
             var wouldSkip = 0
-            for batch in batches {
-                let answer = try client.request(Import.request(batch, dryRun: true))
+            try Import.pipelined(client, batches.map { Import.request($0, dryRun: true) }) { index, answer in
+                let batch = batches[index]
                 let final = try answer.get()
                 wouldAdd += Int(final.int("added") ?? 0)
                 wouldSkip += Int(final.int("existing") ?? 0)
@@ -87,6 +87,7 @@ struct Import: ParsableCommand {
                                           field: line.string("field").map(CaseFile.column(for:)),
                                           message: Import.strip(line.string("message") ?? "refused")))
                 }
+                return true
             }
             guard problems.isEmpty else { Import.fail(file, problems) }
             if dryRun {
@@ -97,22 +98,54 @@ struct Import: ParsableCommand {
             var progress = Progress(total: texts.count)
             var added = 0
             var existing = 0
-            for batch in batches {
-                let final: Fields
-                do {
-                    final = try client.request(Import.request(batch, dryRun: false)).get()
-                } catch {
-                    progress.finish()
-                    Output.error("\(file): stopped at line \(batch.first?.line ?? 0) after \(added + existing) rows loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
-                    throw error
+            var failure: (line: Int, error: any Error)?
+            do {
+                try Import.pipelined(client, batches.map { Import.request($0, dryRun: false) }) { index, answer in
+                    // Each batch commits on its own: after a refused one, the one already sent
+                    // behind it is still counted if it committed.
+                    switch answer.outcome {
+                    case .success(let final):
+                        added += Int(final.int("added") ?? 0)
+                        existing += Int(final.int("existing") ?? 0)
+                        progress.advance(by: batches[index].count)
+                    case .failure(let error):
+                        if failure == nil { failure = (batches[index].first?.line ?? 0, error) }
+                    }
+                    return failure == nil
                 }
-                added += Int(final.int("added") ?? 0)
-                existing += Int(final.int("existing") ?? 0)
-                progress.advance(by: batch.count)
+            } catch {
+                failure = failure ?? (0, error)
             }
             progress.finish()
+            if let failure {
+                Output.error("\(file): stopped at line \(failure.line) after \(added + existing) rows loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
+                throw failure.error
+            }
             Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(added),\"existing\":\(existing)}"
                 : "\(file): \(texts.count) rows, \(added) added, \(existing) on record already")
+        }
+    }
+
+    /// Sends each request while the answer to the one before is on its way (one ahead), so
+    /// that the daemon works on a batch while casectl writes the next; `handle` returns false
+    /// to stop (the answer to a request already sent is still handed over).
+    static func pipelined(_ client: CasetrackClient, _ requests: [Request],
+                          _ handle: (Int, Answer) throws -> Bool) throws {
+        guard !requests.isEmpty else { return }
+        try client.send(requests[0])
+        var going = true
+        for index in requests.indices {
+            if going, index + 1 < requests.count { try client.send(requests[index + 1]) }
+            let answer = try client.receive()
+            if !(try handle(index, answer)) {
+                if !going { return }
+                going = false
+                // Only the one sent ahead is left to read.
+                if index + 1 < requests.count {
+                    _ = try handle(index + 1, try client.receive())
+                }
+                return
+            }
         }
     }
 
@@ -212,7 +245,9 @@ struct Export: ParsableCommand {
             var header: [String]?
             repeat {
                 var options = filter.options
-                options.append(("limit", String(Command.maximumPageSize)))
+                // Pages of the default size: a page of the maximum size with long notes could pass
+                // the daemon's output_buffer.
+                options.append(("limit", String(Command.defaultPageSize)))
                 if let after { options.append(("after", after)) }
                 let answer = try client.request(Request(verb: "EXPORT", options: options))
                 let final = try answer.get()
@@ -228,15 +263,7 @@ struct Export: ParsableCommand {
                         if let record = try? CaseRecord(fields: fields) {
                             chunk += record.fields(today: Output.today).json + "\n"
                         } else {
-                            var typed = Fields()
-                            for (key, value) in fields.items {
-                                if key == "version", case .string(let text) = value, let number = Int64(text) {
-                                    typed.append(key, number)
-                                } else {
-                                    typed.append(key, value)
-                                }
-                            }
-                            chunk += typed.json + "\n"
+                            chunk += fields.typed.json + "\n"
                         }
                     case .csv:
                         var cells: [String] = []
@@ -278,7 +305,7 @@ struct Backup: ParsableCommand {
         let path = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
         try connection.run { client in
             let final = try client.request(Request(verb: "BACKUP", positional: [path])).get()
-            Output.line(connection.json ? final.json
+            Output.line(connection.json ? final.typed.json
                 : "backup \(final.string("path") ?? path): \(final.int("cases") ?? 0) cases, \(final.int("events") ?? 0) events through sequence number \(final.int("last") ?? 0), \(final.int("bytes") ?? 0) bytes")
         }
     }

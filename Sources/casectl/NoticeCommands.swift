@@ -29,7 +29,7 @@ struct NoticeFilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("One case (repeat for several).", valueName: "id"))
     var id: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Event kind: created, status, correction, update, held, stale or test.", valueName: "kind"))
+    @Option(name: .long, help: ArgumentHelp("Event kind: created, status, correction, update, held, stale, test or exchange.", valueName: "kind"))
     var kind: [String] = []
 
     /// The filter as SUBSCRIBE options; the daemon checks every value.
@@ -68,7 +68,7 @@ struct Watch: ParsableCommand {
             CMD gets the notice in its environment:
               CASETRACK_SEQ          sequence number
               CASETRACK_CASE         case id (C-000123; empty for a test notice)
-              CASETRACK_KIND         created, status, correction, update, held, stale or test
+              CASETRACK_KIND         created, status, correction, update, held, stale, test or exchange
               CASETRACK_OLD          status before (empty when none)
               CASETRACK_NEW          status after (empty when none)
               CASETRACK_CATEGORY     military or civilian
@@ -78,6 +78,9 @@ struct Watch: ParsableCommand {
               CASETRACK_THRESHOLD    the crossed threshold of a held or stale alert
               CASETRACK_UNIT         the unit, CASETRACK_TAGS the tags (comma-separated)
               CASETRACK_NAME         the case's first name, when the daemon sends names
+              CASETRACK_EXCHANGE     the exchange, for a case returned by one and a phase's notice
+              CASETRACK_PHASE        its phase
+              CASETRACK_RETURNED     (kind exchange) how many came home in the phase
               CASETRACK_NOTICE       the whole notice as one JSON object
             If watch itself is killed after CMD succeeded and before the cursor was saved, CMD runs \
             once more for that notice when watch restarts: make CMD safe to repeat.
@@ -202,6 +205,9 @@ struct Watch: ParsableCommand {
             "CASETRACK_UNIT": notice.unit ?? "",
             "CASETRACK_TAGS": notice.tags.joined(separator: ","),
             "CASETRACK_NAME": notice.names.first ?? "",
+            "CASETRACK_EXCHANGE": notice.exchange?.name ?? "",
+            "CASETRACK_PHASE": notice.exchange.map { String($0.phase) } ?? "",
+            "CASETRACK_RETURNED": notice.exchange?.returned.map { String($0.values.reduce(0, +)) } ?? "",
             "CASETRACK_NOTICE": notice.fields(includePersonalData: notice.caseID == nil || !notice.names.isEmpty).json,
         ]
     }

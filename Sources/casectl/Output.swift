@@ -174,3 +174,25 @@ enum Environment {
         return result
     }
 }
+
+extension Fields {
+    /// Answers arrive in text mode, where every value is text: for JSON output, counts and
+    /// other numbers become JSON numbers again (as the daemon's own JSON mode writes them).
+    var typed: Fields {
+        var typed = Fields()
+        for (key, value) in items {
+            if Fields.numericKeys.contains(key), case .string(let text) = value, let number = Int64(text) {
+                typed.append(key, number)
+            } else {
+                typed.append(key, value)
+            }
+        }
+        return typed
+    }
+
+    static let numericKeys: Set<String> = [
+        "count", "total", "listed", "returned", "military", "civilian", "missing", "captive", "deceased", "phase", "phases",
+        "completed_phases", "not_returned", "seq", "version", "bytes", "cases", "events", "last", "added", "removed",
+        "existing", "rows", "errors", "first_seq", "last_seq", "without_unit", "without_tags", "held_days",
+    ]
+}

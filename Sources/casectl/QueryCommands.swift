@@ -99,7 +99,7 @@ struct Stats: ParsableCommand {
             let answer = try client.request(Request(verb: "STATS", options: options))
             let final = try answer.get()
             if connection.json {
-                for line in answer.data { Output.line(line.json) }
+                for line in answer.data { Output.line(line.typed.json) }
             } else if csv {
                 let header = answer.data.first.map { $0.keys } ?? []
                 Output.line(CaseFile.csvLine(header))

@@ -1,4 +1,5 @@
-import CasetrackCore
+@testable import CasetrackCore
+import Foundation
 import CasetrackTestSupport
 import Testing
 
@@ -13,6 +14,20 @@ struct LineCodecTests {
 
     static func randomString(_ random: inout SeededRandom) -> String {
         String((0..<Int.random(in: 0...24, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+    }
+
+    @Test("the fast white-space and composed-form checks agree with Unicode's own, for every scalar")
+    func unicodeShortcuts() {
+        var wrong: [UInt32] = []
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            if LineCodec.isWhitespace(scalar) != scalar.properties.isWhitespace { wrong.append(value) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(10))")
+        // The composed-form shortcut: a text it leaves alone is already NFC.
+        for text in ["Ковальчук Юлія", "Zgurskyi Yuliia", "Йосип Ёлкін", "café", "cafe\u{301}", "Й"] {
+            #expect(text.composed == text.precomposedStringWithCanonicalMapping, "\(text)")
+        }
     }
 
     @Test("any value survives quote then tokenize, alone, as a key's value and among others")

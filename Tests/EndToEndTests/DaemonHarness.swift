@@ -120,6 +120,11 @@ final class Daemon: @unchecked Sendable {
     /// Runs the real casectl against this daemon.
     @discardableResult
     func casectl(_ arguments: String..., environment: [String: String] = [:]) throws -> CommandResult {
+        try casectl(arguments, environment: environment)
+    }
+
+    @discardableResult
+    func casectl(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
         try Daemon.run(Daemon.binDirectory.appendingPathComponent("casectl"), arguments,
                        environment: ["CASETRACK_SOCKET": socket].merging(environment) { $1 })
     }

@@ -128,9 +128,10 @@ func answers(_ lines: [String]) -> (greeting: String, answers: [[String]]) {
 
 @Suite("Roles: real users, real peer credentials", .serialized)
 struct RoleTests {
-    /// One request per verb (and per raised requirement), with the role it needs.
-    static func requests(case id: String, tag: String) -> [(line: String, needs: Role)] {
-        [
+    /// One request per verb (and per raised requirement), with the role it needs and the
+    /// events it records when allowed.
+    static func requests(case id: String, tag: String, phase: Int, folder: URL) -> [(line: String, needs: Role, events: Int)] {
+        let plain: [(line: String, needs: Role)] = [
             ("HELLO", .observer), ("FORMAT text", .observer), ("PING", .observer),
             ("COUNT status=missing", .observer), ("STATS category=civilian", .observer),
             ("SUBSCRIBE category=military", .observer), ("UNSUBSCRIBE", .observer),
@@ -141,8 +142,27 @@ struct RoleTests {
             ("SET-STATUS \(id) captive", .writer),
             ("TEST-NOTICE note=\"role check\"", .writer),
             ("SET-STATUS \(id) missing correction=yes note=\"listed by mistake\"", .admin),
+            ("EXCHANGE-LIST", .observer), ("EXPORT limit=5", .observer), ("STATS by=held", .observer),
+            ("STATS by=exchange", .observer), ("STATS by=unit", .reader), ("STATS by=tag", .reader),
+            ("EXPORT unit=\"3 бригада\"", .reader), ("EXCHANGE-SHOW \"Обмін ролей\"", .reader),
+            ("IMPORT row=\"name=Гнатюк-\(tag) category=civilian status=missing ref=ROLE-\(tag)\" dry_run=yes", .writer),
+            ("IMPORT row=\"name=Гнатюк-\(tag) category=civilian status=missing ref=ROLE-\(tag)\"", .writer),
+            ("EXCHANGE-CREATE \"Обмін \(tag)\" date=2025-05-23", .admin),
+            ("EXCHANGE-ADD \"Обмін ролей\" \(id) phase=\(phase)", .admin),
+            ("EXCHANGE-COMPLETE \"Обмін ролей\" phase=\(phase) at=2025-05-23", .admin),
+            ("BACKUP \(folder.path)/backup-\(tag).db", .admin),
             ("QUIT", .observer),
         ]
+        return plain.map { request in
+            let events: Int
+            switch request.line.split(separator: " ").first ?? "" {
+            case "EXCHANGE-COMPLETE": events = 2   // the case's return and the phase's own event
+            case "IMPORT": events = request.line.contains("dry_run") ? 0 : 1
+            case "EXCHANGE-CREATE", "EXCHANGE-ADD", "BACKUP": events = 0
+            default: events = request.needs >= .writer ? 1 : 0
+            }
+            return (request.line, request.needs, events)
+        }
     }
 
     @Test("role × verb: allowed verbs work, refused ones answer not-permitted and change nothing; history names the uid",
@@ -165,13 +185,15 @@ struct RoleTests {
             admins = \(admin)
             """, extraArguments: ["--log-level", "notice"])
         let root = try daemon.client()
+        _ = try root.request(Request(verb: "EXCHANGE-CREATE", positional: ["Обмін ролей"],
+                                     options: [("date", "2025-05-23"), ("phases", "10")])).get()
         let people: [(user: String, role: Role?)] = [(observer, .observer), (reader, .reader), (writer, .writer),
                                                      (admin, .admin), (stranger, nil)]
         for (index, person) in people.enumerated() {
             let id = try root.request(Request(verb: "ADD", options: [("name", "Гнатюк Остап \(index)"), ("category", "military"),
                                                                      ("status", "missing")])).get().string("id") ?? ""
             let before = try daemon.lastSequence()
-            let requests = Self.requests(case: id, tag: "\(index)")
+            let requests = Self.requests(case: id, tag: "\(index)", phase: index + 1, folder: daemon.folder)
             let (greeting, got) = answers(try accounts.session(as: person.user, socket: daemon.socket,
                                                                lines: requests.map(\.line), folder: daemon.folder))
             #expect(greeting.contains("role=\(person.role?.rawValue ?? "none")"), "\(person.user): \(greeting)")
@@ -182,7 +204,7 @@ struct RoleTests {
                 let final = answer.last ?? ""
                 if let role = person.role, role >= request.needs {
                     #expect(final.hasPrefix("OK"), "\(person.user) (\(role)) \(request.line): \(answer)")
-                    if request.needs >= .writer { writes += 1 }
+                    writes += request.events
                 } else {
                     #expect(final.hasPrefix("ERR not-permitted "), "\(person.user) \(request.line): \(answer)")
                     // A refusal leaks nothing: no data line comes before it.
@@ -271,7 +293,7 @@ struct RoleTests {
         let last = try daemon.lastSequence()
         // Wait for the replay to reach the newest event, then ask what an observer may ask.
         watcher.wait { $0.components(separatedBy: "N seq=\(last) ").count == 3 }
-        watcher.send("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\n")
+        watcher.send("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\nEXPORT limit=10000\nSTATS by=held\n")
         let received = watcher.finish()
         let notices = received.split(separator: "\n").filter { $0.hasPrefix("N ") }
         let changes = stride(from: 1, through: names.count, by: 3).underestimatedCount
@@ -284,6 +306,9 @@ struct RoleTests {
         #expect(!received.contains("Підрозділ") && !received.contains("Село") && !received.contains("лист")
                 && !received.contains("secret-tag") && !received.contains("нотатка"))
         #expect(received.contains("ERR not-permitted "), "GET and a name filter are refused")
+        // The observer's export: every case, without personal data.
+        #expect(received.contains("OK count=\(names.count) personal_data=no"), "\(received.suffix(300))")
+        #expect(received.contains("D id=C-000300 status=missing category=civilian"))
     }
 
     @Test("a reload that lowers a subscriber's role: names stop at once; with no role left the subscription ends",

@@ -5,6 +5,8 @@
 public struct ImportRow: Hashable, Sendable {
     public var new: NewCase
     public var details: EventDetails
+    /// The row's place in its request (1-based), for messages; 0 when not set.
+    public var number = 0
 
     /// The most rows one `IMPORT` request carries (the line length bounds it too).
     public static let maximumRowsPerRequest = 1_000
@@ -125,10 +127,12 @@ public struct ImportPlanner {
         var rows = Set<Int>()
         var unowned: [String] = []
         for ref in row.new.references {
-            if let id = try owner(ref) {
-                owners.insert(id)
-            } else if let earlier = planned[ref] {
+            // Rows of this batch first: in a real import they are already inserted, and must
+            // still count as this batch's rows, as in a dry run.
+            if let earlier = planned[ref] {
                 rows.insert(earlier)
+            } else if let id = try owner(ref) {
+                owners.insert(id)
             } else {
                 unowned.append(ref)
             }

@@ -31,7 +31,7 @@ public struct Exchange: Hashable, Sendable {
 public struct ExchangeSummary: Hashable, Sendable {
     public var exchange: Exchange
     public var listed: Int
-    /// Listed on a completed phase and `returned` now.
+    /// Listed and `returned` now (as `COUNT exchange=… status=returned` counts).
     public var returned: Int
     public var completedPhases: Int
 
@@ -42,7 +42,7 @@ public struct ExchangeSummary: Hashable, Sendable {
         self.completedPhases = completedPhases
     }
 
-    public var fields: Fields {
+    public func fields(includeNote: Bool) -> Fields {
         var fields = Fields()
         fields.append("name", exchange.name)
         fields.append("date", exchange.date.description)
@@ -50,7 +50,7 @@ public struct ExchangeSummary: Hashable, Sendable {
         fields.append("completed_phases", completedPhases)
         fields.append("listed", listed)
         fields.append("returned", returned)
-        fields.append("note", exchange.note)
+        if includeNote { fields.append("note", exchange.note) }
         return fields
     }
 }
@@ -113,10 +113,14 @@ public struct PhaseReport: Hashable, Sendable {
         count(&total)
         count(&categories[category, default: GroupTally()])
         if let unit {
+            // One row per unit as `unit=` compares them, named by its smallest spelling (as
+            // `STATS by=unit` names it).
             let key = CaseFilter.unitKey(unit)
-            let display = unitKeys[key] ?? unit
+            let display = min(unitKeys[key] ?? unit, unit)
+            var tally = unitKeys[key].flatMap { units.removeValue(forKey: $0) } ?? GroupTally()
+            count(&tally)
+            units[display] = tally
             unitKeys[key] = display
-            count(&units[display, default: GroupTally()])
         }
         for tag in tags { count(&self.tags[tag, default: GroupTally()]) }
         if isCompleted, status != .returned { notReturned.append((id, status)) }

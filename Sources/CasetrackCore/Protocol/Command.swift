@@ -259,8 +259,12 @@ public enum Command: Hashable, Sendable {
             self = .stats(query)
         case .exchangeCreate:
             let name = try args.exchangeName()
-            guard let date = try args.date("date") ?? nil else {
+            // A planned exchange may lie ahead; its date must be known.
+            guard let text = try args.single("date") else {
                 throw CasetrackError.badArgument("EXCHANGE-CREATE needs date=YYYY-MM-DD (or YYYY-MM, YYYY)")
+            }
+            guard let date = try PartialDate.parse(text, field: "date", today: today.adding(days: 3_660)) else {
+                throw CasetrackError.badArgument("date: an exchange needs a known date (YYYY-MM-DD, YYYY-MM or YYYY), not unknown")
             }
             self = .exchangeCreate(name: name, date: date, phases: try args.number("phases", in: 1...Exchange.maximumPhases) ?? 1,
                                    note: try args.text("note", limit: 10_000, multiline: true) ?? nil)
@@ -425,7 +429,7 @@ private struct Arguments {
     func text(_ key: String, limit: Int = 1_000, multiline: Bool = false) throws -> String?? {
         guard let value = try single(key) else { return nil }
         try Arguments.check(value, key: key, limit: limit, multiline: multiline)
-        let trimmed = value.trimmingWhitespace().precomposedStringWithCanonicalMapping
+        let trimmed = value.trimmingWhitespace().composed
         return .some(trimmed.isEmpty ? nil : trimmed)
     }
 
@@ -436,7 +440,7 @@ private struct Arguments {
             try Arguments.check(value, key: key, limit: limit, multiline: false)
             // One form for equal texts: "café" typed composed or decomposed is one tag, one
             // unit, one reference (the database compares bytes).
-            let trimmed = value.trimmingWhitespace().precomposedStringWithCanonicalMapping
+            let trimmed = value.trimmingWhitespace().composed
             guard !trimmed.isEmpty else { throw CasetrackError.badArgument("\(key): must not be empty") }
             return trimmed
         }
@@ -556,7 +560,7 @@ private struct Arguments {
         guard let value else { throw CasetrackError.badArgument("missing the exchange's NAME; usage: \(verb.usage)") }
         let field = key ?? "NAME"
         try Arguments.check(value, key: field, limit: 200, multiline: false)
-        let trimmed = value.trimmingWhitespace().precomposedStringWithCanonicalMapping
+        let trimmed = value.trimmingWhitespace().composed
         guard !trimmed.isEmpty else { throw CasetrackError.badArgument("\(field): an exchange needs a name") }
         return trimmed
     }
@@ -603,6 +607,14 @@ private struct Arguments {
 }
 
 extension String {
+    /// The text in Unicode's composed form (NFC). Text of Latin letters below the combining
+    /// marks (U+0300) and of the Cyrillic block has no other form: it is returned as it is,
+    /// without Foundation's slower conversion.
+    var composed: String {
+        if unicodeScalars.allSatisfy({ $0.value < 0x300 || (0x400...0x4FF).contains($0.value) }) { return self }
+        return precomposedStringWithCanonicalMapping
+    }
+
     func trimmingWhitespace() -> String {
         var scalars = Substring(self)
         while let first = scalars.first, first.isWhitespace { scalars = scalars.dropFirst() }

@@ -127,21 +127,32 @@ public enum LineCodec {
             return
         }
         output += "\""
-        for scalar in value.unicodeScalars {
+        // Runs of plain characters are copied whole; only what needs an escape is written on
+        // its own (this runs for every field of every answer and import row).
+        let scalars = value.unicodeScalars
+        var run = scalars.startIndex
+        var index = run
+        while index != scalars.endIndex {
+            let scalar = scalars[index]
+            let escape: String?
             switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\t": output += "\\t"
-            case "\r": output += "\\r"
+            case "\"": escape = "\\\""
+            case "\\": escape = "\\\\"
+            case "\n": escape = "\\n"
+            case "\t": escape = "\\t"
+            case "\r": escape = "\\r"
             default:
-                if isControl(scalar) || scalar.properties.isWhitespace && scalar != " " {
-                    output += "\\u{" + String(scalar.value, radix: 16) + "}"
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
+                escape = isControl(scalar) || isWhitespace(scalar) && scalar != " "
+                    ? "\\u{" + String(scalar.value, radix: 16) + "}" : nil
             }
+            if let escape {
+                output += Substring(scalars[run..<index])
+                output += escape
+                run = scalars.index(after: index)
+            }
+            index = scalars.index(after: index)
         }
+        output += Substring(scalars[run..<index])
         output += "\""
     }
 
@@ -159,7 +170,16 @@ public enum LineCodec {
     }
 
     static func isBareSafe(_ scalar: Unicode.Scalar) -> Bool {
-        !(scalar == "\"" || scalar == "\\" || scalar == "=" || isControl(scalar) || scalar.properties.isWhitespace)
+        !(scalar == "\"" || scalar == "\\" || scalar == "=" || isControl(scalar) || isWhitespace(scalar))
+    }
+
+    /// Unicode's White_Space property, from its short fixed list: the property lookup is slow,
+    /// and every scalar of every value passes here (a test compares it with the lookup).
+    static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
     }
 
     static func isKeyScalar(_ scalar: Unicode.Scalar, first: Bool) -> Bool {
