@@ -134,6 +134,9 @@ struct ExchangeTests {
         #expect(held.first { $0["bucket"] as? String == "8y-plus" && $0["category"] as? String == "civilian" }?["count"] as? Int == 60)
         let days = try daemon.casectl("stats", "--by", "day", "--from", "2025-05-22", "--to", "2025-05-26", "--json").jsonLines()
         #expect(days.map { $0["count"] as? Int } == [0, 390, 307, 303, 0])
+        let csv = try daemon.casectl("stats", "--by", "exchange", "--csv").lines
+        #expect(csv == ["exchange,phase,completed,listed,returned,military,civilian", "\(Self.exchange),1,yes,390,390,270,120",
+                        "\(Self.exchange),2,yes,307,307,207,100", "\(Self.exchange),3,yes,303,303,223,80"])
 
         // Every figure of every breakdown is what COUNT gives on the same filter.
         try Self.reconcile(daemon, client)
