@@ -31,7 +31,7 @@ FUZZ_TIME      ?= 600
 TEST_FUZZ_TIME ?= 60
 FUZZ_DIR        = $(CURDIR)/.build/fuzz
 
-.PHONY: all deps build run test fuzz test-asan test-tsan install install-files clean
+.PHONY: all deps build run test fuzz bench test-asan test-tsan install install-files clean
 
 all: build
 
@@ -52,6 +52,17 @@ run: build
 	@mkdir -p $(RUN_DIR) && chmod 700 $(RUN_DIR)
 	@echo "casectl: export CASETRACK_SOCKET=$(SOCKET) PATH=$(BIN_DIR):\$$PATH"
 	exec $(BIN_DIR)/casetrackd --socket $(SOCKET) --database $(DATABASE)
+
+# make bench: casetrack-bench against a release casetrackd on BENCH_CASES synthetic cases
+# (the data set is built once and kept under .build/bench); figures go to standard output.
+# Never part of make test. BENCH_ARGS adds options (casetrack-bench --help).
+BENCH_CASES ?= 1000000
+BENCH_ARGS  ?=
+
+bench: deps
+	$(SWIFT) build -c release --product casetrackd
+	$(SWIFT) build -c release --product casetrack-bench
+	$(CURDIR)/.build/release/casetrack-bench --cases $(BENCH_CASES) --bin $(CURDIR)/.build/release --data $(CURDIR)/.build/bench $(BENCH_ARGS)
 
 test: build
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.

@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // Latency percentiles of the benchmark (casetrack-bench only).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // The core and the store are optimized even in debug builds: the tests drive the real
@@ -86,6 +88,15 @@ let package = Package(
         // libFuzzer target over the request decoder and validation (`make fuzz`); built
         // plainly, it replays saved inputs.
         .executableTarget(name: "casetrack-fuzz", dependencies: ["CasetrackCore"]),
+        // `make bench`: the real daemon measured over its socket (never part of `make test`).
+        .executableTarget(
+            name: "casetrack-bench",
+            dependencies: [
+                "CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         // Synthetic data and process helpers shared by the test targets (never shipped).
         .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore"]),
         .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),

@@ -54,6 +54,15 @@ public final class CasetrackClient {
         try connection.send(request.line)
     }
 
+    /// Sends several requests in one write, to pipeline them: their answers come back in
+    /// order, one ``receive()`` each. (One write, not one per request: the socket's buffer
+    /// counts every write's overhead, and thousands of tiny writes fill it long before their
+    /// bytes would.)
+    public func send(_ requests: [Request]) throws {
+        guard !requests.isEmpty else { return }
+        try connection.send(requests.map(\.line).joined(separator: "\n"))
+    }
+
     /// Reads the next complete answer.
     public func receive() throws -> Answer {
         var data: [Fields] = []

@@ -234,7 +234,7 @@ public struct SocketServer: Service {
                             if size > most, !reply.acknowledgesWrite {
                                 text = ""
                                 Reply(error: .limitExceeded("output_buffer",
-                                    "the answer would be \(size) bytes, more than the \(most) one connection may have queued; ask for less (a smaller limit= for LIST)"))
+                                    "the answer would be \(size) bytes, more than the \(most) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
                                     .write(session.format, into: &text)
                             }
                             try await send(text)

@@ -15,13 +15,13 @@ struct Casectl: ParsableCommand {
             EXIT STATUS
               0   success
               1   the daemon failed (storage or internal error) or answered something unreadable
-              2   no such case
+              2   no such case or exchange
               3   refused: a transition the lifecycle does not allow, a version conflict, \
             or a reference that belongs to another case
               4   not permitted
               6   (watch) the events after the cursor were trimmed by retention
               64  bad usage: a wrong option, or a value the daemon refused as invalid
-              65  (import, export) the file has errors (each is printed with its line); nothing was imported
+              65  (import) the file has errors, each printed with its line: nothing was imported; (export) a case CSV cannot hold
               69  the daemon cannot be reached, is shutting down, or a limit turned the request \
             away (too many connections, requests too fast): nothing was done, retry later
               75  the request was sent but the connection closed before the answer: a change \

@@ -48,10 +48,13 @@ struct Import: ParsableCommand {
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
         for row in rows {
-            // A reference on two lines is one person imported twice, whatever else is wrong.
+            // A reference on two lines is one person imported twice, whatever else is wrong;
+            // such a row is not sent to the daemon's check as well (it would be named twice).
+            var repeated = false
             for ref in row.values.filter({ CaseFile.column(for: $0.key) == "refs" }).flatMap(\.value) {
                 if let earlier = refs[ref] {
                     problems.append(.init(line: row.line, field: "refs", message: "reference \(ref) is on line \(earlier) too; a person is imported once"))
+                    repeated = true
                 } else {
                     refs[ref] = row.line
                 }
@@ -60,7 +63,7 @@ struct Import: ParsableCommand {
                 let rowText = try CaseFile.rowText(row)
                 // The daemon's checks, for every row and every field, before anything is sent.
                 let errors = ImportRow.problems(rowText, today: Output.today)
-                if errors.isEmpty { texts.append((row.line, rowText)) }
+                if errors.isEmpty, !repeated { texts.append((row.line, rowText)) }
                 for error in errors {
                     problems.append(.init(line: row.line, field: ImportRow.field(of: error).map(CaseFile.column(for:)),
                                           message: Import.strip(error.message)))
@@ -243,13 +246,19 @@ struct Export: ParsableCommand {
         try connection.run { client in
             var after: String?
             var header: [String]?
-            repeat {
+            var pageSize = Command.defaultPageSize
+            while true {
                 var options = filter.options
-                // Pages of the default size: a page of the maximum size with long notes could pass
-                // the daemon's output_buffer.
-                options.append(("limit", String(Command.defaultPageSize)))
+                options.append(("limit", String(pageSize)))
                 if let after { options.append(("after", after)) }
                 let answer = try client.request(Request(verb: "EXPORT", options: options))
+                // Cases with very long notes can make a page larger than the daemon queues for
+                // one connection (output_buffer): ask again for smaller pages.
+                if case .failure(let error) = answer.outcome, error.code == .limitExceeded,
+                   error.details.string("limit") == "output_buffer", pageSize > 1 {
+                    pageSize = max(1, pageSize / 10)
+                    continue
+                }
                 let final = try answer.get()
                 var chunk = ""
                 if format == .csv, header == nil {
@@ -280,7 +289,8 @@ struct Export: ParsableCommand {
                 }
                 FileDescriptorOutput.write(out, chunk)
                 after = final.string("next")
-            } while after != nil
+                if after == nil { break }
+            }
         }
     }
 }

@@ -355,7 +355,7 @@ struct TestNotice: ParsableCommand {
             var options: [(key: String, value: String)] = []
             if let note { options.append(("note", note)) }
             let final = try client.request(Request(verb: "TEST-NOTICE", options: options)).get()
-            Output.line(connection.json ? final.json : "test notice sent: seq \(final.string("seq") ?? "?")")
+            Output.line(connection.json ? final.typed.json : "test notice sent: seq \(final.string("seq") ?? "?")")
         }
     }
 }

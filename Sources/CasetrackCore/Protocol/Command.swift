@@ -263,8 +263,14 @@ public enum Command: Hashable, Sendable {
             guard let text = try args.single("date") else {
                 throw CasetrackError.badArgument("EXCHANGE-CREATE needs date=YYYY-MM-DD (or YYYY-MM, YYYY)")
             }
-            guard let date = try PartialDate.parse(text, field: "date", today: today.adding(days: 3_660)) else {
+            guard text.lowercased() != "unknown" else {
                 throw CasetrackError.badArgument("date: an exchange needs a known date (YYYY-MM-DD, YYYY-MM or YYYY), not unknown")
+            }
+            guard let date = PartialDate(text) else {
+                throw CasetrackError.badArgument("date: '\(text.prefix(40))' is not a date; write YYYY-MM-DD, YYYY-MM or YYYY")
+            }
+            guard date.firstDay <= today.adding(days: 3_660) else {
+                throw CasetrackError.badArgument("date: \(text) is more than ten years ahead; check the year")
             }
             self = .exchangeCreate(name: name, date: date, phases: try args.number("phases", in: 1...Exchange.maximumPhases) ?? 1,
                                    note: try args.text("note", limit: 10_000, multiline: true) ?? nil)

@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CasetrackClient
+import CasetrackCore
+import CasetrackPOSIX
+import Foundation
+import Histogram
+import Synchronization
+
+enum Workloads {
+    /// `writers` connections, each changing its own cases' status back and forth, one request
+    /// at a time (each answered after its commit). Returns acknowledged changes a second.
+    static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double) throws -> Double {
+        let acknowledged = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let threads = (0..<writers).map { writer in
+            Thread {
+                guard let client = try? CasetrackClient(socketPath: socket) else { return }
+                // Cases of its own, spread over the data set; their status as the daemon says.
+                var own = (0..<16).map { CaseID(number: Int64(1 + (writer * 7_919 + $0 * 104_729) % cases)) }
+                own = Array(Set(own))
+                var statuses: [CaseID: Status] = [:]
+                for id in own { statuses[id] = (try? client.get(id))??.status }
+                var index = 0
+                while !stop.load(ordering: .relaxed) {
+                    let id = own[index % own.count]
+                    index += 1
+                    guard let status = statuses[id], status.isOpen else { continue }
+                    let next: Status = status == .captive ? .missing : .captive
+                    guard let answer = try? client.request(Request(verb: "SET-STATUS", positional: [id.description, next.rawValue]))
+                    else { return }
+                    if case .success = answer.outcome {
+                        statuses[id] = next
+                        acknowledged.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        threads.forEach { $0.start() }
+        usleep(200_000)
+        let begin = acknowledged.load(ordering: .relaxed)
+        let started = now()
+        usleep(UInt32(seconds * 1_000_000))
+        let done = acknowledged.load(ordering: .relaxed) - begin
+        let elapsed = Double(now() - started) / 1_000_000
+        stop.store(true, ordering: .relaxed)
+        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        return Double(done) / elapsed
+    }
+
+    struct Latency {
+        var fromSend: String
+        var fromAck: String
+        var memory: Int
+    }
+
+    /// `subscribers` connections subscribed to every status change, and one writer changing
+    /// statuses at a steady 500 a second: the time from the writer's send (and from its
+    /// acknowledgement) to each subscriber's reading of the notice line.
+    static func noticeLatency(socket: String, subscribers: Int, cases: Int, seconds: Double, daemon: Daemon) throws -> Latency {
+        let swarm = try Swarm(socket: socket, count: subscribers, subscribe: "SUBSCRIBE kind=status")
+        let sent = Mutex<[String: (send: UInt64, ack: UInt64)]>([:])
+        let stop = Atomic<Bool>(false)
+        let writer = Thread {
+            guard let client = try? CasetrackClient(socketPath: socket) else { return }
+            var own = (0..<64).map { CaseID(number: Int64(1 + (500_009 + $0 * 15_485_863) % cases)) }
+            own = Array(Set(own))
+            var records: [CaseID: CaseRecord] = [:]
+            for id in own { records[id] = (try? client.get(id)) ?? nil }
+            var index = 0
+            let interval: UInt64 = 2_000
+            var next = now()
+            while !stop.load(ordering: .relaxed) {
+                let id = own[index % own.count]
+                index += 1
+                guard let record = records[id], record.status.isOpen else { continue }
+                while now() < next { usleep(100) }
+                next += interval
+                let status: Status = record.status == .captive ? .missing : .captive
+                let key = "\(id) \(record.version + 1)"
+                let send = now()
+                sent.withLock { $0[key] = (send, 0) }
+                guard let answer = try? client.request(Request(verb: "SET-STATUS", positional: [id.description, status.rawValue])),
+                      let fields = answer.data.first, let updated = try? CaseRecord(fields: fields)
+                else { return }
+                let ack = now()
+                sent.withLock { $0[key] = (send, ack) }
+                records[id] = updated
+            }
+        }
+        writer.start()
+        let deadline = now() + UInt64(seconds * 1_000_000)
+        var memory = 0
+        try swarm.collect(until: deadline) { if memory == 0, now() > deadline - UInt64(seconds * 500_000) { memory = daemon.residentMegabytes() } }
+        stop.store(true, ordering: .relaxed)
+        while !writer.isFinished { usleep(5_000) }
+        var fromSend = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var fromAck = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var early = 0
+        let times = sent.withLock { $0 }
+        for (key, received) in swarm.received {
+            guard let (send, ack) = times[key] else { continue }
+            for time in received {
+                _ = fromSend.record(time > send ? time - send : 0)
+                if ack > 0, time >= ack { _ = fromAck.record(time - ack) } else { early += 1 }
+            }
+        }
+        let total = fromSend.totalCount
+        return Latency(fromSend: percentiles(fromSend) + " (\(total) notices)",
+                       fromAck: percentiles(fromAck) + " (\(early) before the ack)", memory: memory)
+    }
+
+    /// GET by random id for `seconds`, `window` requests in flight. Returns reads a second.
+    static func reads(socket: String, cases: Int, seconds: Double, window: Int) throws -> Double {
+        let client = try CasetrackClient(socketPath: socket)
+        var random = SystemRandomNumberGenerator()
+        var done = 0
+        let started = now()
+        let end = started + UInt64(seconds * 1_000_000)
+        while now() < end {
+            try client.send((0..<window).map { _ in
+                Request(verb: "GET", positional: [CaseID(number: Int64.random(in: 1...Int64(cases), using: &random)).description])
+            })
+            for _ in 0..<window { _ = try client.receive().get() }
+            done += window
+        }
+        return Double(done) / (Double(now() - started) / 1_000_000)
+    }
+
+    /// Runs `requests` in turn 50 times (after 5 to warm up); the p50/p99 of one round, and the
+    /// first answer's count.
+    static func query(socket: String, requests: [String]) throws -> (Int64, String) {
+        let client = try CasetrackClient(socketPath: socket)
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var count: Int64 = 0
+        for round in 0..<55 {
+            let started = now()
+            for (index, line) in requests.enumerated() {
+                let answer = try client.request(try Request(line: line))
+                let final = try answer.get()
+                if index == 0 { count = final.int("count") ?? Int64(answer.data.count) }
+            }
+            if round >= 5 { _ = histogram.record(now() - started) }
+        }
+        return (count, "\(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99))) ms")
+    }
+}
+
+/// Many subscribed connections read by one thread with poll(2); each notice line's receive
+/// time is kept by its case id and version.
+final class Swarm {
+    private var fds: [Int32] = []
+    private var pending: [[UInt8]] = []
+    private(set) var received: [String: [UInt64]] = [:]
+
+    init(socket: String, count: Int, subscribe: String) throws {
+        for _ in 0..<count {
+            guard case .success(let fd) = UnixSocket.connect(to: socket) else { throw BenchError("cannot connect to \(socket)") }
+            let bytes = Array((subscribe + "\n").utf8)
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            fds.append(fd)
+            pending.append([])
+        }
+        // Wait for every greeting and SUBSCRIBE answer.
+        var answered = Set<Int>()
+        try collect(until: now() + 60_000_000, lines: { index, line in
+            if line.hasPrefix("OK") { answered.insert(index) }
+            if line.hasPrefix("ERR") || line.hasPrefix("BYE") { throw BenchError("SUBSCRIBE refused: \(line)") }
+        }, stop: { answered.count == count })
+    }
+
+    deinit { fds.forEach { close($0) } }
+
+    func collect(until deadline: UInt64, tick: () -> Void) throws {
+        try collect(until: deadline, lines: { _, line in
+            guard line.hasPrefix("N ") else { return }
+            let time = now()
+            // "N seq=… id=C-… kind=status old=… new=… category=… occurred=… recorded_at=… version=V"
+            var id = Substring(), version = Substring()
+            for token in line.split(separator: " ") {
+                if token.hasPrefix("id=") { id = token.dropFirst(3) } else if token.hasPrefix("version=") { version = token.dropFirst(8); break }
+            }
+            received["\(id) \(version)", default: []].append(time)
+        }, stop: { tick(); return false })
+    }
+
+    private func collect(until deadline: UInt64, lines: (Int, String) throws -> Void, stop: () -> Bool) throws {
+        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+        while !stop(), now() < deadline {
+            let ready = poll(&polls, nfds_t(polls.count), 50)
+            guard ready > 0 else { continue }
+            for index in polls.indices where polls[index].revents != 0 {
+                let count = chunk.withUnsafeMutableBytes { recv(fds[index], $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                guard count > 0 else { continue }
+                pending[index] += chunk[0..<count]
+                while let newline = pending[index].firstIndex(of: 10) {
+                    let line = String(decoding: pending[index][..<newline], as: UTF8.self)
+                    pending[index].removeSubrange(...newline)
+                    try lines(index, line)
+                }
+            }
+        }
+    }
+}
+
+/// What this machine allows at best, for scale.
+enum Floors {
+    /// A one-byte ping-pong over a Unix stream socket pair between two threads.
+    static func socketRoundTrip() throws -> String {
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else { throw BenchError("socketpair failed") }
+        defer { close(pair[0]); close(pair[1]) }
+        let other = pair[1]
+        let echo = Thread {
+            var byte: UInt8 = 0
+            while read(other, &byte, 1) == 1 { _ = write(other, &byte, 1) }
+        }
+        echo.start()
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+        var byte: UInt8 = 1
+        for round in 0..<20_000 {
+            let started = now()
+            _ = write(pair[0], &byte, 1)
+            _ = read(pair[0], &byte, 1)
+            if round >= 1_000 { _ = histogram.record(now() - started) }
+        }
+        shutdown(pair[0], Int32(SHUT_RDWR))
+        return "\(String(format: "%.1f", Double(histogram.valueAtPercentile(50)))) / \(String(format: "%.1f", Double(histogram.valueAtPercentile(99)))) µs"
+    }
+
+    /// 4 KiB written at the end of a file, then fdatasync, as a commit does at least.
+    static func syncedWrite(folder: URL) throws -> String {
+        let path = folder.appendingPathComponent("floor.dat").path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw BenchError("open \(path) failed") }
+        defer { close(fd); unlink(path) }
+        let page = [UInt8](repeating: 0x2A, count: 4096)
+        var histogram = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+        for _ in 0..<500 {
+            let started = now()
+            _ = page.withUnsafeBytes { write(fd, $0.baseAddress, 4096) }
+            _ = fdatasync(fd)
+            _ = histogram.record(now() - started)
+        }
+        return "\(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99))) ms"
+    }
+}
