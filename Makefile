@@ -31,12 +31,13 @@ FUZZ_TIME      ?= 600
 TEST_FUZZ_TIME ?= 60
 FUZZ_DIR        = $(CURDIR)/.build/fuzz
 
-.PHONY: all deps build run test fuzz bench test-asan test-tsan install install-files clean
+.PHONY: all deps build run test fuzz bench bench-peers test-asan test-tsan install install-files clean
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages of $(1) that are missing (with sudo unless root).
+define install-missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -44,6 +45,10 @@ deps:
 	  if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call install-missing,$(DEB_PACKAGES))
 
 build: deps
 	$(SWIFT) build
@@ -63,6 +68,12 @@ bench: deps
 	$(SWIFT) build -c release --product casetrackd
 	$(SWIFT) build -c release --product casetrack-bench
 	$(CURDIR)/.build/release/casetrack-bench --cases $(BENCH_CASES) --bin $(CURDIR)/.build/release --data $(CURDIR)/.build/bench $(BENCH_ARGS)
+
+# make bench-peers: the same, plus the same jobs on PostgreSQL and Redis (installed from
+# Debian's packages if missing, started on Unix sockets in a temp folder), with the ratios.
+bench-peers: deps
+	$(call install-missing,postgresql redis-server)
+	$(MAKE) --no-print-directory bench BENCH_ARGS="--peers $(BENCH_ARGS)"
 
 test: build
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.

@@ -40,6 +40,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, floors.")
     var phases = "writes,notices,reads,queries,floors"
 
+    @Flag(help: "Also run the same jobs on PostgreSQL and Redis (make bench-peers), with the ratios.")
+    var peers = false
+
     func run() throws {
         var report = Report()
         report.note("machine", Machine.describe())
@@ -54,12 +57,15 @@ struct Bench: ParsableCommand {
         try FileManager.default.copyItem(atPath: database, toPath: workingCopy)
 
         let daemon = try Daemon(bin: bin, folder: folder, database: workingCopy)
+        var figures = Figures()
         let ready = try daemon.start()
+        figures["ready"] = Double(ready) / 1000
         report.add("start to READY=1 (\(cases.formatted()) cases)", "\(ms(ready)) ms")
         report.add("resident memory, idle", "\(daemon.residentMegabytes()) MB")
 
         for writers in [1, 8, 64] where phases.contains("writes") {
             let rate = try Workloads.statusChanges(socket: daemon.socket, writers: writers, cases: cases, seconds: seconds)
+            figures["writes\(writers).casetrack"] = rate
             report.add("durable status changes/s, \(writers) writer\(writers == 1 ? "" : "s")", rate.formatted(.number.precision(.fractionLength(0))))
         }
         for subscribers in [1, 100, 1_000] where phases.contains("notices") {
@@ -67,18 +73,24 @@ struct Bench: ParsableCommand {
                                                      seconds: seconds, daemon: daemon)
             report.add("notice latency from send, \(subscribers) sub. p50/p99/max", result.fromSend)
             report.add("notice latency from ack, \(subscribers) sub. p50/p99/max", result.fromAck)
-            if subscribers == 1_000 { report.add("resident memory, 1,000 subscribers under load", "\(result.memory) MB") }
+            figures["p99send\(subscribers).casetrack"] = result.p99
+            if subscribers == 1_000 {
+                figures["rss1000"] = Double(result.memory)
+                report.add("resident memory, 1,000 subscribers under load", "\(result.memory) MB")
+            }
         }
         if phases.contains("reads") {
-        report.add("point reads/s, one connection", try Workloads.reads(socket: daemon.socket, cases: cases, seconds: seconds, window: 1)
-            .formatted(.number.precision(.fractionLength(0))))
-        report.add("point reads/s, pipelined (1,000 in flight)", try Workloads.reads(socket: daemon.socket, cases: cases, seconds: seconds, window: 1_000)
-            .formatted(.number.precision(.fractionLength(0))))
+        for window in [1, 1_000] {
+            let value = try Workloads.reads(socket: daemon.socket, cases: cases, seconds: seconds, window: window)
+            figures["reads\(window).casetrack"] = value
+            report.add("point reads/s, \(window == 1 ? "one connection" : "pipelined (1,000 in flight)")", rate(value))
+        }
         }
         if phases.contains("queries") {
-        let (count, query) = try Workloads.query(socket: daemon.socket, requests: [
+        let (count, query, queryP50) = try Workloads.query(socket: daemon.socket, requests: [
             "COUNT category=civilian status=captive held_min=8y", "LIST category=civilian status=captive held_min=8y limit=50",
         ])
+        figures["query.casetrack"] = queryP50
         report.add("civilians captive 8y+: count + first page p50/p99 (count \(count))", query)
         report.add("name search (LIST name=… limit=50) p50/p99", try Workloads.query(socket: daemon.socket, requests: [
             "LIST name=\"kovalenko petro\" limit=50",
@@ -86,6 +98,12 @@ struct Bench: ParsableCommand {
         }
         report.add("resident memory, after the run", "\(daemon.residentMegabytes()) MB")
         daemon.stop()
+
+        if peers {
+            try PostgresPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
+            try RedisPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
+        }
+        Targets.check(figures, report: &report)
 
         if phases.contains("floors") {
             report.add("floor: Unix-socket round trip p50/p99", try Floors.socketRoundTrip())
@@ -138,5 +156,35 @@ enum Machine {
             .trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
         let memory = Double(sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))) / 1_073_741_824
         return "\(cpus) × \(model), \(String(format: "%.0f", memory)) GiB, \(Date().formatted(.iso8601))"
+    }
+}
+
+/// The issue's targets, as ratios from this run; a figure not measured is said so.
+enum Targets {
+    static func check(_ figures: Figures, report: inout Report) {
+        func ratio(_ label: String, _ ours: String, _ theirs: String, target: Double, higherIsBetter: Bool = true) {
+            guard let a = figures[ours], let b = figures[theirs], a > 0, b > 0 else {
+                report.add("target: \(label)", "not measured (run with --peers)")
+                return
+            }
+            let value = higherIsBetter ? a / b : b / a
+            report.add("target: \(label)", String(format: "%.2f× (target %.0f×): %@", value, target, value >= target ? "met" : "MISSED"))
+        }
+        func bound(_ label: String, _ key: String, _ limit: Double, _ unit: String, above: Bool = false) {
+            guard let value = figures[key] else { report.add("target: \(label)", "not measured"); return }
+            let met = above ? value > limit : value < limit
+            report.add("target: \(label)", String(format: "%.2f %@ (target %@ %.0f): %@", value, unit, above ? ">" : "<", limit, met ? "met" : "MISSED"))
+        }
+        ratio("8 writers, casetrackd ÷ Redis appendfsync always", "writes8.casetrack", "writes8.redis", target: 3)
+        ratio("8 writers, casetrackd ÷ PostgreSQL with NOTIFY trigger", "writes8.casetrack", "writes8.pg", target: 10)
+        ratio("notice p99 from send, 100 subscribers, Redis pub/sub ÷ casetrackd", "p99send100.casetrack", "p99send100.redis",
+              target: 1, higherIsBetter: false)
+        bound("notice p99 from send, 1,000 subscribers", "p99send1000.casetrack", 5, "ms")
+        ratio("point reads, one connection, casetrackd ÷ Redis HGETALL", "reads1.casetrack", "reads1.redis", target: 1)
+        bound("point reads pipelined", "reads1000.casetrack", 200_000, "/s", above: true)
+        ratio("civilians 8y+ count + first page, PostgreSQL ÷ casetrackd time", "query.casetrack", "query.pg", target: 1, higherIsBetter: false)
+        bound("civilians 8y+ count + first page", "query.casetrack", 10, "ms")
+        bound("start to READY", "ready", 1_000, "ms")
+        bound("resident memory with 1,000 subscribers", "rss1000", 150, "MB")
     }
 }

@@ -140,9 +140,11 @@ enum Dataset {
             var new = Synthetic.newCase(&random, today: today)
             new.references = ["B-\(index)"]
             let text = ImportRow(new: new, details: EventDetails()).text
-            if size + text.utf8.count > 60_000 || rows.count == ImportRow.maximumRowsPerRequest { try send() }
+            // As it goes on the line: quoted, its quotes escaped.
+            let cost = LineCodec.quote(text).utf8.count + 5
+            if size + cost > 60_000 || rows.count == ImportRow.maximumRowsPerRequest { try send() }
             rows.append(("row", text))
-            size += text.utf8.count + 8
+            size += cost
         }
         try send()
         while inFlight > 0 {

@@ -12,47 +12,32 @@ enum Workloads {
     /// `writers` connections, each changing its own cases' status back and forth, one request
     /// at a time (each answered after its commit). Returns acknowledged changes a second.
     static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double) throws -> Double {
-        let acknowledged = Atomic<Int>(0)
-        let stop = Atomic<Bool>(false)
-        let threads = (0..<writers).map { writer in
-            Thread {
-                guard let client = try? CasetrackClient(socketPath: socket) else { return }
-                // Cases of its own, spread over the data set; their status as the daemon says.
-                var own = (0..<16).map { CaseID(number: Int64(1 + (writer * 7_919 + $0 * 104_729) % cases)) }
-                own = Array(Set(own))
-                var statuses: [CaseID: Status] = [:]
-                for id in own { statuses[id] = (try? client.get(id))??.status }
-                var index = 0
-                while !stop.load(ordering: .relaxed) {
-                    let id = own[index % own.count]
-                    index += 1
-                    guard let status = statuses[id], status.isOpen else { continue }
-                    let next: Status = status == .captive ? .missing : .captive
-                    guard let answer = try? client.request(Request(verb: "SET-STATUS", positional: [id.description, next.rawValue]))
-                    else { return }
-                    if case .success = answer.outcome {
-                        statuses[id] = next
-                        acknowledged.add(1, ordering: .relaxed)
-                    }
-                }
+        throughput(threads: writers, seconds: seconds) { writer in
+            let client = try CasetrackClient(socketPath: socket)
+            // Cases of its own, spread over the data set; their status as the daemon says.
+            let own = Array(Set((0..<16).map { CaseID(number: Int64(1 + (writer * 7_919 + $0 * 104_729) % cases)) }))
+            var statuses: [CaseID: Status] = [:]
+            for id in own { statuses[id] = try client.get(id)?.status }
+            let open = own.filter { statuses[$0]?.isOpen == true }
+            guard !open.isEmpty else { throw BenchError("writer \(writer) found no open case") }
+            var index = 0
+            // One acknowledged change per call.
+            return {
+                let id = open[index % open.count]
+                index += 1
+                let next: Status = statuses[id] == .captive ? .missing : .captive
+                _ = try client.request(Request(verb: "SET-STATUS", positional: [id.description, next.rawValue])).get()
+                statuses[id] = next
             }
         }
-        threads.forEach { $0.start() }
-        usleep(200_000)
-        let begin = acknowledged.load(ordering: .relaxed)
-        let started = now()
-        usleep(UInt32(seconds * 1_000_000))
-        let done = acknowledged.load(ordering: .relaxed) - begin
-        let elapsed = Double(now() - started) / 1_000_000
-        stop.store(true, ordering: .relaxed)
-        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
-        return Double(done) / elapsed
     }
 
     struct Latency {
         var fromSend: String
         var fromAck: String
         var memory: Int
+        /// p99 from the writer's send, in milliseconds.
+        var p99: Double
     }
 
     /// `subscribers` connections subscribed to every status change, and one writer changing
@@ -108,7 +93,8 @@ enum Workloads {
         }
         let total = fromSend.totalCount
         return Latency(fromSend: percentiles(fromSend) + " (\(total) notices)",
-                       fromAck: percentiles(fromAck) + " (\(early) before the ack)", memory: memory)
+                       fromAck: percentiles(fromAck) + " (\(early) before the ack)", memory: memory,
+                       p99: Double(fromSend.valueAtPercentile(99)) / 1000)
     }
 
     /// GET by random id for `seconds`, `window` requests in flight. Returns reads a second.
@@ -130,7 +116,7 @@ enum Workloads {
 
     /// Runs `requests` in turn 50 times (after 5 to warm up); the p50/p99 of one round, and the
     /// first answer's count.
-    static func query(socket: String, requests: [String]) throws -> (Int64, String) {
+    static func query(socket: String, requests: [String]) throws -> (Int64, String, Double) {
         let client = try CasetrackClient(socketPath: socket)
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var count: Int64 = 0
@@ -143,7 +129,8 @@ enum Workloads {
             }
             if round >= 5 { _ = histogram.record(now() - started) }
         }
-        return (count, "\(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99))) ms")
+        return (count, "\(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99))) ms",
+                Double(histogram.valueAtPercentile(50)) / 1000)
     }
 }
 
