@@ -24,13 +24,18 @@ extension SQLiteCaseStore {
             case .unit:
                 var units: [String: (name: String, counts: [Status: Int])] = [:]
                 var order: [String] = []
+                // Named by the smallest spelling over all of a unit's cases, as EXCHANGE-SHOW names it.
                 for row in try Row.fetchAll(db, sql: """
-                    SELECT unit_key, min(unit) AS unit, status, count(*) AS n FROM (\(selected))
-                    WHERE unit_key IS NOT NULL GROUP BY unit_key, status ORDER BY unit_key
+                    SELECT unit_key, min(unit) AS unit FROM (\(selected)) WHERE unit_key IS NOT NULL GROUP BY unit_key ORDER BY unit_key
                     """, arguments: arguments) {
                     let key: String = row["unit_key"]
-                    if units[key] == nil { order.append(key); units[key] = (row["unit"], [:]) }
-                    if let status = Status(rawValue: row["status"]) { units[key]?.counts[status] = row["n"] }
+                    order.append(key)
+                    units[key] = (row["unit"], [:])
+                }
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT unit_key, status, count(*) AS n FROM (\(selected)) WHERE unit_key IS NOT NULL GROUP BY unit_key, status
+                    """, arguments: arguments) {
+                    if let status = Status(rawValue: row["status"]) { units[row["unit_key"] as String]?.counts[status] = row["n"] }
                 }
                 table.lines = order.compactMap { units[$0] }.map { Self.statusLine("unit", $0.name, $0.counts) }
                 let without = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(selected)) WHERE unit_key IS NULL", arguments: arguments) ?? 0

@@ -78,12 +78,32 @@ struct ExchangeCommand: ParsableCommand {
         func run() throws {
             let all = try file.map(ExchangeCommand.readIDs) ?? ids
             try connection.run { client in
+                // Requests that fit the daemon's line length; each is all or none.
+                let room = Int(client.greeting.int("max_line") ?? 65_536) - LineCodec.quote(name).utf8.count - 64
+                var batches: [[String]] = [[]]
+                var size = 0
+                for id in all {
+                    let cost = LineCodec.quote(id).utf8.count + 1
+                    if let last = batches.last, !last.isEmpty,
+                       size + cost > room || last.count == Exchange.maximumCasesPerRequest {
+                        batches.append([])
+                        size = 0
+                    }
+                    batches[batches.count - 1].append(id)
+                    size += cost
+                }
                 var added = 0
-                for start in stride(from: 0, to: all.count, by: Exchange.maximumCasesPerRequest) {
-                    let batch = Array(all[start..<min(all.count, start + Exchange.maximumCasesPerRequest)])
-                    let final = try client.request(Request(verb: "EXCHANGE-ADD", positional: [name] + batch,
-                                                           options: [("phase", String(phase))])).get()
-                    added += Int(final.int("added") ?? 0)
+                for (index, batch) in batches.enumerated() where !batch.isEmpty {
+                    do {
+                        let final = try client.request(Request(verb: "EXCHANGE-ADD", positional: [name] + batch,
+                                                               options: [("phase", String(phase))])).get()
+                        added += Int(final.int("added") ?? 0)
+                    } catch {
+                        if index > 0 {
+                            Output.error("\(added) case\(added == 1 ? " was" : "s were") listed by the requests before this one (they stay listed); none of this request's \(batch.count)")
+                        }
+                        throw error
+                    }
                 }
                 Output.line(connection.json ? "{\"added\":\(added)}"
                     : "\(added) case\(added == 1 ? "" : "s") listed on phase \(phase) of \(LineCodec.quote(name))")

@@ -48,21 +48,25 @@ struct Import: ParsableCommand {
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
         for row in rows {
-            // A reference on two lines is one person imported twice, whatever else is wrong;
-            // such a row is not sent to the daemon's check as well (it would be named twice).
-            var repeated = false
-            for ref in row.values.filter({ CaseFile.column(for: $0.key) == "refs" }).flatMap(\.value) {
-                if let earlier = refs[ref] {
-                    problems.append(.init(line: row.line, field: "refs", message: "reference \(ref) is on line \(earlier) too; a person is imported once"))
-                    repeated = true
-                } else {
-                    refs[ref] = row.line
-                }
-            }
             do {
                 let rowText = try CaseFile.rowText(row)
                 // The daemon's checks, for every row and every field, before anything is sent.
                 let errors = ImportRow.problems(rowText, today: Output.today)
+                // A reference on two lines is one person imported twice, whatever else is wrong.
+                // References are compared as the daemon stores them (trimmed, composed): "UA-1"
+                // and "UA-1 " are one. Such a row is not sent to the daemon's check as well.
+                let references = errors.isEmpty
+                    ? (try? ImportRow(rowText, today: Output.today))?.new.references ?? []
+                    : row.values.filter { CaseFile.column(for: $0.key) == "refs" }.flatMap(\.value).map { $0.trimmingCharacters(in: .whitespaces) }
+                var repeated = false
+                for ref in references {
+                    if let earlier = refs[ref] {
+                        problems.append(.init(line: row.line, field: "refs", message: "reference \(ref) is on line \(earlier) too; a person is imported once"))
+                        repeated = true
+                    } else {
+                        refs[ref] = row.line
+                    }
+                }
                 if errors.isEmpty, !repeated { texts.append((row.line, rowText)) }
                 for error in errors {
                     problems.append(.init(line: row.line, field: ImportRow.field(of: error).map(CaseFile.column(for:)),
@@ -112,7 +116,11 @@ struct Import: ParsableCommand {
                         existing += Int(final.int("existing") ?? 0)
                         progress.advance(by: batches[index].count)
                     case .failure(let error):
-                        if failure == nil { failure = (batches[index].first?.line ?? 0, error) }
+                        // The refused row's own line, when the daemon names the row.
+                        let batch = batches[index]
+                        let row = error.details.int("row").map { batch.startIndex + Int($0) - 1 }
+                        let line = row.flatMap { batch.indices.contains($0) ? batch[$0].line : nil } ?? batch.first?.line ?? 0
+                        if failure == nil { failure = (line, error) }
                     }
                     return failure == nil
                 }
@@ -224,7 +232,7 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("csv or json (JSON lines).", valueName: "format"))
     var format: String = "csv"
 
-    @Option(name: .long, help: ArgumentHelp("Write to this file (created with mode 0600) instead of standard output.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Write to this file (mode 0600; written under a temporary name and renamed when complete) instead of standard output.", valueName: "file"))
     var output: String?
 
     func validate() throws {
@@ -233,16 +241,30 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let format = CaseFile.Format(rawValue: format.lowercased()) ?? .csv
+        // A file is written under a temporary name and renamed when complete: a failed export
+        // leaves no partial file that could be imported as if whole, and spares an older one.
         var out: Int32 = 1
-        if let output {
-            out = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let temporary = output.map { "\($0).part-\(getpid())" }
+        if let temporary {
+            out = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard out >= 0 else {
-                Output.error("cannot write \(output): \(String(cString: strerror(errno)))")
+                Output.error("cannot write \(temporary): \(String(cString: strerror(errno)))")
                 throw ExitCode(ExitStatus.usage)
             }
             fchmod(out, 0o600)
         }
-        defer { if out != 1 { close(out) } }
+        var complete = false
+        defer {
+            if let temporary, let output {
+                if complete, fsync(out) == 0, close(out) == 0, rename(temporary, output) == 0 {
+                    // done
+                } else {
+                    if !complete { close(out) }
+                    unlink(temporary)
+                    if complete { Output.error("cannot write \(output): \(String(cString: strerror(errno)))") }
+                }
+            }
+        }
         try connection.run { client in
             var after: String?
             var header: [String]?
@@ -291,6 +313,7 @@ struct Export: ParsableCommand {
                 after = final.string("next")
                 if after == nil { break }
             }
+            complete = true
         }
     }
 }

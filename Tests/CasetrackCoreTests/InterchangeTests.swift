@@ -39,6 +39,9 @@ struct InterchangeTests {
         #expect(bad.problems.map(\.field) == ["colour"] && bad.problems.map(\.line) == [1])
         let badJSON = CaseFile.rows("{\"names\":[1]}\nnot json\n", format: .json)
         #expect(badJSON.problems.map(\.line) == [1, 2])
+        // CR LF line ends (one Character in Swift) split like LF.
+        let crlf = CaseFile.rows("{\"names\":[\"A\"]}\r\n{\"names\":[\"B\"]}\r\n", format: .json)
+        #expect(crlf.problems.isEmpty && crlf.rows.map(\.line) == [1, 2])
     }
 
     @Test("every problem of a row is reported, each with its field")

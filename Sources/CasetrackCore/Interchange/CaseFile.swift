@@ -198,7 +198,8 @@ public enum CaseFile {
     static func jsonRows(_ text: String) -> (rows: [Row], problems: [Problem]) {
         var rows: [Row] = []
         var problems: [Problem] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: both line ends are named.
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let number = index + 1
             guard !line.allSatisfy(\.isWhitespace) else { continue }
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
