@@ -31,9 +31,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
-        // The core and the store are optimized even in debug builds: the tests drive the real
-        // daemon and casectl through tens of thousands of rows, and unoptimized parsing, name
-        // keys and row coding made them several times slower.
+        // The core is optimized even in debug builds: the tests drive the real daemon and
+        // casectl through tens of thousands of rows, and unoptimized parsing and name keys made
+        // them several times slower.
         .target(name: "CasetrackCore", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Blocking POSIX helpers (Unix socket connect, unbuffered output) for the adapters.
         .target(name: "CasetrackPOSIX", dependencies: ["CasetrackCore"]),
@@ -44,8 +44,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            ]
         ),
         .target(
             name: "CasetrackServer",
