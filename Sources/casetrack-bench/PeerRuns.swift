@@ -118,7 +118,7 @@ enum PostgresPeer {
             "CREATE TABLE cases (id bigint PRIMARY KEY, status text NOT NULL, category text NOT NULL, since date, names text, version int NOT NULL)",
             """
             INSERT INTO cases SELECT g, (ARRAY['missing','captive','captive'])[1 + g % 3], (ARRAY['military','civilian'])[1 + (g / 3) % 2],
-              current_date - (g * 7919 % 4380), 'Синтетичний Петро ' || g, 1 FROM generate_series(1, \(cases)) g
+              current_date - ((g::bigint * 7919) % 4380)::int, 'Синтетичний Петро ' || g, 1 FROM generate_series(1, \(cases)) g
             """,
             "CREATE INDEX cases_query ON cases (category, status, since)",
             "VACUUM ANALYZE cases",
