@@ -324,7 +324,7 @@ public struct Dispatcher: Sendable {
             final.append("phase", phase)
             final.append("seq", completion.event.seq)
             final.append("returned", total)
-            for category in Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }) {
+            for category in Category.reportOrder {
                 final.append(category.rawValue, completion.returned[category] ?? 0)
             }
             let data = completion.changes.map { change -> Fields in

@@ -68,7 +68,7 @@ extension SQLiteCaseStore {
                     var fields = Fields()
                     fields.append("day", Day(daysSinceEpoch: number).description)
                     var sum = 0
-                    for category in Self.categoryOrder {
+                    for category in Category.reportOrder {
                         let count = counts[number]?[category] ?? 0
                         fields.append(category.rawValue, count)
                         sum += count
@@ -85,8 +85,6 @@ extension SQLiteCaseStore {
         }
     }
 
-    /// Military first, as the public reports give them (270 military and 120 civilians).
-    static let categoryOrder: [Category] = Category.allCases.sorted { $0.rawValue > $1.rawValue }
 
     static func statusLine(_ key: String, _ value: String, _ counts: [Status: Int]) -> Fields {
         var fields = Fields()
@@ -108,7 +106,7 @@ extension SQLiteCaseStore {
             }
             counts[category, default: [:]][HeldBucket.of(start: start, end: end), default: 0] += 1
         }
-        return categoryOrder.flatMap { category in
+        return Category.reportOrder.flatMap { category in
             HeldBucket.allCases.map { bucket in
                 var fields = Fields()
                 fields.append("category", category.rawValue)
@@ -152,7 +150,7 @@ extension SQLiteCaseStore {
                 fields.append("completed", completed.contains("\(exchangeID)/\(phase)") ? "yes" : "no")
                 fields.append("listed", tally.listed)
                 fields.append("returned", tally.returned.values.reduce(0, +))
-                for category in categoryOrder { fields.append(category.rawValue, tally.returned[category] ?? 0) }
+                for category in Category.reportOrder { fields.append(category.rawValue, tally.returned[category] ?? 0) }
                 lines.append(fields)
             }
         }

@@ -159,7 +159,7 @@ struct ExchangeCommand: ParsableCommand {
                                                        options: [("phase", String(phase))] + event.options)).get()
                 if connection.json { Output.line(final.typed.json); return }
                 let returned = final.int("returned") ?? 0
-                let parts = Category.allCases.sorted { $0.rawValue > $1.rawValue }.map { "\(final.int($0.rawValue) ?? 0) \($0.rawValue)" }
+                let parts = Category.reportOrder.map { "\(final.int($0.rawValue) ?? 0) \($0.rawValue)" }
                 Output.line("phase \(phase) of \(LineCodec.quote(name)) completed: \(returned) returned = \(parts.joined(separator: " + ")) (event \(final.int("seq") ?? 0))")
             }
         }
@@ -189,7 +189,7 @@ struct ExchangeCommand: ParsableCommand {
                 }
                 Output.line("exchange \(LineCodec.quote(final.string("exchange") ?? name)), \(final.string("date") ?? "?"), \(final.int("phases") ?? 0) phase(s): \(final.int("listed") ?? 0) listed, \(final.int("returned") ?? 0) returned")
                 if let note = final.string("note") { Output.line("note: \(note)") }
-                let categories = Category.allCases.sorted { $0.rawValue > $1.rawValue }
+                let categories = Category.reportOrder
                 for head in answer.data where head.string("row") == "phase" {
                     guard let phase = head.int("phase") else { continue }
                     let rows = answer.data.filter { $0.int("phase") == phase }

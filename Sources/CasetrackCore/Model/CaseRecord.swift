@@ -147,7 +147,7 @@ public struct ExchangeMark: Hashable, Sendable {
         fields.append("phase", phase)
         if let returned {
             fields.append("returned", returned.values.reduce(0, +))
-            for category in Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }) {
+            for category in Category.reportOrder {
                 fields.append(category.rawValue, returned[category] ?? 0)
             }
         }
@@ -167,7 +167,7 @@ public struct ExchangeMark: Hashable, Sendable {
     /// The counts as one column of the `events` table: `military=270 civilian=120`.
     public var tallyText: String? {
         returned.map { counts in
-            Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }).map { "\($0.rawValue)=\(counts[$0] ?? 0)" }
+            Category.reportOrder.map { "\($0.rawValue)=\(counts[$0] ?? 0)" }
                 .joined(separator: " ")
         }
     }

@@ -137,7 +137,7 @@ public struct PhaseReport: Hashable, Sendable {
         if let completedSeq { head.append("seq", completedSeq) }
         head.append("listed", total.listed)
         head.append("returned", total.returned)
-        for category in Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }) {
+        for category in Category.reportOrder {
             head.append(category.rawValue, categories[category]?.returned ?? 0)
         }
         head.append("not_returned", notReturned.count)
@@ -151,7 +151,7 @@ public struct PhaseReport: Hashable, Sendable {
             fields.append("returned", tally.returned)
             lines.append(fields)
         }
-        for category in Category.allCases.sorted(by: { $0.rawValue > $1.rawValue }) {
+        for category in Category.reportOrder {
             group("category", category.rawValue, categories[category] ?? GroupTally())
         }
         for (unit, tally) in units.sorted(by: { $0.key < $1.key }) { group("unit", unit, tally) }

@@ -70,6 +70,10 @@ public enum Category: String, Sendable, CaseIterable, Comparable {
 
     public static func < (lhs: Category, rhs: Category) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// The order reports give categories in: military first, as the public figures do
+    /// ("270 military and 120 civilians").
+    public static let reportOrder: [Category] = [.military, .civilian]
+
     static func parse(_ text: String, field: String) throws -> Category {
         guard let value = Category(rawValue: text.lowercased()) else {
             throw CasetrackError.badArgument("\(field): '\(text)' is not a category; use military or civilian")

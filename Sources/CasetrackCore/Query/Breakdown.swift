@@ -75,8 +75,6 @@ public enum HeldBucket: String, Sendable, CaseIterable {
         (.from3to5y, HeldDuration(years: 3)), (.from1to3y, HeldDuration(years: 1)),
     ]
 
-    public var lowerBound: HeldDuration? { HeldBucket.thresholds.first { $0.0 == self }?.1 }
-
     /// The bucket of one case on `today` (the same arithmetic as ``CaseFilter/heldMin``).
     public static func of(start: Day?, end: Day?) -> HeldBucket {
         guard let start, let end else { return .unknown }
