@@ -99,7 +99,9 @@ let package = Package(
         // Synthetic data and process helpers shared by the test targets (never shipped).
         .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore"]),
         .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),
-        .testTarget(name: "CasetrackStoreTests", dependencies: ["CasetrackCore", "CasetrackStore", "CasetrackTestSupport"]),
+        .testTarget(name: "CasetrackStoreTests", dependencies: [
+            "CasetrackCore", "CasetrackStore", "CasetrackTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(
             name: "CasetrackServerTests",
             dependencies: [

@@ -68,7 +68,7 @@ public struct SocketServer: Service {
     /// An accepted connection: who it is, where it came in, what it may do at most, and
     /// whether a connection limit turns it away (it is told so, then closed).
     struct Connection: Sendable {
-        let channel: NIOAsyncChannel<InboundLine, ByteBuffer>
+        let channel: NIOAsyncChannel<[InboundLine], ByteBuffer>
         let peer: PeerIdentity
         let listener: String
         let cap: Role
@@ -76,6 +76,10 @@ public struct SocketServer: Service {
         let watch: ConnectionWatch
     }
     typealias ServerChannel = NIOAsyncChannel<Connection, Never>
+
+    /// Answers to a batch of pipelined lines are written once this many bytes are waiting,
+    /// rather than all at the end: a client reading as it goes gets its first answers sooner.
+    static let batchedOutput = 64 * 1024
 
     /// How long connections get, after the shutdown signal, to finish before they are closed.
     static let shutdownGrace = TimeAmount.seconds(8)
@@ -104,7 +108,8 @@ public struct SocketServer: Service {
                             try await withThrowingDiscardingTaskGroup { group in
                                 for try await connection in connections {
                                     accepted.remove(connection.channel)
-                                    group.addTask { await serve(connection) }
+                                    let executor = EventLoopTaskExecutor(connection.channel.channel.eventLoop)
+                                    group.addTask(executorPreference: executor) { await serve(connection) }
                                 }
                             }
                         }
@@ -148,7 +153,8 @@ public struct SocketServer: Service {
                 try channel.pipeline.syncOperations.addHandler(PartialLineTracker(watch: watch))
                 try channel.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
-                let connection = try NIOAsyncChannel<InboundLine, ByteBuffer>(wrappingChannelSynchronously: channel)
+                try channel.pipeline.syncOperations.addHandler(LineBatcher())
+                let connection = try NIOAsyncChannel<[InboundLine], ByteBuffer>(wrappingChannelSynchronously: channel)
                 accepted.insert(connection)
                 live.insert(channel)
                 let refusal = counter.admit(uid: peer.uid, limits: settings.current.limits)
@@ -220,64 +226,78 @@ public struct SocketServer: Service {
                     // with it: no queue stays registered in the hub.
                     defer { running?.stop() }
                     try await withGracefulShutdownHandler {
-                        for try await line in inbound {
-                            let (reply, after) = await dispatcher.answer(line, session: &session)
-                            if case .stopNotices = after { _ = try await stopFeed() }
-                            if case .startNotices(let subscription) = after {
-                                // Registered: from here on the queue must be ended whatever happens.
-                                running = subscription
-                            }
-                            var text = ""
-                            reply.write(session.format, into: &text)
-                            let most = dispatcher.settings.current.limits.outputBuffer
-                            let size = text.utf8.count
-                            if size > most, !reply.acknowledgesWrite {
-                                text = ""
-                                Reply(error: .limitExceeded("output_buffer",
-                                    "the answer would be \(size) bytes, more than the \(most) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
-                                    .write(session.format, into: &text)
-                            }
-                            try await send(text)
-                            switch after {
-                            case .close: return
-                            case .startNotices(let subscription):
-                                let granted = session
-                                let feed = NoticeFeed(store: dispatcher.store, format: session.format,
-                                                      includePersonalData: session.includePersonalData,
-                                                      currentRole: { dispatcher.role(of: granted) })
-                                let capacity = dispatcher.subscriberBuffer
-                                let format = session.format
-                                feeds.addTask {
-                                    let outcome = await feed.run(subscription, capacity: capacity, send: send)
-                                    // A feed that cannot go on says why and where to resume, then
-                                    // the connection closes.
-                                    let bye: CasetrackError
-                                    switch outcome {
-                                    case .closed: return outcome
-                                    case .overflow(let last):
-                                        bye = SocketServer.overflow(after: last)
-                                    case .gap(let oldest, _):
-                                        var details = Fields()
-                                        details.append("oldest", oldest)
-                                        bye = CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)",
-                                                             details: details)
-                                    case .revoked(let last):
-                                        var details = Fields()
-                                        details.append("after", last)
-                                        bye = CasetrackError(.notPermitted,
-                                            "this connection's role no longer allows this subscription (the configuration was reloaded)",
-                                            details: details)
-                                    case .failed(let error, let last):
-                                        var details = Fields()
-                                        details.append("after", last)
-                                        bye = CasetrackError(error.code, "the notices stopped: \(error.message)", details: details)
-                                    }
-                                    try? await send(ResponseLine.bye(bye).encoded(format) + "\n")
-                                    try? await channel.channel.close()
-                                    return outcome
+                        for try await lines in inbound {
+                            // The answers to lines that came in together go out together.
+                            var pending = ""
+                            for line in lines {
+                                let (reply, after) = await dispatcher.answer(line, session: &session)
+                                if case .stopNotices = after { _ = try await stopFeed() }
+                                if case .startNotices(let subscription) = after {
+                                    // Registered: from here on the queue must be ended whatever happens.
+                                    running = subscription
                                 }
-                            case .keepOpen, .stopNotices: break
+                                var text = ""
+                                reply.write(session.format, into: &text)
+                                let most = dispatcher.settings.current.limits.outputBuffer
+                                let size = text.utf8.count
+                                if size > most, !reply.acknowledgesWrite {
+                                    text = ""
+                                    Reply(error: .limitExceeded("output_buffer",
+                                        "the answer would be \(size) bytes, more than the \(most) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
+                                        .write(session.format, into: &text)
+                                }
+                                pending += text
+                                switch after {
+                                case .close:
+                                    try await send(pending)
+                                    return
+                                case .startNotices(let subscription):
+                                    // The subscription's answer goes before its first notice.
+                                    try await send(pending)
+                                    pending = ""
+                                    let granted = session
+                                    let feed = NoticeFeed(store: dispatcher.store, format: session.format,
+                                                          includePersonalData: session.includePersonalData,
+                                                          currentRole: { dispatcher.role(of: granted) })
+                                    let capacity = dispatcher.subscriberBuffer
+                                    let format = session.format
+                                    feeds.addTask {
+                                        let outcome = await feed.run(subscription, capacity: capacity, send: send)
+                                        // A feed that cannot go on says why and where to resume, then
+                                        // the connection closes.
+                                        let bye: CasetrackError
+                                        switch outcome {
+                                        case .closed: return outcome
+                                        case .overflow(let last):
+                                            bye = SocketServer.overflow(after: last)
+                                        case .gap(let oldest, _):
+                                            var details = Fields()
+                                            details.append("oldest", oldest)
+                                            bye = CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)",
+                                                                 details: details)
+                                        case .revoked(let last):
+                                            var details = Fields()
+                                            details.append("after", last)
+                                            bye = CasetrackError(.notPermitted,
+                                                "this connection's role no longer allows this subscription (the configuration was reloaded)",
+                                                details: details)
+                                        case .failed(let error, let last):
+                                            var details = Fields()
+                                            details.append("after", last)
+                                            bye = CasetrackError(error.code, "the notices stopped: \(error.message)", details: details)
+                                        }
+                                        try? await send(ResponseLine.bye(bye).encoded(format) + "\n")
+                                        try? await channel.channel.close()
+                                        return outcome
+                                    }
+                                case .keepOpen, .stopNotices:
+                                    if pending.utf8.count >= SocketServer.batchedOutput {
+                                        try await send(pending)
+                                        pending = ""
+                                    }
+                                }
                             }
+                            if !pending.isEmpty { try await send(pending) }
                         }
                     } onGracefulShutdown: {
                         // Stop reading new requests; the ones already read are answered first.
@@ -330,17 +350,17 @@ public struct SocketServer: Service {
 
 /// Connections accepted but not yet taken by the accept loop.
 final class AcceptedConnections: Sendable {
-    private let waiting = Mutex<[ObjectIdentifier: NIOAsyncChannel<InboundLine, ByteBuffer>]>([:])
+    private let waiting = Mutex<[ObjectIdentifier: NIOAsyncChannel<[InboundLine], ByteBuffer>]>([:])
 
-    func insert(_ connection: NIOAsyncChannel<InboundLine, ByteBuffer>) {
+    func insert(_ connection: NIOAsyncChannel<[InboundLine], ByteBuffer>) {
         waiting.withLock { $0[ObjectIdentifier(connection.channel)] = connection }
     }
 
-    func remove(_ connection: NIOAsyncChannel<InboundLine, ByteBuffer>) {
+    func remove(_ connection: NIOAsyncChannel<[InboundLine], ByteBuffer>) {
         _ = waiting.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel)) }
     }
 
-    func removeAll() -> [NIOAsyncChannel<InboundLine, ByteBuffer>] {
+    func removeAll() -> [NIOAsyncChannel<[InboundLine], ByteBuffer>] {
         waiting.withLock { waiting in
             defer { waiting = [:] }
             return Array(waiting.values)

@@ -7,7 +7,12 @@ struct FilterSQL {
     var clauses: [String] = []
     var arguments = StatementArguments()
 
-    init(_ filter: CaseFilter, today: Day) {
+    /// With `orderedByID`, the condition is for a first page in id order: for one status and
+    /// one category, since-day ranges are not offered to the index (`+since_day`), so that
+    /// SQLite walks `cases_by_status_id` in id order and stops at the page's limit instead of
+    /// sorting every match. That walk is bounded by the cases of that status and category.
+    init(_ filter: CaseFilter, today: Day, orderedByID: Bool = false) {
+        let day = orderedByID && filter.statuses.count == 1 && filter.categories.count == 1 ? "+since_day" : "since_day"
         if !filter.statuses.isEmpty {
             add("status IN (\(placeholders(filter.statuses.count)))", filter.statuses.sorted().map(\.rawValue))
         }
@@ -21,20 +26,31 @@ struct FilterSQL {
             add("unit_key = ?", [CaseFilter.unitKey(unit)])
         }
         if let sinceFrom = filter.sinceFrom {
-            add("since_day >= ?", [sinceFrom.daysSinceEpoch])
+            add("\(day) >= ?", [sinceFrom.daysSinceEpoch])
         }
         if let sinceBefore = filter.sinceBefore {
-            add("since_day < ?", [sinceBefore.daysSinceEpoch])
+            add("\(day) < ?", [sinceBefore.daysSinceEpoch])
         }
         if let held = filter.heldMin {
             // Open cases count to today: one index range. Closed cases count to their end date
-            // (none when it is unknown), through the core's own arithmetic.
+            // (none when it is unknown), through the core's own arithmetic. When the statuses
+            // asked for are all open (or all closed) only that half applies: without the OR,
+            // SQLite answers from the (status, category, since_day) index alone.
             let open = Status.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ",")
-            add("""
-                since_day IS NOT NULL AND (\
-                (status IN (\(open)) AND since_day <= ?) OR \
-                (status NOT IN (\(open)) AND ended_day IS NOT NULL AND casetrack_held_reached(since_day, max(ended_day, since_day), ?, ?, ?)))
-                """, [held.latestStart(reaching: today).daysSinceEpoch, held.years, held.months, held.days])
+            let openPart = "\(day) <= ?"
+            let closedPart = "ended_day IS NOT NULL AND casetrack_held_reached(since_day, max(ended_day, since_day), ?, ?, ?)"
+            let latestStart = held.latestStart(reaching: today).daysSinceEpoch
+            if !filter.statuses.isEmpty, filter.statuses.allSatisfy(\.isOpen) {
+                add("\(day) IS NOT NULL AND \(openPart)", [latestStart])
+            } else if !filter.statuses.isEmpty, !filter.statuses.contains(where: \.isOpen) {
+                add("\(day) IS NOT NULL AND \(closedPart)", [held.years, held.months, held.days])
+            } else {
+                add("""
+                    \(day) IS NOT NULL AND (\
+                    (status IN (\(open)) AND \(openPart)) OR \
+                    (status NOT IN (\(open)) AND \(closedPart)))
+                    """, [latestStart, held.years, held.months, held.days])
+            }
         }
         if let updatedSince = filter.updatedSince {
             add("updated_at >= ?", [updatedSince.unixMilliseconds])

@@ -21,18 +21,21 @@ enum RowCoding {
         }
     }
 
+    /// A record from a row of exactly ``caseColumns``, in that order. Columns are read by
+    /// position: by name, GRDB compares every column's name for each value, which was most of
+    /// the cost of a point read.
     static func record(_ row: Row) throws -> CaseRecord {
-        let id: Int64 = row["id"]
-        guard let status = Status(rawValue: row["status"]), let category = Category(rawValue: row["category"]) else {
+        let id: Int64 = row[0]
+        guard let status = Status(rawValue: row[1]), let category = Category(rawValue: row[2]) else {
             throw corrupt("case \(CaseID(number: id)) has an unknown status or category")
         }
         return CaseRecord(
-            id: CaseID(number: id), names: try decodeList(row["names"]), birth: date(row["birth"]),
-            category: category, unit: row["unit"], tags: try decodeList(row["tags"]), status: status,
-            since: date(row["since"]), endedOn: date(row["ended"]), lastKnownPlace: row["last_place"],
-            detentionPlace: row["detention_place"], references: try decodeList(row["refs"]), notes: row["notes"],
-            version: row["version"], createdAt: Timestamp(unixMilliseconds: row["created_at"]),
-            updatedAt: Timestamp(unixMilliseconds: row["updated_at"]))
+            id: CaseID(number: id), names: try decodeList(row[3]), birth: date(row[4]),
+            category: category, unit: row[5], tags: try decodeList(row[6]), status: status,
+            since: date(row[7]), endedOn: date(row[8]), lastKnownPlace: row[9],
+            detentionPlace: row[10], references: try decodeList(row[11]), notes: row[12],
+            version: row[13], createdAt: Timestamp(unixMilliseconds: row[14]),
+            updatedAt: Timestamp(unixMilliseconds: row[15]))
     }
 
     static func event(_ row: Row) throws -> HistoryEvent {
@@ -65,8 +68,15 @@ enum RowCoding {
 
     static func date(_ text: String?) -> PartialDate? { text.flatMap { PartialDate($0) } }
 
-    static func caseArguments(_ record: CaseRecord) -> StatementArguments {
-        [
+    /// The columns ``caseValues(_:)`` fills, in its order (the `cases` table but its rowid alias
+    /// comes first).
+    static let caseTableColumns = [
+        "id", "status", "category", "names", "birth", "unit", "unit_key", "tags", "since", "since_day", "ended",
+        "ended_day", "last_place", "detention_place", "refs", "notes", "version", "created_at", "updated_at",
+    ]
+
+    static func caseValues(_ record: CaseRecord) -> [DatabaseValue] {
+        let values: [(any DatabaseValueConvertible)?] = [
             record.id.number, record.status.rawValue, record.category.rawValue, encodeList(record.names),
             record.birth?.description, record.unit, record.unit.map(CaseFilter.unitKey), encodeList(record.tags),
             record.since?.description, record.since?.firstDay.daysSinceEpoch, record.endedOn?.description,
@@ -74,6 +84,11 @@ enum RowCoding {
             encodeList(record.references), record.notes, record.version, record.createdAt.unixMilliseconds,
             record.updatedAt.unixMilliseconds,
         ]
+        return values.map { $0?.databaseValue ?? .null }
+    }
+
+    static func caseArguments(_ record: CaseRecord) -> StatementArguments {
+        StatementArguments(caseValues(record))
     }
 
     static func eventArguments(_ event: HistoryEvent, _ record: CaseRecord?) -> StatementArguments {

@@ -93,6 +93,7 @@ extension SQLiteCaseStore {
             }
             let mark = ExchangeMark(name: exchange.name, phase: phase)
             var changes: [CaseChange] = []
+            var previous: [CaseRecord] = []
             var refused: [String] = []
             for number in ids {
                 let current = try Self.load(CaseID(number: number), db)
@@ -101,6 +102,7 @@ extension SQLiteCaseStore {
                                                          expectVersion: nil, correction: false, clock: clock)
                     change.event.exchange = mark
                     changes.append(change)
+                    previous.append(current)
                 } catch let error as CasetrackError {
                     refused.append(Self.reason(current, error))
                 }
@@ -112,7 +114,7 @@ extension SQLiteCaseStore {
                     "phase \(phase) of \(LineCodec.quote(exchange.name)) was not completed: \(refused.count) of \(ids.count) listed cases cannot become returned: \(refused.joined(separator: "; ")). Nothing was changed; take them off the list (EXCHANGE-REMOVE) or correct them, then complete again")
             }
             for index in changes.indices {
-                try Self.replace(changes[index].record, db)
+                try Self.replace(changes[index].record, was: previous[index], db)
                 changes[index].event.seq = try Self.append(changes[index].event, changes[index].record, db)
             }
             // The counts come from the cases themselves, after the change.

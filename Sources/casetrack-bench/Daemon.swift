@@ -108,6 +108,15 @@ enum Dataset {
     static func prepare(cases: Int, bin: String, folder: URL, report: inout Report) throws -> String {
         let path = folder.appendingPathComponent("data-\(cases).sqlite").path
         if FileManager.default.fileExists(atPath: path) {
+            // Opened once by this daemon first, so that a newer schema is migrated here and
+            // not inside the timed start.
+            let upgrade = folder.appendingPathComponent("upgrade-\(getpid())")
+            try FileManager.default.createDirectory(at: upgrade, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: upgrade) }
+            let daemon = try Daemon(bin: bin, folder: upgrade, database: path)
+            _ = try daemon.start()
+            daemon.stop()
+            try settle(path)
             report.note("data set", "\(path) (reused)")
             return path
         }
@@ -154,15 +163,19 @@ enum Dataset {
         let seconds = Double(now() - started) / 1_000_000
         report.note("data set", "\(cases.formatted()) synthetic cases loaded with IMPORT in \(String(format: "%.0f", seconds)) s (\(String(format: "%.0f", Double(cases) / seconds)) cases/s)")
         daemon.stop()
-        // Into the main file, so that the file alone is the data set.
+        try settle(daemon.database)
+        try FileManager.default.moveItem(atPath: daemon.database, toPath: path)
+        return path
+    }
+
+    /// Checkpoints the WAL into the main file, so that the file alone is the data set.
+    static func settle(_ database: String) throws {
         let checkpoint = Process()
         checkpoint.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        checkpoint.arguments = [daemon.database, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;"]
+        checkpoint.arguments = [database, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;"]
         checkpoint.standardOutput = FileHandle.nullDevice
         try checkpoint.run()
         checkpoint.waitUntilExit()
         guard checkpoint.terminationStatus == 0 else { throw BenchError("sqlite3 could not checkpoint the data set") }
-        try FileManager.default.moveItem(atPath: daemon.database, toPath: path)
-        return path
     }
 }

@@ -2,6 +2,7 @@ import CasetrackCore
 @testable import CasetrackStore
 import CasetrackTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// A store in a fresh temporary folder, with its writer running for the test's duration.
@@ -48,6 +49,58 @@ struct StoreTests {
             #expect(history[1].actor == testActor && history[1].version == 2)
             #expect(try await store.history(CaseID(number: 99)) == nil)
             #expect(try await store.lastSequence() == 2)
+        }
+    }
+
+    @Test("a change rewrites only what differs: side tables, indexes and the case count stay exact")
+    func partialRewrites() async throws {
+        try await withStore { store, _ in
+            var ids: [CaseID] = []
+            for number in 1...6 {
+                let new = NewCase(names: ["Коваленко Олена \(number)", "Kovalenko Olena"], category: number % 2 == 0 ? .civilian : .military,
+                                  unit: "unit \(number)", tags: ["t\(number)"], status: .captive, since: PartialDate("2019-03"),
+                                  references: ["R-\(number)"])
+                ids.append(try await store.add(new, details: EventDetails(), actor: testActor, clock: clock()).record.id)
+            }
+            // A status change, then changes to every side-table source, then nothing at all.
+            _ = try await store.setStatus(ids[0], to: .missing, details: EventDetails(), actor: testActor,
+                                          expectVersion: nil, correction: false, clock: clock(1))
+            var update = CaseUpdate()
+            update.names = ["Мельник Андрій"]
+            update.addTags = ["moved"]
+            update.removeReferences = ["R-2"]
+            update.addReferences = ["R-2b", "R-2c"]
+            update.category = .military
+            _ = try await store.update(ids[1], update, details: EventDetails(), actor: testActor, expectVersion: nil, clock: clock(2))
+            var notes = CaseUpdate()
+            notes.notes = "seen in a list"
+            _ = try await store.update(ids[2], notes, details: EventDetails(), actor: testActor, expectVersion: nil, clock: clock(3))
+
+            let (tags, refs, keys, count, integrity) = try await store.pool.read { db in
+                (try Row.fetchAll(db, sql: "SELECT case_id, tag FROM case_tags ORDER BY 1, 2").map { "\($0[0] as Int64) \($0[1] as String)" },
+                 try Row.fetchAll(db, sql: "SELECT case_id, ref FROM case_refs ORDER BY 1, 2").map { "\($0[0] as Int64) \($0[1] as String)" },
+                 try Row.fetchAll(db, sql: "SELECT case_id, key FROM case_name_keys ORDER BY 1, 2").map { "\($0[0] as Int64) \($0[1] as String)" },
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? -1,
+                 try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "")
+            }
+            var expectedTags: [String] = [], expectedRefs: [String] = [], expectedKeys: [String] = []
+            for id in ids {
+                let record = try #require(try await store.get(id))
+                expectedTags += record.tags.map { "\(id.number) \($0)" }
+                expectedRefs += record.references.map { "\(id.number) \($0)" }
+                expectedKeys += Set(NameKey.keys(for: record.names)).map { "\(id.number) \($0)" }
+            }
+            #expect(tags == expectedTags.sorted())
+            #expect(refs == expectedRefs.sorted())
+            #expect(keys == expectedKeys.sorted())
+            #expect(refs.contains("2 R-2b") && !refs.contains("2 R-2"))
+            #expect(integrity == "ok", "every index agrees with its table")
+            #expect(try await store.count(CaseFilter(), today: testToday) == count && count == 6)
+            var byName = CaseFilter()
+            byName.name = "Мельник"
+            #expect(try await store.list(byName, today: testToday, limit: 10, after: nil).map(\.id) == [ids[1]])
+            byName.name = "Коваленко"
+            #expect(try await store.list(byName, today: testToday, limit: 10, after: nil).count == 5)
         }
     }
 

@@ -36,17 +36,31 @@ public struct PartialDate: Hashable, Sendable, CustomStringConvertible {
         self.day = d
     }
 
-    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    /// Parses `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (ASCII digits only).
     public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard (1...3).contains(parts.count),
-              parts[0].count == 4, parts.dropFirst().allSatisfy({ $0.count == 2 }),
-              parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } })
-        else { return nil }
-        let numbers = parts.compactMap { Int($0) }
-        guard numbers.count == parts.count else { return nil }
-        self.init(year: numbers[0], month: numbers.count > 1 ? numbers[1] : nil,
-                  day: numbers.count > 2 ? numbers[2] : nil)
+        // By bytes: every record read decodes up to three dates, and splitting into
+        // substrings and checking characters cost more than the rest of the read.
+        var parts = (0, 0, 0)
+        var part = 0
+        var digits = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "-") {
+                guard digits == (part == 0 ? 4 : 2), part < 2 else { return nil }
+                part += 1
+                digits = 0
+                continue
+            }
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10, digits < (part == 0 ? 4 : 2) else { return nil }
+            digits += 1
+            switch part {
+            case 0: parts.0 = parts.0 * 10 + Int(digit)
+            case 1: parts.1 = parts.1 * 10 + Int(digit)
+            default: parts.2 = parts.2 * 10 + Int(digit)
+            }
+        }
+        guard digits == (part == 0 ? 4 : 2) else { return nil }
+        self.init(year: parts.0, month: part >= 1 ? parts.1 : nil, day: part == 2 ? parts.2 : nil)
     }
 
     public var precision: Precision { day != nil ? .day : month != nil ? .month : .year }
