@@ -42,6 +42,8 @@ let package = Package(
             dependencies: [
                 "CasetrackCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API itself, for the point-read path (see PointReader).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

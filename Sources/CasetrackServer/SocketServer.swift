@@ -258,6 +258,7 @@ public struct SocketServer: Service {
                                     let granted = session
                                     let feed = NoticeFeed(store: dispatcher.store, format: session.format,
                                                           includePersonalData: session.includePersonalData,
+                                                          lines: dispatcher.hub.lines,
                                                           currentRole: { dispatcher.role(of: granted) })
                                     let capacity = dispatcher.subscriberBuffer
                                     let format = session.format

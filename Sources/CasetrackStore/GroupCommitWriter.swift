@@ -29,13 +29,17 @@ final class GroupCommitWriter: Sendable {
     /// Told the notices of every commit, in sequence order, after the commit and before any
     /// caller is answered. Called from the writer's task only, so never concurrently.
     private let onCommit: @Sendable ([Notice]) -> Void
+    /// Told of every commit (the checkpointer), after `onCommit`.
+    private let afterCommit: @Sendable () -> Void
     private let queue = Mutex(Queue())
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
-    init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void) {
+    init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void,
+         afterCommit: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.onCommit = onCommit
+        self.afterCommit = afterCommit
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -139,6 +143,7 @@ final class GroupCommitWriter: Sendable {
         guard let failure else {
             if !notices.isEmpty { onCommit(notices) }
             for answer in answers { answer(nil) }
+            afterCommit()
             return
         }
         // Nothing of this batch is committed: every caller hears so, none is acknowledged.

@@ -34,6 +34,8 @@ final class DatabaseLock: Sendable {
 public final class SQLiteCaseStore: CaseStore, Service {
     let pool: DatabasePool
     let writer: GroupCommitWriter
+    let checkpointer: Checkpointer
+    let pointReader: PointReader
     /// The database file (backups of it are checked against it).
     let path: String
     /// Held open for the store's lifetime: its `flock` keeps a second daemon off this file.
@@ -71,6 +73,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 // Every write reaches into random pages of the case indexes; at a million cases
                 // SQLite's default 2 MB cache missed on most of them (a pread each).
                 try db.execute(sql: "PRAGMA cache_size = -32768")
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerBackstop)")
                 return try Int.fetchOne(db, sql: "PRAGMA synchronous")
             }
             guard synchronous == 2 else {
@@ -83,16 +86,25 @@ public final class SQLiteCaseStore: CaseStore, Service {
             throw CasetrackError(.storageFailure,
                 "cannot open the database \(path): \(SQLiteCaseStore.describe(error)). Nothing was changed; check the path, its permissions, or restore a backup")
         }
-        writer = GroupCommitWriter(pool: pool, onCommit: onCommit)
+        pointReader = PointReader(path: path)
+        let checkpointer = Checkpointer(path: path, configuration: configuration)
+        self.checkpointer = checkpointer
+        writer = GroupCommitWriter(pool: pool, onCommit: onCommit, afterCommit: checkpointer.committed)
     }
 
-    /// The writer: commits queued writes until graceful shutdown, then the rest.
+    /// The writer: commits queued writes until graceful shutdown, then the rest. The
+    /// checkpointer runs beside it and stops with it.
     public func run() async throws {
-        try await writer.run()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.checkpointer.run() }
+            defer { group.cancelAll() }
+            try await writer.run()
+        }
     }
 
     /// Closes the database files. Call after ``run()`` returned.
     public func close() throws {
+        pointReader.close()
         try pool.close()
     }
 
@@ -137,7 +149,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
     // MARK: Reads
 
     public func get(_ id: CaseID) async throws -> CaseRecord? {
-        try readNow { db in try Self.fetch(id, db) }
+        if let served = try pointReader.fetch(id) { return served }
+        return try readNow { db in try Self.fetch(id, db) }
     }
 
     public func history(_ id: CaseID) async throws -> [HistoryEvent]? {

@@ -50,6 +50,17 @@ final class Wire: @unchecked Sendable {
 
     func byte() throws -> UInt8 { try bytes(1).first ?? 0 }
 
+    /// Up to LF (casetrack's line protocol), without it.
+    func textLine() throws -> String {
+        while true {
+            if let end = buffer[start...].firstIndex(of: 10) {
+                defer { start = end + 1 }
+                return String(decoding: buffer[start..<end], as: UTF8.self)
+            }
+            try fill()
+        }
+    }
+
     /// Up to CR LF (Redis), without it.
     func line() throws -> String {
         while true {

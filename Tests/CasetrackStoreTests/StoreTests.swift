@@ -104,6 +104,29 @@ struct StoreTests {
         }
     }
 
+    @Test("committed pages reach the database file beside the writer, long before its own checkpoint threshold")
+    func backgroundCheckpoint() async throws {
+        try await withStore { store, path in
+            func size() -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+            let before = size()
+            var written = 0
+            for number in 1...200 {
+                let new = NewCase(names: ["Бондар Ірина \(number)"], category: .civilian, status: .missing, references: ["CP-\(number)"])
+                written += try await store.add(new, details: EventDetails(), actor: testActor, clock: clock()).record.id.number > 0 ? 1 : 0
+            }
+            #expect(written == 200)
+            // The writer checkpoints only past 16,000 WAL pages; 200 cases are far fewer. Only
+            // the checkpointer can have grown the file.
+            var grown = false
+            for _ in 0..<100 where !grown {
+                grown = size() > before
+                if !grown { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(grown, "the database file is still \(before) bytes: nothing was checkpointed")
+            #expect(try await store.writerPragma("wal_autocheckpoint") == "\(Checkpointer.writerBackstop)")
+        }
+    }
+
     @Test("WAL and synchronous=FULL on the connection that commits")
     func durabilitySettings() async throws {
         try await withStore { store, _ in

@@ -62,6 +62,8 @@ struct NoticeFeed {
     let store: any CaseStore
     let format: WireFormat
     let includePersonalData: Bool
+    /// Lines already rendered for other subscribers.
+    var lines = NoticeLines(capacity: 0)
     /// The connection's role under the policy in force, asked before every batch: a reload
     /// that lowers it to observer strips personal data from what follows; one that leaves
     /// too little for the subscription's filter, or no role, ends the subscription.
@@ -144,7 +146,6 @@ struct NoticeFeed {
     }
 
     private func append(_ notice: Notice, personal: Bool, to text: inout String) {
-        text += ResponseLine.notice(notice.fields(includePersonalData: personal)).encoded(format)
-        text += "\n"
+        text += lines.line(for: notice, format: format, personal: personal)
     }
 }

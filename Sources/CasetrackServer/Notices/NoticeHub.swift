@@ -15,6 +15,8 @@ public final class NoticeHub: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The notice lines rendered for the subscribers, shared by all of them.
+    public let lines = NoticeLines()
 
     public init() {}
 

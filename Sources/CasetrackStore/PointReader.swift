@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CasetrackCore
+import GRDBSQLite
+import Synchronization
+
+/// Reads one case by id on the calling thread, through a read-only SQLite connection that
+/// thread alone uses, with its statement prepared once.
+///
+/// A point read is a few microseconds of SQLite. Through GRDB's reader pool it also took a
+/// pool checkout, a queue hop, a transaction opened and closed by SQL text, and generic
+/// decoding: most of the cost of a `GET`. Each event-loop thread here has a connection of its
+/// own, so nothing is shared and nothing waits. The single statement runs in its own
+/// implicit read transaction: it sees every commit acknowledged before it began.
+final class PointReader: Sendable {
+    /// Threads beyond this many read through the pool instead (``fetch(_:)`` returns nil
+    /// for "not served here"): connections are per thread and never handed back.
+    static let maximumConnections = 16
+
+    private let path: String
+    private let connections = Mutex<Connections>(Connections())
+
+    private struct Connections: ~Copyable {
+        var byThread: [UInt: Connection] = [:]
+        var closed = false
+    }
+
+    /// One thread's connection and statement. Used by that thread only.
+    private final class Connection: @unchecked Sendable {
+        let database: OpaquePointer
+        let statement: OpaquePointer
+
+        init(path: String) throws {
+            var database: OpaquePointer?
+            let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+            guard sqlite3_open_v2(path, &database, flags, nil) == SQLITE_OK, let database else {
+                let message = database.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+                sqlite3_close_v2(database)
+                throw CasetrackError(.storageFailure, "cannot open \(path) for reading: \(message)")
+            }
+            sqlite3_busy_timeout(database, 10_000)
+            var statement: OpaquePointer?
+            let sql = "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?"
+            guard sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK,
+                  let statement else {
+                let message = String(cString: sqlite3_errmsg(database))
+                sqlite3_close_v2(database)
+                throw CasetrackError(.storageFailure, "cannot prepare a point read on \(path): \(message)")
+            }
+            self.database = database
+            self.statement = statement
+        }
+
+        deinit {
+            sqlite3_finalize(statement)
+            sqlite3_close_v2(database)
+        }
+    }
+
+    init(path: String) { self.path = path }
+
+    private enum Lookup {
+        case use(Connection)
+        case make
+        case notServed
+    }
+
+    /// The case, `.some(nil)` when there is none, or nil when this thread is not served here.
+    func fetch(_ id: CaseID) throws -> CaseRecord?? {
+        let thread = UInt(pthread_self())
+        let lookup = connections.withLock { connections -> Lookup in
+            if connections.closed { return .notServed }
+            if let connection = connections.byThread[thread] { return .use(connection) }
+            return connections.byThread.count < Self.maximumConnections ? .make : .notServed
+        }
+        let connection: Connection
+        switch lookup {
+        case .use(let existing): connection = existing
+        case .notServed: return nil
+        case .make:
+            connection = try Connection(path: path)
+            connections.withLock { $0.byThread[thread] = connection }
+        }
+        let statement = connection.statement
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        sqlite3_bind_int64(statement, 1, id.number)
+        switch sqlite3_step(statement) {
+        case SQLITE_ROW:
+            return .some(try RowCoding.record(statement))
+        case SQLITE_DONE:
+            return .some(nil)
+        default:
+            throw CasetrackError(.storageFailure, "the database failed: \(String(cString: sqlite3_errmsg(connection.database)))")
+        }
+    }
+
+    /// Closes every connection; later reads go through the pool.
+    func close() {
+        let closing = connections.withLock { connections -> [Connection] in
+            connections.closed = true
+            defer { connections.byThread = [:] }
+            return Array(connections.byThread.values)
+        }
+        _ = closing  // released here, after the lock: each closes its connection
+    }
+}
+
+extension RowCoding {
+    /// A record from the current row of a statement over ``caseColumns``.
+    static func record(_ statement: OpaquePointer) throws -> CaseRecord {
+        func text(_ column: Int32) -> String? {
+            guard sqlite3_column_type(statement, column) != SQLITE_NULL, let bytes = sqlite3_column_text(statement, column) else {
+                return nil
+            }
+            let count = Int(sqlite3_column_bytes(statement, column))
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+        }
+        func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+        let id = integer(0)
+        guard let status = text(1).flatMap(Status.init(rawValue:)), let category = text(2).flatMap(Category.init(rawValue:)) else {
+            throw corrupt("case \(CaseID(number: id)) has an unknown status or category")
+        }
+        return CaseRecord(
+            id: CaseID(number: id), names: try decodeList(text(3) ?? ""), birth: date(text(4)),
+            category: category, unit: text(5), tags: try decodeList(text(6) ?? ""), status: status,
+            since: date(text(7)), endedOn: date(text(8)), lastKnownPlace: text(9),
+            detentionPlace: text(10), references: try decodeList(text(11) ?? ""), notes: text(12),
+            version: Int(integer(13)), createdAt: Timestamp(unixMilliseconds: integer(14)),
+            updatedAt: Timestamp(unixMilliseconds: integer(15)))
+    }
+}
