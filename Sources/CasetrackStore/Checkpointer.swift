@@ -12,7 +12,7 @@ import GRDB
 final class Checkpointer: Sendable {
     /// Commits are let to gather this long before a checkpoint, so that one copy and one sync
     /// of the database file serve many of them.
-    static let pause = Duration.milliseconds(25)
+    static let pause = Duration.milliseconds(200)
     /// The writer's own automatic checkpoint threshold, in pages (SQLite's default is 1,000).
     static let writerBackstop = 16_000
 

@@ -1,5 +1,6 @@
 import CasetrackCore
 import GRDB
+import Foundation
 import ServiceLifecycle
 import Synchronization
 
@@ -9,6 +10,11 @@ import Synchronization
 /// transaction (each in its own savepoint, so a refused write changes nothing and does not
 /// disturb the others), commits once, and only then answers each caller. Under load many
 /// writes share one fsync; alone, a write commits at once.
+///
+/// The rounds run on a thread of their own that sleeps on a semaphore: a write wakes it
+/// directly, and it runs the transaction itself (GRDB's writer queue, entered synchronously,
+/// runs on the calling thread). Through a Swift task and GRDB's asynchronous API each write
+/// crossed two more threads on its way to the disk and back.
 final class GroupCommitWriter: Sendable {
     /// One queued write. `run` executes it inside the batch transaction and returns how to
     /// answer its caller once the commit's outcome is known; `abandon` answers a caller whose
@@ -22,7 +28,10 @@ final class GroupCommitWriter: Sendable {
 
     private struct Queue {
         var jobs: [Job] = []
+        /// No more writes are taken (the writer stopped or failed).
         var closed = false
+        /// Graceful shutdown or cancellation: commit what is queued, then stop.
+        var stopping = false
     }
 
     private let pool: DatabasePool
@@ -32,15 +41,13 @@ final class GroupCommitWriter: Sendable {
     /// Told of every commit (the checkpointer), after `onCommit`.
     private let afterCommit: @Sendable () -> Void
     private let queue = Mutex(Queue())
-    private let doorbell: AsyncStream<Void>
-    private let ring: AsyncStream<Void>.Continuation
+    private let doorbell = DispatchSemaphore(value: 0)
 
     init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void,
          afterCommit: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.onCommit = onCommit
         self.afterCommit = afterCommit
-        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Runs `work` in the next batch and returns its result after the batch committed.
@@ -81,22 +88,50 @@ final class GroupCommitWriter: Sendable {
                 return true
             }
             if accepted {
-                ring.yield()
+                doorbell.signal()
             } else {
                 continuation.resume(throwing: CasetrackError(.shuttingDown, "the daemon is shutting down; the write was not made"))
             }
         }
     }
 
-    /// Commits batches until graceful shutdown, then commits what is still queued and refuses
-    /// anything later. Throws (and so stops the daemon) when the database fails: a daemon that
-    /// cannot commit must not go on answering as if it could.
+    /// Commits batches until graceful shutdown (or cancellation), then commits what is still
+    /// queued and refuses anything later. Throws (and so stops the daemon) when the database
+    /// fails: a daemon that cannot commit must not go on answering as if it could.
     func run() async throws {
-        do {
-            for await _ in doorbell.cancelOnGracefulShutdown() {
-                try await commitQueued(closing: false)
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await withCheckedThrowingContinuation { (finished: CheckedContinuation<Void, any Error>) in
+                    let thread = Thread { [self] in
+                        finished.resume(with: Result { try commitUntilStopped() })
+                    }
+                    thread.name = "casetrack-writer"
+                    thread.start()
+                }
+            } onGracefulShutdown: {
+                self.stop()
             }
-            try await commitQueued(closing: true)
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    /// Asks the writer thread to commit what is queued and stop.
+    private func stop() {
+        queue.withLock { $0.stopping = true }
+        doorbell.signal()
+    }
+
+    /// The writer thread: one round per wake-up (a wake-up may find its writes already taken
+    /// by the round before, which is fine).
+    private func commitUntilStopped() throws {
+        do {
+            while true {
+                doorbell.wait()
+                if queue.withLock({ $0.stopping }) { break }
+                try commitQueued(closing: false)
+            }
+            try commitQueued(closing: true)
         } catch {
             // Whatever stopped the writer, nobody may wait for it any more: refuse what is
             // queued and everything submitted later.
@@ -116,14 +151,14 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    private func commitQueued(closing: Bool) async throws {
+    private func commitQueued(closing: Bool) throws {
         let jobs = takeQueued(closing: closing)
         guard !jobs.isEmpty else { return }
         var answers: [Job.Answer] = []
         var notices: [Notice] = []
         var failure: (any Error)?
         do {
-            (answers, notices) = try await pool.writeWithoutTransaction { db in
+            (answers, notices) = try pool.writeWithoutTransaction { db in
                 var answers: [Job.Answer] = []
                 var notices: [Notice] = []
                 answers.reserveCapacity(jobs.count)
