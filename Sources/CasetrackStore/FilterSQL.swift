@@ -80,6 +80,34 @@ struct FilterSQL {
         }
     }
 
+    /// For a filter of open statuses held at least some time (and, optionally, categories),
+    /// nothing else: its count from `case_counts`. Every whole 32-day span that ends on or
+    /// before the latest start is summed; the cases of the span holding that day are counted
+    /// from the (status, category, since_day) index. Nil for any other filter.
+    static func heldCount(_ filter: CaseFilter, today: Day) -> (sql: String, arguments: StatementArguments)? {
+        guard let held = filter.heldMin, !filter.statuses.isEmpty, filter.statuses.allSatisfy(\.isOpen),
+              filter.tags.isEmpty, filter.unit == nil, filter.sinceFrom == nil, filter.sinceBefore == nil,
+              filter.updatedSince == nil, filter.endedFrom == nil, filter.endedBefore == nil,
+              filter.exchange == nil, filter.phase == nil, filter.name == nil
+        else { return nil }
+        let statuses = filter.statuses.sorted().map(\.rawValue)
+        // All categories named, so that both columns of the index are equalities.
+        let categories = (filter.categories.isEmpty ? Set(Category.allCases) : filter.categories).sorted().map(\.rawValue)
+        let latestStart = held.latestStart(reaching: today).daysSinceEpoch
+        let span = latestStart >> 5
+        let inStatus = "status IN (\(Array(repeating: "?", count: statuses.count).joined(separator: ",")))"
+        let inCategory = "category IN (\(Array(repeating: "?", count: categories.count).joined(separator: ",")))"
+        let sql = """
+            SELECT (SELECT coalesce(sum(n), 0) FROM case_counts WHERE \(inStatus) AND \(inCategory) AND span < ?)
+                 + (SELECT count(*) FROM cases WHERE \(inStatus) AND \(inCategory) AND since_day >= ? AND since_day <= ?)
+            """
+        var arguments = StatementArguments(statuses) + StatementArguments(categories)
+        arguments += [span]
+        arguments += StatementArguments(statuses) + StatementArguments(categories)
+        arguments += [span << 5, latestStart]
+        return (sql, arguments)
+    }
+
     var whereClause: String { clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ") }
 
     private mutating func add(_ clause: String, _ values: [any DatabaseValueConvertible]) {

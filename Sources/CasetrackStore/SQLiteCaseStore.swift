@@ -177,6 +177,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
         if sql.clauses.isEmpty {
             return try readNow { db in try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'cases'") ?? 0 }
         }
+        if let held = FilterSQL.heldCount(filter, today: today) {
+            return try await read { db in try Int.fetchOne(db, sql: held.sql, arguments: held.arguments) ?? 0 }
+        }
         let query = "SELECT count(*) FROM cases\(sql.whereClause)"
         return try await read { db in try Int.fetchOne(db, sql: query, arguments: sql.arguments) ?? 0 }
     }

@@ -74,6 +74,14 @@ struct QueryTests {
         filter { $0.heldMin = HeldDuration(years: 1) }
         filter { $0.heldMin = HeldDuration(months: 18); $0.statuses = [.returned, .deceased] }
         filter { $0.heldMin = HeldDuration(days: 90) }
+        // Open statuses held some time and nothing else: counted from the span counts.
+        filter { $0.statuses = [.captive, .missing]; $0.heldMin = HeldDuration(years: 3) }
+        filter { $0.statuses = [.missing]; $0.categories = [.military]; $0.heldMin = HeldDuration(years: 1, months: 6, days: 17) }
+        filter { $0.statuses = [.captive]; $0.heldMin = HeldDuration(days: 0) }
+        filter { $0.statuses = [.captive, .missing]; $0.categories = [.civilian, .military]; $0.heldMin = HeldDuration(years: 30) }
+        for days in stride(from: 1, through: 64, by: 7) {
+            filter { $0.statuses = [.captive]; $0.categories = [.civilian]; $0.heldMin = HeldDuration(years: 5, days: days) }
+        }
         filter { $0.tags = ["azov"]; $0.statuses = [.captive] }
         filter { $0.tags = ["azov", "medic"] }
         filter { $0.unit = "12TH  Brigade" }

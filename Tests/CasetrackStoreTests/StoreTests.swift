@@ -96,6 +96,17 @@ struct StoreTests {
             #expect(refs.contains("2 R-2b") && !refs.contains("2 R-2"))
             #expect(integrity == "ok", "every index agrees with its table")
             #expect(try await store.count(CaseFilter(), today: testToday) == count && count == 6)
+            // The span counts followed the status and category changes above.
+            var records: [CaseRecord] = []
+            for id in ids { records.append(try #require(try await store.get(id))) }
+            for categories in [Set<Category>(), [.military], [.civilian]] {
+                var held = CaseFilter()
+                held.statuses = [.captive, .missing]
+                held.categories = categories
+                held.heldMin = HeldDuration(years: 7)
+                #expect(FilterSQL.heldCount(held, today: testToday) != nil, "counted from the span counts")
+                #expect(try await store.count(held, today: testToday) == records.filter { held.matches($0, today: testToday) }.count)
+            }
             var byName = CaseFilter()
             byName.name = "Мельник"
             #expect(try await store.list(byName, today: testToday, limit: 10, after: nil).map(\.id) == [ids[1]])
