@@ -71,11 +71,21 @@ struct FilterSQL {
             }
         }
         if let name = filter.name {
-            for word in Set(NameKey.words(of: name)).sorted() {
+            // The longest word (the likeliest to be rare: a surname more than a first name)
+            // picks the candidates; each other word is checked per candidate through the
+            // (case_id, key) index. A list per word made SQLite collect every case of a common
+            // first name (220,000 of a million) before it could return fifty.
+            let words = Set(NameKey.words(of: name)).sorted { ($0.count, $1) > ($1.count, $0) }
+            for (index, word) in words.enumerated() {
                 // Prefix match on the word skeletons: keys are ASCII, so `~` (0x7E) bounds them.
                 let prefixes = NameKey.prefixes(of: word)
                 let ranges = Array(repeating: "(key >= ? AND key < ?)", count: prefixes.count).joined(separator: " OR ")
-                add("id IN (SELECT case_id FROM case_name_keys WHERE \(ranges))", prefixes.flatMap { [$0, $0 + "~"] })
+                let bounds = prefixes.flatMap { [$0, $0 + "~"] }
+                if index == 0 {
+                    add("id IN (SELECT case_id FROM case_name_keys WHERE \(ranges))", bounds)
+                } else {
+                    add("EXISTS (SELECT 1 FROM case_name_keys AS other WHERE other.case_id = cases.id AND (\(ranges)))", bounds)
+                }
             }
         }
     }
