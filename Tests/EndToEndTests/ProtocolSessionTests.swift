@@ -26,6 +26,39 @@ struct ProtocolSessionTests {
         }
     }
 
+    @Test("a subscription inside one pipelined write: its answer before its first notice, answers in order")
+    func subscriptionInOneWrite() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        // Answers to lines that arrive together are written together; a SUBSCRIBE among them
+        // must still have its answer out before its first notice, even when a later line of
+        // the same write (a change, waiting for its commit) lets the replay run meanwhile.
+        try session.send(Self.add + "\n" + Self.add.replacingOccurrences(of: "Оксана", with: "Ганна") + "\n"
+                         + "SUBSCRIBE since=0\nSET-STATUS C-000001 missing\n")
+        func isFinal(_ line: String) -> Bool { line == "OK" || line.hasPrefix("OK ") || line.hasPrefix("ERR ") }
+        var lines: [String] = []
+        while lines.filter(isFinal).count < 4 || lines.filter({ $0.hasPrefix("N ") }).count < 3 {
+            guard let line = try session.line() else { break }
+            lines.append(line)
+        }
+        let finals = lines.indices.filter { isFinal(lines[$0]) }
+        try #require(finals.count == 4, "\(lines)")
+        #expect(lines[finals[0]].hasPrefix("OK id=C-000001") && lines[finals[1]].hasPrefix("OK id=C-000002"), "\(lines)")
+        #expect(finals.allSatisfy { lines[$0].hasPrefix("OK") }, "\(lines)")
+        #expect(lines[finals[3] - 1].hasPrefix("D id=C-000001 status=missing"), "the change answered last: \(lines)")
+        let notices = lines.indices.filter { lines[$0].hasPrefix("N ") }
+        let sequence = notices.map { lines[$0].split(separator: " ").first { $0.hasPrefix("seq=") } ?? "" }
+        #expect(sequence == ["seq=1", "seq=2", "seq=3"], "the replay, then the change live: \(lines)")
+        #expect(notices.allSatisfy { $0 > finals[2] }, "no notice before the SUBSCRIBE answer: \(lines)")
+        // UNSUBSCRIBE and PING in one write: nothing after them.
+        try session.send("UNSUBSCRIBE\nPING\n")
+        #expect(try session.answer() == ["OK"])
+        #expect(try session.answer() == ["OK"])
+        try daemon.casectl("test-notice")
+        try session.send("PING\n")
+        #expect(try session.answer() == ["OK"], "no notice after UNSUBSCRIBE")
+    }
+
     @Test("bad lines get an error and the connection stays in step")
     func badLines() throws {
         let daemon = try Daemon()
