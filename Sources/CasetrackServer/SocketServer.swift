@@ -208,6 +208,15 @@ public struct SocketServer: Service {
                     defer { watch.sendEnds() }
                     try await channel.channel.writeAndFlush(ByteBuffer(string: text)).get()
                 }
+                /// Writes at once when called on the connection's event loop and the connection
+                /// can take more; false otherwise (then `send` must be used, and waits).
+                @Sendable func sendNow(_ text: String) -> Bool {
+                    let nio = channel.channel
+                    guard nio.eventLoop.inEventLoop, nio.isWritable else { return false }
+                    watch.sendBegins()
+                    nio.writeAndFlush(ByteBuffer(string: text)).whenComplete { _ in watch.sendEnds() }
+                    return true
+                }
                 if let refusal = connection.refusal {
                     try await send(ResponseLine.bye(refusal).encoded(.text) + "\n")
                     return
@@ -263,7 +272,7 @@ public struct SocketServer: Service {
                                     let capacity = dispatcher.subscriberBuffer
                                     let format = session.format
                                     feeds.addTask {
-                                        let outcome = await feed.run(subscription, capacity: capacity, send: send)
+                                        let outcome = await feed.run(subscription, capacity: capacity, send: send, sendNow: sendNow)
                                         // A feed that cannot go on says why and where to resume, then
                                         // the connection closes.
                                         let bye: CasetrackError

@@ -93,7 +93,12 @@ struct NoticeFeed {
     static let replayPage = 512
     static let liveBatch = 1_024
 
-    func run(_ subscription: Subscription, capacity: Int, send: (String) async throws -> Void) async -> Outcome {
+    /// Runs the feed. `send` writes and waits until the bytes reached the socket;
+    /// `sendNow`, when it returns true, wrote them without waiting (the connection could take
+    /// them at once). Live notices try `sendNow` first: waiting for each write cost a task
+    /// switch per notice and subscriber. The replay, which can be long, always waits.
+    func run(_ subscription: Subscription, capacity: Int, send: (String) async throws -> Void,
+             sendNow: (String) -> Bool = { _ in false }) async -> Outcome {
         var queue = subscription.queue
         var registered = subscription.firstRegisteredAfter
         var last = subscription.since ?? registered
@@ -135,7 +140,7 @@ struct NoticeFeed {
                     last = notice.seq
                 }
                 do {
-                    if !text.isEmpty { try await send(text) }
+                    if !text.isEmpty, !sendNow(text) { try await send(text) }
                 } catch {
                     return .closed(last: last)
                 }
