@@ -1,6 +1,6 @@
 import CasetrackCore
-import GRDB
 import Foundation
+import GRDB
 import ServiceLifecycle
 import Synchronization
 
@@ -36,7 +36,7 @@ final class GroupCommitWriter: Sendable {
 
     private let pool: DatabasePool
     /// Told the notices of every commit, in sequence order, after the commit and before any
-    /// caller is answered. Called from the writer's task only, so never concurrently.
+    /// caller is answered. Called from the writer's thread only, so never concurrently.
     private let onCommit: @Sendable ([Notice]) -> Void
     /// Told of every commit (the checkpointer), after `onCommit`.
     private let afterCommit: @Sendable () -> Void
