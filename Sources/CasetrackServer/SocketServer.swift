@@ -255,6 +255,12 @@ public struct SocketServer: Service {
                                         "the answer would be \(size) bytes, more than the \(most) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
                                         .write(session.format, into: &text)
                                 }
+                                // One write never carries more than output_buffer allows
+                                // (unless one answer alone does: a write's acknowledgement).
+                                if !pending.isEmpty, pending.utf8.count + text.utf8.count > most {
+                                    try await send(pending)
+                                    pending = ""
+                                }
                                 pending += text
                                 switch after {
                                 case .close:
@@ -315,6 +321,9 @@ public struct SocketServer: Service {
                     }
                     // A subscriber keeps its sending side open; its end of input ends the feed too.
                     let outcome = try? await stopFeed()
+                    // Notices written without waiting (sendNow) reach the socket before it
+                    // closes: writes complete in order, so waiting for an empty one suffices.
+                    try? await channel.channel.writeAndFlush(ByteBuffer()).get()
                     if Task.isShuttingDownGracefully {
                         var bye = CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later")
                         if case .closed(let last) = outcome { bye.details.append("after", last) }

@@ -39,7 +39,9 @@ final class PointReader: Sendable {
                 sqlite3_close_v2(database)
                 throw CasetrackError(.storageFailure, "cannot open \(path) for reading: \(message)")
             }
-            sqlite3_busy_timeout(database, 10_000)
+            // Never wait on the event loop: a busy database (recovery, a closing connection's
+            // checkpoint) sends the read to the pool, whose readers wait off the loop.
+            sqlite3_busy_timeout(database, 0)
             var statement: OpaquePointer?
             let sql = "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?"
             guard sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK,
@@ -66,7 +68,8 @@ final class PointReader: Sendable {
         case notServed
     }
 
-    /// The case, `.some(nil)` when there is none, or nil when this thread is not served here.
+    /// The case, `.some(nil)` when there is none, or nil when the read is not served here
+    /// (too many threads, or the database busy or failing): the caller reads through the pool.
     func fetch(_ id: CaseID) throws -> CaseRecord?? {
         let thread = UInt(pthread_self())
         let lookup = connections.withLock { connections -> Lookup in
@@ -79,8 +82,12 @@ final class PointReader: Sendable {
         case .use(let existing): connection = existing
         case .notServed: return nil
         case .make:
-            connection = try Connection(path: path)
-            connections.withLock { $0.byThread[thread] = connection }
+            // A connection that cannot be opened here leaves the read to the pool, which
+            // reports the failure if it is the database's.
+            guard let made = try? Connection(path: path) else { return nil }
+            connection = made
+            // Closed meanwhile: this connection is used for this read only, then released.
+            connections.withLock { if !$0.closed { $0.byThread[thread] = connection } }
         }
         let statement = connection.statement
         defer {
@@ -94,7 +101,8 @@ final class PointReader: Sendable {
         case SQLITE_DONE:
             return .some(nil)
         default:
-            throw CasetrackError(.storageFailure, "the database failed: \(String(cString: sqlite3_errmsg(connection.database)))")
+            // Busy, or anything else: the pool reads it instead (and reports a real failure).
+            return nil
         }
     }
 

@@ -150,11 +150,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     public func get(_ id: CaseID) async throws -> CaseRecord? {
         if let served = try pointReader.fetch(id) { return served }
-        return try readNow { db in try Self.fetch(id, db) }
+        return try await read { db in try Self.fetch(id, db) }
     }
 
     public func history(_ id: CaseID) async throws -> [HistoryEvent]? {
-        try readNow { db in
+        try await read { db in
             guard try Self.fetch(id, db) != nil else { return nil }
             return try Row.fetchAll(db, sql: "SELECT * FROM events WHERE case_id = ? ORDER BY seq", arguments: [id.number])
                 .map(RowCoding.event)
@@ -175,7 +175,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     public func count(_ filter: CaseFilter, today: Day) async throws -> Int {
         let sql = FilterSQL(filter, today: today)
         if sql.clauses.isEmpty {
-            return try readNow { db in try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'cases'") ?? 0 }
+            return try await read { db in try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'cases'") ?? 0 }
         }
         if let held = FilterSQL.heldCount(filter, today: today) {
             return try await read { db in try Int.fetchOne(db, sql: held.sql, arguments: held.arguments) ?? 0 }
@@ -199,7 +199,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     public func lastSequence() async throws -> Int64 {
-        try readNow { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0 }
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0 }
     }
 
     // MARK: Notices
@@ -214,7 +214,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     public func trimmedThrough() async throws -> Int64 {
-        try readNow { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0 }
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0 }
     }
 
     public func recordTestNotice(note: String?, actor: Actor, clock: WriteClock) async throws -> Notice {
@@ -362,22 +362,6 @@ public final class SQLiteCaseStore: CaseStore, Service {
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
-        } catch let error as CasetrackError {
-            throw error
-        } catch {
-            throw Self.storageFailure(error)
-        }
-    }
-
-    /// A short read (one case, one counter) on the calling thread.
-    ///
-    /// Handing it to a reader's queue and back costs two thread switches, more than the read
-    /// itself (microseconds: WAL readers never wait for the writer). Only for reads bounded by
-    /// one case: a long one here would hold the caller's thread, which serves other
-    /// connections too.
-    func readNow<T>(_ body: (Database) throws -> T) throws -> T {
-        do {
-            return try pool.read(body)
         } catch let error as CasetrackError {
             throw error
         } catch {

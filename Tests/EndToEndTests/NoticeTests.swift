@@ -460,6 +460,26 @@ struct NoticeTests {
         #expect(try session.answer() == ["OK"], "no notice after UNSUBSCRIBE")
     }
 
+    @Test("a replay carries the names a case has now, even of an event a live subscriber got with the old names")
+    func replayNamesAreCurrent() throws {
+        let daemon = try Daemon()
+        let live = try daemon.raw()
+        try live.send("SUBSCRIBE\n")
+        #expect(try live.answer() == ["OK after=0 last=0"])
+        try daemon.casectl("add", "--name", "Кравець Ольга", "--category", "civilian", "--status", "missing")
+        let first = try #require(try live.line())
+        #expect(first.hasPrefix("N seq=1 ") && first.contains("names=\"Кравець Ольга\""), "\(first)")
+        // The name was entered wrongly; corrected, later replays must not spread the old one.
+        _ = try daemon.casectl("update", "C-000001", "--name", "Кравченко Ольга")
+        let second = try #require(try live.line())
+        #expect(second.hasPrefix("N seq=2 ") && second.contains("names=\"Кравченко Ольга\""), "\(second)")
+        let replay = try daemon.raw()
+        try replay.send("SUBSCRIBE since=0\n")
+        #expect(try replay.answer() == ["OK after=0 last=2"])
+        let replayed = [try #require(try replay.line()), try #require(try replay.line())]
+        #expect(replayed.allSatisfy { $0.contains("names=\"Кравченко Ольга\"") && !$0.contains("Кравець") }, "\(replayed)")
+    }
+
     @Test("JSON notices carry seq, id, kind, old and new; names only as a separate field")
     func jsonNotices() throws {
         let daemon = try Daemon()

@@ -62,7 +62,7 @@ struct NoticeFeed {
     let store: any CaseStore
     let format: WireFormat
     let includePersonalData: Bool
-    /// Lines already rendered for other subscribers.
+    /// Live notice lines already rendered for other subscribers.
     var lines = NoticeLines(capacity: 0)
     /// The connection's role under the policy in force, asked before every batch: a reload
     /// that lowers it to observer strips personal data from what follows; one that leaves
@@ -115,7 +115,11 @@ struct NoticeFeed {
                     }
                     var text = ""
                     for notice in page where notice.seq <= registered {
-                        if subscription.filter.matches(notice) { append(notice, personal: personal, to: &text) }
+                        // Rendered here, not shared: a replayed notice carries the names the
+                        // case has now, a live one those it had at the commit.
+                        if subscription.filter.matches(notice) {
+                            text += ResponseLine.notice(notice.fields(includePersonalData: personal)).encoded(format) + "\n"
+                        }
                         last = notice.seq
                     }
                     if !text.isEmpty { try await send(text) }
@@ -136,7 +140,7 @@ struct NoticeFeed {
                 guard let personal = personalData(for: subscription.filter) else { return .revoked(last: last) }
                 var text = ""
                 for notice in batch where notice.seq > last {
-                    append(notice, personal: personal, to: &text)
+                    text += lines.line(for: notice, format: format, personal: personal)
                     last = notice.seq
                 }
                 do {
@@ -150,7 +154,4 @@ struct NoticeFeed {
         }
     }
 
-    private func append(_ notice: Notice, personal: Bool, to text: inout String) {
-        text += lines.line(for: notice, format: format, personal: personal)
-    }
 }

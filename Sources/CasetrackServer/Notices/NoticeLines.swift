@@ -1,7 +1,9 @@
 import CasetrackCore
 import Synchronization
 
-/// Notice lines as sent, rendered once for every subscriber that takes them in the same form.
+/// Live notice lines as sent, rendered once for every subscriber that takes them in the
+/// same form. Only for live notices: a replayed one is read back with the case's names as they
+/// are now, and must not be mixed with the line of the same event as it went out live.
 ///
 /// A notice goes out in at most four forms (text or JSON, with or without personal data).
 /// Rendering it per subscriber cost more than sending it: with a thousand subscribers, a
