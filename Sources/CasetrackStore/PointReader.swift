@@ -120,24 +120,13 @@ final class PointReader: Sendable {
 extension RowCoding {
     /// A record from the current row of a statement over ``caseColumns``.
     static func record(_ statement: OpaquePointer) throws -> CaseRecord {
-        func text(_ column: Int32) -> String? {
-            guard sqlite3_column_type(statement, column) != SQLITE_NULL, let bytes = sqlite3_column_text(statement, column) else {
-                return nil
-            }
-            let count = Int(sqlite3_column_bytes(statement, column))
-            return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
-        }
-        func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
-        let id = integer(0)
-        guard let status = text(1).flatMap(Status.init(rawValue:)), let category = text(2).flatMap(Category.init(rawValue:)) else {
-            throw corrupt("case \(CaseID(number: id)) has an unknown status or category")
-        }
-        return CaseRecord(
-            id: CaseID(number: id), names: try decodeList(text(3) ?? ""), birth: date(text(4)),
-            category: category, unit: text(5), tags: try decodeList(text(6) ?? ""), status: status,
-            since: date(text(7)), endedOn: date(text(8)), lastKnownPlace: text(9),
-            detentionPlace: text(10), references: try decodeList(text(11) ?? ""), notes: text(12),
-            version: Int(integer(13)), createdAt: Timestamp(unixMilliseconds: integer(14)),
-            updatedAt: Timestamp(unixMilliseconds: integer(15)))
+        try record(CaseColumns(
+            text: { column in
+                guard sqlite3_column_type(statement, column) != SQLITE_NULL,
+                      let bytes = sqlite3_column_text(statement, column) else { return nil }
+                let count = Int(sqlite3_column_bytes(statement, column))
+                return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+            },
+            integer: { sqlite3_column_int64(statement, $0) }))
     }
 }

@@ -25,17 +25,28 @@ enum RowCoding {
     /// position: by name, GRDB compares every column's name for each value, which was most of
     /// the cost of a point read.
     static func record(_ row: Row) throws -> CaseRecord {
-        let id: Int64 = row[0]
-        guard let status = Status(rawValue: row[1]), let category = Category(rawValue: row[2]) else {
+        try record(CaseColumns(text: { row[Int($0)] }, integer: { row[Int($0)] }))
+    }
+
+    /// The columns of one case row, read by position, from a GRDB row or a bare statement.
+    struct CaseColumns {
+        let text: (Int32) -> String?
+        let integer: (Int32) -> Int64
+    }
+
+    static func record(_ columns: CaseColumns) throws -> CaseRecord {
+        let id = columns.integer(0)
+        guard let status = columns.text(1).flatMap(Status.init(rawValue:)),
+              let category = columns.text(2).flatMap(Category.init(rawValue:)) else {
             throw corrupt("case \(CaseID(number: id)) has an unknown status or category")
         }
         return CaseRecord(
-            id: CaseID(number: id), names: try decodeList(row[3]), birth: date(row[4]),
-            category: category, unit: row[5], tags: try decodeList(row[6]), status: status,
-            since: date(row[7]), endedOn: date(row[8]), lastKnownPlace: row[9],
-            detentionPlace: row[10], references: try decodeList(row[11]), notes: row[12],
-            version: row[13], createdAt: Timestamp(unixMilliseconds: row[14]),
-            updatedAt: Timestamp(unixMilliseconds: row[15]))
+            id: CaseID(number: id), names: try decodeList(columns.text(3) ?? ""), birth: date(columns.text(4)),
+            category: category, unit: columns.text(5), tags: try decodeList(columns.text(6) ?? ""), status: status,
+            since: date(columns.text(7)), endedOn: date(columns.text(8)), lastKnownPlace: columns.text(9),
+            detentionPlace: columns.text(10), references: try decodeList(columns.text(11) ?? ""), notes: columns.text(12),
+            version: Int(columns.integer(13)), createdAt: Timestamp(unixMilliseconds: columns.integer(14)),
+            updatedAt: Timestamp(unixMilliseconds: columns.integer(15)))
     }
 
     static func event(_ row: Row) throws -> HistoryEvent {
@@ -86,6 +97,12 @@ enum RowCoding {
         ]
         return values.map { $0?.databaseValue ?? .null }
     }
+
+    /// Inserts a case from ``caseArguments(_:)``.
+    static let insertCase = """
+        INSERT INTO cases (\(caseTableColumns.joined(separator: ", ")))
+        VALUES (\(Array(repeating: "?", count: caseTableColumns.count).joined(separator: ", ")))
+        """
 
     static func caseArguments(_ record: CaseRecord) -> StatementArguments {
         StatementArguments(caseValues(record))

@@ -415,11 +415,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     static func insert(_ record: CaseRecord, _ db: Database) throws {
-        try run("""
-            INSERT INTO cases (id, status, category, names, birth, unit, unit_key, tags, since, since_day, ended, ended_day,
-                               last_place, detention_place, refs, notes, version, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, RowCoding.caseArguments(record), db)
+        try run(RowCoding.insertCase, RowCoding.caseArguments(record), db)
         _ = try bump("cases", db)
         try insertKeys(record, db)
     }

@@ -63,7 +63,7 @@ struct NoticeFeed {
     let format: WireFormat
     let includePersonalData: Bool
     /// Live notice lines already rendered for other subscribers.
-    var lines = NoticeLines(capacity: 0)
+    let lines: NoticeLines
     /// The connection's role under the policy in force, asked before every batch: a reload
     /// that lowers it to observer strips personal data from what follows; one that leaves
     /// too little for the subscription's filter, or no role, ends the subscription.
@@ -118,7 +118,7 @@ struct NoticeFeed {
                         // Rendered here, not shared: a replayed notice carries the names the
                         // case has now, a live one those it had at the commit.
                         if subscription.filter.matches(notice) {
-                            text += ResponseLine.notice(notice.fields(includePersonalData: personal)).encoded(format) + "\n"
+                            text += NoticeLines.render(notice, format: format, personal: personal)
                         }
                         last = notice.seq
                     }

@@ -32,7 +32,6 @@ public final class NoticeLines: Sendable {
     /// The line (with its `\n`) for `notice` in this form.
     func line(for notice: Notice, format: WireFormat, personal: Bool) -> String {
         let key = Key(seq: notice.seq, format: format, personal: personal)
-        guard capacity > 0 else { return Self.render(notice, format: format, personal: personal) }
         if let kept = lines.withLock({ $0.byKey[key] }) { return kept }
         let line = Self.render(notice, format: format, personal: personal)
         lines.withLock { lines in
@@ -51,7 +50,8 @@ public final class NoticeLines: Sendable {
         return line
     }
 
-    private static func render(_ notice: Notice, format: WireFormat, personal: Bool) -> String {
+    /// The line for `notice` in this form, rendered afresh (what a replay sends).
+    static func render(_ notice: Notice, format: WireFormat, personal: Bool) -> String {
         ResponseLine.notice(notice.fields(includePersonalData: personal)).encoded(format) + "\n"
     }
 }
