@@ -12,7 +12,7 @@ struct DocumentationTests {
         try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
     }
 
-    @Test("every verb has its section", arguments: Verb.all)
+    @Test("every verb has its section", arguments: Verb.allCases)
     func verbs(_ verb: Verb) throws {
         let lines = try Self.read("docs/PROTOCOL.md").split(separator: "\n")
         #expect(lines.contains { $0.trimmingCharacters(in: .whitespaces) == "### \(verb.name)" })
@@ -45,7 +45,7 @@ struct DocumentationTests {
         }
     }
 
-    @Test("every verb's role is in the protocol's roles table", arguments: Verb.all)
+    @Test("every verb's role is in the protocol's roles table", arguments: Verb.allCases)
     func roles(_ verb: Verb) throws {
         #expect(try Self.read("docs/PROTOCOL.md").contains("| \(verb.name) | \(verb.role.rawValue) |"))
     }

@@ -22,6 +22,11 @@ public struct NoticeFilter: Hashable, Sendable {
 
     public var isEmpty: Bool { self == NoticeFilter() }
 
+    /// The least role that may hold a subscription with this filter. Observers' notices leave
+    /// out unit and tags; a filter on them would let an observer learn them case by case. The
+    /// one rule for SUBSCRIBE and for a running feed after a reload.
+    public var requiredRole: Role { unit != nil || !tags.isEmpty ? .reader : .observer }
+
     /// Whether `notice` passes. A test notice passes every condition but `kind=`: it exists to
     /// show that a subscriber's whole path works, whatever the subscriber selects.
     public func matches(_ notice: Notice) -> Bool {

@@ -1,123 +1,230 @@
-/// The role a peer needs for a verb. Enforced by the access-control layer; listed here so that
-/// the verb table stays the one place that describes a verb.
-public enum Role: String, Sendable, CaseIterable, Comparable {
-    /// Notices and statistics, no personal data.
-    case observer
-    /// Full records and history.
-    case reader
-    /// Create and change cases.
-    case writer
-    /// Exchanges, corrections, backup, configuration.
-    case admin
+/// Every verb of the line protocol. The enum is exhaustive on purpose: a new verb does not
+/// compile until it has its entry in ``definition`` (syntax, role, flags, summary, parser),
+/// its ``Command``, and its handler in the server's dispatcher.
+///
+/// docs/PROTOCOL.md describes the same verbs; a test checks that every one is documented with
+/// the role the table gives it.
+public enum Verb: String, CaseIterable, Hashable, Sendable {
+    case hello = "HELLO"
+    case format = "FORMAT"
+    case ping = "PING"
+    case quit = "QUIT"
+    case add = "ADD"
+    case get = "GET"
+    case setStatus = "SET-STATUS"
+    case update = "UPDATE"
+    case history = "HISTORY"
+    case list = "LIST"
+    case count = "COUNT"
+    case stats = "STATS"
+    case subscribe = "SUBSCRIBE"
+    case unsubscribe = "UNSUBSCRIBE"
+    case testNotice = "TEST-NOTICE"
+    case exchangeCreate = "EXCHANGE-CREATE"
+    case exchangeAdd = "EXCHANGE-ADD"
+    case exchangeRemove = "EXCHANGE-REMOVE"
+    case exchangeComplete = "EXCHANGE-COMPLETE"
+    case exchangeShow = "EXCHANGE-SHOW"
+    case exchangeList = "EXCHANGE-LIST"
+    case importRows = "IMPORT"
+    case export = "EXPORT"
+    case backup = "BACKUP"
 
-    public static func < (lhs: Role, rhs: Role) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
+    public var name: String { rawValue }
+
+    /// Verbs that later versions of this protocol define; answered with `unknown-verb` today.
+    public static let reserved: [String] = []
+
+    public static func named(_ name: String) -> Verb? { Verb(rawValue: name) }
 }
 
-/// One verb of the line protocol: its name, arguments, role and a one-line summary.
-/// docs/PROTOCOL.md lists the same table; a test checks that every verb here is documented.
-public struct Verb: Hashable, Sendable {
-    public let name: String
-    /// Positional arguments, in order, for the usage line.
+/// What the verb table says of one verb.
+public struct VerbDefinition: Sendable {
+    /// Positional arguments, in order, for the usage line; a last one ending in `…` repeats.
     public let positional: [String]
     /// Option keys it takes; those in `repeatable` may be given more than once.
     public let keys: [String]
     public let repeatable: Set<String>
+    /// The least role it needs; some arguments raise it (``Command/requiredRole``).
     public let role: Role
+    public let flags: VerbFlags
     public let summary: String
+    /// Reads the checked arguments into the command.
+    let parse: @Sendable (Arguments) throws -> Command
+
+    init(_ positional: [String] = [], keys: [String] = [], repeatable: Set<String> = [], role: Role,
+         flags: VerbFlags = [], summary: String, parse: @escaping @Sendable (Arguments) throws -> Command) {
+        self.positional = positional
+        self.keys = keys
+        self.repeatable = repeatable
+        self.role = role
+        self.flags = flags
+        self.summary = summary
+        self.parse = parse
+    }
+}
+
+/// What a verb does beyond answering, as the table records it.
+public struct VerbFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Changes the record: goes to the single writer; a refusal is logged as a refused write.
+    public static let writes = VerbFlags(rawValue: 1 << 0)
+    /// Reads full records: logged with the case ids under `audit_reads`.
+    public static let readsRecords = VerbFlags(rawValue: 1 << 1)
+}
+
+extension Verb {
+    static let filterKeys = ["status", "category", "tag", "unit", "held_min", "since_from", "since_before",
+                             "updated_since", "name", "exchange", "phase", "ended_from", "ended_before"]
+    static let filterRepeatable: Set<String> = ["status", "category", "tag"]
+    static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
+    static let caseKeys = ["name", "category", "status", "since", "birth", "unit", "tag", "last_place",
+                           "detention_place", "ref", "notes", "at", "source", "confidence", "note"]
+
+    /// The verb table: one entry per verb, in the order docs/PROTOCOL.md describes them.
+    private func makeDefinition() -> VerbDefinition {
+        switch self {
+        case .hello:
+            return VerbDefinition(["[VERSION]"], keys: ["format"], role: .observer,
+                                  summary: "check the protocol version; optionally choose the answer format") {
+                .hello(version: try $0.protocolVersion(), format: try $0.format("format"))
+            }
+        case .format:
+            return VerbDefinition(["text|json"], role: .observer, summary: "choose the answer format for this connection") {
+                .format(try $0.wireFormat())
+            }
+        case .ping:
+            return VerbDefinition(role: .observer, summary: "answer OK; for health checks") { _ in .ping }
+        case .quit:
+            return VerbDefinition(role: .observer, summary: "answer OK and close the connection") { _ in .quit }
+        case .add:
+            return VerbDefinition(keys: Verb.caseKeys, repeatable: ["name", "tag", "ref"], role: .writer, flags: .writes,
+                                  summary: "open a new case") {
+                let (new, details) = try $0.newCase()
+                return .add(new, details)
+            }
+        case .get:
+            return VerbDefinition(["ID"], role: .reader, flags: .readsRecords, summary: "one case") { .get(try $0.caseID()) }
+        case .setStatus:
+            return VerbDefinition(
+                ["ID", "STATUS"], keys: Verb.eventKeys + ["correction"], role: .writer, flags: .writes,
+                summary: "change a case's status along the lifecycle, or correct a wrong entry (correction=yes, admin)") {
+                .setStatus(try $0.caseID(), try $0.status(), try $0.details(), expectVersion: try $0.expectVersion(),
+                           correction: try $0.flag("correction"))
+            }
+        case .update:
+            return VerbDefinition(
+                ["ID"],
+                keys: ["name", "add_name", "remove_name", "category", "since", "birth", "unit", "add_tag", "remove_tag",
+                       "last_place", "detention_place", "add_ref", "remove_ref", "notes"] + Verb.eventKeys,
+                repeatable: ["name", "add_name", "remove_name", "add_tag", "remove_tag", "add_ref", "remove_ref"],
+                role: .writer, flags: .writes, summary: "change other fields of a case") {
+                .update(try $0.caseID(), try $0.caseUpdate(), try $0.details(), expectVersion: try $0.expectVersion())
+            }
+        case .history:
+            return VerbDefinition(["ID"], role: .reader, flags: .readsRecords, summary: "every event of a case, oldest first") {
+                .history(try $0.caseID())
+            }
+        case .list:
+            return VerbDefinition(keys: Verb.filterKeys + ["limit", "after"], repeatable: Verb.filterRepeatable, role: .reader,
+                                  flags: .readsRecords, summary: "cases matching a filter, by id") {
+                let (limit, after) = try $0.page()
+                return .list(try $0.filter(), limit: limit, after: after)
+            }
+        case .count:
+            return VerbDefinition(keys: Verb.filterKeys, repeatable: Verb.filterRepeatable, role: .observer,
+                                  summary: "how many cases match a filter") { .count(try $0.filter()) }
+        case .stats:
+            return VerbDefinition(
+                keys: Verb.filterKeys + ["by", "from", "to"], repeatable: Verb.filterRepeatable, role: .observer,
+                summary: "counts by status and category, or by held duration, unit, tag, exchange phase or day of return (by=)") {
+                .stats(try $0.statisticsQuery())
+            }
+        case .subscribe:
+            return VerbDefinition(
+                keys: ["since", "status", "old", "new", "category", "tag", "unit", "id", "kind"],
+                repeatable: ["status", "old", "new", "category", "tag", "id", "kind"], role: .observer,
+                summary: "receive a notice line for every matching event: stored ones after since=SEQ, then live ones") {
+                let since = try $0.sequenceNumber("since")
+                return .subscribe(try $0.noticeFilter(), since: since)
+            }
+        case .unsubscribe:
+            return VerbDefinition(role: .observer, summary: "stop the notices of this connection") { _ in .unsubscribe }
+        case .testNotice:
+            return VerbDefinition(keys: ["note"], role: .writer, flags: .writes,
+                                  summary: "record a test event that every subscriber receives, to check hooks end to end") {
+                .testNotice(note: try $0.text("note", limit: 1_000) ?? nil)
+            }
+        case .exchangeCreate:
+            return VerbDefinition(["NAME"], keys: ["date", "phases", "note"], role: .admin, flags: .writes,
+                                  summary: "record a planned exchange: its name, date and number of phases") {
+                try $0.exchangeCreate()
+            }
+        case .exchangeAdd:
+            return VerbDefinition(["NAME", "ID…"], keys: ["phase"], role: .admin, flags: .writes,
+                                  summary: "list cases on a phase of an exchange") {
+                .exchangeAdd(name: try $0.exchangeName(), phase: try $0.number("phase", in: 1...Exchange.maximumPhases) ?? 1,
+                             ids: try $0.caseIDs())
+            }
+        case .exchangeRemove:
+            return VerbDefinition(["NAME", "ID…"], role: .admin, flags: .writes,
+                                  summary: "take cases off an exchange's list before their phase is completed") {
+                .exchangeRemove(name: try $0.exchangeName(), ids: try $0.caseIDs())
+            }
+        case .exchangeComplete:
+            return VerbDefinition(
+                ["NAME"], keys: ["phase", "at", "source", "confidence", "note"], role: .admin, flags: .writes,
+                summary: "mark every case listed on a phase returned, in one transaction, and count them by category") {
+                try $0.exchangeComplete()
+            }
+        case .exchangeShow:
+            return VerbDefinition(
+                ["NAME"], role: .reader,
+                summary: "an exchange phase by phase: listed, returned, by category, unit and tag, and who did not return") {
+                .exchangeShow(name: try $0.exchangeName())
+            }
+        case .exchangeList:
+            return VerbDefinition(role: .observer, summary: "every exchange with its date and counts") { _ in .exchangeList }
+        case .importRows:
+            return VerbDefinition(
+                keys: ["row", "dry_run"], repeatable: ["row"], role: .writer, flags: .writes,
+                summary: "open the cases of a batch of rows in one transaction, skipping those whose references are already on record") {
+                .importRows(try $0.importRows(), dryRun: try $0.flag("dry_run"))
+            }
+        case .export:
+            return VerbDefinition(
+                keys: Verb.filterKeys + ["limit", "after"], repeatable: Verb.filterRepeatable, role: .observer, flags: .readsRecords,
+                summary: "cases matching a filter, by id, for export: without personal data below the reader role") {
+                let (limit, after) = try $0.page()
+                return .export(try $0.filter(), limit: limit, after: after)
+            }
+        case .backup:
+            return VerbDefinition(["PATH"], role: .admin,
+                                  summary: "write a consistent copy of the database to a new file while writes go on") {
+                .backup(path: try $0.backupPath())
+            }
+        }
+    }
+
+    /// Built once: a request looks its verb up here.
+    private static let definitions = Dictionary(uniqueKeysWithValues: Verb.allCases.map { ($0, $0.makeDefinition()) })
+
+    public var definition: VerbDefinition { Verb.definitions[self] ?? makeDefinition() }
+
+    public var positional: [String] { definition.positional }
+    public var keys: [String] { definition.keys }
+    public var repeatable: Set<String> { definition.repeatable }
+    public var role: Role { definition.role }
+    public var summary: String { definition.summary }
+    public var writes: Bool { definition.flags.contains(.writes) }
+    public var readsRecords: Bool { definition.flags.contains(.readsRecords) }
 
     public var usage: String {
         ([name] + positional + keys.map { "[\($0)=…]" }).joined(separator: " ")
     }
 
-    static let filterKeys = ["status", "category", "tag", "unit", "held_min", "since_from", "since_before",
-                             "updated_since", "name", "exchange", "phase", "ended_from", "ended_before"]
-    static let filterRepeatable: Set<String> = ["status", "category", "tag"]
-    static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
-
-    public static let hello = Verb(name: "HELLO", positional: ["[VERSION]"], keys: ["format"], repeatable: [],
-                                   role: .observer, summary: "check the protocol version; optionally choose the answer format")
-    public static let format = Verb(name: "FORMAT", positional: ["text|json"], keys: [], repeatable: [],
-                                    role: .observer, summary: "choose the answer format for this connection")
-    public static let ping = Verb(name: "PING", positional: [], keys: [], repeatable: [],
-                                  role: .observer, summary: "answer OK; for health checks")
-    public static let quit = Verb(name: "QUIT", positional: [], keys: [], repeatable: [],
-                                  role: .observer, summary: "answer OK and close the connection")
-    public static let add = Verb(
-        name: "ADD", positional: [],
-        keys: ["name", "category", "status", "since", "birth", "unit", "tag", "last_place", "detention_place", "ref",
-               "notes", "at", "source", "confidence", "note"],
-        repeatable: ["name", "tag", "ref"], role: .writer, summary: "open a new case")
-    public static let get = Verb(name: "GET", positional: ["ID"], keys: [], repeatable: [],
-                                 role: .reader, summary: "one case")
-    public static let setStatus = Verb(
-        name: "SET-STATUS", positional: ["ID", "STATUS"], keys: eventKeys + ["correction"], repeatable: [],
-        role: .writer, summary: "change a case's status along the lifecycle, or correct a wrong entry (correction=yes, admin)")
-    public static let update = Verb(
-        name: "UPDATE", positional: ["ID"],
-        keys: ["name", "add_name", "remove_name", "category", "since", "birth", "unit", "add_tag", "remove_tag",
-               "last_place", "detention_place", "add_ref", "remove_ref", "notes"] + eventKeys,
-        repeatable: ["name", "add_name", "remove_name", "add_tag", "remove_tag", "add_ref", "remove_ref"],
-        role: .writer, summary: "change other fields of a case")
-    public static let history = Verb(name: "HISTORY", positional: ["ID"], keys: [], repeatable: [],
-                                     role: .reader, summary: "every event of a case, oldest first")
-    public static let list = Verb(name: "LIST", positional: [], keys: filterKeys + ["limit", "after"],
-                                  repeatable: filterRepeatable, role: .reader, summary: "cases matching a filter, by id")
-    public static let count = Verb(name: "COUNT", positional: [], keys: filterKeys, repeatable: filterRepeatable,
-                                   role: .observer, summary: "how many cases match a filter")
-    public static let stats = Verb(name: "STATS", positional: [], keys: filterKeys + ["by", "from", "to"],
-                                   repeatable: filterRepeatable, role: .observer,
-                                   summary: "counts by status and category, or by held duration, unit, tag, exchange phase or day of return (by=)")
-
-    public static let subscribe = Verb(
-        name: "SUBSCRIBE", positional: [], keys: ["since", "status", "old", "new", "category", "tag", "unit", "id", "kind"],
-        repeatable: ["status", "old", "new", "category", "tag", "id", "kind"], role: .observer,
-        summary: "receive a notice line for every matching event: stored ones after since=SEQ, then live ones")
-    public static let unsubscribe = Verb(name: "UNSUBSCRIBE", positional: [], keys: [], repeatable: [], role: .observer,
-                                         summary: "stop the notices of this connection")
-    public static let testNotice = Verb(name: "TEST-NOTICE", positional: [], keys: ["note"], repeatable: [], role: .writer,
-                                        summary: "record a test event that every subscriber receives, to check hooks end to end")
-
-    public static let exchangeCreate = Verb(
-        name: "EXCHANGE-CREATE", positional: ["NAME"], keys: ["date", "phases", "note"], repeatable: [], role: .admin,
-        summary: "record a planned exchange: its name, date and number of phases")
-    public static let exchangeAdd = Verb(
-        name: "EXCHANGE-ADD", positional: ["NAME", "ID…"], keys: ["phase"], repeatable: [], role: .admin,
-        summary: "list cases on a phase of an exchange")
-    public static let exchangeRemove = Verb(
-        name: "EXCHANGE-REMOVE", positional: ["NAME", "ID…"], keys: [], repeatable: [], role: .admin,
-        summary: "take cases off an exchange's list before their phase is completed")
-    public static let exchangeComplete = Verb(
-        name: "EXCHANGE-COMPLETE", positional: ["NAME"], keys: ["phase", "at", "source", "confidence", "note"],
-        repeatable: [], role: .admin,
-        summary: "mark every case listed on a phase returned, in one transaction, and count them by category")
-    public static let exchangeShow = Verb(
-        name: "EXCHANGE-SHOW", positional: ["NAME"], keys: [], repeatable: [], role: .reader,
-        summary: "an exchange phase by phase: listed, returned, by category, unit and tag, and who did not return")
-    public static let exchangeList = Verb(
-        name: "EXCHANGE-LIST", positional: [], keys: [], repeatable: [], role: .observer,
-        summary: "every exchange with its date and counts")
-    public static let importRows = Verb(
-        name: "IMPORT", positional: [], keys: ["row", "dry_run"], repeatable: ["row"], role: .writer,
-        summary: "open the cases of a batch of rows in one transaction, skipping those whose references are already on record")
-    public static let export = Verb(
-        name: "EXPORT", positional: [], keys: filterKeys + ["limit", "after"], repeatable: filterRepeatable, role: .observer,
-        summary: "cases matching a filter, by id, for export: without personal data below the reader role")
-    public static let backup = Verb(
-        name: "BACKUP", positional: ["PATH"], keys: [], repeatable: [], role: .admin,
-        summary: "write a consistent copy of the database to a new file while writes go on")
-
-    /// Every verb, in the order docs/PROTOCOL.md describes them.
-    public static let all: [Verb] = [hello, format, ping, quit, add, get, setStatus, update, history, list, count, stats,
-                                     subscribe, unsubscribe, testNotice, exchangeCreate, exchangeAdd, exchangeRemove, exchangeComplete,
-                                     exchangeShow, exchangeList, importRows, export, backup]
-
     /// Whether the last positional argument may repeat (`ID…`).
     public var isVariadic: Bool { positional.last?.hasSuffix("…") == true }
-
-    /// Verbs that later versions of this protocol define; answered with `unknown-verb` today.
-    public static let reserved: [String] = []
-
-    public static func named(_ name: String) -> Verb? { all.first { $0.name == name } }
 }

@@ -1,0 +1,82 @@
+/// Changes to fields other than the status. `nil` leaves a field alone; `.some(nil)` clears it.
+public struct CaseUpdate: Hashable, Sendable {
+    public var names: [String]?
+    public var addNames: [String] = []
+    public var removeNames: [String] = []
+    public var category: Category?
+    public var since: PartialDate??
+    public var birth: PartialDate??
+    public var unit: String??
+    public var addTags: [String] = []
+    public var removeTags: [String] = []
+    public var lastKnownPlace: String??
+    public var detentionPlace: String??
+    public var addReferences: [String] = []
+    public var removeReferences: [String] = []
+    public var notes: String??
+
+    public init() {}
+
+    /// The most names, tags or references one case holds: it bounds the size of a record.
+    public static let maximumListLength = 50
+
+    public var isEmpty: Bool { self == CaseUpdate() }
+
+    /// Applies the update to a record and says what changed, one line per field; throws when
+    /// the result would be invalid (no name left, removing what is not there).
+    public func apply(to record: inout CaseRecord) throws -> [String] {
+        var changes: [String] = []
+        func note<T: Equatable>(_ field: String, _ old: T, _ new: T, _ show: (T) -> String) {
+            if old != new { changes.append("\(field): \(show(old)) -> \(show(new))") }
+        }
+        func text(_ value: String?) -> String { value.map { LineCodec.quote($0) } ?? "(none)" }
+        func date(_ value: PartialDate?) -> String { value?.description ?? "unknown" }
+        func list(_ values: [String]) -> String { "[" + values.map { LineCodec.quote($0) }.joined(separator: ", ") + "]" }
+
+        var names = self.names ?? record.names
+        for name in removeNames {
+            guard let index = names.firstIndex(of: name) else {
+                throw CasetrackError.badArgument("remove_name: \(record.id) has no name \(LineCodec.quote(name))")
+            }
+            names.remove(at: index)
+        }
+        for name in addNames where !names.contains(name) { names.append(name) }
+        guard !names.isEmpty else { throw CasetrackError.badArgument("a case needs at least one name") }
+        guard names.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) names")
+        }
+        note("names", record.names, names, list)
+        record.names = names
+
+        var tags = Set(record.tags)
+        for tag in removeTags {
+            guard tags.remove(tag) != nil else { throw CasetrackError.badArgument("remove_tag: \(record.id) has no tag \(tag)") }
+        }
+        tags.formUnion(addTags)
+        guard tags.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) tags")
+        }
+        note("tags", record.tags, tags.sorted(), list)
+        record.tags = tags.sorted()
+
+        var refs = Set(record.references)
+        for ref in removeReferences {
+            guard refs.remove(ref) != nil else { throw CasetrackError.badArgument("remove_ref: \(record.id) has no reference \(ref)") }
+        }
+        refs.formUnion(addReferences)
+        guard refs.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) references")
+        }
+        note("refs", record.references, refs.sorted(), list)
+        record.references = refs.sorted()
+
+        if let category { note("category", record.category.rawValue, category.rawValue) { $0 }; record.category = category }
+        if let since { note("since", record.since, since, date); record.since = since }
+        if let birth { note("birth", record.birth, birth, date); record.birth = birth }
+        if let unit { note("unit", record.unit, unit, text); record.unit = unit }
+        if let lastKnownPlace { note("last_place", record.lastKnownPlace, lastKnownPlace, text); record.lastKnownPlace = lastKnownPlace }
+        if let detentionPlace { note("detention_place", record.detentionPlace, detentionPlace, text); record.detentionPlace = detentionPlace }
+        if let notes { note("notes", record.notes, notes, text); record.notes = notes }
+        return changes
+    }
+}
