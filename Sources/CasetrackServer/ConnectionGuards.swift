@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CasetrackCore
+import CasetrackPOSIX
 import Logging
 import NIOCore
 import Synchronization
@@ -52,7 +48,7 @@ final class ConnectionWatch: Sendable {
     let sendingSince = Atomic<UInt64>(0)
     private let sending = Mutex<Int>(0)
 
-    static func now() -> UInt64 { DispatchTimeNow.nanoseconds() }
+    static func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
     /// Around every write to the client.
     func sendBegins() {
@@ -76,8 +72,8 @@ final class ConnectionWatch: Sendable {
         since != 0 && now > since && now - since > UInt64(seconds) * 1_000_000_000
     }
 
-    /// Starts the checks; they end when the channel closes.
-    func start(on channel: any Channel, settings: LiveSettings, peer: PeerIdentity, logger: Logger) {
+    /// Starts the checks; they end when the channel closes. `logger` names the peer.
+    func start(on channel: any Channel, settings: LiveSettings, logger: Logger) {
         let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
             let limits = settings.current.limits
             let sending = sendingSince.load(ordering: .relaxed)
@@ -85,13 +81,13 @@ final class ConnectionWatch: Sendable {
             let now = ConnectionWatch.now()
             if ConnectionWatch.late(sending, now: now, seconds: limits.sendTimeout) {
                 // The client does not read: a final line would only queue behind the rest.
-                log("send_timeout", peer: peer, logger: logger)
+                log("send_timeout", logger: logger)
                 channel.close(promise: nil)
                 return
             }
             if ConnectionWatch.late(partial, now: now, seconds: limits.lineTimeout) {
                 partialLineSince.store(0, ordering: .relaxed)
-                log("line_timeout", peer: peer, logger: logger)
+                log("line_timeout", logger: logger)
                 let bye = ResponseLine.bye(.limitExceeded("line_timeout",
                     "a line was begun but not finished within \(limits.lineTimeout) s; every request ends with a line feed"))
                 channel.writeAndFlush(ByteBuffer(string: bye.encoded(.text) + "\n")).whenComplete { _ in
@@ -105,11 +101,8 @@ final class ConnectionWatch: Sendable {
         channel.closeFuture.whenComplete { _ in task.cancel() }
     }
 
-    private func log(_ limit: String, peer: PeerIdentity, logger: Logger) {
-        logger.notice("client disconnected", metadata: [
-            "message_id": "\(MessageID.clientLimited)", "limit": "\(limit)",
-            "peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)",
-        ])
+    private func log(_ limit: String, logger: Logger) {
+        logger.notice("client disconnected", metadata: ["message_id": "\(MessageID.clientLimited)", "limit": "\(limit)"])
     }
 }
 
@@ -135,14 +128,5 @@ final class PartialLineTracker: ChannelInboundHandler, Sendable {
             }
         }
         context.fireChannelRead(data)
-    }
-}
-
-/// The monotonic clock, in nanoseconds.
-enum DispatchTimeNow {
-    static func nanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 }

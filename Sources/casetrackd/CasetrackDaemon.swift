@@ -103,14 +103,15 @@ struct CasetrackDaemon: AsyncParsableCommand {
             Self.fail("casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")", journal: journal,
                       id: (error as? CasetrackError)?.code == .storageFailure ? MessageID.storageFailure : MessageID.startFailed)
         }
+        let notices = NoticeService(store: store, hub: hub, settings: live)
         let dispatcher = Dispatcher(
-            store: store, hub: hub, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
+            store: store, notices: notices, serverName: "casetrackd/\(Self.version)", maximumLineLength: settings.maximumLineLength,
             settings: live, logger: logger, now: Self.now)
         let housekeeping = Housekeeping(store: store, settings: live, actor: Actor(uid: getuid(), pid: getpid()),
                                         logger: logger, now: Self.now)
         let ready = ReadySignal()
         let server = SocketServer(
-            listeners: listeners, dispatcher: dispatcher, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            listeners: listeners, dispatcher: dispatcher, notices: notices, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
             onListening: { listeners in
                 let where_ = listeners.map(\.description).joined(separator: ", ")
                 Self.write(1, "casetrackd: listening on \(where_) (database \(settings.databasePath))\n")

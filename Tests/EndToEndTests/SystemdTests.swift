@@ -128,7 +128,7 @@ struct SystemdTests {
         #expect(status["CASETRACK_SEQ"] as? String == "2" && status["PRIORITY"] as? String == "6")
         #expect(status["CASETRACK_PEER_UID"] as? String == String(getuid()) && status["CASETRACK_PEER_PID"] != nil)
         #expect(status["SYSLOG_IDENTIFIER"] as? String == "casetrackd" && status["MESSAGE"] as? String == "case changed")
-        #expect((status["CODE_FILE"] as? String)?.hasSuffix("Dispatcher.swift") == true && status["CODE_LINE"] != nil)
+        #expect((status["CODE_FILE"] as? String)?.hasSuffix("Dispatcher+Cases.swift") == true && status["CODE_LINE"] != nil)
         let refusal = try #require(with(ids.writeRefused).first)
         #expect(refusal["PRIORITY"] as? String == "5" && refusal["CASETRACK_CODE"] as? String == "illegal-transition")
         // Personal data stays out unless the operator turns it on.

@@ -7,15 +7,23 @@ import Synchronization
 public final class Subscription: Sendable {
     let since: Int64?
     let filter: NoticeFilter
+    /// The answer format of the connection when it subscribed: its notices and its last line.
+    let format: WireFormat
+    /// Whether the role at subscription allowed personal data (names, places, notes) in the
+    /// notices; a reload can only take it away (``NoticeFeed/currentRole``).
+    let includePersonalData: Bool
     /// Every notice after this one reaches the first queue; the ones before it are in the store.
     let firstRegisteredAfter: Int64
     private let hub: NoticeHub
     private let state: Mutex<(queue: NoticeQueue, stopped: Bool)>
 
-    init(hub: NoticeHub, queue: NoticeQueue, registeredAfter: Int64, since: Int64?, filter: NoticeFilter) {
+    init(hub: NoticeHub, queue: NoticeQueue, registeredAfter: Int64, since: Int64?, filter: NoticeFilter,
+         format: WireFormat, includePersonalData: Bool) {
         self.hub = hub
         self.since = since
         self.filter = filter
+        self.format = format
+        self.includePersonalData = includePersonalData
         self.firstRegisteredAfter = registeredAfter
         self.state = Mutex((queue, false))
     }
@@ -60,8 +68,6 @@ public final class Subscription: Sendable {
 /// live, an overflow ends the subscription with a marker saying where to resume.
 struct NoticeFeed {
     let store: any CaseStore
-    let format: WireFormat
-    let includePersonalData: Bool
     /// Live notice lines already rendered for other subscribers.
     let lines: NoticeLines
     /// The connection's role under the policy in force, asked before every batch: a reload
@@ -83,11 +89,9 @@ struct NoticeFeed {
     }
 
     /// Whether notices may still go out, and with personal data; nil: the role is gone.
-    private func personalData(for filter: NoticeFilter) -> Bool? {
-        guard let role = currentRole() else { return nil }
-        let needed: Role = filter.unit != nil || !filter.tags.isEmpty ? .reader : .observer
-        guard role >= needed else { return nil }
-        return includePersonalData && role >= .reader
+    private func personalData(for subscription: Subscription) -> Bool? {
+        guard let role = currentRole(), role >= subscription.filter.requiredRole else { return nil }
+        return subscription.includePersonalData && role >= .reader
     }
 
     static let replayPage = 512
@@ -107,7 +111,7 @@ struct NoticeFeed {
             while true {
                 while last < registered {
                     if subscription.isStopped { return .closed(last: last) }
-                    guard let personal = personalData(for: subscription.filter) else { return .revoked(last: last) }
+                    guard let personal = personalData(for: subscription) else { return .revoked(last: last) }
                     let page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
                     // Retention trimmed the log while we were replaying it.
                     guard let first = page.first, first.seq == last + 1 else {
@@ -118,7 +122,7 @@ struct NoticeFeed {
                         // Rendered here, not shared: a replayed notice carries the names the
                         // case has now, a live one those it had at the commit.
                         if subscription.filter.matches(notice) {
-                            text += NoticeLines.render(notice, format: format, personal: personal)
+                            text += NoticeLines.render(notice, format: subscription.format, personal: personal)
                         }
                         last = notice.seq
                     }
@@ -137,10 +141,10 @@ struct NoticeFeed {
         while true {
             switch await queue.take(maximum: NoticeFeed.liveBatch) {
             case .success(let batch):
-                guard let personal = personalData(for: subscription.filter) else { return .revoked(last: last) }
+                guard let personal = personalData(for: subscription) else { return .revoked(last: last) }
                 var text = ""
                 for notice in batch where notice.seq > last {
-                    text += lines.line(for: notice, format: format, personal: personal)
+                    text += lines.line(for: notice, format: subscription.format, personal: personal)
                     last = notice.seq
                 }
                 do {
@@ -153,5 +157,31 @@ struct NoticeFeed {
             }
         }
     }
+}
 
+extension NoticeFeed.Outcome {
+    /// The last line a subscriber is sent when its feed cannot go on: why, and where to resume.
+    /// nil when the feed was stopped and the connection goes on (or is gone).
+    var farewell: CasetrackError? {
+        var details = Fields()
+        switch self {
+        case .closed:
+            return nil
+        case .overflow(let last):
+            details.append("after", last)
+            return CasetrackError(.overflow,
+                "too many notices waited for this subscriber (it did not read them in time); resubscribe with since=\(last) to get the rest",
+                details: details)
+        case .gap(let oldest, _):
+            details.append("oldest", oldest)
+            return CasetrackError(.gap, "retention trimmed the log during the replay; the oldest kept is \(oldest)", details: details)
+        case .revoked(let last):
+            details.append("after", last)
+            return CasetrackError(.notPermitted,
+                "this connection's role no longer allows this subscription (the configuration was reloaded)", details: details)
+        case .failed(let error, let last):
+            details.append("after", last)
+            return CasetrackError(error.code, "the notices stopped: \(error.message)", details: details)
+        }
+    }
 }

@@ -1,0 +1,180 @@
+import CasetrackCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// One client connection, from greeting to last line: it reads request lines, has the
+/// dispatcher answer them in order (pipelining works; answers never interleave), runs the
+/// notice feed of its subscription beside them, and says goodbye when the daemon stops.
+///
+/// It owns its ``Session`` (and so its subscription); the notices come from the injected
+/// ``NoticeService``. ``SocketServer`` only binds, accepts and quiesces.
+struct Connection: Sendable {
+    let channel: NIOAsyncChannel<[InboundLine], ByteBuffer>
+    let peer: PeerIdentity
+    let listener: String
+    let cap: Role
+    /// Set when a connection limit turns the client away: it is told so, then closed.
+    let refusal: CasetrackError?
+    let watch: ConnectionWatch
+    /// Names the peer (uid, pid) in every line.
+    let logger: Logger
+    let dispatcher: Dispatcher
+    let notices: NoticeService
+
+    /// Answers to a batch of pipelined lines are written once this many bytes are waiting,
+    /// rather than all at the end: a client reading as it goes gets its first answers sooner.
+    static let batchedOutput = 64 * 1024
+
+    typealias Feeds = ThrowingTaskGroup<NoticeFeed.Outcome, any Error>
+
+    func run() async {
+        var session = Session(peer: peer, listener: listener, cap: cap, logger: logger)
+        do {
+            try await channel.executeThenClose { inbound, _ in
+                let output = ConnectionOutput(channel: channel.channel, watch: watch)
+                if let refusal {
+                    try await output.send(ResponseLine.bye(refusal).encoded(.text) + "\n")
+                    return
+                }
+                try await output.send(dispatcher.greeting(for: session).encoded(.text) + "\n")
+                try await withThrowingTaskGroup(of: NoticeFeed.Outcome.self) { feeds in
+                    // However the connection ends (even by a thrown error), its subscription
+                    // ends with it: no queue stays registered in the hub.
+                    defer { session.subscription?.stop() }
+                    try await withGracefulShutdownHandler {
+                        for try await lines in inbound {
+                            guard try await answer(lines, session: &session, feeds: &feeds, output: output) else { return }
+                        }
+                    } onGracefulShutdown: {
+                        // Stop reading new requests; the ones already read are answered first.
+                        channel.channel.close(mode: .input, promise: nil)
+                    }
+                    // A subscriber keeps its sending side open; its end of input ends the feed too.
+                    var outcome: NoticeFeed.Outcome?
+                    if let subscription = session.subscription {
+                        session.subscription = nil
+                        outcome = try? await stop(subscription, feeds: &feeds)
+                    }
+                    // Notices written without waiting (sendNow) reach the socket before it
+                    // closes: writes complete in order, so waiting for an empty one suffices.
+                    try? await channel.channel.writeAndFlush(ByteBuffer()).get()
+                    if Task.isShuttingDownGracefully {
+                        var bye = CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later")
+                        if case .closed(let last) = outcome { bye.details.append("after", last) }
+                        try await output.send(ResponseLine.bye(bye).encoded(session.format) + "\n")
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Answers the lines read together and writes their answers together. Returns false when
+    /// the connection is to close.
+    private func answer(_ lines: [InboundLine], session: inout Session, feeds: inout Feeds,
+                        output: ConnectionOutput) async throws -> Bool {
+        var pending = PendingAnswers()
+        for line in lines {
+            let (reply, after) = await dispatcher.answer(line, session: &session)
+            if case .stopNotices(let subscription) = after { _ = try await stop(subscription, feeds: &feeds) }
+            if let first = pending.add(reply, format: session.format, limit: dispatcher.settings.current.limits.outputBuffer) {
+                try await output.send(first)
+            }
+            switch after {
+            case .close:
+                try await output.send(pending.take())
+                return false
+            case .startNotices(let subscription):
+                // The subscription's answer goes before its first notice.
+                try await output.send(pending.take())
+                let granted = session
+                let access = dispatcher.settings
+                let notices = self.notices
+                feeds.addTask {
+                    let outcome = await notices.run(subscription, currentRole: { granted.role(under: access.access) },
+                                                    send: output.send, sendNow: output.sendNow)
+                    // A feed that cannot go on says why and where to resume; then the connection closes.
+                    if let farewell = outcome.farewell {
+                        try? await output.send(ResponseLine.bye(farewell).encoded(subscription.format) + "\n")
+                        try? await output.close()
+                    }
+                    return outcome
+                }
+            case .keepOpen, .stopNotices:
+                if pending.byteCount >= Connection.batchedOutput { try await output.send(pending.take()) }
+            }
+        }
+        if !pending.isEmpty { try await output.send(pending.take()) }
+        return true
+    }
+
+    /// Ends a running feed and returns where it stopped.
+    private func stop(_ subscription: Subscription, feeds: inout Feeds) async throws -> NoticeFeed.Outcome? {
+        subscription.stop()
+        return try await feeds.next()
+    }
+}
+
+/// The answers to lines read together, collected for one write.
+struct PendingAnswers {
+    private(set) var text = ""
+
+    var isEmpty: Bool { text.isEmpty }
+    var byteCount: Int { text.utf8.count }
+
+    /// Adds an answer. An answer larger than `limit` (output_buffer) is replaced by an error
+    /// saying so, unless it acknowledges a committed write (a client told "answer too large"
+    /// would believe nothing was done). Returns what must be written first so that one write
+    /// never carries more than `limit` (unless one answer alone does).
+    mutating func add(_ reply: Reply, format: WireFormat, limit: Int) -> String? {
+        var answer = ""
+        reply.write(format, into: &answer)
+        let size = answer.utf8.count
+        if size > limit, !reply.acknowledgesWrite {
+            answer = ""
+            Reply(error: .limitExceeded("output_buffer",
+                "the answer would be \(size) bytes, more than the \(limit) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
+                .write(format, into: &answer)
+        }
+        var first: String?
+        if !text.isEmpty, text.utf8.count + answer.utf8.count > limit { first = take() }
+        text += answer
+        return first
+    }
+
+    mutating func take() -> String {
+        defer { text = "" }
+        return text
+    }
+}
+
+/// Writes to one connection's socket. Every write is watched: a client that leaves it unread
+/// past `send_timeout` is cut off. One write per answer or batch of notices: lines never mix.
+struct ConnectionOutput: Sendable {
+    let channel: any Channel
+    let watch: ConnectionWatch
+
+    /// Writes and returns once the bytes reached the socket, so that nothing is left queued
+    /// when the connection closes.
+    @Sendable func send(_ text: String) async throws {
+        watch.sendBegins()
+        defer { watch.sendEnds() }
+        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+    }
+
+    /// Writes at once when called on the connection's event loop and the connection can take
+    /// more; false otherwise (then ``send(_:)`` must be used, and waits).
+    @Sendable func sendNow(_ text: String) -> Bool {
+        guard channel.eventLoop.inEventLoop, channel.isWritable else { return false }
+        watch.sendBegins()
+        let watch = self.watch
+        channel.writeAndFlush(ByteBuffer(string: text)).whenComplete { _ in watch.sendEnds() }
+        return true
+    }
+
+    func close() async throws {
+        try await channel.close()
+    }
+}

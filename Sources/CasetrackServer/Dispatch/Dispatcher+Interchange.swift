@@ -1,0 +1,80 @@
+import CasetrackCore
+
+/// The verbs that move cases in and out in bulk: import, export, backup.
+extension Dispatcher {
+    /// `IMPORT`: every row is read first; one bad row refuses the batch (a dry run lists each).
+    func importRows(_ texts: [String], dryRun: Bool, _ call: Call, session: Session) async throws -> Reply {
+        var rows: [(index: Int, row: ImportRow)] = []
+        var problems: [(index: Int, error: CasetrackError)] = []
+        for (index, text) in texts.enumerated() {
+            do {
+                var row = try ImportRow(text, today: call.today)
+                row.number = index + 1
+                rows.append((index, row))
+            } catch let error as CasetrackError {
+                problems.append((index, error))
+            }
+        }
+        if !dryRun, let first = problems.first {
+            var details = Fields()
+            details.append("row", first.index + 1)
+            throw CasetrackError(.badArgument,
+                "\(problems.count) of \(texts.count) rows are invalid, the first is row \(first.index + 1): \(first.error.message); nothing was imported (IMPORT dry_run=yes lists every problem)",
+                details: details)
+        }
+        let outcomes = try await store.importRows(rows.map(\.row), dryRun: dryRun, actor: session.peer.actor, clock: call.clock)
+        let result = ImportResult(rows: texts.count, indices: rows.map(\.index), outcomes: outcomes, problems: problems)
+        if !dryRun {
+            session.logger.notice("cases imported", metadata: [
+                "message_id": "\(MessageID.casesImported)", "rows": "\(texts.count)", "added": "\(result.added)",
+                "existing": "\(result.existing)", "first_seq": "\(result.seqs.first ?? 0)", "last_seq": "\(result.seqs.last ?? 0)",
+            ])
+        }
+        return Replies.imported(result, dryRun: dryRun)
+    }
+
+    func export(_ filter: CaseFilter, limit: Int, after: CaseID?, _ call: Call) async throws -> Reply {
+        var (records, final) = try await page(filter, limit: limit, after: after, today: call.today)
+        let full = call.role >= .reader
+        final.append("personal_data", full ? "yes" : "no")
+        return Reply(data: records.map { full ? $0.fields(today: call.today) : $0.observerFields(today: call.today) },
+                     final: final)
+    }
+
+    func backup(to path: String, session: Session) async throws -> Reply {
+        let summary = try await store.backup(to: path)
+        session.logger.notice("backup written", metadata: [
+            "message_id": "\(MessageID.backupWritten)", "path": "\(summary.path)", "bytes": "\(summary.bytes)",
+            "case_count": "\(summary.cases)", "event_count": "\(summary.events)", "seq": "\(summary.lastSequence)",
+        ])
+        return Replies.backedUp(summary)
+    }
+}
+
+/// What an import did with each row of a request, in the rows' order.
+struct ImportResult {
+    let rows: Int
+    /// For each outcome, the index of its row in the request (bad rows have no outcome).
+    let indices: [Int]
+    let outcomes: [ImportOutcome]
+    /// Rows refused: unreadable ones, then conflicts the store found.
+    private(set) var problems: [(index: Int, error: CasetrackError)]
+
+    init(rows: Int, indices: [Int], outcomes: [ImportOutcome], problems: [(index: Int, error: CasetrackError)]) {
+        self.rows = rows
+        self.indices = indices
+        self.outcomes = outcomes
+        self.problems = problems
+        for (position, outcome) in outcomes.enumerated() {
+            if case .conflict(let message) = outcome.decision {
+                self.problems.append((indices[position],
+                                      CasetrackError(message.hasPrefix("ref:") ? .duplicateReference : .badArgument, message)))
+            }
+        }
+    }
+
+    var added: Int { outcomes.filter { if case .add = $0.decision { return true } else { return false } }.count }
+    var existing: Int { outcomes.filter { if case .existing = $0.decision { return true } else { return false } }.count }
+    /// The sequence numbers of the cases opened, in order.
+    var seqs: [Int64] { outcomes.compactMap { $0.change?.event.seq } }
+}

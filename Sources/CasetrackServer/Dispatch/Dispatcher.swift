@@ -1,0 +1,237 @@
+import CasetrackCore
+import CasetrackPOSIX
+import Logging
+
+/// Turns request lines into answers: parse, check the role, run against the store, render.
+///
+/// It knows no sockets: a ``Connection`` feeds it lines and writes what it returns, and tests
+/// call it directly. The verbs' handlers are grouped by family in the files beside this one
+/// (cases, exchanges, interchange, notices); the switch in ``run`` is exhaustive, so a new
+/// verb does not compile until it has a handler.
+public struct Dispatcher: Sendable {
+    public let store: any CaseStore
+    let notices: NoticeService
+    public let serverName: String
+    public let maximumLineLength: Int
+    /// The reloadable settings (limits, access policy, personal data in the log).
+    public let settings: LiveSettings
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
+
+    public init(store: any CaseStore, notices: NoticeService, serverName: String, maximumLineLength: Int,
+                settings: LiveSettings, logger: Logger, now: @escaping @Sendable () -> Timestamp) {
+        self.store = store
+        self.notices = notices
+        self.serverName = serverName
+        self.maximumLineLength = maximumLineLength
+        self.settings = settings
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The first line a client receives; `role=` says what this peer may do (`none`: nothing).
+    public func greeting(for session: Session) -> ResponseLine {
+        .hello(greetingFields(for: session))
+    }
+
+    func greetingFields(for session: Session) -> Fields {
+        var fields = Fields()
+        fields.append("protocol", protocolVersion)
+        fields.append("server", serverName)
+        fields.append("max_line", maximumLineLength)
+        fields.append("role", session.role(under: settings.access)?.rawValue ?? "none")
+        return fields
+    }
+
+    /// What the connection does once the answer is written.
+    public enum After: Sendable {
+        case keepOpen
+        case close
+        /// Start sending the notices of this subscription (now the session's).
+        case startNotices(Subscription)
+        /// Stop the notices of this subscription (no longer the session's); done before the
+        /// answer is written, so that none follows it.
+        case stopNotices(Subscription)
+    }
+
+    /// Answers one inbound line.
+    public func answer(_ inbound: InboundLine, session: inout Session) async -> (Reply, After) {
+        let (configuration, access) = settings.snapshot
+        guard session.rate.take(now: MonotonicClock.seconds(), rate: configuration.limits.requestRate) else {
+            return (Reply(error: .limitExceeded("request_rate",
+                "more than \(configuration.limits.requestRate) requests a second on this connection; this one was not run. Slow down and send it again")),
+                    .keepOpen)
+        }
+        // Someone with no role learns nothing, not even what is wrong with the request, and
+        // is not left holding a connection.
+        guard let role = session.role(under: access) else {
+            return (refuse(nil, role: nil, session: &session), .close)
+        }
+        switch inbound {
+        case .tooLong(let count):
+            return (Reply(error: CasetrackError(.lineTooLong,
+                "line of \(count) bytes is longer than the limit of \(maximumLineLength); it was discarded")), .keepOpen)
+        case .line(let buffer):
+            guard let line = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+                return (Reply(error: CasetrackError(.invalidUTF8, "the line is not valid UTF-8; nothing was done")), .keepOpen)
+            }
+            return await answer(line: line, role: role, configuration: configuration, session: &session)
+        }
+    }
+
+    /// Answers one request line (already known to be UTF-8).
+    public func answer(line: String, session: inout Session) async -> (Reply, After) {
+        let (configuration, access) = settings.snapshot
+        guard let role = session.role(under: access) else { return (refuse(nil, role: nil, session: &session), .close) }
+        return await answer(line: line, role: role, configuration: configuration, session: &session)
+    }
+
+    private func answer(line: String, role: Role, configuration: DaemonConfiguration,
+                        session: inout Session) async -> (Reply, After) {
+        let clock = WriteClock(now: now())
+        let command: Command
+        do {
+            command = try Command(Request(line: line), today: clock.today)
+        } catch {
+            return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
+        }
+        guard role >= command.requiredRole else { return (refuse(command, role: role, session: &session), .keepOpen) }
+        let call = Call(command: command, role: role, clock: clock)
+        do {
+            let answer = try await run(call, session: &session)
+            if configuration.auditReads { audit(command, reply: answer.0, session: session) }
+            return answer
+        } catch let error as CasetrackError {
+            if error.code == .storageFailure {
+                session.logger.critical("storage failure", metadata: [
+                    "message_id": "\(MessageID.storageFailure)", "verb": "\(command.verb.name)", "error": "\(error.message)",
+                ])
+            } else if command.isWrite {
+                session.logger.notice("write refused", metadata: [
+                    "message_id": "\(MessageID.writeRefused)", "verb": "\(command.verb.name)", "code": "\(error.code)",
+                ])
+            }
+            return (Reply(error: error), .keepOpen)
+        } catch {
+            session.logger.error("request failed", metadata: ["verb": "\(command.verb.name)", "error": "\(error)"])
+            return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
+        }
+    }
+
+    /// A checked command with what its handler needs besides the session.
+    struct Call {
+        let command: Command
+        /// The peer's role, already found sufficient for the command.
+        let role: Role
+        let clock: WriteClock
+        var today: Day { clock.today }
+    }
+
+    private func run(_ call: Call, session: inout Session) async throws -> (Reply, After) {
+        switch call.command {
+        case .hello(let version, let format):
+            return (try hello(version: version, format: format, session: &session), .keepOpen)
+        case .format(let format):
+            session.format = format
+            return (Reply(final: ["format": .string(format.rawValue)]), .keepOpen)
+        case .ping:
+            return (Reply(), .keepOpen)
+        case .quit:
+            return (Reply(), .close)
+        case .add(let new, let details):
+            return (try await add(new, details: details, call, session: session), .keepOpen)
+        case .setStatus(let id, let status, let details, let expectVersion, let correction):
+            return (try await setStatus(id, to: status, details: details, expectVersion: expectVersion,
+                                        correction: correction, call, session: session), .keepOpen)
+        case .update(let id, let update, let details, let expectVersion):
+            return (try await self.update(id, update, details: details, expectVersion: expectVersion, call, session: session),
+                    .keepOpen)
+        case .get(let id):
+            return (try await get(id, call), .keepOpen)
+        case .history(let id):
+            return (try await history(id), .keepOpen)
+        case .list(let filter, let limit, let after):
+            return (try await list(filter, limit: limit, after: after, call), .keepOpen)
+        case .count(let filter):
+            return (try await count(filter, call), .keepOpen)
+        case .stats(let query):
+            return (try await stats(query, call), .keepOpen)
+        case .subscribe(let filter, let since):
+            return try await subscribe(filter, since: since, call, session: &session)
+        case .unsubscribe:
+            return try unsubscribe(session: &session)
+        case .testNotice(let note):
+            return (try await testNotice(note: note, call, session: session), .keepOpen)
+        case .exchangeCreate(let name, let date, let phases, let note):
+            return (try await createExchange(name, date: date, phases: phases, note: note, call, session: session), .keepOpen)
+        case .exchangeAdd(let name, let phase, let ids):
+            return (try await listOnExchange(name, phase: phase, ids: ids), .keepOpen)
+        case .exchangeRemove(let name, let ids):
+            return (try await removeFromExchange(name, ids: ids), .keepOpen)
+        case .exchangeComplete(let name, let phase, let details):
+            return (try await completePhase(name, phase: phase, details: details, call, session: session), .keepOpen)
+        case .exchangeShow(let name):
+            return (try await showExchange(name), .keepOpen)
+        case .exchangeList:
+            return (try await listExchanges(call), .keepOpen)
+        case .importRows(let rows, let dryRun):
+            return (try await importRows(rows, dryRun: dryRun, call, session: session), .keepOpen)
+        case .export(let filter, let limit, let after):
+            return (try await export(filter, limit: limit, after: after, call), .keepOpen)
+        case .backup(let path):
+            return (try await backup(to: path, session: session), .keepOpen)
+        }
+    }
+
+    private func hello(version: Int?, format: WireFormat?, session: inout Session) throws -> Reply {
+        if let version, version != protocolVersion {
+            throw CasetrackError(.unsupportedVersion, "this server speaks protocol \(protocolVersion), not \(version)")
+        }
+        if let format { session.format = format }
+        var fields = greetingFields(for: session)
+        fields.append("format", session.format.rawValue)
+        return Reply(final: fields)
+    }
+
+    /// `not-permitted`, logged with who asked.
+    private func refuse(_ command: Command?, role: Role?, session: inout Session) -> Reply {
+        session.refusalsLogged += 1
+        if session.refusalsLogged <= 10 {
+            session.logger.notice("request refused", metadata: [
+                "message_id": "\(MessageID.accessRefused)", "verb": "\(command?.verb.name ?? "-")",
+                "role": "\(role?.rawValue ?? "none")", "needed": "\(command?.requiredRole.rawValue ?? "observer")",
+                "listener": "\(session.listener)", "refusals": "\(session.refusalsLogged)",
+            ])
+        }
+        guard let command, let role else {
+            return Reply(error: CasetrackError(.notPermitted,
+                "uid \(session.peer.uid) has no role on this daemon; an administrator can grant one (observers, readers, writers, admins in casetrackd.conf)"))
+        }
+        let how = role < session.cap || session.cap == .admin ? "an administrator can grant it in casetrackd.conf"
+            : "this socket (\(session.listener)) allows at most \(session.cap.rawValue); use the read-write socket"
+        return Reply(error: CasetrackError(.notPermitted,
+            "\(command.verb.name)\(command.requiredRole > command.verb.role ? " with these arguments" : "") needs the \(command.requiredRole.rawValue) role; this connection has \(role.rawValue) (\(how))"))
+    }
+
+    /// With `audit_reads`, who read which records.
+    private func audit(_ command: Command, reply: Reply, session: Session) {
+        guard command.verb.readsRecords, case .success(let final) = reply.outcome else { return }
+        // An export below the reader role carries no personal data: nothing to audit.
+        if case .export = command, final.string("personal_data") != "yes" { return }
+        let ids: [String]
+        switch command {
+        case .get(let id), .history(let id): ids = [id.description]
+        default: ids = reply.data.compactMap { $0.string("id") }
+        }
+        session.logger.notice("records read", metadata: [
+            "message_id": "\(MessageID.recordsRead)", "verb": "\(command.verb.name)", "cases": "\(ids.joined(separator: ","))",
+            "count": "\(ids.count)",
+        ])
+    }
+
+    /// The error a client may see: our own errors as they are, anything else without detail.
+    static func clientVisible(_ error: any Error) -> CasetrackError {
+        if let error = error as? CasetrackError { return error }
+        return CasetrackError(.internalError, "the server failed to answer; see its log")
+    }
+}

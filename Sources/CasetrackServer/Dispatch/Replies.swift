@@ -1,0 +1,112 @@
+import CasetrackCore
+
+/// The answers that take more than a line to put together, in one place: what a client reads
+/// after a write, an exchange phase, an import, a backup, a subscription.
+enum Replies {
+    /// The answer to a committed change of one case: the record as it now is, and where the
+    /// change stands in the log.
+    static func written(_ change: CaseChange, today: Day) -> Reply {
+        var final = Fields()
+        final.append("id", change.record.id.description)
+        final.append("version", change.record.version)
+        final.append("seq", change.event.seq)
+        var reply = Reply(data: [change.record.fields(today: today)], final: final)
+        reply.acknowledgesWrite = true
+        return reply
+    }
+
+    /// A completed phase: one line per case returned, and the counts by category.
+    static func completed(_ completion: PhaseCompletion) -> Reply {
+        var final = Fields()
+        final.append("exchange", completion.exchange.name)
+        final.append("phase", completion.phase)
+        final.append("seq", completion.event.seq)
+        final.append("returned", completion.returned.values.reduce(0, +))
+        for category in Category.reportOrder {
+            final.append(category.rawValue, completion.returned[category] ?? 0)
+        }
+        let data = completion.changes.map { change -> Fields in
+            var fields = Fields()
+            fields.append("id", change.record.id.description)
+            fields.append("category", change.record.category.rawValue)
+            fields.append("version", change.record.version)
+            fields.append("seq", change.event.seq)
+            return fields
+        }
+        var reply = Reply(data: data, final: final)
+        reply.acknowledgesWrite = true
+        return reply
+    }
+
+    /// An import: a line per row added (and, when not a dry run, per row already on record);
+    /// in a dry run, a line per problem.
+    static func imported(_ result: ImportResult, dryRun: Bool) -> Reply {
+        var data: [Fields] = []
+        for (position, outcome) in result.outcomes.enumerated() {
+            let row = result.indices[position] + 1
+            switch outcome.decision {
+            case .add:
+                guard let change = outcome.change else { continue }
+                var fields = Fields()
+                fields.append("row", row)
+                fields.append("result", "added")
+                fields.append("id", change.record.id.description)
+                fields.append("seq", change.event.seq)
+                data.append(fields)
+            case .existing(let id):
+                guard !dryRun else { continue }
+                var fields = Fields()
+                fields.append("row", row)
+                fields.append("result", "existing")
+                fields.append("id", id.description)
+                data.append(fields)
+            case .conflict:
+                continue
+            }
+        }
+        var final = Fields()
+        final.append("rows", result.rows)
+        final.append("added", result.added)
+        final.append("existing", result.existing)
+        if dryRun {
+            for (index, error) in result.problems.sorted(by: { $0.index < $1.index }) {
+                var fields = Fields()
+                fields.append("row", index + 1)
+                fields.append("code", error.code.rawValue)
+                fields.append("field", ImportRow.field(of: error))
+                fields.append("message", error.message)
+                data.append(fields)
+            }
+            final.append("errors", result.problems.count)
+            final.append("dry_run", "yes")
+            return Reply(data: data, final: final)
+        }
+        let seqs = result.seqs
+        if let first = seqs.first, let last = seqs.last {
+            final.append("first_seq", first)
+            final.append("last_seq", last)
+        }
+        var reply = Reply(data: data, final: final)
+        reply.acknowledgesWrite = true
+        return reply
+    }
+
+    static func backedUp(_ summary: BackupSummary) -> Reply {
+        var final = Fields()
+        final.append("path", summary.path)
+        final.append("bytes", summary.bytes)
+        final.append("cases", summary.cases)
+        final.append("events", summary.events)
+        final.append("last", summary.lastSequence)
+        return Reply(final: final)
+    }
+
+    /// Where a subscription starts: a client that reconnects resumes with `since=` this (or
+    /// the seq of the last notice it handled, if later).
+    static func subscribed(_ subscription: Subscription) -> Reply {
+        var final = Fields()
+        final.append("after", subscription.since ?? subscription.firstRegisteredAfter)
+        final.append("last", subscription.firstRegisteredAfter)
+        return Reply(final: final)
+    }
+}
