@@ -40,18 +40,13 @@ final class Daemon {
     func start() throws -> UInt64 {
         let notifyPath = folder.appendingPathComponent("notify").path
         unlink(notifyPath)
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        switch UnixSocket.bind(path: notifyPath, kind: .datagram) {
+        case .success(let bound): fd = bound
+        case .failure(.pathTooLong): throw BenchError("bind \(notifyPath): the path is too long for a Unix socket")
+        case .failure(.system(_, let reason)): throw BenchError("bind \(notifyPath): \(reason)")
+        }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in notifyPath.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw BenchError("bind \(notifyPath): \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 

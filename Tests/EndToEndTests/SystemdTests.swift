@@ -1,5 +1,6 @@
 import CasetrackClient
 import CasetrackCore
+import CasetrackPOSIX
 import CasetrackServer
 import Foundation
 import Testing
@@ -13,16 +14,10 @@ final class NotifyListener {
     init(path: String) throws {
         self.path = path
         unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        guard case .success(let fd) = UnixSocket.bind(path: path, kind: .datagram) else {
+            throw CasetrackError(.internalError, "cannot bind \(path)")
         }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw CasetrackError(.internalError, "cannot bind \(path)") }
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -70,17 +65,9 @@ enum Journald {
     /// Whether a journald receives on the socket: connecting a datagram socket to a file
     /// that nobody listens on is refused.
     static func listening() -> Bool {
-        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in socket.utf8.enumerated() { raw[index] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        guard case .success(let fd) = UnixSocket.connect(to: socket, kind: .datagram) else { return false }
+        close(fd)
+        return true
     }
 
     /// The entries one process wrote, as journalctl's JSON objects, once `count` are there
