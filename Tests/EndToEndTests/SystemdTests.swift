@@ -2,46 +2,9 @@ import CasetrackClient
 import CasetrackCore
 import CasetrackPOSIX
 import CasetrackServer
+import CasetrackTestSupport
 import Foundation
 import Testing
-
-/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`: it receives what the daemon
-/// tells the service manager.
-final class NotifyListener {
-    let path: String
-    private let fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        unlink(path)
-        guard case .success(let fd) = UnixSocket.bind(path: path, kind: .datagram) else {
-            throw CasetrackError(.internalError, "cannot bind \(path)")
-        }
-        self.fd = fd
-    }
-
-    deinit { close(fd) }
-
-    /// The next message, or nil after `timeout` seconds.
-    func next(timeout: Double = 20) -> String? {
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, Int32(timeout * 1000)) > 0 else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count], as: UTF8.self)
-    }
-
-    /// Messages until one satisfies `wanted` (which is returned), skipping keep-alives unless asked.
-    func next(where wanted: (String) -> Bool, timeout: Double = 20) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            guard let message = next(timeout: deadline.timeIntervalSinceNow) else { return nil }
-            if wanted(message) { return message }
-        }
-        return nil
-    }
-}
 
 /// journald for the tests: the running one, or one started here (as root) when none runs.
 enum Journald {
