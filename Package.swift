@@ -98,8 +98,9 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // Synthetic data and process helpers shared by the test targets (never shipped).
-        .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore"]),
+        // Synthetic data and the real-daemon harness (DaemonProcess), shared by the test
+        // targets and casetrack-bench (never shipped).
+        .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX"]),
         .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),
         .testTarget(name: "CasetrackStoreTests", dependencies: [
             "CasetrackCore", "CasetrackStore", "CasetrackTestSupport", .product(name: "GRDB", package: "GRDB.swift"),

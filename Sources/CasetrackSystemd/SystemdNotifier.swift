@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CasetrackPOSIX
 import CSystemd
 
 /// Tells the service manager how the daemon is doing (`sd_notify`): ready, reloading,
@@ -27,10 +28,7 @@ public struct SystemdNotifier: Sendable {
 
     /// Starts a reload; `ready(status:)` ends it. `MONOTONIC_USEC` lets systemd match the two.
     public func reloading() {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
-        send(["RELOADING=1", "MONOTONIC_USEC=\(microseconds)", "STATUS=reloading the configuration"])
+        send(["RELOADING=1", "MONOTONIC_USEC=\(MonotonicClock.microseconds())", "STATUS=reloading the configuration"])
     }
 
     public func stopping() { send(["STOPPING=1", "STATUS=stopping"]) }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CasetrackCore
+import CasetrackPOSIX
 
 /// Waits that grow after each failure: `first`, twice that, … up to `maximum` seconds.
 struct Backoff {
@@ -28,11 +29,7 @@ struct Backoff {
 
 /// A monotonic clock for deadlines (a wall-clock jump must not end or stretch a wait).
 enum Monotonic {
-    static func milliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
-    }
+    static func milliseconds() -> Int64 { MonotonicClock.milliseconds() }
 }
 
 /// The position of a watcher: one sequence number in a file, replaced atomically.

@@ -126,11 +126,8 @@ func percentiles(_ histogram: Histogram<UInt64>) -> String {
     "\(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99))) / \(ms(histogram.max)) ms"
 }
 
-func now() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1_000_000 + UInt64(spec.tv_nsec) / 1_000
-}
+/// Microseconds on the monotonic clock: the unit of every timing and histogram here.
+func now() -> UInt64 { MonotonicClock.microseconds() }
 
 /// The printed table.
 struct Report {

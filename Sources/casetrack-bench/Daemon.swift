@@ -9,11 +9,9 @@ import Foundation
 
 /// The daemon under measurement: limits raised so that the load, not a guard, is measured.
 final class Daemon {
-    let bin: String
-    let folder: URL
-    let database: String
-    let socket: String
-    private var process: Process?
+    private let daemon: DaemonProcess
+    var socket: String { daemon.socket }
+    var database: String { daemon.database }
 
     static let configuration = """
         request_rate = off
@@ -27,74 +25,24 @@ final class Daemon {
         """
 
     init(bin: String, folder: URL, database: String) throws {
-        self.bin = bin
-        self.folder = folder
-        self.database = database
-        socket = folder.appendingPathComponent("s.sock").path
-        try Daemon.configuration.write(to: folder.appendingPathComponent("bench.conf"), atomically: true, encoding: .utf8)
+        daemon = try DaemonProcess(bin: URL(fileURLWithPath: bin), folder: folder, database: database,
+                                   logFile: folder.appendingPathComponent("casetrackd.log"))
         _ = FilePermissions.raiseOpenFileLimit(to: 16_384)
     }
 
     /// Starts the daemon and returns the microseconds from spawn to its READY=1, read from a
     /// NOTIFY_SOCKET of our own as systemd would.
     func start() throws -> UInt64 {
-        let notifyPath = folder.appendingPathComponent("notify").path
-        unlink(notifyPath)
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in notifyPath.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw BenchError("bind \(notifyPath): \(String(cString: strerror(errno)))") }
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: bin).appendingPathComponent("casetrackd")
-        process.arguments = ["--socket", socket, "--database", database, "--config", folder.appendingPathComponent("bench.conf").path,
-                             "--log-target", "stderr"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = notifyPath
-        process.environment = environment
-        let log = folder.appendingPathComponent("casetrackd.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: log)
-        let started = now()
-        try process.run()
-        self.process = process
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            guard count > 0 else {
-                let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                if !process.isRunning { throw BenchError("casetrackd exited before READY=1: \(said.suffix(500))") }
-                if now() - started > 300_000_000 { throw BenchError("casetrackd did not send READY=1 within 300 s") }
-                continue
-            }
-            if String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").contains("READY=1") { return now() - started }
-        }
+        try daemon.startTimingReady(config: Daemon.configuration, extraArguments: ["--log-target", "stderr"])
     }
 
-    func residentMegabytes() -> Int {
-        guard let process, let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { return -1 }
-        return kilobytes / 1024
-    }
+    func residentMegabytes() -> Int { daemon.residentMegabytes() }
 
-    func stop() {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-    }
+    /// SIGTERM, then as long a wait as it takes: a daemon writing out a large data set is
+    /// never killed in the middle.
+    func stop() { daemon.stop(timeout: nil) }
 
+    // Before the harness's own deinit, which would kill it.
     deinit { stop() }
 }
 

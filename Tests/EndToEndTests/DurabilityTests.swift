@@ -1,5 +1,6 @@
 import CasetrackClient
 import CasetrackCore
+import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing

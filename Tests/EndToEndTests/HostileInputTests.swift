@@ -1,5 +1,6 @@
 @testable import CasetrackClient
 import CasetrackCore
+import CasetrackTestSupport
 import Foundation
 import Testing
 

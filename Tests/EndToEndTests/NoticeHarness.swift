@@ -1,6 +1,7 @@
 import CasetrackClient
 import CasetrackCore
 import CasetrackPOSIX
+import CasetrackTestSupport
 import Foundation
 import Synchronization
 
@@ -99,13 +100,6 @@ extension Daemon {
             usleep(20_000)
         }
         return false
-    }
-
-    /// Starts the daemon with these configuration lines (a file in its folder).
-    func start(config: String, extraArguments: [String] = []) throws {
-        let path = folder.appendingPathComponent("casetrackd.conf").path
-        try config.write(toFile: path, atomically: true, encoding: .utf8)
-        try start(extraArguments: ["--config", path] + extraArguments)
     }
 
     /// Opens `count` cases (missing, military, alternating tags) and returns their ids.

@@ -1,4 +1,5 @@
 import CasetrackCore
+import CasetrackTestSupport
 import Foundation
 import Testing
 

@@ -1,52 +1,10 @@
 import CasetrackClient
 import CasetrackCore
+import CasetrackPOSIX
 import CasetrackServer
+import CasetrackTestSupport
 import Foundation
 import Testing
-
-/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`: it receives what the daemon
-/// tells the service manager.
-final class NotifyListener {
-    let path: String
-    private let fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        unlink(path)
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw CasetrackError(.internalError, "cannot bind \(path)") }
-    }
-
-    deinit { close(fd) }
-
-    /// The next message, or nil after `timeout` seconds.
-    func next(timeout: Double = 20) -> String? {
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, Int32(timeout * 1000)) > 0 else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count], as: UTF8.self)
-    }
-
-    /// Messages until one satisfies `wanted` (which is returned), skipping keep-alives unless asked.
-    func next(where wanted: (String) -> Bool, timeout: Double = 20) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            guard let message = next(timeout: deadline.timeIntervalSinceNow) else { return nil }
-            if wanted(message) { return message }
-        }
-        return nil
-    }
-}
 
 /// journald for the tests: the running one, or one started here (as root) when none runs.
 enum Journald {
@@ -70,17 +28,9 @@ enum Journald {
     /// Whether a journald receives on the socket: connecting a datagram socket to a file
     /// that nobody listens on is refused.
     static func listening() -> Bool {
-        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in socket.utf8.enumerated() { raw[index] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        guard case .success(let fd) = UnixSocket.connect(to: socket, kind: .datagram) else { return false }
+        close(fd)
+        return true
     }
 
     /// The entries one process wrote, as journalctl's JSON objects, once `count` are there
