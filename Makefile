@@ -1,6 +1,7 @@
 # casetrack — the two commands a new machine needs:
 #   make run    install what is missing, build, start casetrackd on ./run/ in the foreground
 #   make test   install what is missing, build, run the whole test suite
+#   make test-quick  the same without the load scenarios and the fuzzer (about a minute)
 # and, to install on a machine that runs systemd:
 #   make install [PREFIX=/usr/local] [DESTDIR=]   then: systemd-sysusers; systemd-tmpfiles --create;
 #               journalctl --update-catalog; systemctl daemon-reload; systemctl enable --now casetrackd.socket
@@ -31,7 +32,7 @@ FUZZ_TIME      ?= 600
 TEST_FUZZ_TIME ?= 60
 FUZZ_DIR        = $(CURDIR)/.build/fuzz
 
-.PHONY: all deps build run test fuzz bench bench-peers test-asan test-tsan install install-files clean
+.PHONY: all deps build run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files clean
 
 all: build
 
@@ -79,6 +80,11 @@ test: build
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.
 	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(TEST_FUZZ_TIME)
+
+# The suites without the load scenarios (Tests/EndToEndTests/LoadScenarios.swift) and the
+# fuzzer: for a developer's edit-and-check loop. CI runs make test.
+test-quick: build
+	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest --skip LoadScenarios
 
 fuzz: deps
 	$(SWIFT) build --product casetrack-fuzz --scratch-path $(FUZZ_DIR) --sanitize=fuzzer --sanitize=address \

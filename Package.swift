@@ -15,7 +15,6 @@ import PackageDescription
 //   casetrack-fuzz   the libFuzzer entry point over CasetrackCore (make fuzz).
 let package = Package(
     name: "casetrack",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "casetrackd", targets: ["casetrackd"]),
         .executable(name: "casectl", targets: ["casectl"]),
