@@ -125,6 +125,15 @@ install-files:
 	install -D -m 644 systemd/casetrack.catalog $(DESTDIR)$(PREFIX)/lib/systemd/catalog/casetrack.catalog
 	install -D -m 644 docs/man/casectl.1 $(DESTDIR)$(PREFIX)/share/man/man1/casectl.1
 	install -D -m 644 docs/man/casetrackd.8 $(DESTDIR)$(PREFIX)/share/man/man8/casetrackd.8
+	# Shell completions, written by the casectl just built: they list its commands, options and
+	# values as they are, with nothing kept by hand to fall behind.
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(INSTALL_BIN)/casectl --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl
+	$(INSTALL_BIN)/casectl --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_casectl
+	$(INSTALL_BIN)/casectl --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/casectl.fish
+	chmod 644 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl \
+	  $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_casectl $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/casectl.fish
 	# An existing configuration is the operator's: never overwritten.
 	test -e $(DESTDIR)$(SYSCONFDIR)/casetrack/casetrackd.conf || \
 	  install -D -m 644 config/casetrackd.conf $(DESTDIR)$(SYSCONFDIR)/casetrack/casetrackd.conf

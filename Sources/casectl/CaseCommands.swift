@@ -15,11 +15,11 @@ struct Add: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A spelling of the full name (repeat for others: Cyrillic, Latin…).", valueName: "name"))
     var name: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("military or civilian.", valueName: "category"))
-    var category: String?
+    @Option(name: .long, help: ArgumentHelp("The person's category.", valueName: "category"))
+    var category: Category?
 
-    @Option(name: .long, help: ArgumentHelp("missing, captive, returned or deceased.", valueName: "status"))
-    var status: String?
+    @Option(name: .long, help: ArgumentHelp("The status the case opens in.", valueName: "status"))
+    var status: Status?
 
     @Option(name: .long, help: ArgumentHelp("When the person went missing or was detained: YYYY-MM-DD, YYYY-MM, YYYY or unknown.", valueName: "date"))
     var since: String?
@@ -49,8 +49,8 @@ struct Add: ParsableCommand {
 
     func run() throws {
         var options: [(key: String, value: String)] = name.map { ("name", $0) }
-        if let category { options.append(("category", category)) }
-        if let status { options.append(("status", status)) }
+        if let category { options.append(("category", category.rawValue)) }
+        if let status { options.append(("status", status.rawValue)) }
         if let since { options.append(("since", since)) }
         if let birth { options.append(("birth", birth)) }
         if let unit { options.append(("unit", unit)) }
@@ -104,8 +104,8 @@ struct SetStatus: ParsableCommand {
     @Argument(help: ArgumentHelp("The case id.", valueName: "id"))
     var id: String
 
-    @Argument(help: ArgumentHelp("The new status: missing, captive, returned or deceased.", valueName: "status"))
-    var status: String
+    @Argument(help: ArgumentHelp("The new status.", valueName: "status"))
+    var status: Status
 
     @OptionGroup var event: EventOptions
 
@@ -120,7 +120,7 @@ struct SetStatus: ParsableCommand {
         if let expectVersion { options.append(("expect_version", String(expectVersion))) }
         if correction { options.append(("correction", "yes")) }
         try connection.run { client in
-            let answer = try client.request(Request(verb: "SET-STATUS", positional: [id, status], options: options))
+            let answer = try client.request(Request(verb: "SET-STATUS", positional: [id, status.rawValue], options: options))
             try Output.change(answer, json: connection.json, verb: correction ? "corrected" : "changed")
         }
     }
@@ -142,8 +142,8 @@ struct Update: ParsableCommand {
     var addName: [String] = []
     @Option(name: .long, help: ArgumentHelp("Remove a spelling of the name.", valueName: "name"))
     var removeName: [String] = []
-    @Option(name: .long, help: ArgumentHelp("military or civilian.", valueName: "category"))
-    var category: String?
+    @Option(name: .long, help: ArgumentHelp("The person's category.", valueName: "category"))
+    var category: Category?
     @Option(name: .long, help: ArgumentHelp("When the person went missing or was detained.", valueName: "date"))
     var since: String?
     @Option(name: .long, help: ArgumentHelp("Date of birth.", valueName: "date"))
@@ -173,7 +173,7 @@ struct Update: ParsableCommand {
     func run() throws {
         var options: [(key: String, value: String)] = name.map { ("name", $0) }
         options += addName.map { ("add_name", $0) } + removeName.map { ("remove_name", $0) }
-        if let category { options.append(("category", category)) }
+        if let category { options.append(("category", category.rawValue)) }
         if let since { options.append(("since", since)) }
         if let birth { options.append(("birth", birth)) }
         if let unit { options.append(("unit", unit)) }

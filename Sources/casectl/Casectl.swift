@@ -10,7 +10,11 @@ struct Casectl: ParsableCommand {
         discussion: """
             casectl talks to casetrackd over its Unix socket: --socket, else $CASETRACK_SOCKET, \
             else \(DaemonConfiguration().socketPath). Every command prints a readable table, or JSON \
-            with --json (one document; one object per line for lists).
+            with --json (one document; one object per line for lists). Both go before the command \
+            (casectl --socket PATH count) or after it (casectl count --socket PATH).
+
+            Shell completion: casectl --generate-completion-script bash, zsh or fish prints the \
+            script (make install installs all three).
 
             EXIT STATUS
               0   success
@@ -20,7 +24,8 @@ struct Casectl: ParsableCommand {
             or a reference that belongs to another case
               4   not permitted
               6   (watch) the events after the cursor were trimmed by retention
-              64  bad usage: a wrong option, or a value the daemon refused as invalid
+              64  bad usage: a wrong option or value (casectl names the values allowed), or a \
+            value the daemon refused as invalid
               65  (import) the file has errors, each printed with its line: nothing was imported; (export) a case CSV cannot hold
               69  the daemon cannot be reached, is shutting down, or a limit turned the request \
             away (too many connections, requests too fast): nothing was done, retry later
@@ -34,12 +39,24 @@ struct Casectl: ParsableCommand {
             List.self, Count.self, Stats.self, ExchangeCommand.self, Import.self, Export.self, Backup.self,
             Watch.self, Wait.self, TestNotice.self, Ping.self,
         ])
+
+    // Global options, as `git -C`, `systemctl -H` and `redis-cli -s` have them. argument-parser
+    // parses the root's options wherever they stand on the line, before the command or after
+    // it, and a command's `@OptionGroup` of the same type is handed the value the root decoded
+    // (OptionGroup.init(from:) looks for it first). So every command keeps its own
+    // `@OptionGroup var connection`, and its help still lists --socket and --json, while
+    // `casectl --socket P count` and `casectl count --socket P` are one command; the root's
+    // help lists them as global options. No rewriting of the command line is needed, and
+    // completion and --help see the options as they are. Without a command, casectl prints
+    // its help, as it always did.
+    @OptionGroup(title: "Global Options") var connection: ConnectionOptions
 }
 
 /// How casectl reaches the daemon and prints what it says.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "The daemon's socket. Default: $CASETRACK_SOCKET, else \(DaemonConfiguration().socketPath).", valueName: "path"))
+        "The daemon's socket. Default: $CASETRACK_SOCKET, else \(DaemonConfiguration().socketPath).", valueName: "path"),
+            completion: .file())
     var socket: String?
 
     @Flag(name: .long, help: "Print JSON: one document, or one object per line for lists.")
@@ -98,11 +115,11 @@ enum ExitStatus {
 
 /// Options shared by every command that selects cases.
 struct FilterOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Status: missing, captive, returned or deceased (repeat, or comma-separate, for any of several).", valueName: "status"))
-    var status: [String] = []
+    @Option(name: .long, help: ArgumentHelp("The status (repeat, or comma-separate, for any of several).", valueName: "status"))
+    var status: [ValueList<Status>] = []
 
-    @Option(name: .long, help: ArgumentHelp("military or civilian.", valueName: "category"))
-    var category: [String] = []
+    @Option(name: .long, help: ArgumentHelp("The category (repeat, or comma-separate, for either).", valueName: "category"))
+    var category: [ValueList<Category>] = []
 
     @Option(name: .long, help: ArgumentHelp("A tag the case must have (repeat: all of them). Needs the reader role.", valueName: "tag"))
     var tag: [String] = []
@@ -139,8 +156,8 @@ struct FilterOptions: ParsableArguments {
 
     var options: [(key: String, value: String)] {
         var options: [(key: String, value: String)] = []
-        options += status.map { ("status", $0) }
-        options += category.map { ("category", $0) }
+        options += status.map { ("status", $0.text) }
+        options += category.map { ("category", $0.text) }
         options += tag.map { ("tag", $0) }
         if let unit { options.append(("unit", unit)) }
         if let heldMin { options.append(("held_min", heldMin)) }
@@ -164,8 +181,8 @@ struct EventOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Where the information comes from (official statement, released person, ICRC, family, media…).", valueName: "text"))
     var source: String?
 
-    @Option(name: .long, help: ArgumentHelp("preliminary or confirmed.", valueName: "level"))
-    var confidence: String?
+    @Option(name: .long, help: ArgumentHelp("How sure the source is.", valueName: "level"))
+    var confidence: Confidence?
 
     @Option(name: .long, help: ArgumentHelp("A note kept with the event.", valueName: "text"))
     var note: String?
@@ -174,7 +191,7 @@ struct EventOptions: ParsableArguments {
         var options: [(key: String, value: String)] = []
         if let at { options.append(("at", at)) }
         if let source { options.append(("source", source)) }
-        if let confidence { options.append(("confidence", confidence)) }
+        if let confidence { options.append(("confidence", confidence.rawValue)) }
         if let note { options.append(("note", note)) }
         return options
     }

@@ -65,7 +65,7 @@ struct ExchangeCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("The phase.", valueName: "k"))
         var phase: Int = 1
 
-        @Option(name: .long, help: ArgumentHelp("A file of case ids, one per line.", valueName: "file"))
+        @Option(name: .long, help: ArgumentHelp("A file of case ids, one per line.", valueName: "file"), completion: .file())
         var file: String?
 
         @Argument(help: ArgumentHelp("Case ids, e.g. C-000001.", valueName: "id"))

@@ -32,18 +32,18 @@ struct Import: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("The file to import.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The file to import.", valueName: "file"), completion: .file())
     var file: String
 
-    @Option(name: .long, help: ArgumentHelp("csv or json (JSON lines). Default: from the file's name (.csv; .json, .jsonl, .ndjson), else from its first character.", valueName: "format"))
-    var format: String?
+    @Option(name: .long, help: ArgumentHelp("The file's format; json is JSON lines. Default: from the file's name (.csv; .json, .jsonl, .ndjson), else from its first character.", valueName: "format"))
+    var format: CaseFile.Format?
 
     @Flag(name: .long, help: "Check the file against the daemon and print what would happen; change nothing.")
     var dryRun = false
 
     func run() throws {
         let text = try TextFile.read(file)
-        let format = try CaseFile.Format.detect(self.format, path: file, text: text)
+        let format = CaseFile.Format.detect(self.format, path: file, text: text)
         var (rows, problems) = CaseFile.rows(text, format: format)
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
@@ -229,18 +229,14 @@ struct Export: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var filter: FilterOptions
 
-    @Option(name: .long, help: ArgumentHelp("csv or json (JSON lines).", valueName: "format"))
-    var format: String = "csv"
+    @Option(name: .long, help: ArgumentHelp("The format; json is JSON lines.", valueName: "format"))
+    var format: CaseFile.Format = .csv
 
-    @Option(name: .long, help: ArgumentHelp("Write to this file (mode 0600; written under a temporary name and renamed when complete) instead of standard output.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Write to this file (mode 0600; written under a temporary name and renamed when complete) instead of standard output.", valueName: "file"),
+            completion: .file())
     var output: String?
 
-    func validate() throws {
-        if CaseFile.Format(rawValue: format.lowercased()) == nil { throw ValidationError("--format must be csv or json") }
-    }
-
     func run() throws {
-        let format = CaseFile.Format(rawValue: format.lowercased()) ?? .csv
         // A file is written under a temporary name and renamed when complete: a failed export
         // leaves no partial file that could be imported as if whole, and spares an older one.
         var out: Int32 = 1
@@ -331,7 +327,7 @@ struct Backup: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: ArgumentHelp("The new file.", valueName: "file"))
+    @Argument(help: ArgumentHelp("The new file.", valueName: "file"), completion: .file())
     var file: String
 
     func run() throws {
@@ -360,11 +356,9 @@ enum TextFile {
 }
 
 extension CaseFile.Format {
-    static func detect(_ given: String?, path: String, text: String) throws -> CaseFile.Format {
-        if let given {
-            guard let format = CaseFile.Format(rawValue: given.lowercased()) else { throw ValidationError("--format must be csv or json") }
-            return format
-        }
+    /// The format given, else the one the file's name or its first character says.
+    static func detect(_ given: CaseFile.Format?, path: String, text: String) -> CaseFile.Format {
+        if let given { return given }
         let lower = path.lowercased()
         if lower.hasSuffix(".csv") { return .csv }
         if lower.hasSuffix(".json") || lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") { return .json }

@@ -9,16 +9,16 @@ import CasetrackPOSIX
 /// Options that select notices (the filter of SUBSCRIBE).
 struct NoticeFilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The status before or after the event (repeat or comma-separate for any of several).", valueName: "status"))
-    var status: [String] = []
+    var status: [ValueList<Status>] = []
 
-    @Option(name: .long, help: ArgumentHelp("The status before the event.", valueName: "status"))
-    var old: [String] = []
+    @Option(name: .long, help: ArgumentHelp("The status before the event (repeat or comma-separate for any of several).", valueName: "status"))
+    var old: [ValueList<Status>] = []
 
-    @Option(name: .long, help: ArgumentHelp("The status after the event.", valueName: "status"))
-    var new: [String] = []
+    @Option(name: .long, help: ArgumentHelp("The status after the event (repeat or comma-separate for any of several).", valueName: "status"))
+    var new: [ValueList<Status>] = []
 
-    @Option(name: .long, help: ArgumentHelp("military or civilian.", valueName: "category"))
-    var category: [String] = []
+    @Option(name: .long, help: ArgumentHelp("The category (repeat or comma-separate for either).", valueName: "category"))
+    var category: [ValueList<Category>] = []
 
     @Option(name: .long, help: ArgumentHelp("A tag the case has (repeat: all of them).", valueName: "tag"))
     var tag: [String] = []
@@ -29,20 +29,20 @@ struct NoticeFilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("One case (repeat for several).", valueName: "id"))
     var id: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Event kind: created, status, correction, update, held, stale, test or exchange.", valueName: "kind"))
-    var kind: [String] = []
+    @Option(name: .long, help: ArgumentHelp("The event's kind (repeat or comma-separate for any of several).", valueName: "kind"))
+    var kind: [ValueList<EventKind>] = []
 
     /// The filter as SUBSCRIBE options; the daemon checks every value.
     var options: [(key: String, value: String)] {
         var options: [(key: String, value: String)] = []
-        options += status.map { ("status", $0) }
-        options += old.map { ("old", $0) }
-        options += new.map { ("new", $0) }
-        options += category.map { ("category", $0) }
+        options += status.map { ("status", $0.text) }
+        options += old.map { ("old", $0.text) }
+        options += new.map { ("new", $0.text) }
+        options += category.map { ("category", $0.text) }
         options += tag.map { ("tag", $0) }
         if let unit { options.append(("unit", unit)) }
         options += id.map { ("id", $0) }
-        options += kind.map { ("kind", $0) }
+        options += kind.map { ("kind", $0.text) }
         return options
     }
 }
@@ -97,7 +97,8 @@ struct Watch: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Start after this sequence number (0: from the first event; if retention trimmed the log, watch exits 6).", valueName: "seq"))
     var after: Int64?
 
-    @Option(name: .long, help: ArgumentHelp("Keep the position in this file, to survive a restart of casectl.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Keep the position in this file, to survive a restart of casectl.", valueName: "file"),
+            completion: .file())
     var cursorFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Run this shell command for each notice (see above).", valueName: "cmd"))
@@ -236,7 +237,7 @@ struct Wait: ParsableCommand {
     var id: String
 
     @Option(name: .long, help: ArgumentHelp("The status to wait for (comma-separate for any of several).", valueName: "status"))
-    var until: String
+    var until: ValueList<Status>
 
     @Option(name: .long, help: ArgumentHelp("Give up after this long: 90s, 10m, 1h, 2d, or seconds. Default: wait for ever.", valueName: "duration"))
     var timeout: String?
@@ -244,13 +245,7 @@ struct Wait: ParsableCommand {
     func run() throws {
         TerminationSignals.unblock()
         guard let caseID = CaseID(id) else { throw ValidationError("'\(id)' is not a case id; write C-000123") }
-        var statuses = Set<Status>()
-        for part in until.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let status = Status(rawValue: part.lowercased()) else {
-                throw ValidationError("--until: '\(part)' is not a status; use \(Status.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            statuses.insert(status)
-        }
+        let statuses = Set(until.values)
         var deadline: Int64?
         if let timeout {
             guard let seconds = Self.seconds(timeout) else { throw ValidationError("--timeout: '\(timeout)' is not a duration such as 90s, 10m, 1h or 2d") }
@@ -317,7 +312,7 @@ struct Wait: ParsableCommand {
     }
 
     private func timedOut() -> ExitCode {
-        Output.error("wait: \(id) did not reach \(until) within \(timeout ?? "the timeout")")
+        Output.error("wait: \(id) did not reach \(until.text) within \(timeout ?? "the timeout")")
         return ExitCode(ExitStatus.timedOut)
     }
 

@@ -78,8 +78,8 @@ struct Stats: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var filter: FilterOptions
 
-    @Option(name: .long, help: ArgumentHelp("status (default), held, unit, tag, exchange or day.", valueName: "breakdown"))
-    var by: String = "status"
+    @Option(name: .long, help: ArgumentHelp("How to split the cases counted.", valueName: "breakdown"))
+    var by: Breakdown = .status
 
     @Option(name: .long, help: ArgumentHelp("(--by day) The first day.", valueName: "date"))
     var from: String?
@@ -92,7 +92,7 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         var options = filter.options
-        if by != "status" { options.append(("by", by)) }
+        if by != .status { options.append(("by", by.rawValue)) }
         if let from { options.append(("from", from)) }
         if let to { options.append(("to", to)) }
         try connection.run { client in
@@ -104,7 +104,7 @@ struct Stats: ParsableCommand {
                 let header = answer.data.first.map { $0.keys } ?? []
                 Output.line(CaseFile.csvLine(header))
                 for line in answer.data { Output.line(CaseFile.csvLine(header.map { line.string($0) ?? "" })) }
-            } else if by.lowercased() == "status" {
+            } else if by == .status {
                 Output.statistics(CaseStatistics(lines: answer.data))
             } else {
                 let header = answer.data.first.map { $0.keys } ?? []
