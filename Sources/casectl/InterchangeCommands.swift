@@ -149,7 +149,6 @@ struct Import: ParsableCommand {
             if going, index + 1 < requests.count { try client.send(requests[index + 1]) }
             let answer = try client.receive()
             if !(try handle(index, answer)) {
-                if !going { return }
                 going = false
                 // Only the one sent ahead is left to read.
                 if index + 1 < requests.count {

@@ -48,27 +48,15 @@ public struct CaseUpdate: Hashable, Sendable {
         note("names", record.names, names, list)
         record.names = names
 
-        var tags = Set(record.tags)
-        for tag in removeTags {
-            guard tags.remove(tag) != nil else { throw CasetrackError.badArgument("remove_tag: \(record.id) has no tag \(tag)") }
-        }
-        tags.formUnion(addTags)
-        guard tags.count <= CaseUpdate.maximumListLength else {
-            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) tags")
-        }
-        note("tags", record.tags, tags.sorted(), list)
-        record.tags = tags.sorted()
+        let tags = try CaseUpdate.edited(record.tags, removing: removeTags, adding: addTags,
+                                         key: "remove_tag", noun: "tag", plural: "tags", in: record.id)
+        note("tags", record.tags, tags, list)
+        record.tags = tags
 
-        var refs = Set(record.references)
-        for ref in removeReferences {
-            guard refs.remove(ref) != nil else { throw CasetrackError.badArgument("remove_ref: \(record.id) has no reference \(ref)") }
-        }
-        refs.formUnion(addReferences)
-        guard refs.count <= CaseUpdate.maximumListLength else {
-            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) references")
-        }
-        note("refs", record.references, refs.sorted(), list)
-        record.references = refs.sorted()
+        let refs = try CaseUpdate.edited(record.references, removing: removeReferences, adding: addReferences,
+                                         key: "remove_ref", noun: "reference", plural: "references", in: record.id)
+        note("refs", record.references, refs, list)
+        record.references = refs
 
         if let category { note("category", record.category.rawValue, category.rawValue) { $0 }; record.category = category }
         if let since { note("since", record.since, since, date); record.since = since }
@@ -78,5 +66,20 @@ public struct CaseUpdate: Hashable, Sendable {
         if let detentionPlace { note("detention_place", record.detentionPlace, detentionPlace, text); record.detentionPlace = detentionPlace }
         if let notes { note("notes", record.notes, notes, text); record.notes = notes }
         return changes
+    }
+
+    /// A set-like list (tags, references) after removals, each of which must be there, and
+    /// additions; sorted, and bounded by ``maximumListLength``.
+    static func edited(_ current: [String], removing: [String], adding: [String], key: String, noun: String,
+                       plural: String, in id: CaseID) throws -> [String] {
+        var values = Set(current)
+        for value in removing {
+            guard values.remove(value) != nil else { throw CasetrackError.badArgument("\(key): \(id) has no \(noun) \(value)") }
+        }
+        values.formUnion(adding)
+        guard values.count <= CaseUpdate.maximumListLength else {
+            throw CasetrackError.badArgument("a case has at most \(CaseUpdate.maximumListLength) \(plural)")
+        }
+        return values.sorted()
     }
 }
