@@ -7,7 +7,7 @@ import GRDB
 enum RowCoding {
     static let caseColumns = """
         id, status, category, names, birth, unit, tags, since, ended, last_place, detention_place, refs, notes, \
-        version, created_at, updated_at
+        version, created_at, updated_at, sex, service_number, rank, birth_place
         """
 
     static func encodeList(_ values: [String]) -> String {
@@ -46,7 +46,12 @@ enum RowCoding {
             since: date(columns.text(7)), endedOn: date(columns.text(8)), lastKnownPlace: columns.text(9),
             detentionPlace: columns.text(10), references: try decodeList(columns.text(11) ?? ""), notes: columns.text(12),
             version: Int(columns.integer(13)), createdAt: Timestamp(unixMilliseconds: columns.integer(14)),
-            updatedAt: Timestamp(unixMilliseconds: columns.integer(15)))
+            updatedAt: Timestamp(unixMilliseconds: columns.integer(15)),
+            sex: try columns.text(16).map { text in
+                guard let sex = Sex(rawValue: text) else { throw corrupt("case \(CaseID(number: id)) has an unknown sex") }
+                return sex
+            },
+            serviceNumber: columns.text(17), rank: columns.text(18), birthPlace: columns.text(19))
     }
 
     static func event(_ row: Row) throws -> HistoryEvent {
@@ -84,6 +89,7 @@ enum RowCoding {
     static let caseTableColumns = [
         "id", "status", "category", "names", "birth", "unit", "unit_key", "tags", "since", "since_day", "ended",
         "ended_day", "last_place", "detention_place", "refs", "notes", "version", "created_at", "updated_at",
+        "sex", "service_number", "rank", "birth_place",
     ]
 
     static func caseValues(_ record: CaseRecord) -> [DatabaseValue] {
@@ -93,7 +99,7 @@ enum RowCoding {
             record.since?.description, record.since?.firstDay.daysSinceEpoch, record.endedOn?.description,
             record.endedOn?.firstDay.daysSinceEpoch, record.lastKnownPlace, record.detentionPlace,
             encodeList(record.references), record.notes, record.version, record.createdAt.unixMilliseconds,
-            record.updatedAt.unixMilliseconds,
+            record.updatedAt.unixMilliseconds, record.sex?.rawValue, record.serviceNumber, record.rank, record.birthPlace,
         ]
         return values.map { $0?.databaseValue ?? .null }
     }

@@ -79,6 +79,13 @@ public final class SQLiteCaseStore: CaseStore, Service {
             guard synchronous == 2 else {
                 throw CasetrackError(.storageFailure, "SQLite refused synchronous=FULL on \(path); refusing to run without it")
             }
+            // A database a newer casetrackd migrated holds what this one cannot read or keep
+            // consistent (an older package installed over a newer one, a backup restored to
+            // an older host): refused before anything is written.
+            if try pool.read({ try Schema.migrator.hasBeenSuperseded($0) }) {
+                throw CasetrackError(.storageFailure,
+                    "the database \(path) was written by a newer casetrackd (its schema has changes this version does not know); nothing was changed. Run the newer casetrackd again, or restore a backup made by this version")
+            }
             try Schema.migrator.migrate(pool)
         } catch let error as CasetrackError {
             throw error

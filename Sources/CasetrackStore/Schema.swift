@@ -190,6 +190,16 @@ enum Schema {
             // the time to READY (the first STATUS= line carries it).
             try db.execute(sql: "INSERT INTO counters (name, value) VALUES ('cases', (SELECT count(*) FROM cases))")
         }
+        migrator.registerMigration("v5: identity") { db in
+            // What tells one person from another of the same name: duplicates and list
+            // matching weigh them. Optional, as the rest of a record.
+            try db.execute(sql: """
+                ALTER TABLE cases ADD COLUMN sex TEXT;
+                ALTER TABLE cases ADD COLUMN service_number TEXT;
+                ALTER TABLE cases ADD COLUMN rank TEXT;
+                ALTER TABLE cases ADD COLUMN birth_place TEXT;
+                """)
+        }
         return migrator
     }
 }

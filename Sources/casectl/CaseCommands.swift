@@ -45,6 +45,8 @@ struct Add: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Free notes.", valueName: "text"))
     var notes: String?
 
+    @OptionGroup(title: "Identity") var identity: IdentityOptions
+
     @OptionGroup var event: EventOptions
 
     func run() throws {
@@ -59,6 +61,7 @@ struct Add: ParsableCommand {
         if let detentionPlace { options.append(("detention_place", detentionPlace)) }
         options += ref.map { ("ref", $0) }
         if let notes { options.append(("notes", notes)) }
+        options += identity.options
         options += event.options
         try connection.run { client in
             try Output.change(try client.request(Request(verb: "ADD", options: options)), json: connection.json, verb: "added")
@@ -165,6 +168,8 @@ struct Update: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Free notes (replaces the old notes).", valueName: "text"))
     var notes: String?
 
+    @OptionGroup(title: "Identity") var identity: IdentityOptions
+
     @OptionGroup var event: EventOptions
 
     @Option(name: .long, help: ArgumentHelp("Refuse (exit 3) unless the case is still at this version.", valueName: "n"))
@@ -182,6 +187,7 @@ struct Update: ParsableCommand {
         if let detentionPlace { options.append(("detention_place", detentionPlace)) }
         options += addRef.map { ("add_ref", $0) } + removeRef.map { ("remove_ref", $0) }
         if let notes { options.append(("notes", notes)) }
+        options += identity.options
         options += event.options
         if let expectVersion { options.append(("expect_version", String(expectVersion))) }
         try connection.run { client in
@@ -234,5 +240,30 @@ struct Ping: ParsableCommand {
                 Output.line("\(client.greeting.string("server") ?? "casetrackd") answers on \(connection.socketPath) (protocol \(client.greeting.string("protocol") ?? "?"), role \(client.greeting.string("role") ?? "unknown"))")
             }
         }
+    }
+}
+
+/// What tells a person from another of the same name, for `add` and `update` (an empty
+/// value clears a field in `update`). Readers and above see them; observers never do.
+struct IdentityOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The person's sex.", valueName: "sex"))
+    var sex: Sex?
+
+    @Option(name: .long, help: ArgumentHelp("Military service number: letters and digits, with - / . between them.", valueName: "number"))
+    var serviceNumber: String?
+
+    @Option(name: .long, help: ArgumentHelp("Military rank.", valueName: "rank"))
+    var rank: String?
+
+    @Option(name: .long, help: ArgumentHelp("Place of birth.", valueName: "place"))
+    var birthPlace: String?
+
+    var options: [(key: String, value: String)] {
+        var options: [(key: String, value: String)] = []
+        if let sex { options.append(("sex", sex.rawValue)) }
+        if let serviceNumber { options.append(("service_number", serviceNumber)) }
+        if let rank { options.append(("rank", rank)) }
+        if let birthPlace { options.append(("birth_place", birthPlace)) }
+        return options
     }
 }

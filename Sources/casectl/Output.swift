@@ -41,6 +41,10 @@ enum Output {
         rows.append(("unit", record.unit ?? "-"))
         rows.append(("tags", record.tags.isEmpty ? "-" : record.tags.joined(separator: ", ")))
         rows.append(("birth", record.birth?.description ?? "unknown"))
+        if let place = record.birthPlace { rows.append(("birth place", place)) }
+        if let sex = record.sex { rows.append(("sex", sex.rawValue)) }
+        if let number = record.serviceNumber { rows.append(("service number", number)) }
+        if let rank = record.rank { rows.append(("rank", rank)) }
         rows.append(("missing/detained", record.since.map { "\($0) (\($0.precision.rawValue))" } ?? "unknown"))
         rows.append(("held for", record.heldFor(today: today).map { readable($0) + (record.status.isOpen ? ", still" : "") } ?? "unknown"))
         rows.append(("last known place", record.lastKnownPlace ?? "-"))

@@ -50,3 +50,30 @@ struct DocumentationTests {
         #expect(try Self.read("docs/PROTOCOL.md").contains("| \(verb.name) | \(verb.role.rawValue) |"))
     }
 }
+
+extension DocumentationTests {
+    /// The text of the `### VERB` section of docs/PROTOCOL.md.
+    static func section(_ verb: Verb) throws -> String {
+        let text = try read("docs/PROTOCOL.md")
+        guard let start = text.range(of: "\n### \(verb.name)\n") else { return "" }
+        let rest = text[start.upperBound...]
+        let end = rest.range(of: "\n##")?.lowerBound ?? rest.endIndex
+        return String(rest[..<end])
+    }
+
+    @Test("every key a verb takes is in its section of the protocol (filter and event keys in theirs)", arguments: Verb.allCases)
+    func keys(_ verb: Verb) throws {
+        let section = try Self.section(verb)
+        let protocolText = try Self.read("docs/PROTOCOL.md")
+        for key in verb.keys where !section.contains("`\(key)`") && !section.contains("\(key)=") {
+            // Keys shared by several verbs are described once, in their own section.
+            let shared = ["### Filters", "### Options every write takes", "### Notice filters"].contains { heading in
+                guard let start = protocolText.range(of: heading) else { return false }
+                let rest = protocolText[start.upperBound...]
+                let body = rest[..<(rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex)]
+                return body.contains("`\(key)`")
+            }
+            #expect(shared, "\(verb.name) takes \(key)=, which docs/PROTOCOL.md does not describe")
+        }
+    }
+}

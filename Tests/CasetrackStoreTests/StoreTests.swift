@@ -250,6 +250,41 @@ struct StoreTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: garbage)) == Data(repeating: 0x41, count: 8_192))
     }
 
+    @Test("a database a newer casetrackd migrated is refused untouched, with what to do")
+    func newerSchema() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-newer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("db.sqlite").path
+        try SQLiteCaseStore(path: path).close()
+        // What a later version's migration leaves: an identifier this version does not know.
+        try Self.sqlite(path, "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
+        let before = try Self.dump(path)
+        #expect { try SQLiteCaseStore(path: path) } throws: { error in
+            "\(error)".contains("was written by a newer casetrackd") && "\(error)".contains("nothing was changed")
+        }
+        #expect(try Self.dump(path) == before)
+    }
+
+    @Test("identity fields are stored, changed one at a time and cleared")
+    func identityFields() async throws {
+        try await withStore { store, _ in
+            let new = NewCase(names: ["Гнатюк Остап Петрович"], category: .military, status: .captive,
+                              sex: .male, serviceNumber: "ЖС-401522", rank: "старший солдат", birthPlace: "Ніжин")
+            let added = try await store.add(new, details: EventDetails(), actor: testActor, clock: clock())
+            #expect(try await store.get(added.record.id) == added.record)
+            #expect(added.record.sex == .male && added.record.birthPlace == "Ніжин")
+            var update = CaseUpdate()
+            update.rank = .some("сержант")
+            update.serviceNumber = .some(nil)
+            let changed = try await store.update(added.record.id, update, details: EventDetails(), actor: testActor,
+                                                 expectVersion: 1, clock: clock(1))
+            let stored = try #require(try await store.get(added.record.id))
+            #expect(stored == changed.record && stored.rank == "сержант" && stored.serviceNumber == nil && stored.sex == .male)
+            #expect(changed.event.changes == ["service_number: ЖС-401522 -> (none)", "rank: \"старший солдат\" -> сержант"])
+        }
+    }
+
     /// Every table's rows, in order: what "unchanged" means for the database.
     static func dump(_ path: String) throws -> String {
         try sqlite(path, """

@@ -5,6 +5,24 @@ import Testing
 
 @Suite("casectl against the real daemon")
 struct CasectlTests {
+    @Test("identity fields: add shows them, update clears one, a wrong sex is refused before anything is sent")
+    func identity() throws {
+        let daemon = try Daemon()
+        let soldier = try daemon.casectl("add", "--name", "Гнатюк Остап", "--category", "military", "--status", "captive",
+                                         "--sex", "Male", "--service-number", "ЖС-401522", "--rank", "старший солдат",
+                                         "--birth-place", "Ніжин")
+        #expect(soldier.status == 0, "\(soldier.stderr)")
+        let shown = try daemon.casectl("get", "C-000001")
+        let rows = shown.lines.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        for row in ["sex: male", "service number: ЖС-401522", "rank: старший солдат", "birth place: Ніжин"] {
+            #expect(rows.contains(row), "\(row) in \(shown.stdout)")
+        }
+        let cleared = try daemon.casectl("update", "C-000001", "--service-number", "", "--json").json()
+        #expect(cleared["service_number"] == nil && cleared["sex"] as? String == "male")
+        let bad = try daemon.casectl("add", "--name", "x", "--category", "civilian", "--status", "missing", "--sex", "m")
+        #expect(bad.status == 64 && bad.stderr.contains("'male', 'female' or 'unknown'"), "\(bad.stderr)")
+    }
+
     @Test("the README walkthrough: add, get, set-status, history, list, count, stats")
     func walkthrough() throws {
         let daemon = try Daemon()

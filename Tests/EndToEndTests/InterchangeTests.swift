@@ -46,6 +46,9 @@ struct ImportExportTests {
             if index % 3 == 0 { options += [("last_place", "Село \(index), район"), ("detention_place", "СІЗО \"№\(index)\"")] }
             if index % 4 == 0 { options.append(("notes", "Рядок 1, з комою\nРядок 2 \"в лапках\"")) }
             if index % 5 == 0 { options.append(("ref", "EXTRA-\(index)")) }
+            // Identity fields, in some rows only: they must round-trip too, and be absent where not set.
+            if index % 3 == 1 { options += [("sex", index % 2 == 0 ? "female" : "male"), ("birth_place", "Ніжин, Чернігівщина")] }
+            if new.category == .military, index % 2 == 0 { options += [("service_number", "ЖС-\(400_000 + index)"), ("rank", "молодший сержант")] }
             let id = try client.request(Request(verb: "ADD", options: options)).get().string("id") ?? ""
             // Closed at a date after the start, in each precision (or at an unknown date).
             if index % 4 == 1, (new.since?.lastDay).map({ $0 < Day(year: 2025, month: 1, day: 1)! }) ?? true {

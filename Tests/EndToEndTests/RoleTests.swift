@@ -281,7 +281,9 @@ struct RoleTests {
             try writer.send(Request(verb: "ADD", options: [("name", name), ("name", latin(index)), ("category", "civilian"),
                                                            ("status", "missing"), ("unit", "Підрозділ \(index)"),
                                                            ("tag", "secret-tag-\(index)"),
-                                                           ("last_place", "Село \(index)"), ("note", "записав \(name)")]))
+                                                           ("last_place", "Село \(index)"), ("note", "записав \(name)"),
+                                                           ("sex", "female"), ("service_number", "ЖС-\(900_000 + index)"),
+                                                           ("rank", "ранг-\(index)"), ("birth_place", "Місто \(index)")]))
         }
         for _ in names { _ = try writer.receive().get() }
         for index in stride(from: 1, through: names.count, by: 3) {
@@ -305,6 +307,9 @@ struct RoleTests {
         }
         #expect(!received.contains("Підрозділ") && !received.contains("Село") && !received.contains("лист")
                 && !received.contains("secret-tag") && !received.contains("нотатка"))
+        // Identity fields are personal data too.
+        #expect(!received.contains("ЖС-") && !received.contains("ранг-") && !received.contains("Місто")
+                && !received.contains("female") && !received.contains("sex="))
         #expect(received.contains("ERR not-permitted "), "GET and a name filter are refused")
         // The observer's export: every case, without personal data.
         #expect(received.contains("OK count=\(names.count) personal_data=no"), "\(received.suffix(300))")

@@ -15,8 +15,8 @@ public enum CaseFile {
 
     /// Columns written by an export, in order: all of them for a reader, those without
     /// personal data for an observer.
-    public static let columns = ["id", "status", "category", "names", "since", "ended", "birth", "unit", "tags",
-                                 "last_place", "detention_place", "refs", "notes"]
+    public static let columns = ["id", "status", "category", "names", "since", "ended", "birth", "birth_place", "sex",
+                                 "service_number", "rank", "unit", "tags", "last_place", "detention_place", "refs", "notes"]
     public static let observerColumns = ["id", "status", "category", "since", "ended", "held", "version"]
 
     static let listColumns: [String: String] = ["names": "name", "name": "name", "tags": "tag", "tag": "tag",

@@ -54,6 +54,10 @@ public struct ImportRow: Hashable, Sendable {
         if let place = new.detentionPlace { options.append(("detention_place", place)) }
         for ref in new.references { options.append(("ref", ref)) }
         if let notes = new.notes { options.append(("notes", notes)) }
+        if let sex = new.sex { options.append(("sex", sex.rawValue)) }
+        if let number = new.serviceNumber { options.append(("service_number", number)) }
+        if let rank = new.rank { options.append(("rank", rank)) }
+        if let place = new.birthPlace { options.append(("birth_place", place)) }
         if let at = details.occurredOn { options.append(("at", at.description)) } else if details.occurredUnknown { options.append(("at", "unknown")) }
         if let source = details.source { options.append(("source", source)) }
         if let confidence = details.confidence { options.append(("confidence", confidence.rawValue)) }

@@ -4,7 +4,12 @@ public struct CaseRecord: Hashable, Sendable {
     /// Every spelling of the full name, the first being the main one.
     public var names: [String]
     public var birth: PartialDate?
+    public var birthPlace: String?
+    public var sex: Sex?
     public var category: Category
+    /// A soldier's service number, as written (matching compares its letters and digits only).
+    public var serviceNumber: String?
+    public var rank: String?
     /// Unit or other affiliation.
     public var unit: String?
     /// Lower-case labels, sorted.
@@ -28,11 +33,16 @@ public struct CaseRecord: Hashable, Sendable {
         id: CaseID, names: [String], birth: PartialDate? = nil, category: Category, unit: String? = nil,
         tags: [String] = [], status: Status, since: PartialDate? = nil, endedOn: PartialDate? = nil,
         lastKnownPlace: String? = nil, detentionPlace: String? = nil, references: [String] = [],
-        notes: String? = nil, version: Int, createdAt: Timestamp, updatedAt: Timestamp
+        notes: String? = nil, version: Int, createdAt: Timestamp, updatedAt: Timestamp,
+        sex: Sex? = nil, serviceNumber: String? = nil, rank: String? = nil, birthPlace: String? = nil
     ) {
         self.id = id
         self.names = names
         self.birth = birth
+        self.sex = sex
+        self.serviceNumber = serviceNumber
+        self.rank = rank
+        self.birthPlace = birthPlace
         self.category = category
         self.unit = unit
         self.tags = tags

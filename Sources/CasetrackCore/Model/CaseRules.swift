@@ -5,7 +5,8 @@ public enum CaseRules {
         var record = CaseRecord(
             id: id, names: new.names, birth: new.birth, category: new.category, unit: new.unit, tags: new.tags,
             status: new.status, since: new.since, lastKnownPlace: new.lastKnownPlace, detentionPlace: new.detentionPlace,
-            references: new.references, notes: new.notes, version: 1, createdAt: clock.now, updatedAt: clock.now)
+            references: new.references, notes: new.notes, version: 1, createdAt: clock.now, updatedAt: clock.now,
+            sex: new.sex, serviceNumber: new.serviceNumber, rank: new.rank, birthPlace: new.birthPlace)
         // A case opened as returned or deceased ends on the date given for the event (`at`);
         // without one, its end is unknown.
         if !new.status.isOpen { record.endedOn = details.occurredOn }

@@ -14,6 +14,10 @@ public struct CaseUpdate: Hashable, Sendable {
     public var addReferences: [String] = []
     public var removeReferences: [String] = []
     public var notes: String??
+    public var sex: Sex??
+    public var serviceNumber: String??
+    public var rank: String??
+    public var birthPlace: String??
 
     public init() {}
 
@@ -65,6 +69,10 @@ public struct CaseUpdate: Hashable, Sendable {
         if let lastKnownPlace { note("last_place", record.lastKnownPlace, lastKnownPlace, text); record.lastKnownPlace = lastKnownPlace }
         if let detentionPlace { note("detention_place", record.detentionPlace, detentionPlace, text); record.detentionPlace = detentionPlace }
         if let notes { note("notes", record.notes, notes, text); record.notes = notes }
+        if let sex { note("sex", record.sex?.rawValue, sex?.rawValue, text); record.sex = sex }
+        if let serviceNumber { note("service_number", record.serviceNumber, serviceNumber, text); record.serviceNumber = serviceNumber }
+        if let rank { note("rank", record.rank, rank, text); record.rank = rank }
+        if let birthPlace { note("birth_place", record.birthPlace, birthPlace, text); record.birthPlace = birthPlace }
         return changes
     }
 

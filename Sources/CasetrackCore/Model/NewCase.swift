@@ -11,10 +11,20 @@ public struct NewCase: Hashable, Sendable {
     public var detentionPlace: String?
     public var references: [String]
     public var notes: String?
+    /// Identity: what tells this person from another of the same name.
+    public var sex: Sex?
+    public var serviceNumber: String?
+    public var rank: String?
+    public var birthPlace: String?
 
     public init(names: [String], birth: PartialDate? = nil, category: Category, unit: String? = nil, tags: [String] = [],
                 status: Status, since: PartialDate? = nil, lastKnownPlace: String? = nil, detentionPlace: String? = nil,
-                references: [String] = [], notes: String? = nil) {
+                references: [String] = [], notes: String? = nil, sex: Sex? = nil, serviceNumber: String? = nil,
+                rank: String? = nil, birthPlace: String? = nil) {
+        self.sex = sex
+        self.serviceNumber = serviceNumber
+        self.rank = rank
+        self.birthPlace = birthPlace
         self.names = names
         self.birth = birth
         self.category = category

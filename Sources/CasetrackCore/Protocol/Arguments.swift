@@ -230,5 +230,9 @@ struct Arguments {
             if multiline, scalar == "\n" || scalar == "\t" { continue }
             throw CasetrackError.badArgument("\(key): control character \(LineCodec.hex(scalar)) is not allowed here")
         }
+        if let scalar = DeceptiveText.firstDeceptive(in: value) {
+            throw CasetrackError.badArgument(
+                "\(key): \(LineCodec.hex(scalar)) is \(DeceptiveText.describe(scalar)), which changes how the text displays without being seen; remove it")
+        }
     }
 }

@@ -62,7 +62,9 @@ extension Arguments {
             names: names, birth: try date("birth") ?? nil, category: category, unit: try text("unit") ?? nil,
             tags: try tags("tag"), status: status, since: since,
             lastKnownPlace: try text("last_place") ?? nil, detentionPlace: try text("detention_place") ?? nil,
-            references: try references("ref"), notes: try text("notes", limit: 10_000, multiline: true) ?? nil)
+            references: try references("ref"), notes: try text("notes", limit: 10_000, multiline: true) ?? nil,
+            sex: try sex() ?? nil, serviceNumber: try serviceNumber() ?? nil, rank: try text("rank", limit: 100) ?? nil,
+            birthPlace: try text("birth_place", limit: 500) ?? nil)
         return (new, details)
     }
 
@@ -83,10 +85,33 @@ extension Arguments {
         update.addReferences = try references("add_ref")
         update.removeReferences = try references("remove_ref")
         update.notes = try text("notes", limit: 10_000, multiline: true)
+        update.sex = try sex()
+        update.serviceNumber = try serviceNumber()
+        update.rank = try text("rank", limit: 100)
+        update.birthPlace = try text("birth_place", limit: 500)
         guard !update.isEmpty else {
             throw CasetrackError.badArgument("UPDATE needs at least one field to change, e.g. unit=… or add_tag=…")
         }
         return update
+    }
+
+    /// `sex=`: nil when not given, `.some(nil)` when given empty (clear it).
+    func sex() throws -> Sex?? {
+        guard let value = try text("sex", limit: 40) else { return nil }
+        return .some(try value.map { try Sex.parse($0, field: "sex") })
+    }
+
+    /// `service_number=`: one word of letters and digits with - / . between them, at least
+    /// one digit; nil when not given, `.some(nil)` when given empty.
+    func serviceNumber() throws -> String?? {
+        guard let value = try text("service_number", limit: 40) else { return nil }
+        guard let number = value else { return .some(nil) }
+        guard number.contains(where: \.isNumber),
+              number.allSatisfy({ $0.isLetter || $0.isNumber || "-/.".contains($0) }) else {
+            throw CasetrackError.badArgument(
+                "service_number: '\(number.prefix(40))' is not a service number; use letters and digits, with - / . between them")
+        }
+        return .some(number)
     }
 
     /// `STATS`.

@@ -11,6 +11,10 @@ extension CaseRecord {
         fields.append("version", version)
         fields.append("names", list: names)
         fields.append("birth", birth?.description)
+        fields.append("birth_place", birthPlace)
+        fields.append("sex", sex?.rawValue)
+        fields.append("service_number", serviceNumber)
+        fields.append("rank", rank)
         fields.append("unit", unit)
         fields.append("tags", list: tags)
         fields.append("since", since?.description ?? "unknown")
@@ -69,7 +73,9 @@ extension CaseRecord {
             endedOn: try date("ended"), lastKnownPlace: fields.string("last_place"),
             detentionPlace: fields.string("detention_place"), references: fields.strings("refs"),
             notes: fields.string("notes"), version: Int(version), createdAt: try stamp("created_at"),
-            updatedAt: try stamp("updated_at"))
+            updatedAt: try stamp("updated_at"), sex: fields.string("sex").flatMap(Sex.init(rawValue:)),
+            serviceNumber: fields.string("service_number"), rank: fields.string("rank"),
+            birthPlace: fields.string("birth_place"))
     }
 }
 

@@ -81,7 +81,9 @@ extension Verb {
     static let filterRepeatable: Set<String> = ["status", "category", "tag"]
     static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
     static let caseKeys = ["name", "category", "status", "since", "birth", "unit", "tag", "last_place",
-                           "detention_place", "ref", "notes", "at", "source", "confidence", "note"]
+                           "detention_place", "ref", "notes", "at", "source", "confidence", "note"] + identityKeys
+    /// What tells a person from another of the same name (reader role and above see them).
+    static let identityKeys = ["sex", "service_number", "rank", "birth_place"]
 
     /// The verb table: one entry per verb, in the order docs/PROTOCOL.md describes them.
     private func makeDefinition() -> VerbDefinition {
@@ -118,7 +120,7 @@ extension Verb {
             return VerbDefinition(
                 ["ID"],
                 keys: ["name", "add_name", "remove_name", "category", "since", "birth", "unit", "add_tag", "remove_tag",
-                       "last_place", "detention_place", "add_ref", "remove_ref", "notes"] + Verb.eventKeys,
+                       "last_place", "detention_place", "add_ref", "remove_ref", "notes"] + Verb.identityKeys + Verb.eventKeys,
                 repeatable: ["name", "add_name", "remove_name", "add_tag", "remove_tag", "add_ref", "remove_ref"],
                 role: .writer, flags: .writes, summary: "change other fields of a case") {
                 .update(try $0.caseID(), try $0.caseUpdate(), try $0.details(), expectVersion: try $0.expectVersion())
