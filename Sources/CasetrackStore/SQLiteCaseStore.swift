@@ -156,13 +156,18 @@ public final class SQLiteCaseStore: CaseStore, Service {
     // MARK: Reads
 
     public func get(_ id: CaseID) async throws -> CaseRecord? {
-        if let served = try pointReader.fetch(id) { return served }
-        return try await read { db in try Self.fetch(id, db) }
+        if let served = try pointReader.fetch(id), let record = served { return record }
+        // Not there (or not served): a case merged into another says where it went.
+        return try await read { db in
+            if let record = try Self.fetch(id, db) { return record }
+            if let merged = try Self.mergedError(id, db) { throw merged }
+            return nil
+        }
     }
 
     public func history(_ id: CaseID) async throws -> [HistoryEvent]? {
         try await read { db in
-            guard try Self.fetch(id, db) != nil else { return nil }
+            guard try Self.fetch(id, db) != nil || Self.mergedError(id, db) != nil else { return nil }
             return try Row.fetchAll(db, sql: "SELECT * FROM events WHERE case_id = ? ORDER BY seq", arguments: [id.number])
                 .map(RowCoding.event)
         }
@@ -382,7 +387,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     static func load(_ id: CaseID, _ db: Database) throws -> CaseRecord {
-        guard let record = try fetch(id, db) else { throw CasetrackError(.notFound, "no case \(id)") }
+        guard let record = try fetch(id, db) else {
+            throw try mergedError(id, db) ?? CasetrackError(.notFound, "no case \(id)")
+        }
         return record
     }
 

@@ -198,6 +198,28 @@ enum Schema {
                 ALTER TABLE cases ADD COLUMN service_number TEXT;
                 ALTER TABLE cases ADD COLUMN rank TEXT;
                 ALTER TABLE cases ADD COLUMN birth_place TEXT;
+
+                -- Cases merged into another: out of `cases` (so out of every list and count),
+                -- with where they went and both records as they were, for an unmerge.
+                CREATE TABLE merged_cases (
+                    id INTEGER PRIMARY KEY,
+                    merged_into INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    target_version INTEGER NOT NULL,
+                    source_record TEXT NOT NULL,
+                    target_record TEXT NOT NULL,
+                    listings TEXT NOT NULL
+                );
+                CREATE INDEX merged_cases_by_target ON merged_cases(merged_into);
+                -- Pairs a person decided are two people: never suggested again.
+                CREATE TABLE not_duplicates (
+                    a INTEGER NOT NULL,
+                    b INTEGER NOT NULL,
+                    note TEXT,
+                    actor_uid INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL,
+                    PRIMARY KEY (a, b)
+                ) WITHOUT ROWID;
                 """)
         }
         return migrator

@@ -19,9 +19,9 @@ struct Casectl: ParsableCommand {
             EXIT STATUS
               0   success
               1   the daemon failed (storage or internal error) or answered something unreadable
-              2   no such case or exchange
+              2   no such case or exchange, or the case was merged into another (the message says which)
               3   refused: a transition the lifecycle does not allow, a version conflict, \
-            or a reference that belongs to another case
+            a reference that belongs to another case, or a merge of cases that disagree
               4   not permitted
               6   (watch) the events after the cursor were trimmed by retention
               64  bad usage: a wrong option or value (casectl names the values allowed), or a \
@@ -37,7 +37,7 @@ struct Casectl: ParsableCommand {
         subcommands: [
             Add.self, Get.self, SetStatus.self, Update.self, History.self,
             List.self, Count.self, Stats.self, ExchangeCommand.self, Import.self, Export.self, Backup.self,
-            Watch.self, Wait.self, TestNotice.self, Ping.self,
+            Merge.self, Unmerge.self, NotDuplicate.self, Watch.self, Wait.self, TestNotice.self, Ping.self,
         ])
 
     // Global options, as `git -C`, `systemctl -H` and `redis-cli -s` have them. argument-parser
@@ -103,7 +103,8 @@ enum ExitStatus {
     static func code(for error: CasetrackError) -> Int32 {
         switch error.code {
         case .notFound: return notFound
-        case .illegalTransition, .versionConflict, .duplicateReference: return refused
+        case .illegalTransition, .versionConflict, .duplicateReference, .mergeConflict: return refused
+        case .merged: return notFound
         case .notPermitted: return notPermitted
         case .badArgument, .badRequest, .unknownVerb, .lineTooLong, .invalidUTF8: return usage
         case .shuttingDown, .limitExceeded: return unreachable

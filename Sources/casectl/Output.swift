@@ -96,7 +96,7 @@ enum Output {
             switch event.kind {
             case .created: change = "opened as \(event.newStatus?.rawValue ?? "?")"
             case .status, .correction: change = "\(event.oldStatus?.rawValue ?? "?") -> \(event.newStatus?.rawValue ?? "?")"
-            case .update: change = event.changes.joined(separator: "; ")
+            case .update, .merged, .unmerged: change = event.changes.joined(separator: "; ")
             case .held: change = "held \(event.threshold ?? "?") (alert)"
             case .stale: change = "no update for \(event.threshold ?? "?") (alert)"
             case .test: change = "test notice"

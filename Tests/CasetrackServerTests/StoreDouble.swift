@@ -113,6 +113,15 @@ actor StoreDouble: CaseStore {
         throw Self.absent
     }
     func backup(to path: String) async throws -> BackupSummary { throw Self.absent }
+    func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
+               actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange {
+        throw Self.absent
+    }
+    func unmerge(_ source: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> MergeChange {
+        throw Self.absent
+    }
+    func markNotDuplicate(_ a: CaseID, _ b: CaseID, note: String?, undo: Bool, actor: Actor,
+                          clock: WriteClock) async throws -> Bool { throw Self.absent }
 
     /// Not a ``CasetrackError``: the dispatcher must not pass its text on to the client.
     struct Absent: Error, CustomStringConvertible {

@@ -128,3 +128,43 @@ struct CasectlTests {
         #expect(try daemon.casectl("list", "--name", "hnatyuk").lines.count == 3)
     }
 }
+
+extension CasectlTests {
+    @Test("merge, conflict, where a merged case went, unmerge and not-duplicate, as an operator types them")
+    func merges() throws {
+        let daemon = try Daemon()
+        try daemon.casectl("add", "--name", "Гнатюк Остап Петрович", "--category", "military", "--status", "captive",
+                           "--birth", "1991", "--ref", "UA-1")
+        try daemon.casectl("add", "--name", "Hnatiuk Ostap", "--category", "military", "--status", "captive",
+                           "--birth", "1991-03-12", "--unit", "54 brigade", "--ref", "ICRC-77")
+        try daemon.casectl("add", "--name", "Гнатюк Остап", "--category", "military", "--status", "captive",
+                           "--birth", "1985", "--unit", "10 brigade")
+        #expect(try daemon.casectl("count").stdout == "3\n")
+
+        let conflict = try daemon.casectl("merge", "C-000003", "--into", "C-000002")
+        #expect(conflict.status == 3 && conflict.stderr.contains("birth: target has 1991-03-12, source has 1985"), "\(conflict.stderr)")
+        #expect(conflict.stderr.contains("unit: target has \"54 brigade\", source has \"10 brigade\""))
+
+        let merged = try daemon.casectl("merge", "C-000001", "--into", "C-000002", "--expect-version", "1", "--note", "одна людина")
+        #expect(merged.status == 0 && merged.stdout == "C-000002 now holds C-000001: captive, version 2 (event 5)\n", "\(merged.stderr)")
+        #expect(try daemon.casectl("count").stdout == "2\n")
+        let gone = try daemon.casectl("get", "C-000001")
+        #expect(gone.status == 2 && gone.stderr.contains("C-000001 was merged into C-000002"), "\(gone.stderr)")
+        let target = try daemon.casectl("get", "C-000002", "--json").json()
+        #expect(target["names"] as? [String] == ["Hnatiuk Ostap", "Гнатюк Остап Петрович"])
+        #expect(target["refs"] as? [String] == ["ICRC-77", "UA-1"] && target["birth"] as? String == "1991-03-12")
+        let history = try daemon.casectl("history", "C-000002", "--json").jsonLines()
+        #expect(history.last?["kind"] as? String == "merged" && history.last?["note"] as? String == "одна людина")
+
+        let back = try daemon.casectl("unmerge", "C-000001")
+        #expect(back.status == 0 && back.stdout.hasPrefix("C-000001 is back (version 3); C-000002 as it was"), "\(back.stderr)")
+        #expect(try daemon.casectl("count").stdout == "3\n")
+        #expect(try daemon.casectl("get", "C-000002", "--json").json()["refs"] as? [String] == ["ICRC-77"])
+
+        let decided = try daemon.casectl("not-duplicate", "C-000002", "C-000003", "--note", "різні роки народження")
+        #expect(decided.status == 0 && decided.stdout == "C-000002 and C-000003 are two people\n")
+        #expect(try daemon.casectl("not-duplicate", "C-000003", "C-000002").stdout.contains("(already recorded)"))
+        let wrong = try daemon.casectl("merge", "C-000002", "--into", "C-000002")
+        #expect(wrong.status == 64 && wrong.stderr.contains("cannot be merged into itself"))
+    }
+}

@@ -61,14 +61,14 @@ public enum CaseRules {
         return CaseChange(record: record, event: event)
     }
 
-    static func checkVersion(_ record: CaseRecord, _ expected: Int?) throws {
+    public static func checkVersion(_ record: CaseRecord, _ expected: Int?) throws {
         if let expected, expected != record.version {
             throw CasetrackError(.versionConflict,
                 "\(record.id) is at version \(record.version), not \(expected): someone changed it meanwhile; read it again (GET \(record.id)) and retry")
         }
     }
 
-    static func checkDates(_ record: CaseRecord, label: String? = nil) throws {
+    public static func checkDates(_ record: CaseRecord, label: String? = nil) throws {
         let name = label ?? record.id.description
         if let since = record.since, let ended = record.endedOn, ended.lastDay < since.firstDay {
             throw CasetrackError.badArgument("\(name): the case would end on \(ended), before it began (\(since))")

@@ -52,14 +52,19 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         /// fast, a line not finished in time, an answer too large); `limit=` names the
         /// configuration key. As a `BYE`, the connection is closed.
         public static let limitExceeded = Code("limit-exceeded")
+        /// A merge found facts the two cases disagree on; the message lists each, and
+        /// `prefer=FIELD:target|source` settles them.
+        public static let mergeConflict = Code("merge-conflict")
+        /// The case was merged into another; `merged_into=` names it.
+        public static let merged = Code("merged")
         /// A client could not read what the server answered (never sent on the wire).
         public static let badResponse = Code("bad-response")
 
         /// Every code this version sends, in the order docs/PROTOCOL.md lists them.
         public static let all: [Code] = [
             badRequest, invalidUTF8, lineTooLong, unknownVerb, badArgument, notFound, illegalTransition,
-            versionConflict, duplicateReference, unsupportedVersion, notPermitted, gap, alreadySubscribed, overflow,
-            limitExceeded, shuttingDown, storageFailure, internalError,
+            versionConflict, duplicateReference, mergeConflict, merged, unsupportedVersion, notPermitted, gap,
+            alreadySubscribed, overflow, limitExceeded, shuttingDown, storageFailure, internalError,
         ]
     }
 

@@ -113,6 +113,11 @@ public enum EventKind: String, Sendable, CaseIterable {
     /// A phase of an exchange was completed (with how many came home); it belongs to no
     /// case: each listed case has its own `status` event.
     case exchange
+    /// Two cases were found to be one person: the source was merged into the target. Each
+    /// of the two has this event; `changes` says what the target gained.
+    case merged
+    /// A merge was undone: both cases are back as they were before it.
+    case unmerged
 
     static func parse(_ text: String, field: String) throws -> EventKind {
         guard let value = EventKind(rawValue: text.lowercased()) else {

@@ -26,6 +26,10 @@ public enum Command: Hashable, Sendable {
     case importRows([String], dryRun: Bool)
     case export(CaseFilter, limit: Int, after: CaseID?)
     case backup(path: String)
+    case merge(source: CaseID, into: CaseID, prefer: [MergeField: MergeSide], EventDetails, expectVersion: Int?,
+               targetVersion: Int?)
+    case unmerge(CaseID, EventDetails)
+    case notDuplicate(CaseID, CaseID, note: String?, undo: Bool)
 
     /// The most cases one LIST answer carries; a client pages with `after=`.
     public static let maximumPageSize = 10_000
@@ -70,6 +74,9 @@ public enum Command: Hashable, Sendable {
         case .importRows: return .importRows
         case .export: return .export
         case .backup: return .backup
+        case .merge: return .merge
+        case .unmerge: return .unmerge
+        case .notDuplicate: return .notDuplicate
         }
     }
 

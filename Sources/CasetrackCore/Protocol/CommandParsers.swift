@@ -168,6 +168,36 @@ extension Arguments {
         return rows
     }
 
+    /// `MERGE SOURCE into=TARGET [prefer=FIELD:target|source]…`.
+    func merge() throws -> Command {
+        let source = try caseID()
+        guard let text = try single("into") else {
+            throw CasetrackError.badArgument("MERGE needs into=TARGET, the case that stays; usage: \(verb.usage)")
+        }
+        let target = try CaseID.parse(text, field: "into")
+        var prefer: [MergeField: MergeSide] = [:]
+        for value in all("prefer") {
+            let parts = value.split(separator: ":", maxSplits: 1).map { String($0).lowercased() }
+            guard parts.count == 2, let field = MergeField(rawValue: parts[0]), let side = MergeSide(rawValue: parts[1]) else {
+                throw CasetrackError.badArgument(
+                    "prefer: '\(value.prefix(60))' is not FIELD:target or FIELD:source; fields: \(MergeField.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard prefer.updateValue(side, forKey: field) == nil else {
+                throw CasetrackError.badArgument("prefer: \(field.rawValue) is given twice")
+            }
+        }
+        let details = try details()
+        return .merge(source: source, into: target, prefer: prefer, details, expectVersion: try expectVersion(),
+                      targetVersion: try number("target_version", in: 1...Int(Int32.max)))
+    }
+
+    /// `NOT-DUPLICATE A B [note=…] [undo=yes]`.
+    func notDuplicate() throws -> Command {
+        guard let second = try positional(1, "ID", required: true) else { throw CasetrackError.badArgument("missing the second ID") }
+        return .notDuplicate(try caseID(), try CaseID.parse(second, field: "ID"),
+                             note: try text("note", limit: 10_000, multiline: true) ?? nil, undo: try flag("undo"))
+    }
+
     /// `BACKUP PATH`: absolute, since the daemon does not share the client's working folder.
     func backupPath() throws -> String {
         guard let path = try positional(0, "PATH", required: true), !path.isEmpty else {

@@ -29,6 +29,9 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case importRows = "IMPORT"
     case export = "EXPORT"
     case backup = "BACKUP"
+    case merge = "MERGE"
+    case unmerge = "UNMERGE"
+    case notDuplicate = "NOT-DUPLICATE"
 
     public var name: String { rawValue }
 
@@ -201,6 +204,23 @@ extension Verb {
                 summary: "cases matching a filter, by id, for export: without personal data below the reader role") {
                 let (limit, after) = try $0.page()
                 return .export(try $0.filter(), limit: limit, after: after)
+            }
+        case .merge:
+            return VerbDefinition(
+                ["SOURCE"], keys: ["into", "prefer", "target_version"] + Verb.eventKeys, repeatable: ["prefer"], role: .writer,
+                flags: .writes,
+                summary: "merge a case into another found to be the same person: the target gains what the source knows; the source leaves every list and count") {
+                try $0.merge()
+            }
+        case .unmerge:
+            return VerbDefinition(["SOURCE"], keys: ["at", "source", "confidence", "note"], role: .admin, flags: .writes,
+                                  summary: "undo a merge: both cases back as they were before it") {
+                .unmerge(try $0.caseID(), try $0.details())
+            }
+        case .notDuplicate:
+            return VerbDefinition(["ID", "ID"], keys: ["note", "undo"], role: .writer, flags: .writes,
+                                  summary: "record that two cases are two people, so that the pair is not suggested again (undo=yes forgets it)") {
+                try $0.notDuplicate()
             }
         case .backup:
             return VerbDefinition(["PATH"], role: .admin,

@@ -61,6 +61,22 @@ public protocol CaseStore: Sendable {
     func exchangeReport(_ name: String) async throws -> (Exchange, [PhaseReport])?
     func exchanges() async throws -> [ExchangeSummary]
 
+    // MARK: One person, one record
+
+    /// Merges `source` into `target` (see ``MergeRules``): the target gains what the source
+    /// knows, the source leaves every list, count and exchange phase and answers `merged`
+    /// from then on. `expectVersion` and `targetVersion` guard each side against a change
+    /// made meanwhile. All or nothing.
+    func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
+               actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange
+    /// Undoes the merge of `source`: both cases as they were before it (each at a new
+    /// version), refused when the target changed since.
+    func unmerge(_ source: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> MergeChange
+    /// Records (or, with `undo`, forgets) that two cases are not one person, so that the pair
+    /// is no longer suggested. Returns whether anything changed.
+    func markNotDuplicate(_ a: CaseID, _ b: CaseID, note: String?, undo: Bool, actor: Actor,
+                          clock: WriteClock) async throws -> Bool
+
     // MARK: Import and backup
 
     /// Opens a case for each row whose references are not on record, in one transaction: a
@@ -118,5 +134,17 @@ public struct CaseChange: Hashable, Sendable {
     public init(record: CaseRecord, event: HistoryEvent) {
         self.record = record
         self.event = event
+    }
+}
+
+/// What a merge or an unmerge did to the two cases: each one's record as it now is (a
+/// merged-away source's record as it was when it left) and the event each got.
+public struct MergeChange: Hashable, Sendable {
+    public var target: CaseChange
+    public var source: CaseChange
+
+    public init(target: CaseChange, source: CaseChange) {
+        self.target = target
+        self.source = source
     }
 }

@@ -180,6 +180,13 @@ public struct Dispatcher: Sendable {
             return (try await export(filter, limit: limit, after: after, call), .keepOpen)
         case .backup(let path):
             return (try await backup(to: path, session: session), .keepOpen)
+        case .merge(let source, let target, let prefer, let details, let expectVersion, let targetVersion):
+            return (try await merge(source, into: target, prefer: prefer, details: details, expectVersion: expectVersion,
+                                    targetVersion: targetVersion, call, session: session), .keepOpen)
+        case .unmerge(let source, let details):
+            return (try await unmerge(source, details: details, call, session: session), .keepOpen)
+        case .notDuplicate(let a, let b, let note, let undo):
+            return (try await notDuplicate(a, b, note: note, undo: undo, call, session: session), .keepOpen)
         }
     }
 

@@ -15,6 +15,32 @@ enum Replies {
         return reply
     }
 
+    /// A merge: the target as it now is; the final line names both.
+    static func merged(_ change: MergeChange, today: Day) -> Reply {
+        var reply = written(change.target, today: today)
+        if case .success(var final) = reply.outcome {
+            final.append("merged", change.source.record.id.description)
+            final.append("source_seq", change.source.event.seq)
+            reply.outcome = .success(final)
+        }
+        return reply
+    }
+
+    /// An unmerge: both cases as they are again, the source first.
+    static func unmerged(_ change: MergeChange, today: Day) -> Reply {
+        var final = Fields()
+        final.append("id", change.source.record.id.description)
+        final.append("version", change.source.record.version)
+        final.append("seq", change.source.event.seq)
+        final.append("target", change.target.record.id.description)
+        final.append("target_version", change.target.record.version)
+        final.append("target_seq", change.target.event.seq)
+        var reply = Reply(data: [change.source.record.fields(today: today), change.target.record.fields(today: today)],
+                          final: final)
+        reply.acknowledgesWrite = true
+        return reply
+    }
+
     /// A completed phase: one line per case returned, and the counts by category.
     static func completed(_ completion: PhaseCompletion) -> Reply {
         var final = Fields()

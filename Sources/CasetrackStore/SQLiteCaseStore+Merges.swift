@@ -1,0 +1,200 @@
+import CasetrackCore
+import GRDB
+
+// Merges keep one person one record. A merged-away case (the source) leaves the `cases`
+// table, so that every list, count, statistic and exchange report leaves it out without a
+// condition of its own; `merged_cases` keeps where it went and both records as they were, so
+// that an unmerge restores them exactly.
+
+extension SQLiteCaseStore {
+    public func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
+                      actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange {
+        try await writer.submit(notices: Self.notices) { db in
+            guard source != target else { throw CasetrackError.badArgument("\(source) cannot be merged into itself") }
+            let from = try Self.load(source, db)
+            let into = try Self.load(target, db)
+            try CaseRules.checkVersion(from, expectVersion)
+            try CaseRules.checkVersion(into, targetVersion)
+            let (merged, changes) = try MergeRules.merged(from, into: into, prefer: prefer)
+
+            var record = merged
+            record.version = into.version + 1
+            record.updatedAt = clock.now
+            try CaseRules.checkDates(record)
+            // The source's references become the target's: off the source first (one owner each).
+            try Self.run("DELETE FROM case_refs WHERE case_id = ?", [source.number], db)
+            try Self.replace(record, was: into, db)
+            let listings = try Self.moveListings(from: source, to: target, db)
+            try Self.delete(from, db)
+
+            var targetEvent = HistoryEvent(
+                seq: 0, caseID: target, kind: .merged, oldStatus: into.status, newStatus: record.status,
+                occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
+                actor: actor, note: details.note, version: record.version, changes: ["merged: \(source) into \(target)"] + changes)
+            var gone = from
+            gone.version += 1
+            gone.updatedAt = clock.now
+            var sourceEvent = HistoryEvent(
+                seq: 0, caseID: source, kind: .merged, oldStatus: from.status, newStatus: from.status,
+                occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
+                actor: actor, note: details.note, version: gone.version, changes: ["merged: \(source) into \(target)"])
+            sourceEvent.seq = try Self.append(sourceEvent, gone, db)
+            targetEvent.seq = try Self.append(targetEvent, record, db)
+            try Self.run("""
+                INSERT INTO merged_cases (id, merged_into, seq, target_version, source_record, target_record, listings)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [source.number, target.number, targetEvent.seq, record.version, Self.snapshot(gone),
+                      Self.snapshot(into), listings], db)
+            return MergeChange(target: CaseChange(record: record, event: targetEvent),
+                               source: CaseChange(record: gone, event: sourceEvent))
+        }
+    }
+
+    public func unmerge(_ source: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> MergeChange {
+        try await writer.submit(notices: Self.notices) { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT merged_into, target_version, source_record, target_record, listings FROM merged_cases WHERE id = ?
+                """, arguments: [source.number]) else {
+                if try Self.fetch(source, db) != nil {
+                    throw CasetrackError.badArgument("\(source) was not merged into another case; nothing to undo")
+                }
+                throw CasetrackError(.notFound, "no case \(source)")
+            }
+            let target = CaseID(number: row["merged_into"])
+            let current = try Self.load(target, db)
+            let mergedVersion: Int = row["target_version"]
+            guard current.version == mergedVersion else {
+                throw CasetrackError(.versionConflict,
+                    "\(target) changed after the merge (it is at version \(current.version), the merge made \(mergedVersion)): undoing the merge would undo those changes too. Nothing was changed; undo them first, or correct the case by hand")
+            }
+            var restored = try Self.record(fromSnapshot: row["target_record"])
+            restored.version = current.version + 1
+            restored.updatedAt = clock.now
+            var back = try Self.record(fromSnapshot: row["source_record"])
+            back.version += 1
+            back.updatedAt = clock.now
+            try Self.replace(restored, was: current, db)
+            try Self.insert(back, db)
+            try Self.restoreListings(row["listings"], of: source, from: target, db)
+            try Self.run("DELETE FROM merged_cases WHERE id = ?", [source.number], db)
+
+            let change = "unmerged: \(source) from \(target)"
+            var sourceEvent = HistoryEvent(
+                seq: 0, caseID: source, kind: .unmerged, oldStatus: back.status, newStatus: back.status,
+                occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
+                actor: actor, note: details.note, version: back.version, changes: [change])
+            var targetEvent = HistoryEvent(
+                seq: 0, caseID: target, kind: .unmerged, oldStatus: current.status, newStatus: restored.status,
+                occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
+                actor: actor, note: details.note, version: restored.version, changes: [change])
+            sourceEvent.seq = try Self.append(sourceEvent, back, db)
+            targetEvent.seq = try Self.append(targetEvent, restored, db)
+            return MergeChange(target: CaseChange(record: restored, event: targetEvent),
+                               source: CaseChange(record: back, event: sourceEvent))
+        }
+    }
+
+    public func markNotDuplicate(_ a: CaseID, _ b: CaseID, note: String?, undo: Bool, actor: Actor,
+                                 clock: WriteClock) async throws -> Bool {
+        try await writer.submit { db in
+            guard a != b else { throw CasetrackError.badArgument("a case is always the same person as itself") }
+            for id in [a, b] { _ = try Self.load(id, db) }
+            let (low, high) = a < b ? (a, b) : (b, a)
+            if undo {
+                try Self.run("DELETE FROM not_duplicates WHERE a = ? AND b = ?", [low.number, high.number], db)
+            } else {
+                try Self.run("""
+                    INSERT INTO not_duplicates (a, b, note, actor_uid, recorded_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (a, b) DO UPDATE SET note = excluded.note, actor_uid = excluded.actor_uid,
+                                                     recorded_at = excluded.recorded_at
+                        WHERE excluded.note IS NOT NULL AND excluded.note IS NOT not_duplicates.note
+                    """, [low.number, high.number, note, Int64(actor.uid), clock.now.unixMilliseconds], db)
+            }
+            return db.changesCount > 0
+        }
+    }
+
+    /// Where a merged-away case went, and the error that says so.
+    static func mergedError(_ id: CaseID, _ db: Database) throws -> CasetrackError? {
+        guard let into = try Int64.fetchOne(db.cachedStatement(sql: "SELECT merged_into FROM merged_cases WHERE id = ?"),
+                                            arguments: [id.number]) else { return nil }
+        var target = CaseID(number: into)
+        var path = [target]
+        // A chain (A into B, later B into C) ends at the live case.
+        while let next = try Int64.fetchOne(db.cachedStatement(sql: "SELECT merged_into FROM merged_cases WHERE id = ?"),
+                                            arguments: [target.number]), path.count < 64 {
+            target = CaseID(number: next)
+            path.append(target)
+        }
+        var details = Fields()
+        details.append("merged_into", path[0].description)
+        if path.count > 1 { details.append("now", target.description) }
+        let chain = path.count > 1 ? ", since merged into \(path.dropFirst().map(\.description).joined(separator: ", then "))" : ""
+        return CasetrackError(.merged, "\(id) was merged into \(path[0])\(chain): it is one person with \(target); see \(target)",
+                              details: details)
+    }
+
+    /// Takes a case out of `cases` and its side tables (the caller keeps what it needs).
+    static func delete(_ record: CaseRecord, _ db: Database) throws {
+        for table in ["case_tags", "case_refs", "case_name_keys"] {
+            try run("DELETE FROM \(table) WHERE case_id = ?", [record.id.number], db)
+        }
+        try run("DELETE FROM cases WHERE id = ?", [record.id.number], db)
+        try run("UPDATE counters SET value = value - 1 WHERE name = 'cases'", [], db)
+    }
+
+    /// Moves the source's exchange listings to the target, which is listed once per exchange
+    /// (a phase that listed both lists the person once). Returns what an unmerge needs to put
+    /// them back: `exchange:phase:moved|dropped` words.
+    static func moveListings(from source: CaseID, to target: CaseID, _ db: Database) throws -> String {
+        let rows = try Row.fetchAll(db, sql: "SELECT exchange_id, phase FROM exchange_cases WHERE case_id = ?",
+                                    arguments: [source.number])
+        var words: [String] = []
+        for row in rows {
+            let exchange: Int64 = row["exchange_id"], phase: Int = row["phase"]
+            let targetListed = try Int.fetchOne(db, sql: "SELECT phase FROM exchange_cases WHERE exchange_id = ? AND case_id = ?",
+                                                arguments: [exchange, target.number]) != nil
+            if targetListed {
+                try run("DELETE FROM exchange_cases WHERE exchange_id = ? AND case_id = ?", [exchange, source.number], db)
+                words.append("\(exchange):\(phase):dropped")
+            } else {
+                try run("UPDATE exchange_cases SET case_id = ? WHERE exchange_id = ? AND case_id = ?",
+                        [target.number, exchange, source.number], db)
+                words.append("\(exchange):\(phase):moved")
+            }
+        }
+        return words.joined(separator: " ")
+    }
+
+    static func restoreListings(_ text: String, of source: CaseID, from target: CaseID, _ db: Database) throws {
+        for word in text.split(separator: " ") {
+            let parts = word.split(separator: ":")
+            guard parts.count == 3, let exchange = Int64(parts[0]), let phase = Int(parts[1]) else {
+                throw RowCoding.corrupt("a merge's listings read '\(word)'")
+            }
+            if parts[2] == "moved" {
+                try run("DELETE FROM exchange_cases WHERE exchange_id = ? AND case_id = ?", [exchange, target.number], db)
+            }
+            try run("INSERT INTO exchange_cases (exchange_id, case_id, phase) VALUES (?, ?, ?)",
+                    [exchange, source.number, phase], db)
+        }
+    }
+
+    /// A record as a line of the protocol's own fields, which reads back exactly.
+    static func snapshot(_ record: CaseRecord) -> String {
+        record.fields(today: record.updatedAt.day).text
+    }
+
+    static func record(fromSnapshot text: String) throws -> CaseRecord {
+        do {
+            return try CaseRecord(fields: try Fields(text: text))
+        } catch {
+            throw RowCoding.corrupt("a merged case's saved record does not read back")
+        }
+    }
+
+    static func notices(_ change: MergeChange) -> [Notice] {
+        [Notice(event: change.source.event, record: change.source.record),
+         Notice(event: change.target.event, record: change.target.record)]
+    }
+}

@@ -1,0 +1,164 @@
+import CasetrackCore
+@testable import CasetrackStore
+import Foundation
+import Testing
+
+@Suite("Merges: one person, one record, and back")
+struct MergeTests {
+    let details = EventDetails(source: "ICRC list", confidence: .confirmed, note: "одна людина")
+
+    /// What a person reads of the register: every case's record but its version and time of
+    /// change, the counts, the statistics and an exchange's report.
+    struct View: Equatable {
+        let records: [String: String]
+        let count: Int
+        let statistics: CaseStatistics
+        let exchange: [String]
+
+        static func of(_ store: SQLiteCaseStore, ids: [CaseID]) async throws -> View {
+            var records: [String: String] = [:]
+            for id in ids {
+                guard let record = try await store.get(id) else { continue }
+                var kept = Fields()
+                for item in record.fields(today: testToday).items where !["version", "updated_at"].contains(item.key) {
+                    kept.append(item.key, item.value)
+                }
+                records[id.description] = kept.text
+            }
+            let report = try await store.exchangeReport("Обмін 390")
+            return View(records: records, count: try await store.count(CaseFilter(), today: testToday),
+                        statistics: try await store.statistics(CaseFilter(), today: testToday),
+                        exchange: report?.1.flatMap { $0.lines.map(\.text) } ?? [])
+        }
+    }
+
+    func register(_ store: SQLiteCaseStore) async throws -> (a: CaseID, b: CaseID, c: CaseID) {
+        let a = try await store.add(NewCase(names: ["Гнатюк Остап Петрович"], birth: PartialDate("1991"), category: .military,
+                                            unit: "54 ОМБр", tags: ["kherson"], status: .captive, since: PartialDate("2022-05"),
+                                            references: ["UA-1"], notes: "від матері", sex: .male),
+                                    details: EventDetails(), actor: testActor, clock: clock()).record.id
+        let b = try await store.add(NewCase(names: ["Hnatiuk Ostap"], birth: PartialDate("1991-03-12"), category: .military,
+                                            tags: ["icrc"], status: .captive, since: PartialDate("2022-05-20"),
+                                            references: ["ICRC-77"], serviceNumber: "ЖС-401522"),
+                                    details: EventDetails(), actor: testActor, clock: clock(1)).record.id
+        let c = try await store.add(NewCase(names: ["Гнатюк Остап"], birth: PartialDate("1985"), category: .military,
+                                            status: .captive), details: EventDetails(), actor: testActor, clock: clock(2)).record.id
+        _ = try await store.createExchange(Exchange(name: "Обмін 390", date: PartialDate("2026-05-23")!, phases: 2, note: nil,
+                                                    createdAt: clock().now), actor: testActor)
+        _ = try await store.listOnExchange("Обмін 390", phase: 1, ids: [a, b])
+        _ = try await store.listOnExchange("Обмін 390", phase: 2, ids: [c])
+        return (a, b, c)
+    }
+
+    @Test("a merge joins what the two know, the source leaves every count and list, and an unmerge restores both exactly")
+    func roundTrip() async throws {
+        try await withStore { store, _ in
+            let (a, b, c) = try await register(store)
+            let before = try await View.of(store, ids: [a, b, c])
+            let historyBefore = try await store.history(a)
+
+            let merged = try await store.merge(a, into: b, prefer: [:], details: details, actor: testActor,
+                                               expectVersion: 1, targetVersion: 1, clock: clock(10))
+            let target = merged.target.record
+            #expect(target.names == ["Hnatiuk Ostap", "Гнатюк Остап Петрович"])
+            #expect(target.references == ["ICRC-77", "UA-1"] && target.tags == ["icrc", "kherson"])
+            #expect(target.birth == PartialDate("1991-03-12"), "the finer of two dates that agree")
+            #expect(target.unit == "54 ОМБр" && target.sex == .male && target.serviceNumber == "ЖС-401522" && target.notes == "від матері")
+            #expect(target.version == 2 && merged.source.event.kind == .merged && merged.target.event.kind == .merged)
+            #expect(merged.target.event.changes.first == "merged: \(a) into \(b)")
+            #expect(merged.source.event.seq + 1 == merged.target.event.seq)
+            #expect(try await store.get(b) == target)
+
+            // The source is gone from the register, and says where it went.
+            await #expect { try await store.get(a) } throws: { error in
+                let error = error as? CasetrackError
+                return error?.code == .merged && error?.details.string("merged_into") == b.description
+            }
+            #expect(try await store.count(CaseFilter(), today: testToday) == before.count - 1)
+            var byReference = CaseFilter()
+            byReference.name = "Гнатюк"
+            #expect(try await store.list(byReference, today: testToday, limit: 10, after: nil).map(\.id) == [b, c])
+            let phases = try #require(try await store.exchangeReport("Обмін 390")).1
+            #expect(phases.map(\.total.listed) == [1, 1], "a phase that listed both lists the person once")
+            #expect(try await store.history(a)?.last?.kind == .merged)
+            // A write to the source is refused with where it went; nothing changes.
+            await #expect { try await store.setStatus(a, to: .returned, details: EventDetails(), actor: testActor,
+                                                      expectVersion: nil, correction: false, clock: clock(11)) } throws: {
+                ($0 as? CasetrackError)?.code == .merged
+            }
+
+            let restored = try await store.unmerge(a, details: EventDetails(note: "двоє різних людей"), actor: testActor,
+                                                   clock: clock(20))
+            #expect(restored.source.record.version == 3 && restored.target.record.version == 3)
+            #expect(try await View.of(store, ids: [a, b, c]) == before)
+            let historyAfter = try #require(try await store.history(a))
+            #expect(Array(historyAfter.prefix(historyBefore?.count ?? 0)) == historyBefore)
+            #expect(historyAfter.suffix(2).map(\.kind) == [.merged, .unmerged])
+        }
+    }
+
+    @Test("facts the two disagree on refuse the merge, each named, until a side is chosen for each")
+    func conflicts() async throws {
+        try await withStore { store, _ in
+            let (_, b, c) = try await register(store)
+            let seq = try await store.lastSequence()
+            await #expect { try await store.merge(c, into: b, prefer: [:], details: details, actor: testActor,
+                                                  expectVersion: nil, targetVersion: nil, clock: clock(10)) } throws: { error in
+                let error = error as? CasetrackError
+                return error?.code == .mergeConflict && error?.message.contains("birth: target has 1991-03-12, source has 1985") == true
+                    && error?.message.contains("prefer=FIELD:target") == true
+            }
+            #expect(try await store.lastSequence() == seq, "nothing was written")
+            let merged = try await store.merge(c, into: b, prefer: [.birth: .target], details: details, actor: testActor,
+                                               expectVersion: nil, targetVersion: nil, clock: clock(10))
+            #expect(merged.target.record.birth == PartialDate("1991-03-12"))
+        }
+    }
+
+    @Test("bad merges change nothing: into itself, into or from a merged case, an unknown id, a stale version, open into closed")
+    func refusals() async throws {
+        try await withStore { store, _ in
+            let (a, b, c) = try await register(store)
+            func refused(_ source: CaseID, _ target: CaseID, expect: Int? = nil, _ code: CasetrackError.Code) async throws {
+                let seq = try await store.lastSequence()
+                await #expect { try await store.merge(source, into: target, prefer: [.birth: .target], details: details,
+                                                      actor: testActor, expectVersion: expect, targetVersion: nil,
+                                                      clock: clock(30)) } throws: { ($0 as? CasetrackError)?.code == code }
+                #expect(try await store.lastSequence() == seq)
+            }
+            try await refused(a, a, .badArgument)
+            try await refused(a, CaseID(number: 99), .notFound)
+            try await refused(a, b, expect: 7, .versionConflict)
+            _ = try await store.setStatus(c, to: .returned, details: EventDetails(), actor: testActor, expectVersion: nil,
+                                          correction: false, clock: clock(31))
+            try await refused(c, b, .mergeConflict)
+            _ = try await store.merge(a, into: b, prefer: [:], details: details, actor: testActor, expectVersion: nil,
+                                      targetVersion: nil, clock: clock(32))
+            try await refused(a, b, .merged)
+            try await refused(b, a, .merged)
+            // An unmerge after the target changed would undo that change too: refused.
+            var update = CaseUpdate()
+            update.rank = .some("сержант")
+            _ = try await store.update(b, update, details: EventDetails(), actor: testActor, expectVersion: nil, clock: clock(33))
+            await #expect { try await store.unmerge(a, details: EventDetails(), actor: testActor, clock: clock(34)) } throws: {
+                ($0 as? CasetrackError)?.code == .versionConflict
+            }
+            await #expect { try await store.unmerge(b, details: EventDetails(), actor: testActor, clock: clock(34)) } throws: {
+                ($0 as? CasetrackError)?.code == .badArgument
+            }
+        }
+    }
+
+    @Test("a not-duplicate decision is recorded once and can be forgotten")
+    func notDuplicate() async throws {
+        try await withStore { store, path in
+            let (_, b, c) = try await register(store)
+            #expect(try await store.markNotDuplicate(c, b, note: "різні роки", undo: false, actor: testActor, clock: clock(40)))
+            #expect(try StoreTests.sqlite(path, "SELECT a, b, note FROM not_duplicates") == "2|3|різні роки\n")
+            #expect(try await store.markNotDuplicate(b, c, note: nil, undo: true, actor: testActor, clock: clock(41)))
+            #expect(try await !store.markNotDuplicate(b, c, note: nil, undo: true, actor: testActor, clock: clock(42)))
+            await #expect { try await store.markNotDuplicate(b, b, note: nil, undo: false, actor: testActor, clock: clock(43)) }
+                throws: { ($0 as? CasetrackError)?.code == .badArgument }
+        }
+    }
+}
