@@ -56,9 +56,9 @@ public enum DuplicateBlocking {
             let core = spelling.core
             for (i, first) in core.enumerated() {
                 for (j, second) in core.enumerated() where i != j {
-                    keys.insert("n:" + first + "|" + String(second.prefix(3)))
+                    keys.insert("n:\(first)|\(second.prefix(3))")
                     if let year {
-                        for letters in letterTriples(second) { keys.insert("y" + year + ":" + first + "|" + letters) }
+                        for letters in letterTriples(second) { keys.insert("y\(year):\(first)|\(letters)") }
                     }
                 }
             }

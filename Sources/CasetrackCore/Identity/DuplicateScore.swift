@@ -80,10 +80,11 @@ public struct DuplicateCandidate: Hashable, Sendable {
 /// - Names: the best pair of spellings, compared as sets of folded words (``NameFolding``), in
 ///   any order; a patronymic on one side only is ignored. At least two words (surname and given
 ///   name) must agree; a word agrees when it folds equal, or is one edit away (a letter
-///   inserted, dropped, changed or two swapped) when the words have five letters or more. The
-///   weight is the odds of a duplicate (``duplicateShare``) against the namesakes expected for
-///   that name in the set: a rare name weighs more than a common one. Without a set (``score(_:_:)``)
-///   one namesake is assumed.
+///   inserted, dropped, changed or two swapped) when one word has five letters and the other
+///   four or more. The weight is the odds of a duplicate (5% of cases are assumed to have one)
+///   against the namesakes expected for that name in the set: a rare name weighs more than a
+///   common one, and the names alone never do better than even odds. Without a set
+///   (``score(_:_:)``) one namesake is assumed.
 /// - Birth, since and unit: agreement weighs more the rarer the value is in the set (a birth
 ///   day more than a birth year, a unit of ten cases more than one of a thousand); dates agree
 ///   to the coarser of the two precisions. Birth years that differ, and a different sex, are
@@ -307,11 +308,19 @@ enum DateAgreement: Equatable, Sendable {
     case differs(Precision)
 
     init(_ x: PartialDate, _ y: PartialDate) {
-        guard x.year == y.year else { self = .differs(.year); return }
-        guard let monthX = x.month, let monthY = y.month else { self = .agrees(.year); return }
-        guard monthX == monthY else { self = .differs(.month); return }
-        guard let dayX = x.day, let dayY = y.day else { self = .agrees(.month); return }
-        self = dayX == dayY ? .agrees(.day) : .differs(.day)
+        if x.year != y.year {
+            self = .differs(.year)
+        } else if let monthX = x.month, let monthY = y.month {
+            if monthX != monthY {
+                self = .differs(.month)
+            } else if let dayX = x.day, let dayY = y.day {
+                self = dayX == dayY ? .agrees(.day) : .differs(.day)
+            } else {
+                self = .agrees(.month)
+            }
+        } else {
+            self = .agrees(.year)
+        }
     }
 }
 

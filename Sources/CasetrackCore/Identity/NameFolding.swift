@@ -160,7 +160,7 @@ public enum NameFolding {
     private static let rulesByFirstLetter: [[Rule]] = {
         var table = [[Rule]](repeating: [], count: 128)
         for rule in latinRules { table[Int(rule.spelling[0])].append(rule) }
-        return table.map { $0.sorted { $0.spelling.count > $1.spelling.count } }
+        return table.map { rules in rules.sorted { $0.spelling.count > $1.spelling.count } }
     }()
 
     /// Folds the pending run of plain Latin letters onto the skeleton and empties it.
