@@ -24,7 +24,7 @@ extension SQLiteCaseStore {
             }
         }
         return try await writer.submit(notices: { outcomes in
-            outcomes.compactMap { $0.change.map { Notice(event: $0.event, record: $0.record) } }
+            outcomes.flatMap { $0.change?.notices ?? [] }
         }) { db in
             // Added rows are inserted as they are decided, so later rows see their references.
             var planner = ImportPlanner(owner: { try Self.referenceOwner($0, db) })
@@ -50,6 +50,7 @@ extension SQLiteCaseStore {
                     }
                     try Self.insert(change.record, db)
                     change.event.seq = try Self.append(change.event, change.record, db)
+                    try Self.flagDuplicates(&change, db)
                     outcomes.append(ImportOutcome(decision: decision, change: change))
                 }
             }

@@ -136,7 +136,7 @@ extension SQLiteCaseStore {
 
     /// Takes a case out of `cases` and its side tables (the caller keeps what it needs).
     static func delete(_ record: CaseRecord, _ db: Database) throws {
-        for table in ["case_tags", "case_refs", "case_name_keys"] {
+        for table in ["case_tags", "case_refs", "case_name_keys", "case_match_keys"] {
             try run("DELETE FROM \(table) WHERE case_id = ?", [record.id.number], db)
         }
         try run("DELETE FROM cases WHERE id = ?", [record.id.number], db)

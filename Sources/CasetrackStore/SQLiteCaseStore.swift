@@ -124,6 +124,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
             var change = try CaseRules.open(new, id: id, details: details, actor: actor, clock: clock)
             try Self.insert(change.record, db)
             change.event.seq = try Self.append(change.event, change.record, db)
+            try Self.flagDuplicates(&change, db)
             return change
         }
     }
@@ -415,9 +416,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         return event.seq
     }
 
-    static func notices(_ change: CaseChange) -> [Notice] {
-        [Notice(event: change.event, record: change.record)]
-    }
+    static func notices(_ change: CaseChange) -> [Notice] { change.notices }
 
     static func checkReferences(_ references: [String], for id: CaseID?, _ db: Database) throws {
         for ref in references {
@@ -461,6 +460,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
             try run("DELETE FROM case_refs WHERE case_id = ?", [record.id.number], db)
             try insertRows("case_refs", "ref", record.references, record.id, db)
         }
+        if matchKeysDiffer(record, old) {
+            try run("DELETE FROM case_match_keys WHERE case_id = ?", [record.id.number], db)
+            try insertMatchKeys(record, db)
+        }
         // Names first: their keys cost more to compute than the rest of a change.
         if record.names != old.names {
             try run("DELETE FROM case_name_keys WHERE case_id = ?", [record.id.number], db)
@@ -472,6 +475,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         try insertRows("case_tags", "tag", record.tags, record.id, db)
         try insertRows("case_refs", "ref", record.references, record.id, db)
         try insertRows("case_name_keys", "key", NameKey.keys(for: record.names), record.id, db)
+        try insertMatchKeys(record, db)
     }
 
     /// One statement for all of a case's rows of a side table (a statement per row was most of

@@ -220,7 +220,20 @@ enum Schema {
                     recorded_at INTEGER NOT NULL,
                     PRIMARY KEY (a, b)
                 ) WITHOUT ROWID;
+                -- Blocking keys of duplicate detection (DuplicateBlocking): cases are
+                -- compared only with those that share one.
+                CREATE TABLE case_match_keys (
+                    key TEXT NOT NULL,
+                    case_id INTEGER NOT NULL,
+                    PRIMARY KEY (key, case_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX case_match_keys_by_case ON case_match_keys(case_id);
                 """)
+            // The keys of the cases already on record: computed here, once.
+            let records = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases")
+            while let row = try records.next() {
+                try SQLiteCaseStore.insertMatchKeys(try RowCoding.record(row), db)
+            }
         }
         return migrator
     }

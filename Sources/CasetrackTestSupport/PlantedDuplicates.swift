@@ -407,11 +407,11 @@ enum Romanization: Sendable {
     static let iotated: [Character: (String, String)] = [
         "є": ("ye", "ie"), "ї": ("yi", "i"), "й": ("y", "i"), "ю": ("yu", "iu"), "я": ("ya", "ia"),
     ]
-    static let german: [Character: String] = [
+    static let germanLetters: [Character: String] = [
         "в": "w", "ж": "sh", "з": "s", "й": "j", "х": "ch", "ц": "z", "ч": "tsch", "ш": "sch", "щ": "schtsch",
         "є": "je", "ї": "ji", "ю": "ju", "я": "ja", "ь": "",
     ]
-    static let iso9: [Character: String] = [
+    static let iso9Letters: [Character: String] = [
         "г": "g", "ґ": "g", "ж": "ž", "и": "i", "і": "ì", "ї": "ï", "й": "j", "х": "h", "ц": "c", "ч": "č",
         "ш": "š", "щ": "ŝ", "є": "ê", "ю": "û", "я": "â", "ь": "ʹ", "'": "ʼ",
     ]
@@ -442,7 +442,7 @@ enum Romanization: Sendable {
                     mapped = Self.base[lower] ?? String(lower)
                 }
             case .bgn, .english:
-                let afterVowel = previous == nil || Self.vowelLetters.contains(previous!) || previous == "ь" || previous == "'"
+                let afterVowel = previous.map { Self.vowelLetters.contains($0) || $0 == "ь" || $0 == "'" } ?? true
                 if lower == "й" {
                     mapped = "y"
                 } else if let forms = Self.iotated[lower] {
@@ -454,9 +454,9 @@ enum Romanization: Sendable {
                     mapped = Self.base[lower] ?? String(lower)
                 }
             case .german:
-                mapped = Self.german[lower] ?? Self.base[lower] ?? String(lower)
+                mapped = Self.germanLetters[lower] ?? Self.base[lower] ?? String(lower)
             case .iso9, .iso9ASCII:
-                mapped = Self.iso9[lower] ?? Self.base[lower] ?? String(lower)
+                mapped = Self.iso9Letters[lower] ?? Self.base[lower] ?? String(lower)
                 if self == .iso9ASCII { mapped = Self.iso9Plain[mapped] ?? mapped }
             case .cyrillic:
                 mapped = String(lower)

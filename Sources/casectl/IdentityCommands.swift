@@ -129,3 +129,49 @@ struct NotDuplicate: ParsableCommand {
         }
     }
 }
+
+struct Duplicates: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List pairs of cases that are probably one person, best first, with the evidence.",
+        discussion: """
+            Each pair has a score from 0 to 1 and its reasons: a shared reference or service number \
+            (decisive), names equal after folding every romanization and Cyrillic, birth dates that \
+            agree, the same unit or date of capture; and the evidence against (different birth years, \
+            different sex). Pairs recorded with not-duplicate are left out. Merge the true ones (merge). \
+            Needs the reader role.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .long, help: ArgumentHelp("Only the pairs of this case.", valueName: "id"))
+    var id: String?
+
+    @Option(name: .long, help: ArgumentHelp("The least score shown, from 0.0 to 1.0 (default: the daemon's threshold).", valueName: "score"))
+    var minScore: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Show at most this many pairs.", valueName: "n"))
+    var limit: Int?
+
+    func run() throws {
+        var options: [(key: String, value: String)] = []
+        if let id { options.append(("id", id)) }
+        if let minScore { options.append(("min_score", String(minScore))) }
+        if let limit { options.append(("limit", String(limit))) }
+        try connection.run { client in
+            let answer = try client.request(Request(verb: "DUPLICATES", options: options))
+            let final = try answer.get()
+            if connection.json {
+                for fields in answer.data { Output.line(fields.json) }
+                return
+            }
+            let rows = answer.data.map { fields in
+                [fields.string("score") ?? "", fields.string("a") ?? "", fields.string("a_name") ?? "",
+                 fields.string("b") ?? "", fields.string("b_name") ?? "", fields.strings("reasons").joined(separator: "; ")]
+            }
+            if !rows.isEmpty { Output.grid(["SCORE", "A", "NAME", "B", "NAME", "REASONS"], rows) }
+            let shown = final.int("count") ?? 0
+            let total = final.int("total") ?? shown
+            Output.line("(\(shown) pair\(shown == 1 ? "" : "s")\(total > shown ? " of \(total)" : ""); \(final.int("compared") ?? 0) compared)")
+        }
+    }
+}

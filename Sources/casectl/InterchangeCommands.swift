@@ -105,6 +105,7 @@ struct Import: ParsableCommand {
             var progress = Progress(total: texts.count)
             var added = 0
             var existing = 0
+            var flagged = 0
             var failure: (line: Int, error: any Error)?
             do {
                 try Import.pipelined(client, batches.map { Import.request($0, dryRun: false) }) { index, answer in
@@ -114,6 +115,7 @@ struct Import: ParsableCommand {
                     case .success(let final):
                         added += Int(final.int("added") ?? 0)
                         existing += Int(final.int("existing") ?? 0)
+                        flagged += answer.data.filter { !$0.strings("duplicate_of").isEmpty }.count
                         progress.advance(by: batches[index].count)
                     case .failure(let error):
                         // The refused row's own line, when the daemon names the row.
@@ -132,8 +134,11 @@ struct Import: ParsableCommand {
                 Output.error("\(file): stopped at line \(failure.line) after \(added + existing) rows loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
                 throw failure.error
             }
-            Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(added),\"existing\":\(existing)}"
+            Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(added),\"existing\":\(existing),\"possible_duplicates\":\(flagged)}"
                 : "\(file): \(texts.count) rows, \(added) added, \(existing) on record already")
+            if flagged > 0, !connection.json {
+                Output.error("\(flagged) of the cases added are probably the same person as a case on record; see casectl duplicates")
+            }
         }
     }
 

@@ -29,6 +29,11 @@ enum Output {
         } else {
             line("\(record.id) \(verb): \(record.status.rawValue), version \(record.version) (event \(final.string("seq") ?? "?"))")
         }
+        let duplicates = final.strings("duplicate_of")
+        if !duplicates.isEmpty {
+            // On standard error: scripts read the line above; a person should see this one.
+            error("\(record.id) is probably the same person as \(duplicates.joined(separator: ", ")); see casectl duplicates --id \(record.id)")
+        }
     }
 
     static func describe(_ record: CaseRecord) {
@@ -97,6 +102,7 @@ enum Output {
             case .created: change = "opened as \(event.newStatus?.rawValue ?? "?")"
             case .status, .correction: change = "\(event.oldStatus?.rawValue ?? "?") -> \(event.newStatus?.rawValue ?? "?")"
             case .update, .merged, .unmerged: change = event.changes.joined(separator: "; ")
+            case .possibleDuplicate: change = "possible duplicate of " + event.changes.joined(separator: "; ")
             case .held: change = "held \(event.threshold ?? "?") (alert)"
             case .stale: change = "no update for \(event.threshold ?? "?") (alert)"
             case .test: change = "test notice"

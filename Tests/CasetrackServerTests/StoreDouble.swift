@@ -117,6 +117,7 @@ actor StoreDouble: CaseStore {
                actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange {
         throw Self.absent
     }
+    func duplicates(of id: CaseID?, minimumScore: Double, limit: Int) async throws -> DuplicateReport { throw Self.absent }
     func unmerge(_ source: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> MergeChange {
         throw Self.absent
     }

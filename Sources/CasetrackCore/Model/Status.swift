@@ -118,6 +118,9 @@ public enum EventKind: String, Sendable, CaseIterable {
     case merged
     /// A merge was undone: both cases are back as they were before it.
     case unmerged
+    /// A case just opened is probably a duplicate of others (`changes` names them, with
+    /// their scores); it was added all the same, for a person to decide.
+    case possibleDuplicate = "possible-duplicate"
 
     static func parse(_ text: String, field: String) throws -> EventKind {
         guard let value = EventKind(rawValue: text.lowercased()) else {

@@ -26,6 +26,7 @@ public enum Command: Hashable, Sendable {
     case importRows([String], dryRun: Bool)
     case export(CaseFilter, limit: Int, after: CaseID?)
     case backup(path: String)
+    case duplicates(of: CaseID?, minimumScore: Double, limit: Int)
     case merge(source: CaseID, into: CaseID, prefer: [MergeField: MergeSide], EventDetails, expectVersion: Int?,
                targetVersion: Int?)
     case unmerge(CaseID, EventDetails)
@@ -74,6 +75,7 @@ public enum Command: Hashable, Sendable {
         case .importRows: return .importRows
         case .export: return .export
         case .backup: return .backup
+        case .duplicates: return .duplicates
         case .merge: return .merge
         case .unmerge: return .unmerge
         case .notDuplicate: return .notDuplicate

@@ -168,6 +168,20 @@ extension Arguments {
         return rows
     }
 
+    /// `DUPLICATES [id=ID] [min_score=0.0–1.0] [limit=N]`.
+    func duplicates() throws -> Command {
+        let id = try single("id").map { try CaseID.parse($0, field: "id") }
+        var score = DuplicateScoring.defaultThreshold
+        if let text = try single("min_score") {
+            guard let value = Double(text), value.isFinite, (0...1).contains(value) else {
+                throw CasetrackError.badArgument("min_score: '\(text.prefix(40))' is not a number from 0.0 to 1.0")
+            }
+            score = value
+        }
+        return .duplicates(of: id, minimumScore: score,
+                           limit: try number("limit", in: 1...Command.maximumPageSize) ?? Command.defaultPageSize)
+    }
+
     /// `MERGE SOURCE into=TARGET [prefer=FIELD:target|source]…`.
     func merge() throws -> Command {
         let source = try caseID()

@@ -29,6 +29,7 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case importRows = "IMPORT"
     case export = "EXPORT"
     case backup = "BACKUP"
+    case duplicates = "DUPLICATES"
     case merge = "MERGE"
     case unmerge = "UNMERGE"
     case notDuplicate = "NOT-DUPLICATE"
@@ -204,6 +205,12 @@ extension Verb {
                 summary: "cases matching a filter, by id, for export: without personal data below the reader role") {
                 let (limit, after) = try $0.page()
                 return .export(try $0.filter(), limit: limit, after: after)
+            }
+        case .duplicates:
+            return VerbDefinition(
+                keys: ["id", "min_score", "limit"], role: .reader, flags: .readsRecords,
+                summary: "pairs of cases that are probably one person, best first, with the evidence for and against") {
+                try $0.duplicates()
             }
         case .merge:
             return VerbDefinition(

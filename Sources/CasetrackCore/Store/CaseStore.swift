@@ -63,6 +63,11 @@ public protocol CaseStore: Sendable {
 
     // MARK: One person, one record
 
+    /// Pairs of cases that are probably one person, best first, each at least
+    /// `minimumScore` and not decided otherwise (``markNotDuplicate(_:_:note:undo:actor:clock:)``):
+    /// those of case `id` only, or of the whole register; at most `limit` of them.
+    func duplicates(of id: CaseID?, minimumScore: Double, limit: Int) async throws -> DuplicateReport
+
     /// Merges `source` into `target` (see ``MergeRules``): the target gains what the source
     /// knows, the source leaves every list, count and exchange phase and answers `merged`
     /// from then on. `expectVersion` and `targetVersion` guard each side against a change
@@ -130,10 +135,19 @@ public struct WriteClock: Sendable {
 public struct CaseChange: Hashable, Sendable {
     public var record: CaseRecord
     public var event: HistoryEvent
+    /// For a case just opened: the cases it is probably a duplicate of, best first, and the
+    /// `possible-duplicate` event that says so (it is added all the same).
+    public var possibleDuplicates: [DuplicateCandidate] = []
+    public var duplicateEvent: HistoryEvent?
 
     public init(record: CaseRecord, event: HistoryEvent) {
         self.record = record
         self.event = event
+    }
+
+    /// Its notices, in sequence order.
+    public var notices: [Notice] {
+        [Notice(event: event, record: record)] + (duplicateEvent.map { [Notice(event: $0, record: record)] } ?? [])
     }
 }
 
@@ -146,5 +160,29 @@ public struct MergeChange: Hashable, Sendable {
     public init(target: CaseChange, source: CaseChange) {
         self.target = target
         self.source = source
+    }
+}
+
+/// Duplicate candidates, with what finding them took.
+public struct DuplicateReport: Sendable {
+    public var candidates: [DuplicateCandidate] = []
+    /// Pairs above the threshold before `limit` cut the list (a scan of the register).
+    public var total = 0
+    /// Pairs compared.
+    public var compared = 0
+    /// Blocks of more than ``DuplicateBlocking/maxBlockSize`` cases sharing one key, left
+    /// out: such a key says little (a very common name with no year) and would cost its square.
+    public var oversizedBlocks = 0
+
+    public init() {}
+
+    /// A score as the protocol writes it: two decimals.
+    public static func format(_ score: Double) -> String {
+        let hundredths = Int((score * 100).rounded())
+        return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"
+    }
+
+    public static func bestFirst(_ x: DuplicateCandidate, _ y: DuplicateCandidate) -> Bool {
+        (x.score, y.a, y.b) > (y.score, x.a, x.b)
     }
 }

@@ -2,6 +2,17 @@ import CasetrackCore
 
 /// The verbs that keep one person one record: merge, unmerge, not a duplicate.
 extension Dispatcher {
+    func duplicates(of id: CaseID?, minimumScore: Double, limit: Int) async throws -> Reply {
+        let report = try await store.duplicates(of: id, minimumScore: minimumScore, limit: limit)
+        var names: [CaseID: String] = [:]
+        for candidate in report.candidates {
+            for id in [candidate.a, candidate.b] where names[id] == nil {
+                names[id] = try await store.get(id)?.names.first ?? ""
+            }
+        }
+        return Replies.duplicates(report, names: names)
+    }
+
     func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
                expectVersion: Int?, targetVersion: Int?, _ call: Call, session: Session) async throws -> Reply {
         let change = try await store.merge(source, into: target, prefer: prefer, details: details, actor: session.peer.actor,

@@ -180,6 +180,8 @@ public struct Dispatcher: Sendable {
             return (try await export(filter, limit: limit, after: after, call), .keepOpen)
         case .backup(let path):
             return (try await backup(to: path, session: session), .keepOpen)
+        case .duplicates(let id, let minimumScore, let limit):
+            return (try await duplicates(of: id, minimumScore: minimumScore, limit: limit), .keepOpen)
         case .merge(let source, let target, let prefer, let details, let expectVersion, let targetVersion):
             return (try await merge(source, into: target, prefer: prefer, details: details, expectVersion: expectVersion,
                                     targetVersion: targetVersion, call, session: session), .keepOpen)
@@ -228,6 +230,7 @@ public struct Dispatcher: Sendable {
         let ids: [String]
         switch command {
         case .get(let id), .history(let id): ids = [id.description]
+        case .duplicates: ids = reply.data.flatMap { [$0.string("a"), $0.string("b")].compactMap { $0 } }
         default: ids = reply.data.compactMap { $0.string("id") }
         }
         session.logger.notice("records read", metadata: [

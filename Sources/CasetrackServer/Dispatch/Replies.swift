@@ -10,9 +10,35 @@ enum Replies {
         final.append("id", change.record.id.description)
         final.append("version", change.record.version)
         final.append("seq", change.event.seq)
+        if !change.possibleDuplicates.isEmpty {
+            final.append("duplicate_of", list: change.possibleDuplicates.map { Replies.other(than: change.record.id, in: $0).description })
+        }
         var reply = Reply(data: [change.record.fields(today: today)], final: final)
         reply.acknowledgesWrite = true
         return reply
+    }
+
+    static func other(than id: CaseID, in candidate: DuplicateCandidate) -> CaseID { candidate.a == id ? candidate.b : candidate.a }
+
+    /// Duplicate candidates, best first: the two ids and main names, the score, and the
+    /// evidence (`code: detail`) for and against.
+    static func duplicates(_ report: DuplicateReport, names: [CaseID: String]) -> Reply {
+        let data = report.candidates.map { candidate -> Fields in
+            var fields = Fields()
+            fields.append("a", candidate.a.description)
+            fields.append("b", candidate.b.description)
+            fields.append("score", DuplicateReport.format(candidate.score))
+            fields.append("reasons", list: candidate.reasons.map { $0.detail.isEmpty ? $0.code : "\($0.code): \($0.detail)" })
+            fields.append("a_name", names[candidate.a])
+            fields.append("b_name", names[candidate.b])
+            return fields
+        }
+        var final = Fields()
+        final.append("count", data.count)
+        if report.total > data.count { final.append("total", report.total) }
+        final.append("compared", report.compared)
+        if report.oversizedBlocks > 0 { final.append("oversized_blocks", report.oversizedBlocks) }
+        return Reply(data: data, final: final)
     }
 
     /// A merge: the target as it now is; the final line names both.
@@ -78,6 +104,9 @@ enum Replies {
                 fields.append("result", "added")
                 fields.append("id", change.record.id.description)
                 fields.append("seq", change.event.seq)
+                if !change.possibleDuplicates.isEmpty {
+                    fields.append("duplicate_of", list: change.possibleDuplicates.map { other(than: change.record.id, in: $0).description })
+                }
                 data.append(fields)
             case .existing(let id):
                 guard !dryRun else { continue }

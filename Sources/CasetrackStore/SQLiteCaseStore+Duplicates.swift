@@ -1,0 +1,109 @@
+import CasetrackCore
+import GRDB
+
+// Duplicate candidates come from blocking keys kept beside each case (`case_match_keys`,
+// written with the case, like its name keys): two cases are compared only when they share a
+// key, so neither one case's check nor a scan of the whole register compares all pairs.
+
+extension SQLiteCaseStore {
+    public func duplicates(of id: CaseID?, minimumScore: Double, limit: Int) async throws -> DuplicateReport {
+        try await read { db in
+            let excluded = try Self.notDuplicatePairs(db)
+            if let id {
+                guard let record = try Self.fetch(id, db) else {
+                    throw try Self.mergedError(id, db) ?? CasetrackError(.notFound, "no case \(id)")
+                }
+                var report = try Self.candidates(for: Identity(record), minimumScore: minimumScore, excluding: excluded, db)
+                report.candidates = Array(report.candidates.prefix(limit))
+                return report
+            }
+            return try Self.scan(minimumScore: minimumScore, limit: limit, excluding: excluded, db)
+        }
+    }
+
+    /// The cases that share a blocking key with `identity`, scored against it, best first.
+    static func candidates(for identity: Identity, minimumScore: Double, excluding: Set<CasePair>,
+                           _ db: Database) throws -> DuplicateReport {
+        let keys = Array(DuplicateBlocking.keys(for: identity))
+        guard !keys.isEmpty else { return DuplicateReport() }
+        let marks = Array(repeating: "?", count: keys.count).joined(separator: ", ")
+        let ids = try Int64.fetchAll(db, sql: "SELECT DISTINCT case_id FROM case_match_keys WHERE key IN (\(marks))",
+                                     arguments: StatementArguments(keys))
+        var report = DuplicateReport()
+        for number in ids where number != identity.id.number {
+            guard let other = try fetch(CaseID(number: number), db) else { continue }
+            report.compared += 1
+            guard !excluding.contains(CasePair(identity.id, other.id)),
+                  let candidate = DuplicateScoring.score(identity, Identity(other)), candidate.score >= minimumScore else { continue }
+            report.candidates.append(candidate)
+        }
+        report.candidates.sort(by: DuplicateReport.bestFirst)
+        return report
+    }
+
+    /// Every pair above the threshold in the whole register, by the tested search itself
+    /// (``DuplicateBlocking/candidates(_:threshold:excluding:maxBlockSize:)``): it weighs a
+    /// name by how common it is in the register, which needs the register's identities in
+    /// memory (a few hundred bytes a case) for the length of the request.
+    static func scan(minimumScore: Double, limit: Int, excluding: Set<CasePair>, _ db: Database) throws -> DuplicateReport {
+        var identities: [Identity] = []
+        let rows = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases ORDER BY id")
+        while let row = try rows.next() { identities.append(Identity(try RowCoding.record(row))) }
+        let search = DuplicateBlocking.candidates(identities, threshold: minimumScore, excluding: excluding)
+        var report = DuplicateReport()
+        report.total = search.candidates.count
+        report.compared = search.comparisons
+        report.oversizedBlocks = search.oversizedBlocks
+        report.candidates = Array(search.candidates.sorted(by: DuplicateReport.bestFirst).prefix(limit))
+        return report
+    }
+
+    /// After a case is opened, in its transaction: the cases it probably duplicates, and a
+    /// `possible-duplicate` event naming them when there are any.
+    static func flagDuplicates(_ change: inout CaseChange, _ db: Database) throws {
+        let found = try candidates(for: Identity(change.record), minimumScore: DuplicateScoring.defaultThreshold,
+                                   excluding: [], db).candidates
+        guard !found.isEmpty else { return }
+        change.possibleDuplicates = Array(found.prefix(10))
+        let record = change.record
+        var event = HistoryEvent(
+            seq: 0, caseID: record.id, kind: .possibleDuplicate, oldStatus: record.status, newStatus: record.status,
+            occurredOn: nil, recordedAt: change.event.recordedAt, source: nil, confidence: nil, actor: change.event.actor,
+            note: nil, version: record.version,
+            changes: change.possibleDuplicates.map { candidate in
+                let other = candidate.a == record.id ? candidate.b : candidate.a
+                return "\(other) \(DuplicateReport.format(candidate.score)): \(candidate.reasons.map(\.code).joined(separator: ", "))"
+            })
+        event.seq = try append(event, record, db)
+        change.duplicateEvent = event
+    }
+
+    static func notDuplicatePairs(_ db: Database) throws -> Set<CasePair> {
+        Set(try Row.fetchAll(db, sql: "SELECT a, b FROM not_duplicates").map { row in
+            CasePair(CaseID(number: row[0]), CaseID(number: row[1]))
+        })
+    }
+
+    static func insertMatchKeys(_ record: CaseRecord, _ db: Database) throws {
+        let keys = Array(DuplicateBlocking.keys(for: Identity(record))).sorted()
+        guard !keys.isEmpty else { return }
+        let rows = Array(repeating: "(?, ?)", count: keys.count).joined(separator: ", ")
+        var arguments = StatementArguments()
+        for key in keys { arguments += [key, record.id.number] }
+        try run("INSERT OR IGNORE INTO case_match_keys (key, case_id) VALUES \(rows)", arguments, db)
+    }
+
+    /// Whether a change touched what the blocking keys are made of.
+    static func matchKeysDiffer(_ a: CaseRecord, _ b: CaseRecord) -> Bool {
+        a.names != b.names || a.birth != b.birth || a.serviceNumber != b.serviceNumber || a.references != b.references
+            || a.sex != b.sex
+    }
+}
+
+extension Identity {
+    /// What matching looks at in a record.
+    init(_ record: CaseRecord) {
+        self.init(id: record.id, names: record.names, birth: record.birth, sex: record.sex, serviceNumber: record.serviceNumber,
+                  unit: record.unit, since: record.since, references: record.references)
+    }
+}
