@@ -129,7 +129,8 @@ install-files:
 	# values as they are, with nothing kept by hand to fall behind.
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
 	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	$(INSTALL_BIN)/casectl --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl
+	# bash-completion sources its scripts: argument-parser's #!/bin/bash line has no use there.
+	$(INSTALL_BIN)/casectl --generate-completion-script bash | sed '1{/^#!/d}' > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl
 	$(INSTALL_BIN)/casectl --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_casectl
 	$(INSTALL_BIN)/casectl --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/casectl.fish
 	chmod 644 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl \
