@@ -8,8 +8,9 @@
 #                             systemd starts, with M the root to be and W a scratch folder;
 #                             it may write M/etc/systemd/system/casetrack-test.target (the
 #                             unit booted; by default basic.target and nothing else).
-#                             Then PID1, IN (a prefix that runs a command inside), cleanup.
-#   boot_finish               powers it off and removes the scratch folder
+#                             Then PID1, IN (a prefix that runs a command inside).
+#   boot_finish               powers it off and removes the scratch folder (boot_abort, the
+#                             EXIT trap, does the same when a script stops early)
 #   check NAME TEST, eventually TEST, as USER CMD
 
 boot_preflight() {
@@ -50,7 +51,7 @@ boot_systemd() {
     for i in $(seq 100); do PID1=$(pgrep -P $BOOT -x systemd || true); [ -n "$PID1" ] && break; sleep 0.1; done
     if [ -z "$PID1" ]; then echo "SKIP: systemd did not start as PID 1 here"; kill $BOOT 2>/dev/null || true; exit 77; fi
     IN="timeout ${BOOT_TIMEOUT:-60} nsenter -t $PID1 -a"
-    trap cleanup EXIT
+    trap boot_abort EXIT
     for i in $(seq 100); do $IN test -S /run/systemd/private && break; sleep 0.1; done
     $IN systemctl is-system-running --wait >/dev/null 2>&1 || true
 }
@@ -58,10 +59,8 @@ boot_systemd() {
 cleanup() { $IN systemctl poweroff >/dev/null 2>&1 || kill -TERM $PID1 2>/dev/null || true; wait $BOOT 2>/dev/null || true
             find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
 
-boot_finish() {
-    cleanup; trap - EXIT
-    rm -rf "$W" 2>/dev/null || true
-}
+boot_finish() { trap - EXIT; boot_abort; }
+boot_abort() { cleanup; rm -rf "$W" 2>/dev/null || true; }
 
 fail=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }

@@ -38,7 +38,7 @@ boot_systemd '
   mkdir $M/debs; mount --bind $DEBS $M/debs; mount -o remount,bind,ro $M/debs
   chroot $M sh -ec "useradd -m alice; useradd -m mallory"
 '
-trap 'cleanup; rm -rf "$DEBS"' EXIT
+trap 'boot_abort; rm -rf "$DEBS"' EXIT
 APT="$IN env DEBIAN_FRONTEND=noninteractive apt-get -y -q"
 DB=/var/lib/casetrack/casetrack.sqlite
 LOG=$(mktemp -p "$DEBS")
