@@ -146,6 +146,10 @@ DEB_TOOLS    = dpkg-dev debhelper
 
 deb: deps $(if $(DEB_BIN),,release-bin)
 	$(call install-missing,$(DEB_TOOLS))
+	@# The version is written twice (debian/changelog, the executables): a package must not
+	@# say 0.2.0 of binaries that say 0.1.0.
+	@v=$$($(abspath $(or $(DEB_BIN),.build/release))/casetrackd --version); case "$(DEB_VERSION)" in \
+	  "$$v"|"$$v"[+~-]*) ;; *) echo "make deb: the binaries are casetrackd $$v, the package would be $(DEB_VERSION)"; exit 1;; esac
 	rm -rf $(DEB_SCRATCH) && mkdir -p $(DEB_SCRATCH)/src
 	cp -a Makefile README.md config docs systemd debian $(DEB_SCRATCH)/src/
 	@if [ "$(DEB_VERSION)" != "$$(dpkg-parsechangelog -l debian/changelog -S Version)" ]; then \
