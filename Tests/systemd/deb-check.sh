@@ -5,9 +5,10 @@
 # database schema refused, an upgrade to a newer version (dpkg asks about the edited
 # configuration and keeps it; the daemon restarts on the new binary), apt remove (stopped,
 # data kept), apt purge (the register kept when nobody answered the question; a warning, then
-# the register and the user deleted when told). The newer version is DEB itself with a higher version and a changed
-# default configuration. Prints one PASS/FAIL line per check; exits 1 on any FAIL, 77 when
-# this machine cannot boot it. Needs root, cgroup2 and overlayfs, dpkg-deb, lintian, sqlite3.
+# the register and the user deleted when told). The newer version is DEB itself with a higher
+# version and a changed default configuration. Prints one PASS/FAIL line per check; exits 1
+# on any FAIL, 77 when this machine cannot boot it. Needs root, cgroup2 and overlayfs,
+# dpkg-deb, lintian, sqlite3.
 set -euo pipefail
 DEB=${DEB:?set DEB to a casetrack_VERSION_ARCH.deb made by make deb}
 [ -f "$DEB" ] || { echo "no such package: $DEB"; exit 1; }
