@@ -3,6 +3,7 @@
 #   make test   install what is missing, build, run the whole test suite
 #   make test-quick  the same without the load scenarios and the fuzzer (about a minute)
 # and, to install on a machine that runs systemd:
+#   make deb    casetrack_VERSION_ARCH.deb; then: apt install ./casetrack_VERSION_ARCH.deb
 #   make install [PREFIX=/usr/local] [DESTDIR=]   then: systemd-sysusers; systemd-tmpfiles --create;
 #               journalctl --update-catalog; systemctl daemon-reload; systemctl enable --now casetrackd.socket
 
@@ -32,7 +33,8 @@ FUZZ_TIME      ?= 600
 TEST_FUZZ_TIME ?= 60
 FUZZ_DIR        = $(CURDIR)/.build/fuzz
 
-.PHONY: all deps build run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files clean
+.PHONY: all deps build run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files \
+  release-bin deb test-deb clean
 
 all: build
 
@@ -80,6 +82,9 @@ test: build
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.
 	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(TEST_FUZZ_TIME)
+	# The package only for the test: left in .build-deb, packed in seconds rather than a minute.
+	@if [ "$(TEST_DEB)" = yes ] && command -v dpkg-deb >/dev/null; then \
+	  $(MAKE) --no-print-directory test-deb DEB_OUT=$(DEB_SCRATCH) DEB_COMPRESS="-Zgzip -z1"; fi
 
 # The suites without the load scenarios (Tests/EndToEndTests/LoadScenarios.swift) and the
 # fuzzer: for a developer's edit-and-check loop. CI runs make test.
@@ -113,6 +118,62 @@ install: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 	$(MAKE) install-files INSTALL_BIN=$(CURDIR)/.build/release
 
+# The release binaries the package is made of. In .build, not a folder of its own: make
+# install and make bench build the same release objects there (--static-swift-stdlib only
+# changes the link), and a second scratch path would be a second cold build (minutes).
+# -z now: every symbol bound at start, so the relocation table can be read-only too (full
+# RELRO, as Debian builds C programs).
+RELEASE_FLAGS = -c release --static-swift-stdlib -Xlinker -z -Xlinker now
+
+release-bin: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product casetrackd
+	$(SWIFT) build $(RELEASE_FLAGS) --product casectl
+
+# make deb: casetrack_VERSION_ARCH.deb (and its debug symbols, casetrack-dbgsym_….deb) in
+# DEB_OUT, made by dpkg-buildpackage from debian/ in a copy of the checkout without Sources/
+# (.build-deb/src). The binaries: release-bin's, or DEB_BIN's (a folder with casetrackd and
+# casectl built with --static-swift-stdlib: a release built once serves make deb and
+# make test-deb). DEB_VERSION other than debian/changelog's adds a changelog entry for it
+# (a snapshot: 0.1.0+git20261204). DEB_COMPRESS: dpkg-deb's options; xz takes about a minute
+# for the two packages here, "-Zgzip -z1" seconds (a bigger file; enough for make test-deb).
+DEB_BIN     ?=
+DEB_VERSION ?= $(shell head -1 debian/changelog | cut -d' ' -f2 | tr -d '()')
+DEB_OUT     ?= $(CURDIR)
+DEB_COMPRESS ?= -Zxz
+DEB_SCRATCH  = $(CURDIR)/.build-deb
+DEB_ARCH     = $(shell dpkg --print-architecture)
+DEB_TOOLS    = dpkg-dev debhelper
+
+deb: deps $(if $(DEB_BIN),,release-bin)
+	$(call install-missing,$(DEB_TOOLS))
+	@# The version is written twice (debian/changelog, the executables): a package must not
+	@# say 0.2.0 of binaries that say 0.1.0.
+	@v=$$($(abspath $(or $(DEB_BIN),.build/release))/casetrackd --version); case "$(DEB_VERSION)" in \
+	  "$$v"|"$$v"[+~-]*) ;; *) echo "make deb: the binaries are casetrackd $$v, the package would be $(DEB_VERSION)"; exit 1;; esac
+	rm -rf $(DEB_SCRATCH) && mkdir -p $(DEB_SCRATCH)/src
+	cp -a Makefile README.md config docs systemd debian $(DEB_SCRATCH)/src/
+	@if [ "$(DEB_VERSION)" != "$$(dpkg-parsechangelog -l debian/changelog -S Version)" ]; then \
+	  { printf 'casetrack (%s) unstable; urgency=medium\n\n  * Built with make deb DEB_VERSION=%s.\n\n -- %s  %s\n\n' \
+	      "$(DEB_VERSION)" "$(DEB_VERSION)" "$$(dpkg-parsechangelog -l debian/changelog -S Maintainer)" "$$(date -R)"; \
+	    cat debian/changelog; } > $(DEB_SCRATCH)/src/debian/changelog; fi
+	cd $(DEB_SCRATCH)/src && CASETRACK_BIN=$(abspath $(or $(DEB_BIN),.build/release)) DEB_COMPRESS="$(DEB_COMPRESS)" \
+	  dpkg-buildpackage -b -uc -us
+	[ "$(abspath $(DEB_OUT))" = "$(DEB_SCRATCH)" ] || \
+	  cp $(DEB_SCRATCH)/casetrack_$(DEB_VERSION)_$(DEB_ARCH).deb $(DEB_SCRATCH)/casetrack-dbgsym_$(DEB_VERSION)_$(DEB_ARCH).deb $(DEB_OUT)/
+	@echo "make deb: $(DEB_OUT)/casetrack_$(DEB_VERSION)_$(DEB_ARCH).deb"
+
+# make test-deb: lints the package, then installs, upgrades, removes and purges it under a
+# booted systemd as an operator would (Tests/systemd/deb-check.sh; root and cgroup2, else
+# skipped). It builds the package with make deb, or takes DEB_FILE. make test runs it when
+# dpkg-deb is there, unless TEST_DEB=no.
+DEB_FILE ?=
+TEST_DEB ?= yes
+
+test-deb: $(if $(DEB_FILE),,deb)
+	$(call install-missing,lintian sqlite3 systemd util-linux)
+	@DEB=$(abspath $(or $(DEB_FILE),$(DEB_OUT)/casetrack_$(DEB_VERSION)_$(DEB_ARCH).deb)) Tests/systemd/deb-check.sh; \
+	  status=$$?; if [ $$status -eq 77 ]; then echo "make test-deb: skipped (see the SKIP line)"; exit 0; fi; exit $$status
+
 install-files:
 	install -D -m 755 $(INSTALL_BIN)/casetrackd $(DESTDIR)$(PREFIX)/bin/casetrackd
 	install -D -m 755 $(INSTALL_BIN)/casectl $(DESTDIR)$(PREFIX)/bin/casectl
@@ -129,7 +190,8 @@ install-files:
 	# values as they are, with nothing kept by hand to fall behind.
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
 	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-	$(INSTALL_BIN)/casectl --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl
+	# bash-completion sources its scripts: argument-parser's #!/bin/bash line has no use there.
+	$(INSTALL_BIN)/casectl --generate-completion-script bash | sed '1{/^#!/d}' > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl
 	$(INSTALL_BIN)/casectl --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_casectl
 	$(INSTALL_BIN)/casectl --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/casectl.fish
 	chmod 644 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casectl \

@@ -6,31 +6,12 @@
 # on any FAIL, 77 when this machine cannot boot it (no root, no cgroup2, no unshare).
 # Needs root, cgroup2 and overlayfs; no Docker. The host's /run, /sys and /etc stay untouched.
 set -euo pipefail
-STAGE=${STAGE:?set STAGE to a DESTDIR tree made by make install-files}
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v unshare >/dev/null && command -v nsenter >/dev/null || { echo "SKIP: needs unshare and nsenter"; exit 77; }
-CG2=$(findmnt -n -t cgroup2 -o TARGET | head -1 || true)
-[ -n "$CG2" ] || { echo "SKIP: no cgroup2 mounted"; exit 77; }
-W=$(mktemp -d)
-CG=$CG2/casetrack-test-$$; mkdir -p "$CG" "$W/merged" "$W/ovl"
-( echo $BASHPID > "$CG/cgroup.procs"
-  exec unshare --pid --fork --mount --cgroup --uts --ipc --net --propagation private \
-    env W="$W" STAGE="$STAGE" ASAN_OPTIONS="${ASAN_OPTIONS:-}" container=casetrack-test /bin/bash -euc '
-  mount -t tmpfs -o mode=755 tmpfs $W/ovl; mkdir $W/ovl/up $W/ovl/work
-  mount -t overlay overlay -o lowerdir=/,upperdir=$W/ovl/up,workdir=$W/ovl/work $W/merged
-  M=$W/merged
-  mount -t proc proc $M/proc
-  # Read-only /proc/sys and /sys: the booted systemd must not change the host kernel settings.
-  for p in sys sysrq-trigger; do [ -e $M/proc/$p ] || continue; mount --bind $M/proc/$p $M/proc/$p; mount -o remount,bind,ro $M/proc/$p; done
-  mount -t sysfs -o ro,nosuid,nodev,noexec sysfs $M/sys
-  mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 $M/sys/fs/cgroup
-  for d in run tmp; do mount -t tmpfs -o mode=755,nosuid,nodev tmpfs $M/$d; done; chmod 1777 $M/tmp
-  mount -t tmpfs -o mode=755,nosuid tmpfs $M/dev
-  for d in null zero full random urandom tty; do touch $M/dev/$d; mount --bind /dev/$d $M/dev/$d; done
-  mkdir $M/dev/pts $M/dev/shm; mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts $M/dev/pts
-  ln -s pts/ptmx $M/dev/ptmx; mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $M/dev/shm; touch $M/dev/console
-  # casetrack, installed as make install does, plus what only this test wants: a short
-  # watchdog, and a target that boots just enough.
+export STAGE=${STAGE:?set STAGE to a DESTDIR tree made by make install-files}
+. "$(dirname "$0")/boot-lib.sh"
+boot_preflight
+# casetrack, installed as make install does, plus what only this test wants: a short
+# watchdog, and a target that boots just enough.
+boot_systemd '
   cp -a $STAGE/. $M/
   # The shipped configuration grants no one a role: the members of group casetrack write here.
   printf "writers = @casetrack\n" >> $M/etc/casetrack/casetrackd.conf
@@ -38,30 +19,14 @@ CG=$CG2/casetrack-test-$$; mkdir -p "$CG" "$W/merged" "$W/ovl"
   printf "[Service]\nWatchdogSec=3s\nTimeoutAbortSec=3s\n" > $M/etc/systemd/system/casetrackd.service.d/test.conf
   # make test-asan installs an ASan build: its leak check at exit cannot stop the world under
   # the seccomp filter of the unit, so it takes the same options as the tests.
-  if [ -n "$ASAN_OPTIONS" ]; then printf "Environment=ASAN_OPTIONS=%s\n" "$ASAN_OPTIONS" >> $M/etc/systemd/system/casetrackd.service.d/test.conf; fi
+  if [ -n "${ASAN_OPTIONS:-}" ]; then printf "Environment=ASAN_OPTIONS=%s\n" "$ASAN_OPTIONS" >> $M/etc/systemd/system/casetrackd.service.d/test.conf; fi
   printf "[Unit]\nDescription=casetrack test\nRequires=basic.target casetrackd.socket\nAfter=basic.target casetrackd.socket\nAllowIsolate=yes\n" \
     > $M/etc/systemd/system/casetrack-test.target
-  chroot $M sh -ec "rm -f /etc/machine-id; systemd-machine-id-setup >/dev/null 2>&1 || true
-                    systemd-sysusers
+  chroot $M sh -ec "systemd-sysusers
                     useradd -m -G casetrack alice; useradd -m mallory"
-  cd $M; mkdir .oldroot; pivot_root . .oldroot; umount -l /.oldroot
-  exec /lib/systemd/systemd --unit=casetrack-test.target --log-target=journal --show-status=no </dev/null >/dev/null 2>&1
-' ) &
-BOOT=$!
-PID1=""
-for i in $(seq 100); do PID1=$(pgrep -P $BOOT -x systemd || true); [ -n "$PID1" ] && break; sleep 0.1; done
-if [ -z "$PID1" ]; then echo "SKIP: systemd did not start as PID 1 here"; kill $BOOT 2>/dev/null || true; exit 77; fi
-IN="timeout 60 nsenter -t $PID1 -a"
-cleanup() { $IN systemctl poweroff >/dev/null 2>&1 || kill -TERM $PID1 2>/dev/null || true; wait $BOOT 2>/dev/null || true
-            find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
-trap cleanup EXIT
-for i in $(seq 100); do $IN test -S /run/systemd/private && break; sleep 0.1; done
-$IN systemctl is-system-running --wait >/dev/null 2>&1 || true
+'
 
-fail=0
-check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
 CTL="env CASETRACK_SOCKET=/run/casetrack.sock /usr/local/bin/casectl"
-as() { local user=$1; shift; $IN su -s /bin/sh "$user" -c "$*"; }
 ALICE=$($IN id -u alice)
 
 check sysusers-made-the-user "$IN getent passwd casetrack | grep -q ':/var/lib/casetrack:/usr/sbin/nologin$'"
@@ -74,7 +39,6 @@ check status-text            "$IN systemctl show -P StatusText casetrackd.servic
 check outsider-refused       "as mallory '$CTL ping' >/dev/null 2>&1; [ \$? -eq 69 ]"
 check group-member-writes    "as alice '$CTL add --name \"Мельник Тарас\" --category military --status captive' | grep -q '^C-000001 added'"
 check actor-is-the-peer      "as alice '$CTL history C-000001 --json' | grep -q '\"actor_uid\":$ALICE'"
-eventually() { for i in $(seq 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }
 check status-follows         "eventually \"$IN systemctl status --no-pager casetrackd.service | grep -q 'Status: .serving 1 cases, 0 subscribers, last event 1.'\""
 check state-dir-private      "[ \"\$($IN stat -c '%a %U' /var/lib/casetrack)\" = '700 casetrack' ] && [ \"\$($IN stat -c '%a %U' /var/lib/casetrack/casetrack.sqlite)\" = '600 casetrack' ]"
 check journal-fields         "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=a118ca677e75492aa1a979a12e5157a5 CASETRACK_CASE=C-000001 -o verbose | grep -q 'CASETRACK_PEER_UID=$ALICE'"
@@ -96,6 +60,5 @@ restarted() { for i in $(seq 300); do
 check watchdog-restarts      "restarted && [ \"\$($IN systemctl show -P NRestarts casetrackd.service)\" -ge 1 ]"
 check data-survives-restart  "as alice '$CTL get C-000001' | grep -q 'Мельник Тарас'"
 [ -n "${SHOW:-}" ] && $IN sh -c "$SHOW"
-cleanup; trap - EXIT
-rm -rf "$W" 2>/dev/null || true
+boot_finish
 exit $fail
