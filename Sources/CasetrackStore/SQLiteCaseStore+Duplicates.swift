@@ -22,21 +22,35 @@ extension SQLiteCaseStore {
     }
 
     /// The cases that share a blocking key with `identity`, scored against it, best first.
+    ///
+    /// As in the register-wide search, a name without a birth year pairs a case only with
+    /// cases of unknown birth when one of the two has a birth date: a case with one looks its
+    /// year-less keys up among the `u:` keys, which only cases without a birth date have. A
+    /// key shared by more than ``DuplicateBlocking/maxBlockSize`` cases is passed over.
     static func candidates(for identity: Identity, minimumScore: Double, excluding: Set<CasePair>,
                            _ db: Database) throws -> DuplicateReport {
-        let keys = Array(DuplicateBlocking.keys(for: identity))
-        guard !keys.isEmpty else { return DuplicateReport() }
-        let marks = Array(repeating: "?", count: keys.count).joined(separator: ", ")
-        let ids = try Int64.fetchAll(db, sql: "SELECT DISTINCT case_id FROM case_match_keys WHERE key IN (\(marks))",
-                                     arguments: StatementArguments(keys))
         var report = DuplicateReport()
-        for number in ids where number != identity.id.number {
+        var ids = Set<Int64>()
+        for key in DuplicateBlocking.keys(for: identity) {
+            let lookup = identity.birth != nil && key.hasPrefix("n:") ? "u:" + key.dropFirst(2) : key
+            let members = try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT case_id FROM case_match_keys WHERE key = ? LIMIT \(DuplicateBlocking.maxBlockSize + 1)"),
+                arguments: [lookup])
+            if members.count > DuplicateBlocking.maxBlockSize {
+                report.oversizedBlocks += 1
+                continue
+            }
+            ids.formUnion(members)
+        }
+        ids.remove(identity.id.number)
+        for number in ids.sorted() {
             guard let other = try fetch(CaseID(number: number), db) else { continue }
             report.compared += 1
             guard !excluding.contains(CasePair(identity.id, other.id)),
                   let candidate = DuplicateScoring.score(identity, Identity(other)), candidate.score >= minimumScore else { continue }
             report.candidates.append(candidate)
         }
+        report.total = report.candidates.count
         report.candidates.sort(by: DuplicateReport.bestFirst)
         return report
     }
@@ -85,7 +99,13 @@ extension SQLiteCaseStore {
     }
 
     static func insertMatchKeys(_ record: CaseRecord, _ db: Database) throws {
-        let keys = Array(DuplicateBlocking.keys(for: Identity(record))).sorted()
+        var all = DuplicateBlocking.keys(for: Identity(record))
+        // A case without a birth date is also found by the year-less name keys of cases that
+        // have one (see candidates(for:)).
+        if record.birth == nil {
+            for key in all where key.hasPrefix("n:") { all.insert("u:" + key.dropFirst(2)) }
+        }
+        let keys = all.sorted()
         guard !keys.isEmpty else { return }
         let rows = Array(repeating: "(?, ?)", count: keys.count).joined(separator: ", ")
         var arguments = StatementArguments()

@@ -154,8 +154,16 @@ struct LoadScenarios {
         #expect(first.stdout == "\(part): 5000 rows, 5000 added, 0 on record already\n", "\(first.stderr.prefix(500))")
         let resumed = try daemon.casectl("import", file)
         #expect(resumed.stdout == "\(file): 50000 rows, 45000 added, 5000 on record already\n", "\(resumed.stderr.prefix(500))")
+        // One created event per case, and a possible-duplicate event per case casectl said
+        // was probably a case on record already (the generated names repeat).
+        func flagged(_ stderr: String) -> Int {
+            stderr.split(separator: "\n").compactMap { line -> Int? in
+                guard line.contains("of the cases added are probably the same person") else { return nil }
+                return Int(line.split(separator: " ")[1])
+            }.reduce(0, +)
+        }
         let last = try daemon.lastSequence()
-        #expect(last == 50_000, "one created event per case")
+        #expect(last == Int64(50_000 + flagged(first.stderr) + flagged(resumed.stderr)), "one created event per case")
         let again = try daemon.casectl("import", file, "--json")
         #expect(try again.json()["added"] as? Int == 0 && (try again.json()["existing"] as? Int) == 50_000)
         #expect(try daemon.lastSequence() == last, "a second import changes nothing")

@@ -90,7 +90,10 @@ public enum DuplicateBlocking {
         excluding: Set<CasePair> = [], maxBlockSize: Int = DuplicateBlocking.maxBlockSize
     ) -> DuplicateSearch {
         let prepared = identities.map(PreparedIdentity.init)
-        let frequencies = DuplicateFrequencies(prepared)
+        // How common a name, unit or date is can only be counted over enough cases: in a small
+        // register two cases that share a name make it "half of all names", and a true
+        // duplicate would count for nothing. Below that, pairs are scored as one pair alone is.
+        let frequencies = prepared.count >= DuplicateFrequencies.minimumCases ? DuplicateFrequencies(prepared) : nil
 
         // Number the keys. A key is held as a 64-bit hash of its text: a million cases have
         // millions of keys, and two that collide only share a block (more comparisons, the same

@@ -327,6 +327,9 @@ enum DateAgreement: Equatable, Sendable {
 /// How common each name word, date and unit is in a set of cases: what makes agreement on a
 /// rare value weigh more than on a common one.
 struct DuplicateFrequencies: Sendable {
+    /// The fewest cases whose counts say how common a name, unit or date is.
+    static let minimumCases = 1_000
+
     enum Field: Int, Sendable { case birth = 0, since = 1 }
 
     private struct DateValue: Hashable, Sendable {
