@@ -15,9 +15,12 @@ extension SQLiteCaseStore {
                 }
                 var report = try Self.candidates(for: Identity(record), minimumScore: minimumScore, excluding: excluded, db)
                 report.candidates = Array(report.candidates.prefix(limit))
+                try Self.addNames(&report, db)
                 return report
             }
-            return try Self.scan(minimumScore: minimumScore, limit: limit, excluding: excluded, db)
+            var report = try Self.scan(minimumScore: minimumScore, limit: limit, excluding: excluded, db)
+            try Self.addNames(&report, db)
+            return report
         }
     }
 
@@ -28,15 +31,15 @@ extension SQLiteCaseStore {
     /// year-less keys up among the `u:` keys, which only cases without a birth date have. A
     /// key shared by more than ``DuplicateBlocking/maxBlockSize`` cases is passed over.
     static func candidates(for identity: Identity, minimumScore: Double, excluding: Set<CasePair>,
-                           _ db: Database) throws -> DuplicateReport {
+                           blockLimit: Int = DuplicateBlocking.maxBlockSize, _ db: Database) throws -> DuplicateReport {
         var report = DuplicateReport()
         var ids = Set<Int64>()
         for key in DuplicateBlocking.keys(for: identity) {
             let lookup = identity.birth != nil && key.hasPrefix("n:") ? "u:" + key.dropFirst(2) : key
             let members = try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT case_id FROM case_match_keys WHERE key = ? LIMIT \(DuplicateBlocking.maxBlockSize + 1)"),
-                arguments: [lookup])
-            if members.count > DuplicateBlocking.maxBlockSize {
+                db.cachedStatement(sql: "SELECT case_id FROM case_match_keys WHERE key = ? LIMIT ?"),
+                arguments: [lookup, blockLimit + 1])
+            if members.count > blockLimit {
                 report.oversizedBlocks += 1
                 continue
             }
@@ -75,8 +78,10 @@ extension SQLiteCaseStore {
     /// After a case is opened, in its transaction: the cases it probably duplicates, and a
     /// `possible-duplicate` event naming them when there are any.
     static func flagDuplicates(_ change: inout CaseChange, _ db: Database) throws {
+        // In the writer's transaction, which every other write waits for: a name shared by
+        // more than a couple of hundred cases is left to DUPLICATES.
         let found = try candidates(for: Identity(change.record), minimumScore: DuplicateScoring.defaultThreshold,
-                                   excluding: [], db).candidates
+                                   excluding: [], blockLimit: 200, db).candidates
         guard !found.isEmpty else { return }
         change.possibleDuplicates = Array(found.prefix(10))
         let record = change.record
@@ -90,6 +95,15 @@ extension SQLiteCaseStore {
             })
         event.seq = try append(event, record, db)
         change.duplicateEvent = event
+    }
+
+    /// The main names of the cases in the report, from the same snapshot.
+    static func addNames(_ report: inout DuplicateReport, _ db: Database) throws {
+        for candidate in report.candidates {
+            for id in [candidate.a, candidate.b] where report.names[id] == nil {
+                report.names[id] = try fetch(id, db)?.names.first
+            }
+        }
     }
 
     static func notDuplicatePairs(_ db: Database) throws -> Set<CasePair> {

@@ -25,6 +25,7 @@ extension SQLiteCaseStore {
             try Self.run("DELETE FROM case_refs WHERE case_id = ?", [source.number], db)
             try Self.replace(record, was: into, db)
             let listings = try Self.moveListings(from: source, to: target, db)
+            let marks = try Self.mergeMarks(from: source, into: target, db)
             try Self.delete(from, db)
 
             var targetEvent = HistoryEvent(
@@ -41,10 +42,10 @@ extension SQLiteCaseStore {
             sourceEvent.seq = try Self.append(sourceEvent, gone, db)
             targetEvent.seq = try Self.append(targetEvent, record, db)
             try Self.run("""
-                INSERT INTO merged_cases (id, merged_into, seq, target_version, source_record, target_record, listings)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, [source.number, target.number, targetEvent.seq, record.version, Self.snapshot(gone),
-                      Self.snapshot(into), listings], db)
+                INSERT INTO merged_cases (id, merged_into, seq, source_record, target_record, merged_target, listings, target_marks)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, [source.number, target.number, targetEvent.seq, Self.snapshot(gone), Self.snapshot(into),
+                      Self.snapshot(record), listings, marks], db)
             return MergeChange(target: CaseChange(record: record, event: targetEvent),
                                source: CaseChange(record: gone, event: sourceEvent))
         }
@@ -53,7 +54,8 @@ extension SQLiteCaseStore {
     public func unmerge(_ source: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> MergeChange {
         try await writer.submit(notices: Self.notices) { db in
             guard let row = try Row.fetchOne(db, sql: """
-                SELECT merged_into, target_version, source_record, target_record, listings FROM merged_cases WHERE id = ?
+                SELECT merged_into, seq, source_record, target_record, merged_target, listings, target_marks
+                FROM merged_cases WHERE id = ?
                 """, arguments: [source.number]) else {
                 if try Self.fetch(source, db) != nil {
                     throw CasetrackError.badArgument("\(source) was not merged into another case; nothing to undo")
@@ -62,10 +64,18 @@ extension SQLiteCaseStore {
             }
             let target = CaseID(number: row["merged_into"])
             let current = try Self.load(target, db)
-            let mergedVersion: Int = row["target_version"]
-            guard current.version == mergedVersion else {
+            // Merges into one target undo last first: the later one's record of the target
+            // includes what this one brought.
+            if let later = try Int64.fetchOne(db, sql: "SELECT id FROM merged_cases WHERE merged_into = ? AND seq > ? ORDER BY seq DESC",
+                                              arguments: [target.number, row["seq"] as Int64]) {
                 throw CasetrackError(.versionConflict,
-                    "\(target) changed after the merge (it is at version \(current.version), the merge made \(mergedVersion)): undoing the merge would undo those changes too. Nothing was changed; undo them first, or correct the case by hand")
+                    "\(CaseID(number: later)) was merged into \(target) after \(source): unmerge \(CaseID(number: later)) first. Nothing was changed")
+            }
+            // Compared by content, not version: undoing a later merge into the same target (or of
+            // the target into another) brings it back to what this merge left, at a new version.
+            guard Self.sameContent(current, try Self.record(fromSnapshot: row["merged_target"])) else {
+                throw CasetrackError(.versionConflict,
+                    "\(target) changed after the merge: undoing the merge would undo those changes too. Nothing was changed; correct the cases by hand (UPDATE, SET-STATUS … correction=yes)")
             }
             var restored = try Self.record(fromSnapshot: row["target_record"])
             restored.version = current.version + 1
@@ -75,7 +85,8 @@ extension SQLiteCaseStore {
             back.updatedAt = clock.now
             try Self.replace(restored, was: current, db)
             try Self.insert(back, db)
-            try Self.restoreListings(row["listings"], of: source, from: target, db)
+            try Self.restoreListings(row["listings"], of: source, from: target, mergedAt: row["seq"], db)
+            try Self.restoreMarks(row["target_marks"], of: target, db)
             try Self.run("DELETE FROM merged_cases WHERE id = ?", [source.number], db)
 
             let change = "unmerged: \(source) from \(target)"
@@ -143,18 +154,26 @@ extension SQLiteCaseStore {
         try run("UPDATE counters SET value = value - 1 WHERE name = 'cases'", [], db)
     }
 
-    /// Moves the source's exchange listings to the target, which is listed once per exchange
-    /// (a phase that listed both lists the person once). Returns what an unmerge needs to put
-    /// them back: `exchange:phase:moved|dropped` words.
+    /// Moves the source's exchange listings to the target, which is listed once per exchange:
+    /// a phase that listed both lists the person once. Listed on two phases of one exchange,
+    /// the target keeps its own unless one of the two phases is completed: then the merge is
+    /// refused, for a person to decide which list was right. Returns what an unmerge needs to
+    /// put them back: `exchange:phase:moved|dropped` words.
     static func moveListings(from source: CaseID, to target: CaseID, _ db: Database) throws -> String {
         let rows = try Row.fetchAll(db, sql: "SELECT exchange_id, phase FROM exchange_cases WHERE case_id = ?",
                                     arguments: [source.number])
         var words: [String] = []
         for row in rows {
             let exchange: Int64 = row["exchange_id"], phase: Int = row["phase"]
-            let targetListed = try Int.fetchOne(db, sql: "SELECT phase FROM exchange_cases WHERE exchange_id = ? AND case_id = ?",
-                                                arguments: [exchange, target.number]) != nil
-            if targetListed {
+            if let targetPhase = try Int.fetchOne(db, sql: "SELECT phase FROM exchange_cases WHERE exchange_id = ? AND case_id = ?",
+                                                  arguments: [exchange, target.number]) {
+                if targetPhase != phase {
+                    for completed in [phase, targetPhase] where try completedSeq(exchange, completed, db) != nil {
+                        let name = try String.fetchOne(db, sql: "SELECT name FROM exchanges WHERE id = ?", arguments: [exchange]) ?? "?"
+                        throw CasetrackError(.mergeConflict,
+                            "\(source) is listed on phase \(phase) and \(target) on phase \(targetPhase) of the exchange \(LineCodec.quote(name)), and phase \(completed) is completed: which list was right is for a person to decide. Nothing was merged; correct the exchange's lists first")
+                    }
+                }
                 try run("DELETE FROM exchange_cases WHERE exchange_id = ? AND case_id = ?", [exchange, source.number], db)
                 words.append("\(exchange):\(phase):dropped")
             } else {
@@ -166,18 +185,66 @@ extension SQLiteCaseStore {
         return words.joined(separator: " ")
     }
 
-    static func restoreListings(_ text: String, of source: CaseID, from target: CaseID, _ db: Database) throws {
+    /// Puts the source's listings back, as the merge found them; refused when a phase they
+    /// name was completed after the merge, or a listing the merge moved is no longer the
+    /// target's (the lists were changed meanwhile).
+    static func restoreListings(_ text: String, of source: CaseID, from target: CaseID, mergedAt: Int64, _ db: Database) throws {
         for word in text.split(separator: " ") {
             let parts = word.split(separator: ":")
             guard parts.count == 3, let exchange = Int64(parts[0]), let phase = Int(parts[1]) else {
                 throw RowCoding.corrupt("a merge's listings read '\(word)'")
             }
+            let name = try String.fetchOne(db, sql: "SELECT name FROM exchanges WHERE id = ?", arguments: [exchange]) ?? "?"
+            if let completed = try completedSeq(exchange, phase, db), completed > mergedAt {
+                throw CasetrackError(.versionConflict,
+                    "phase \(phase) of the exchange \(LineCodec.quote(name)) was completed after the merge: unmerging would list \(source) on a completed phase. Nothing was changed; correct the cases by hand")
+            }
             if parts[2] == "moved" {
-                try run("DELETE FROM exchange_cases WHERE exchange_id = ? AND case_id = ?", [exchange, target.number], db)
+                try run("DELETE FROM exchange_cases WHERE exchange_id = ? AND case_id = ? AND phase = ?",
+                        [exchange, target.number, phase], db)
+                guard db.changesCount == 1 else {
+                    throw CasetrackError(.versionConflict,
+                        "\(target) is no longer on phase \(phase) of the exchange \(LineCodec.quote(name)), where the merge moved \(source)'s listing: the lists changed since. Nothing was changed; correct the cases by hand")
+                }
             }
             try run("INSERT INTO exchange_cases (exchange_id, case_id, phase) VALUES (?, ?, ?)",
                     [exchange, source.number, phase], db)
         }
+    }
+
+    /// The target takes the higher held-alert rank of the two (an alert already raised for
+    /// the person is not raised again); returns the target's marks as they were, for an unmerge.
+    static func mergeMarks(from source: CaseID, into target: CaseID, _ db: Database) throws -> String {
+        let sql = "SELECT held_rank, stale_version FROM alert_marks WHERE case_id = ?"
+        let mine = try Row.fetchOne(db, sql: sql, arguments: [target.number])
+        let saved = mine.map { "\($0["held_rank"] as Int64) \($0["stale_version"] as Int64)" } ?? ""
+        if let theirs: Int64 = try Row.fetchOne(db, sql: sql, arguments: [source.number])?["held_rank"] {
+            try run("""
+                INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, 0)
+                ON CONFLICT (case_id) DO UPDATE SET held_rank = max(held_rank, excluded.held_rank)
+                """, [target.number, theirs], db)
+        }
+        return saved
+    }
+
+    static func restoreMarks(_ text: String, of target: CaseID, _ db: Database) throws {
+        let values = text.split(separator: " ").compactMap { Int64($0) }
+        if values.count == 2 {
+            try run("""
+                INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, ?)
+                ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version
+                """, [target.number, values[0], values[1]], db)
+        } else {
+            try run("DELETE FROM alert_marks WHERE case_id = ?", [target.number], db)
+        }
+    }
+
+    /// Whether two records say the same, whatever their versions and times of change.
+    static func sameContent(_ a: CaseRecord, _ b: CaseRecord) -> Bool {
+        var (x, y) = (a, b)
+        (x.version, x.updatedAt) = (0, Timestamp(unixMilliseconds: 0))
+        (y.version, y.updatedAt) = (0, Timestamp(unixMilliseconds: 0))
+        return x == y
     }
 
     /// A record as a line of the protocol's own fields, which reads back exactly.

@@ -205,10 +205,14 @@ enum Schema {
                     id INTEGER PRIMARY KEY,
                     merged_into INTEGER NOT NULL,
                     seq INTEGER NOT NULL,
-                    target_version INTEGER NOT NULL,
                     source_record TEXT NOT NULL,
                     target_record TEXT NOT NULL,
-                    listings TEXT NOT NULL
+                    -- The target as the merge left it: an unmerge restores target_record only
+                    -- while the target still reads so (later merges and unmerges aside).
+                    merged_target TEXT NOT NULL,
+                    listings TEXT NOT NULL,
+                    -- The target's alert marks before the merge ('held_rank stale_version').
+                    target_marks TEXT NOT NULL
                 );
                 CREATE INDEX merged_cases_by_target ON merged_cases(merged_into);
                 -- Pairs a person decided are two people: never suggested again.

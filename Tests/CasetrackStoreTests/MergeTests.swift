@@ -161,4 +161,39 @@ struct MergeTests {
                 throws: { ($0 as? CasetrackError)?.code == .badArgument }
         }
     }
+
+    @Test("two merges into one case undo last first; exchange lists that disagree on a completed phase stop a merge")
+    func chainsAndExchanges() async throws {
+        try await withStore { store, _ in
+            let (a, b, c) = try await register(store)
+            let d = try await store.add(NewCase(names: ["Гнатюк Остап Петрович"], birth: PartialDate("1991-03"), category: .military,
+                                                status: .captive), details: EventDetails(), actor: testActor, clock: clock(3)).record.id
+            let before = try await View.of(store, ids: [a, b, c, d])
+            _ = try await store.merge(a, into: b, prefer: [:], details: details, actor: testActor, expectVersion: nil,
+                                      targetVersion: nil, clock: clock(10))
+            _ = try await store.merge(d, into: b, prefer: [:], details: details, actor: testActor, expectVersion: nil,
+                                      targetVersion: nil, clock: clock(11))
+            // The earlier merge first: the target has changed since (the later merge), so no.
+            await #expect { try await store.unmerge(a, details: EventDetails(), actor: testActor, clock: clock(12)) } throws: {
+                ($0 as? CasetrackError)?.code == .versionConflict
+            }
+            _ = try await store.unmerge(d, details: EventDetails(), actor: testActor, clock: clock(13))
+            _ = try await store.unmerge(a, details: EventDetails(), actor: testActor, clock: clock(14))
+            #expect(try await View.of(store, ids: [a, b, c, d]) == before)
+
+            // b on phase 1 and c on phase 2 of one exchange: with phase 2 completed, which list
+            // was right is for a person to say.
+            _ = try await store.completePhase("Обмін 390", phase: 2, details: EventDetails(), actor: testActor, clock: clock(20))
+            _ = try await store.setStatus(b, to: .returned, details: EventDetails(occurredOn: PartialDate("2026-05-23")),
+                                          actor: testActor, expectVersion: nil, correction: false, clock: clock(20))
+            let seq = try await store.lastSequence()
+            await #expect { try await store.merge(b, into: c, prefer: [.birth: .target, .since: .target, .ended: .target],
+                                                  details: details, actor: testActor, expectVersion: nil, targetVersion: nil,
+                                                  clock: clock(21)) } throws: { error in
+                let error = error as? CasetrackError
+                return error?.code == .mergeConflict && error?.message.contains("phase 2 is completed") == true
+            }
+            #expect(try await store.lastSequence() == seq)
+        }
+    }
 }

@@ -166,6 +166,8 @@ public struct MergeChange: Hashable, Sendable {
 /// Duplicate candidates, with what finding them took.
 public struct DuplicateReport: Sendable {
     public var candidates: [DuplicateCandidate] = []
+    /// The main name of each case in `candidates`, read with them.
+    public var names: [CaseID: String] = [:]
     /// Pairs above the threshold before `limit` cut the list (a scan of the register).
     public var total = 0
     /// Pairs compared.

@@ -3,14 +3,7 @@ import CasetrackCore
 /// The verbs that keep one person one record: merge, unmerge, not a duplicate.
 extension Dispatcher {
     func duplicates(of id: CaseID?, minimumScore: Double, limit: Int) async throws -> Reply {
-        let report = try await store.duplicates(of: id, minimumScore: minimumScore, limit: limit)
-        var names: [CaseID: String] = [:]
-        for candidate in report.candidates {
-            for id in [candidate.a, candidate.b] where names[id] == nil {
-                names[id] = try await store.get(id)?.names.first ?? ""
-            }
-        }
-        return Replies.duplicates(report, names: names)
+        Replies.duplicates(try await store.duplicates(of: id, minimumScore: minimumScore, limit: limit))
     }
 
     func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,

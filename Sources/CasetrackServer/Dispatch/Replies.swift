@@ -22,15 +22,15 @@ enum Replies {
 
     /// Duplicate candidates, best first: the two ids and main names, the score, and the
     /// evidence (`code: detail`) for and against.
-    static func duplicates(_ report: DuplicateReport, names: [CaseID: String]) -> Reply {
+    static func duplicates(_ report: DuplicateReport) -> Reply {
         let data = report.candidates.map { candidate -> Fields in
             var fields = Fields()
             fields.append("a", candidate.a.description)
             fields.append("b", candidate.b.description)
             fields.append("score", DuplicateReport.format(candidate.score))
             fields.append("reasons", list: candidate.reasons.map { $0.detail.isEmpty ? $0.code : "\($0.code): \($0.detail)" })
-            fields.append("a_name", names[candidate.a])
-            fields.append("b_name", names[candidate.b])
+            fields.append("a_name", report.names[candidate.a])
+            fields.append("b_name", report.names[candidate.b])
             return fields
         }
         var final = Fields()
