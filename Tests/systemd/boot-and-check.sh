@@ -29,26 +29,26 @@ boot_systemd '
 CTL="env CASETRACK_SOCKET=/run/casetrack.sock /usr/local/bin/casectl"
 ALICE=$($IN id -u alice)
 
-check sysusers-made-the-user "$IN getent passwd casetrack | grep -q ':/var/lib/casetrack:/usr/sbin/nologin$'"
+check sysusers-made-the-user "$IN getent passwd casetrack | matches ':/var/lib/casetrack:/usr/sbin/nologin$'"
 check socket-listening       "$IN systemctl is-active -q casetrackd.socket"
 check socket-group-and-mode  "[ \"\$($IN stat -c '%a %G' /run/casetrack.sock)\" = '660 casetrack' ]"
 check not-started-before-use "! $IN systemctl is-active -q casetrackd.service"
-check first-connect-starts   "as alice '$CTL ping' | grep -q 'answers on /run/casetrack.sock'"
+check first-connect-starts   "as alice '$CTL ping' | matches 'answers on /run/casetrack.sock'"
 check service-active         "$IN systemctl is-active -q casetrackd.service"
 check status-text            "$IN systemctl show -P StatusText casetrackd.service | grep -Eq '^serving [0-9]+ cases, [0-9]+ subscribers, last event [0-9]+$'"
 check outsider-refused       "as mallory '$CTL ping' >/dev/null 2>&1; [ \$? -eq 69 ]"
-check group-member-writes    "as alice '$CTL add --name \"Мельник Тарас\" --category military --status captive' | grep -q '^C-000001 added'"
-check actor-is-the-peer      "as alice '$CTL history C-000001 --json' | grep -q '\"actor_uid\":$ALICE'"
-check status-follows         "eventually \"$IN systemctl status --no-pager casetrackd.service | grep -q 'Status: .serving 1 cases, 0 subscribers, last event 1.'\""
+check group-member-writes    "as alice '$CTL add --name \"Мельник Тарас\" --category military --status captive' | matches '^C-000001 added'"
+check actor-is-the-peer      "as alice '$CTL history C-000001 --json' | matches '\"actor_uid\":$ALICE'"
+check status-follows         "eventually \"$IN systemctl status --no-pager casetrackd.service | matches 'Status: .serving 1 cases, 0 subscribers, last event 1.'\""
 check state-dir-private      "[ \"\$($IN stat -c '%a %U' /var/lib/casetrack)\" = '700 casetrack' ] && [ \"\$($IN stat -c '%a %U' /var/lib/casetrack/casetrack.sqlite)\" = '600 casetrack' ]"
-check journal-fields         "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=a118ca677e75492aa1a979a12e5157a5 CASETRACK_CASE=C-000001 -o verbose | grep -q 'CASETRACK_PEER_UID=$ALICE'"
-check journal-ready-id       "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=eaa710db8c294a9d8468b80f33d58a43 -o cat | grep -q ready"
-check no-name-in-journal     "! $IN journalctl -q --no-pager -u casetrackd.service -o verbose | grep -q 'Мельник'"
+check journal-fields         "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=a118ca677e75492aa1a979a12e5157a5 CASETRACK_CASE=C-000001 -o verbose | matches 'CASETRACK_PEER_UID=$ALICE'"
+check journal-ready-id       "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=eaa710db8c294a9d8468b80f33d58a43 -o cat | matches ready"
+check no-name-in-journal     "! $IN journalctl -q --no-pager -u casetrackd.service -o verbose | matches 'Мельник'"
 PID=$($IN systemctl show -P MainPID casetrackd.service)
 check reload-keeps-process   "$IN systemctl reload casetrackd.service && [ \"\$($IN systemctl show -P MainPID casetrackd.service)\" = '$PID' ] && $IN systemctl is-active -q casetrackd.service"
-check reload-logged          "eventually \"$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=68e26490ee8c41878e9db2cd54742265 -o cat | grep -q 'configuration reloaded'\""
+check reload-logged          "eventually \"$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=68e26490ee8c41878e9db2cd54742265 -o cat | matches 'configuration reloaded'\""
 check clean-stop             "$IN systemctl stop casetrackd.socket casetrackd.service && [ \"\$($IN systemctl show -P Result casetrackd.service)\" = success ] && [ \"\$($IN systemctl show -P ExecMainStatus casetrackd.service)\" = 0 ] && ! $IN test -e /run/casetrack.sock"
-check stop-logged            "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=19214a6a4cd24c098e8206a736a6c5eb -o cat | grep -q stopped"
+check stop-logged            "$IN journalctl -q --no-pager -u casetrackd.service MESSAGE_ID=19214a6a4cd24c098e8206a736a6c5eb -o cat | matches stopped"
 $IN systemctl start casetrackd.socket
 as alice "$CTL ping" >/dev/null
 PID=$($IN systemctl show -P MainPID casetrackd.service)
@@ -58,7 +58,7 @@ restarted() { for i in $(seq 300); do
                 NEW=$($IN systemctl show -P MainPID casetrackd.service)
                 [ "$NEW" != "$PID" ] && [ "$NEW" != 0 ] && $IN systemctl is-active -q casetrackd.service && return 0; sleep 0.1; done; return 1; }
 check watchdog-restarts      "restarted && [ \"\$($IN systemctl show -P NRestarts casetrackd.service)\" -ge 1 ]"
-check data-survives-restart  "as alice '$CTL get C-000001' | grep -q 'Мельник Тарас'"
+check data-survives-restart  "as alice '$CTL get C-000001' | matches 'Мельник Тарас'"
 [ -n "${SHOW:-}" ] && $IN sh -c "$SHOW"
 boot_finish
 exit $fail

@@ -64,5 +64,8 @@ boot_abort() { cleanup; rm -rf "$W" 2>/dev/null || true; }
 
 fail=0
 check() { if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi; }
+# `grep -q` leaves at the first match: under pipefail the writer then dies of SIGPIPE, and the
+# check fails (or, negated, passes) by the timing of the two. This one reads to the end.
+matches() { grep "$@" >/dev/null; }
 eventually() { for i in $(seq 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }
 as() { local user=$1; shift; $IN su -s /bin/sh "$user" -c "$*"; }
