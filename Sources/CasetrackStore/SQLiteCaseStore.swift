@@ -112,6 +112,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// Closes the database files. Call after ``run()`` returned.
     public func close() throws {
         pointReader.close()
+        // A clean stop leaves every committed change in the database file itself: the file
+        // alone is then the whole register (an operator's copy of it, a look with sqlite3).
+        // Without this the WAL kept it all. Best effort: the WAL is durable either way.
+        _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         try pool.close()
     }
 

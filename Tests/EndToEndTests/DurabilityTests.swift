@@ -32,6 +32,12 @@ struct DurabilityTests {
         try daemon.casectl("add", "--name", "Руденко Богдан", "--category", "military", "--status", "captive", "--since", "2022-04")
         try daemon.casectl("set-status", "C-000001", "returned", "--at", "2024-06-25")
         #expect(daemon.stop() == 0)
+        // After a clean stop the database file alone holds everything: a copy of it without
+        // the WAL beside it reads both events.
+        let copy = daemon.folder.appendingPathComponent("copy.sqlite").path
+        try FileManager.default.copyItem(atPath: daemon.database, toPath: copy)
+        let events = try Daemon.run(URL(fileURLWithPath: "/usr/bin/sqlite3"), [copy, "SELECT count(*) FROM events"])
+        #expect(events.stdout == "2\n", "\(events.stdout) \(events.stderr)")
         try daemon.start()
         let record = try daemon.casectl("get", "C-000001", "--json").json()
         #expect(record["status"] as? String == "returned" && record["version"] as? Int == 2)
