@@ -127,10 +127,10 @@ extension SQLiteCaseStore {
         try run("INSERT OR IGNORE INTO case_match_keys (key, case_id) VALUES \(rows)", arguments, db)
     }
 
-    /// Whether a change touched what the blocking keys are made of.
+    /// Whether a change touched what the blocking keys are made of (names, birth, service
+    /// number, references; a birth date's presence decides the `u:` keys).
     static func matchKeysDiffer(_ a: CaseRecord, _ b: CaseRecord) -> Bool {
         a.names != b.names || a.birth != b.birth || a.serviceNumber != b.serviceNumber || a.references != b.references
-            || a.sex != b.sex
     }
 }
 

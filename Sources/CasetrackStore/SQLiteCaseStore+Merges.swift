@@ -10,7 +10,6 @@ extension SQLiteCaseStore {
     public func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
                       actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange {
         try await writer.submit(notices: Self.notices) { db in
-            guard source != target else { throw CasetrackError.badArgument("\(source) cannot be merged into itself") }
             let from = try Self.load(source, db)
             let into = try Self.load(target, db)
             try CaseRules.checkVersion(from, expectVersion)
