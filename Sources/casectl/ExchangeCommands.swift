@@ -55,6 +55,15 @@ struct ExchangeCommand: ParsableCommand {
                 completed; otherwise nobody is listed (one request). Ids already on this phase are skipped. \
                 With --file, ids are read one per line (blank lines and lines starting with # are skipped) \
                 and sent 10,000 to a request.
+
+                With --match, the file is a list of people as the other side sends it (names, birth, sex, \
+                service_number, unit, refs; see match), and each line is found on record first. Exact \
+                matches (a reference, a service number, or our id in the line's id column) are listed; a \
+                probable one only with --accept-probable, and then only when one case is likely. Every line \
+                that is not settled so is printed with its line number and the candidates, and nobody is \
+                listed until the file is clean (exit 65): write the right id into the line's id column, or \
+                take the line out. Two lines that are one case are refused too. --dry-run prints what would \
+                be listed and lists nobody.
                 """)
 
         @OptionGroup var connection: ConnectionOptions
@@ -68,14 +77,27 @@ struct ExchangeCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("A file of case ids, one per line.", valueName: "file"), completion: .file())
         var file: String?
 
+        @Option(name: .long, help: ArgumentHelp("A list of people (CSV or JSON lines, as match reads) to find on record and list.", valueName: "file"),
+                completion: .file())
+        var match: String?
+
+        @Flag(name: .long, help: "With --match: also list a probable match, when it is the only likely case.")
+        var acceptProbable = false
+
+        @Flag(name: .long, help: "With --match: print what would be listed; list nobody.")
+        var dryRun = false
+
         @Argument(help: ArgumentHelp("Case ids, e.g. C-000001.", valueName: "id"))
         var ids: [String] = []
 
         func validate() throws {
-            if ids.isEmpty == (file == nil) { throw ValidationError("give case ids or --file FILE (one of them)") }
+            let given = [!ids.isEmpty, file != nil, match != nil].filter { $0 }.count
+            if given != 1 { throw ValidationError("give case ids, --file FILE or --match FILE (one of them)") }
+            if match == nil, acceptProbable || dryRun { throw ValidationError("--accept-probable and --dry-run go with --match") }
         }
 
         func run() throws {
+            if let match { return try listMatched(match) }
             let all = try file.map(ExchangeCommand.readIDs) ?? ids
             try connection.run { client in
                 // Requests that fit the daemon's line length; each is all or none.

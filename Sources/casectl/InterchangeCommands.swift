@@ -26,6 +26,14 @@ struct Import: ParsableCommand {
             held_days, since_precision, created_at and updated_at are ignored. JSON lines: one object per \
             line with the same keys (lists as arrays), as casectl export --format json writes them.
 
+            With --update, the rows are later news of people on record, each found by its references \
+            (every reference of a row that is on record must name the same case; the others are added to \
+            it). A row adds its names, tags and references to the case, replaces the fields it fills (an \
+            empty cell leaves ours alone), and moves the status along the lifecycle as set-status does, \
+            with the row's at, source, confidence and note as the change's provenance: one event per \
+            changed case, none for a case that holds it all already (so a second run changes nothing). A \
+            row whose references name no case, or two, or the case of another row, refuses the file.
+
             On a terminal a progress line shows the rows loaded; otherwise casectl prints only the summary. \
             Needs the writer role.
             """)
@@ -41,6 +49,9 @@ struct Import: ParsableCommand {
     @Flag(name: .long, help: "Check the file against the daemon and print what would happen; change nothing.")
     var dryRun = false
 
+    @Flag(name: .long, help: "Apply the rows to the cases on record that their references name, instead of opening cases.")
+    var update = false
+
     func run() throws {
         let text = try TextFile.read(file)
         let format = CaseFile.Format.detect(self.format, path: file, text: text)
@@ -51,17 +62,18 @@ struct Import: ParsableCommand {
             do {
                 let rowText = try CaseFile.rowText(row)
                 // The daemon's checks, for every row and every field, before anything is sent.
-                let errors = ImportRow.problems(rowText, today: Output.today)
+                let errors = update ? Import.updateProblems(rowText) : ImportRow.problems(rowText, today: Output.today)
                 // A reference on two lines is one person imported twice, whatever else is wrong.
                 // References are compared as the daemon stores them (trimmed, composed): "UA-1"
                 // and "UA-1 " are one. Such a row is not sent to the daemon's check as well.
                 let references = errors.isEmpty
-                    ? (try? ImportRow(rowText, today: Output.today))?.new.references ?? []
+                    ? (update ? (try? UpdateRow(rowText, today: Output.today))?.references
+                              : (try? ImportRow(rowText, today: Output.today))?.new.references) ?? []
                     : row.values.filter { CaseFile.column(for: $0.key) == "refs" }.flatMap(\.value).map { $0.trimmingCharacters(in: .whitespaces) }
                 var repeated = false
                 for ref in references {
                     if let earlier = refs[ref] {
-                        problems.append(.init(line: row.line, field: "refs", message: "reference \(ref) is on line \(earlier) too; a person is imported once"))
+                        problems.append(.init(line: row.line, field: "refs", message: "reference \(ref) is on line \(earlier) too; a person is \(update ? "updated" : "imported") once"))
                         repeated = true
                     } else {
                         refs[ref] = row.line
@@ -83,12 +95,13 @@ struct Import: ParsableCommand {
             // The daemon's own check of the valid rows: references on record that conflict.
             var wouldAdd = 0
             var wouldSkip = 0
-            try Import.pipelined(client, batches.map { Import.request($0, dryRun: true) }) { index, answer in
+            try Import.pipelined(client, batches.map { Import.request($0, dryRun: true, update: update) }) { index, answer in
                 let batch = batches[index]
                 let final = try answer.get()
-                wouldAdd += Int(final.int("added") ?? 0)
-                wouldSkip += Int(final.int("existing") ?? 0)
-                for line in answer.data {
+                wouldAdd += Int(final.int(update ? "changed" : "added") ?? 0)
+                wouldSkip += Int(final.int(update ? "unchanged" : "existing") ?? 0)
+                // Only refused rows carry an error code; an update's dry run also says what each row would change.
+                for line in answer.data where line.string("code") != nil {
                     guard let row = line.int("row"), batch.indices.contains(batch.startIndex + Int(row) - 1) else { continue }
                     problems.append(.init(line: batch[batch.startIndex + Int(row) - 1].line,
                                           field: line.string("field").map(CaseFile.column(for:)),
@@ -96,10 +109,15 @@ struct Import: ParsableCommand {
                 }
                 return true
             }
-            guard problems.isEmpty else { Import.fail(file, problems) }
+            guard problems.isEmpty else { Import.fail(file, problems, update: update) }
             if dryRun {
-                Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(wouldAdd),\"existing\":\(wouldSkip),\"dry_run\":true}"
-                    : "\(file): \(texts.count) rows are valid; \(wouldAdd) would be added, \(wouldSkip) are on record already")
+                if update {
+                    Output.line(connection.json ? "{\"rows\":\(texts.count),\"changed\":\(wouldAdd),\"unchanged\":\(wouldSkip),\"dry_run\":true}"
+                        : "\(file): \(texts.count) rows are valid; \(wouldAdd) cases would change, \(wouldSkip) hold them already")
+                } else {
+                    Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(wouldAdd),\"existing\":\(wouldSkip),\"dry_run\":true}"
+                        : "\(file): \(texts.count) rows are valid; \(wouldAdd) would be added, \(wouldSkip) are on record already")
+                }
                 return
             }
             var progress = Progress(total: texts.count)
@@ -108,13 +126,13 @@ struct Import: ParsableCommand {
             var flagged = 0
             var failure: (line: Int, error: any Error)?
             do {
-                try Import.pipelined(client, batches.map { Import.request($0, dryRun: false) }) { index, answer in
+                try Import.pipelined(client, batches.map { Import.request($0, dryRun: false, update: update) }) { index, answer in
                     // Each batch commits on its own: after a refused one, the one already sent
                     // behind it is still counted if it committed.
                     switch answer.outcome {
                     case .success(let final):
-                        added += Int(final.int("added") ?? 0)
-                        existing += Int(final.int("existing") ?? 0)
+                        added += Int(final.int(update ? "changed" : "added") ?? 0)
+                        existing += Int(final.int(update ? "unchanged" : "existing") ?? 0)
                         flagged += answer.data.filter { !$0.strings("duplicate_of").isEmpty }.count
                         progress.advance(by: batches[index].count)
                     case .failure(let error):
@@ -130,6 +148,15 @@ struct Import: ParsableCommand {
                 failure = failure ?? (0, error)
             }
             progress.finish()
+            if let failure, update {
+                Output.error("\(file): stopped at line \(failure.line) after \(added + existing) rows applied (\(added) cases changed); run the same command again to resume: rows applied already change nothing")
+                throw failure.error
+            }
+            if update {
+                Output.line(connection.json ? "{\"rows\":\(texts.count),\"changed\":\(added),\"unchanged\":\(existing)}"
+                    : "\(file): \(texts.count) rows, \(added) cases changed, \(existing) held them already")
+                return
+            }
             if let failure {
                 Output.error("\(file): stopped at line \(failure.line) after \(added + existing) rows loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
                 throw failure.error
@@ -164,8 +191,21 @@ struct Import: ParsableCommand {
         }
     }
 
-    static func request(_ batch: ArraySlice<(line: Int, text: String)>, dryRun: Bool) -> Request {
-        Request(verb: "IMPORT", options: batch.map { ("row", $0.text) } + (dryRun ? [("dry_run", "yes")] : []))
+    static func request(_ batch: ArraySlice<(line: Int, text: String)>, dryRun: Bool, update: Bool) -> Request {
+        Request(verb: "IMPORT", options: batch.map { ("row", $0.text) } + (dryRun ? [("dry_run", "yes")] : [])
+                    + (update ? [("update", "yes")] : []))
+    }
+
+    /// An update row's problem, as the daemon will find it.
+    static func updateProblems(_ text: String) -> [CasetrackError] {
+        do {
+            _ = try UpdateRow(text, today: Output.today)
+            return []
+        } catch let error as CasetrackError {
+            return [error]
+        } catch {
+            return [CasetrackError.badArgument("\(error)")]
+        }
     }
 
     /// Rows in requests of at most 1,000 rows that fit the daemon's line length.
@@ -191,9 +231,9 @@ struct Import: ParsableCommand {
         return String(message[message.index(after: field)...]).trimmingCharacters(in: .whitespaces)
     }
 
-    static func fail(_ file: String, _ problems: [CaseFile.Problem]) -> Never {
+    static func fail(_ file: String, _ problems: [CaseFile.Problem], update: Bool = false) -> Never {
         for problem in problems.sorted(by: { $0.line < $1.line }) { Output.error("\(file): \(problem)") }
-        Output.error("\(file): \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was imported")
+        Output.error("\(file): \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was \(update ? "updated" : "imported")")
         Casectl.exit(withError: ExitCode(ExitStatus.dataError))
     }
 

@@ -100,7 +100,10 @@ enum Output {
             var change: String
             switch event.kind {
             case .created: change = "opened as \(event.newStatus?.rawValue ?? "?")"
-            case .status, .correction: change = "\(event.oldStatus?.rawValue ?? "?") -> \(event.newStatus?.rawValue ?? "?")"
+            case .status, .correction:
+                // A status moved by a list (import --update) lists the row's other changes too.
+                change = ([(event.oldStatus?.rawValue ?? "?") + " -> " + (event.newStatus?.rawValue ?? "?")] + event.changes)
+                    .joined(separator: "; ")
             case .update, .merged, .unmerged: change = event.changes.joined(separator: "; ")
             case .possibleDuplicate: change = "possible duplicate of " + event.changes.joined(separator: "; ")
             case .held: change = "held \(event.threshold ?? "?") (alert)"

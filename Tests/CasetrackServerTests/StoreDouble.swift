@@ -113,6 +113,10 @@ actor StoreDouble: CaseStore {
         throw Self.absent
     }
     func backup(to path: String) async throws -> BackupSummary { throw Self.absent }
+    func reviseRows(_ rows: [UpdateRow], dryRun: Bool, actor: Actor, clock: WriteClock) async throws -> [RevisionOutcome] {
+        throw Self.absent
+    }
+    func match(_ rows: [MatchRow], minimumScore: Double, limit: Int) async throws -> [MatchOutcome] { throw Self.absent }
     func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
                actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange {
         throw Self.absent

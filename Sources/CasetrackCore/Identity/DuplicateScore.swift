@@ -99,6 +99,9 @@ public enum DuplicateScoring {
     /// about 99%.
     public static let defaultThreshold = 0.5
 
+    /// The reasons that decide alone: a number issued to one person.
+    public static let decisiveCodes: Set<String> = ["same-service-number", "same-reference"]
+
     /// The prior: the share of cases assumed to have a duplicate.
     static let duplicateShare = 0.05
     /// Fewest namesakes ever assumed for a name (the best the names alone can do is even odds).

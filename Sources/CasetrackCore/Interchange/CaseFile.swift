@@ -75,6 +75,21 @@ public enum CaseFile {
         return String(Request(verb: "ADD", options: options).line.dropFirst(4))
     }
 
+    /// A row as the text of a `MATCH` row: what describes the person, and `id` (our case id,
+    /// written into a list by an operator who settled the line). Columns that say nothing of
+    /// who the person is (status, notes, the event's date and source…) are left out.
+    public static func matchRowText(_ row: Row) -> String {
+        var options: [(key: String, value: String)] = []
+        for (key, values) in row.values where matchColumns.contains(key) {
+            let optionKey = listColumns[key] ?? key
+            for value in values { options.append((optionKey, value)) }
+        }
+        return String(Request(verb: "ADD", options: options).line.dropFirst(4))
+    }
+
+    static let matchColumns: Set<String> = ["id", "names", "name", "refs", "ref", "birth", "sex", "service_number", "unit",
+                                            "since", "rank", "birth_place"]
+
     // MARK: CSV
 
     /// RFC 4180: fields separated by commas, quoted with `"` when they hold a comma, a quote

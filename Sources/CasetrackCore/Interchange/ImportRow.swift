@@ -16,15 +16,7 @@ public struct ImportRow: Hashable, Sendable {
 
     /// Reads one row as `ADD` would, on `today`.
     public init(_ text: String, today: Day) throws {
-        let request: Request
-        do {
-            request = try Request(line: "ADD " + text)
-        } catch let error as CasetrackError {
-            throw CasetrackError(.badArgument, error.message)
-        }
-        guard request.positional.isEmpty else {
-            throw CasetrackError.badArgument("a row holds key=value fields only; '\(request.positional[0].prefix(40))' has no key")
-        }
+        let request = try Request(row: text)
         guard case .add(let new, let details) = try Command(request, today: today) else {
             throw CasetrackError(.internalError, "an import row did not read as ADD")
         }
@@ -154,5 +146,20 @@ public struct ImportPlanner {
         for earlier in rows.sorted() { parts.append("row \(earlier + 1)") }
         if !unowned.isEmpty { parts.append("no case (\(unowned.joined(separator: ", ")))") }
         return .conflict("ref: the references of this row belong to \(parts.joined(separator: " and ")); one row must match one case by all its references or none")
+    }
+}
+
+extension Request {
+    /// One row of a list request (`IMPORT`, `MATCH`): the options of an `ADD`, as an `ADD`
+    /// request; key=value fields only.
+    init(row text: String) throws {
+        do {
+            self = try Request(line: "ADD " + text)
+        } catch let error as CasetrackError {
+            throw CasetrackError(.badArgument, error.message)
+        }
+        guard positional.isEmpty else {
+            throw CasetrackError.badArgument("a row holds key=value fields only; '\(positional[0].prefix(40))' has no key")
+        }
     }
 }

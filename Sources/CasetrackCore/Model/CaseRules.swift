@@ -30,9 +30,7 @@ public enum CaseRules {
             try Lifecycle.check(current.id, from: current.status, to: status)
         }
         var record = current
-        let occurred = details.occurredUnknown ? nil : details.occurredOn ?? PartialDate(clock.today)
-        record.status = status
-        record.endedOn = status.isOpen ? nil : occurred
+        let occurred = moveStatus(&record, to: status, details: details, clock: clock)
         record.version += 1
         record.updatedAt = clock.now
         try checkDates(record)
@@ -41,6 +39,15 @@ public enum CaseRules {
             newStatus: status, occurredOn: occurred, recordedAt: clock.now, source: details.source,
             confidence: details.confidence, actor: actor, note: details.note, version: record.version)
         return CaseChange(record: record, event: event)
+    }
+
+    /// Sets a new status and the end it implies; returns the day the event occurred (today
+    /// unless the details give a day or say it is unknown).
+    static func moveStatus(_ record: inout CaseRecord, to status: Status, details: EventDetails, clock: WriteClock) -> PartialDate? {
+        let occurred = details.occurredUnknown ? nil : details.occurredOn ?? PartialDate(clock.today)
+        record.status = status
+        record.endedOn = status.isOpen ? nil : occurred
+        return occurred
     }
 
     public static func update(_ current: CaseRecord, _ update: CaseUpdate, details: EventDetails, actor: Actor,

@@ -23,7 +23,9 @@ public enum Command: Hashable, Sendable {
     case exchangeList
     /// Rows as sent (each the options of an `ADD`): each is checked on its own, so that one
     /// answer can name every bad row.
-    case importRows([String], dryRun: Bool)
+    case importRows([String], dryRun: Bool, update: Bool)
+    /// Rows of a list as sent (each `ADD` options and `id=`), each matched on its own.
+    case match([String], minimumScore: Double, limit: Int)
     case export(CaseFilter, limit: Int, after: CaseID?)
     case backup(path: String)
     case duplicates(of: CaseID?, minimumScore: Double, limit: Int)
@@ -76,6 +78,7 @@ public enum Command: Hashable, Sendable {
         case .export: return .export
         case .backup: return .backup
         case .duplicates: return .duplicates
+        case .match: return .match
         case .merge: return .merge
         case .unmerge: return .unmerge
         case .notDuplicate: return .notDuplicate
@@ -100,7 +103,7 @@ public enum Command: Hashable, Sendable {
     /// Whether the command changes the record (and so goes to the writer): the verb table's
     /// flag, except for an import's dry run, which only reads.
     public var isWrite: Bool {
-        if case .importRows(_, dryRun: true) = self { return false }
+        if case .importRows(_, dryRun: true, _) = self { return false }
         return verb.writes
     }
 }

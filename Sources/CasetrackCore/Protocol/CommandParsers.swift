@@ -40,7 +40,7 @@ extension Arguments {
     }
 
     /// Names in the order given, each once.
-    private func names(_ key: String) throws -> [String] {
+    func names(_ key: String) throws -> [String] {
         var names: [String] = []
         for name in try texts(key, limit: 500) where !names.contains(name) { names.append(name) }
         return names
@@ -171,15 +171,28 @@ extension Arguments {
     /// `DUPLICATES [id=ID] [min_score=0.0–1.0] [limit=N]`.
     func duplicates() throws -> Command {
         let id = try single("id").map { try CaseID.parse($0, field: "id") }
-        var score = DuplicateScoring.defaultThreshold
-        if let text = try single("min_score") {
-            guard let value = Double(text), value.isFinite, (0...1).contains(value) else {
-                throw CasetrackError.badArgument("min_score: '\(text.prefix(40))' is not a number from 0.0 to 1.0")
-            }
-            score = value
-        }
-        return .duplicates(of: id, minimumScore: score,
+        return .duplicates(of: id, minimumScore: try minimumScore(),
                            limit: try number("limit", in: 1...Command.maximumPageSize) ?? Command.defaultPageSize)
+    }
+
+    /// `MATCH row=… [row=…]… [min_score=0.0–1.0] [limit=N]`: each row is read on its own later,
+    /// so that one answer names every bad row.
+    func match() throws -> Command {
+        let rows = all("row")
+        guard !rows.isEmpty else { throw CasetrackError.badArgument("MATCH needs at least one row=…") }
+        guard rows.count <= MatchRow.maximumRowsPerRequest else {
+            throw CasetrackError.badArgument("at most \(MatchRow.maximumRowsPerRequest) rows in one MATCH; send the rest in another")
+        }
+        return .match(rows, minimumScore: try minimumScore(),
+                      limit: try number("limit", in: 1...100) ?? MatchRow.defaultCandidates)
+    }
+
+    func minimumScore() throws -> Double {
+        guard let text = try single("min_score") else { return DuplicateScoring.defaultThreshold }
+        guard let value = Double(text), value.isFinite, (0...1).contains(value) else {
+            throw CasetrackError.badArgument("min_score: '\(text.prefix(40))' is not a number from 0.0 to 1.0")
+        }
+        return value
     }
 
     /// `MERGE SOURCE into=TARGET [prefer=FIELD:target|source]…`.

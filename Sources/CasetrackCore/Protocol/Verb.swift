@@ -30,6 +30,7 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case export = "EXPORT"
     case backup = "BACKUP"
     case duplicates = "DUPLICATES"
+    case match = "MATCH"
     case merge = "MERGE"
     case unmerge = "UNMERGE"
     case notDuplicate = "NOT-DUPLICATE"
@@ -195,9 +196,9 @@ extension Verb {
             return VerbDefinition(role: .observer, summary: "every exchange with its date and counts") { _ in .exchangeList }
         case .importRows:
             return VerbDefinition(
-                keys: ["row", "dry_run"], repeatable: ["row"], role: .writer, flags: .writes,
-                summary: "open the cases of a batch of rows in one transaction, skipping those whose references are already on record") {
-                .importRows(try $0.importRows(), dryRun: try $0.flag("dry_run"))
+                keys: ["row", "dry_run", "update"], repeatable: ["row"], role: .writer, flags: .writes,
+                summary: "open the cases of a batch of rows in one transaction, skipping those whose references are already on record; with update=yes, apply the rows to the cases their references name") {
+                .importRows(try $0.importRows(), dryRun: try $0.flag("dry_run"), update: try $0.flag("update"))
             }
         case .export:
             return VerbDefinition(
@@ -211,6 +212,12 @@ extension Verb {
                 keys: ["id", "min_score", "limit"], role: .reader, flags: .readsRecords,
                 summary: "pairs of cases that are probably one person, best first, with the evidence for and against") {
                 try $0.duplicates()
+            }
+        case .match:
+            return VerbDefinition(
+                keys: ["row", "min_score", "limit"], repeatable: ["row"], role: .reader, flags: .readsRecords,
+                summary: "for each row of a list (names, birth, sex, service number, unit, refs, or our id), the case it is: exact, probable (with candidates) or none") {
+                try $0.match()
             }
         case .merge:
             return VerbDefinition(

@@ -81,6 +81,9 @@ public protocol CaseStore: Sendable {
     /// is no longer suggested. Returns whether anything changed.
     func markNotDuplicate(_ a: CaseID, _ b: CaseID, note: String?, undo: Bool, actor: Actor,
                           clock: WriteClock) async throws -> Bool
+    /// The case each row of a list is, from one snapshot (see ``MatchOutcome``); at most
+    /// `limit` candidates a row.
+    func match(_ rows: [MatchRow], minimumScore: Double, limit: Int) async throws -> [MatchOutcome]
 
     // MARK: Import and backup
 
@@ -88,8 +91,23 @@ public protocol CaseStore: Sendable {
     /// row in conflict refuses the whole batch (the error names the row). With `dryRun`,
     /// decides the same way and writes nothing.
     func importRows(_ rows: [ImportRow], dryRun: Bool, actor: Actor, clock: WriteClock) async throws -> [ImportOutcome]
+    /// Applies each row to the case its references name (``CaseRules/revise(_:_:actor:clock:)``),
+    /// one event per changed case, in one transaction: a row that names no case, or two, or
+    /// the case of an earlier row, or whose change the rules refuse, refuses the whole batch
+    /// (the error names the row). With `dryRun`, decides every row and writes nothing.
+    func reviseRows(_ rows: [UpdateRow], dryRun: Bool, actor: Actor, clock: WriteClock) async throws -> [RevisionOutcome]
     /// Writes a consistent copy of the database to `path`, a new file, while writes go on.
     func backup(to path: String) async throws -> BackupSummary
+}
+
+/// What `IMPORT update=yes` did (or, in a dry run, would do) with one row.
+public enum RevisionOutcome: Hashable, Sendable {
+    /// The case changed: its new record and its one event (sequence number 0 in a dry run).
+    case changed(CaseChange)
+    /// The case holds everything the row says already.
+    case unchanged(CaseID)
+    /// Only in a dry run: why the row would refuse the batch.
+    case refused(CasetrackError)
 }
 
 /// What an import did (or, in a dry run, would do) with one row.

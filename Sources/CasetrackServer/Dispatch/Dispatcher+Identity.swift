@@ -1,9 +1,26 @@
 import CasetrackCore
 
-/// The verbs that keep one person one record: merge, unmerge, not a duplicate.
+/// The verbs that keep one person one record: duplicates, matching a list, merge, unmerge,
+/// not a duplicate.
 extension Dispatcher {
     func duplicates(of id: CaseID?, minimumScore: Double, limit: Int) async throws -> Reply {
         Replies.duplicates(try await store.duplicates(of: id, minimumScore: minimumScore, limit: limit))
+    }
+
+    func match(_ texts: [String], minimumScore: Double, limit: Int, _ call: Call) async throws -> Reply {
+        var rows: [MatchRow] = []
+        for (index, text) in texts.enumerated() {
+            do {
+                var row = try MatchRow(text, today: call.today)
+                row.number = index + 1
+                rows.append(row)
+            } catch let error as CasetrackError {
+                var details = error.details
+                details.append("row", index + 1)
+                throw CasetrackError(error.code, "row \(index + 1): \(error.message)", details: details)
+            }
+        }
+        return Replies.matched(try await store.match(rows, minimumScore: minimumScore, limit: limit))
     }
 
     func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,

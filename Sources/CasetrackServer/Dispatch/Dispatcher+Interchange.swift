@@ -4,23 +4,10 @@ import CasetrackCore
 extension Dispatcher {
     /// `IMPORT`: every row is read first; one bad row refuses the batch (a dry run lists each).
     func importRows(_ texts: [String], dryRun: Bool, _ call: Call, session: Session) async throws -> Reply {
-        var rows: [(index: Int, row: ImportRow)] = []
-        var problems: [(index: Int, error: CasetrackError)] = []
-        for (index, text) in texts.enumerated() {
-            do {
-                var row = try ImportRow(text, today: call.today)
-                row.number = index + 1
-                rows.append((index, row))
-            } catch let error as CasetrackError {
-                problems.append((index, error))
-            }
-        }
-        if !dryRun, let first = problems.first {
-            var details = Fields()
-            details.append("row", first.index + 1)
-            throw CasetrackError(.badArgument,
-                "\(problems.count) of \(texts.count) rows are invalid, the first is row \(first.index + 1): \(first.error.message); nothing was imported (IMPORT dry_run=yes lists every problem)",
-                details: details)
+        let (rows, problems) = try Self.readRows(texts, dryRun: dryRun, what: "imported", retry: "IMPORT dry_run=yes") { text, number in
+            var row = try ImportRow(text, today: call.today)
+            row.number = number
+            return row
         }
         let outcomes = try await store.importRows(rows.map(\.row), dryRun: dryRun, actor: session.peer.actor, clock: call.clock)
         let result = ImportResult(rows: texts.count, indices: rows.map(\.index), outcomes: outcomes, problems: problems)
@@ -31,6 +18,54 @@ extension Dispatcher {
             ])
         }
         return Replies.imported(result, dryRun: dryRun)
+    }
+
+    /// `IMPORT update=yes`: every row is read before any is applied, as for an import.
+    func reviseRows(_ texts: [String], dryRun: Bool, _ call: Call, session: Session) async throws -> Reply {
+        let (read, problems) = try Self.readRows(texts, dryRun: dryRun, what: "updated", retry: "IMPORT update=yes dry_run=yes") { text, number in
+            var row = try UpdateRow(text, today: call.today)
+            row.number = number
+            return row
+        }
+        let rows = read.map(\.row)
+        let outcomes = try await store.reviseRows(rows, dryRun: dryRun, actor: session.peer.actor, clock: call.clock)
+        if !dryRun {
+            var changed = 0
+            for outcome in outcomes {
+                guard case .changed(let change) = outcome else { continue }
+                logChange(change, session: session)
+                changed += 1
+            }
+            session.logger.notice("cases imported", metadata: [
+                "message_id": "\(MessageID.casesImported)", "update": "yes", "rows": "\(texts.count)", "changed": "\(changed)",
+            ])
+        }
+        return Replies.revised(rows: texts.count, numbers: rows.map(\.number), outcomes: outcomes, problems: problems,
+                               dryRun: dryRun)
+    }
+
+    /// Reads every row of a batch (`number` is the row's, from 1). Unless it is a dry run,
+    /// one bad row refuses the batch, named in the error with how many others are bad.
+    static func readRows<Row>(_ texts: [String], dryRun: Bool, what: String, retry: String,
+                              _ read: (String, Int) throws -> Row) throws
+        -> (rows: [(index: Int, row: Row)], problems: [(index: Int, error: CasetrackError)]) {
+        var rows: [(index: Int, row: Row)] = []
+        var problems: [(index: Int, error: CasetrackError)] = []
+        for (index, text) in texts.enumerated() {
+            do {
+                rows.append((index, try read(text, index + 1)))
+            } catch let error as CasetrackError {
+                problems.append((index, error))
+            }
+        }
+        if !dryRun, let first = problems.first {
+            var details = Fields()
+            details.append("row", first.index + 1)
+            throw CasetrackError(.badArgument,
+                "\(problems.count) of \(texts.count) rows are invalid, the first is row \(first.index + 1): \(first.error.message); nothing was \(what) (\(retry) lists every problem)",
+                details: details)
+        }
+        return (rows, problems)
     }
 
     func export(_ filter: CaseFilter, limit: Int, after: CaseID?, _ call: Call) async throws -> Reply {

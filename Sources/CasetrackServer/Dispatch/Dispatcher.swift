@@ -174,8 +174,11 @@ public struct Dispatcher: Sendable {
             return (try await showExchange(name), .keepOpen)
         case .exchangeList:
             return (try await listExchanges(call), .keepOpen)
-        case .importRows(let rows, let dryRun):
-            return (try await importRows(rows, dryRun: dryRun, call, session: session), .keepOpen)
+        case .importRows(let rows, let dryRun, let update):
+            return (try await (update ? reviseRows(rows, dryRun: dryRun, call, session: session)
+                                      : importRows(rows, dryRun: dryRun, call, session: session)), .keepOpen)
+        case .match(let rows, let minimumScore, let limit):
+            return (try await match(rows, minimumScore: minimumScore, limit: limit, call), .keepOpen)
         case .export(let filter, let limit, let after):
             return (try await export(filter, limit: limit, after: after, call), .keepOpen)
         case .backup(let path):

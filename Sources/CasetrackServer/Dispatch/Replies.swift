@@ -41,6 +41,91 @@ enum Replies {
         return Reply(data: data, final: final)
     }
 
+    /// `MATCH`: a line per candidate of each row (`row=N match=exact|probable id=… score=…
+    /// status=… reasons=…`), or one `row=N match=none` line; the final line counts the rows.
+    static func matched(_ outcomes: [MatchOutcome]) -> Reply {
+        var data: [Fields] = []
+        var counts: [MatchKind: Int] = [:]
+        for outcome in outcomes {
+            counts[outcome.kind, default: 0] += 1
+            guard !outcome.candidates.isEmpty else {
+                var fields = Fields()
+                fields.append("row", outcome.row)
+                fields.append("match", outcome.kind.rawValue)
+                fields.append("note", outcome.note)
+                data.append(fields)
+                continue
+            }
+            for candidate in outcome.candidates {
+                var fields = Fields()
+                fields.append("row", outcome.row)
+                fields.append("match", outcome.kind.rawValue)
+                fields.append("id", candidate.id.description)
+                fields.append("score", DuplicateReport.format(candidate.score))
+                fields.append("status", candidate.status.rawValue)
+                fields.append("reasons", list: candidate.reasons)
+                fields.append("note", outcome.note)
+                data.append(fields)
+            }
+        }
+        var final = Fields()
+        final.append("rows", outcomes.count)
+        for kind in MatchKind.allCases { final.append(kind.rawValue, counts[kind] ?? 0) }
+        return Reply(data: data, final: final)
+    }
+
+    /// `IMPORT update=yes`: a line per row (`row=N result=changed|unchanged id=…`, with the
+    /// event's `seq` and `changes`); in a dry run, also a line per refused row.
+    static func revised(rows: Int, numbers: [Int], outcomes: [RevisionOutcome], problems: [(index: Int, error: CasetrackError)],
+                        dryRun: Bool) -> Reply {
+        var data: [Fields] = []
+        var changed = 0
+        var unchanged = 0
+        var refused = problems.map { (row: $0.index + 1, error: $0.error) }
+        for (position, outcome) in outcomes.enumerated() {
+            let row = numbers[position]
+            var fields = Fields()
+            fields.append("row", row)
+            switch outcome {
+            case .changed(let change):
+                changed += 1
+                fields.append("result", "changed")
+                fields.append("id", change.record.id.description)
+                if !dryRun { fields.append("seq", change.event.seq) }
+                fields.append("kind", change.event.kind.rawValue)
+                if change.event.kind == .status { fields.append("status", change.record.status.rawValue) }
+                fields.append("changes", list: change.event.changes)
+            case .unchanged(let id):
+                unchanged += 1
+                fields.append("result", "unchanged")
+                fields.append("id", id.description)
+            case .refused(let error):
+                refused.append((row, error))
+                continue
+            }
+            data.append(fields)
+        }
+        var final = Fields()
+        final.append("rows", rows)
+        final.append("changed", changed)
+        final.append("unchanged", unchanged)
+        if dryRun {
+            for (row, error) in refused.sorted(by: { $0.row < $1.row }) {
+                var fields = Fields()
+                fields.append("row", row)
+                fields.append("code", error.code.rawValue)
+                fields.append("field", ImportRow.field(of: error))
+                fields.append("message", error.message)
+                data.append(fields)
+            }
+            final.append("errors", refused.count)
+            final.append("dry_run", "yes")
+        }
+        var reply = Reply(data: data, final: final)
+        reply.acknowledgesWrite = !dryRun
+        return reply
+    }
+
     /// A merge: the target as it now is; the final line names both.
     static func merged(_ change: MergeChange, today: Day) -> Reply {
         var reply = written(change.target, today: today)
