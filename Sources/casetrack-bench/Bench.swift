@@ -37,8 +37,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Folder for the data sets (reused when they exist) and the run's files.")
     var data = ".build/bench"
 
-    @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, floors.")
-    var phases = "writes,notices,reads,queries,floors"
+    @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, identity, floors.")
+    var phases = "writes,notices,reads,queries,identity,floors"
 
     @Flag(help: "Also run the same jobs on PostgreSQL and Redis (make bench-peers), with the ratios.")
     var peers = false
@@ -100,6 +100,20 @@ struct Bench: ParsableCommand {
         report.add("name search (LIST name=… limit=50) p50/p99", try Workloads.query(socket: daemon.socket, requests: [
             "LIST name=\"kovalenko petro\" limit=50",
         ]).1)
+        }
+        if phases.contains("identity") {
+            let list = try IdentityWorkloads.list(socket: daemon.socket, cases: cases)
+            figures["match390"] = list.p50
+            report.add("MATCH of a 390-line exchange list p50 (right case: exact / probable / missed)",
+                       "\(String(format: "%.1f", list.p50)) ms (\(list.exact) / \(list.probable) / \(list.other))")
+            let single = try IdentityWorkloads.single(socket: daemon.socket, cases: cases)
+            figures["duplicatesID"] = single.p99
+            report.add("DUPLICATES id=… p50/p99", String(format: "%.2f / %.2f ms", single.p50, single.p99))
+            let whole = try IdentityWorkloads.register(socket: daemon.socket)
+            figures["duplicatesAll"] = whole.seconds
+            report.add("DUPLICATES over the whole register (pairs, compared, blocks passed over)",
+                       String(format: "%.1f s (%lld, %lld, %lld)", whole.seconds, whole.pairs, whole.compared, whole.oversized))
+            report.add("resident memory, after DUPLICATES", "\(daemon.residentMegabytes()) MB")
         }
         report.add("resident memory, after the run", "\(daemon.residentMegabytes()) MB")
         daemon.stop()
@@ -188,5 +202,8 @@ enum Targets {
         bound("civilians 8y+ count + first page", "query.casetrack", 10, "ms")
         bound("start to READY", "ready", 1_000, "ms")
         bound("resident memory with 1,000 subscribers", "rss1000", 150, "MB")
+        bound("MATCH of a 390-line list", "match390", 1_000, "ms")
+        bound("DUPLICATES id=… p99", "duplicatesID", 50, "ms")
+        bound("DUPLICATES over the whole register", "duplicatesAll", 60, "s")
     }
 }
