@@ -16,6 +16,12 @@ public enum MessageID {
     public static let writeRefused = "8d577fe9974c4a9c8124ecd420a59181"
     /// The database failed (I/O error, lock held too long); the daemon stops.
     public static let storageFailure = "fc04fafc68db4584bca5db2411f55f97"
+    /// The disk is full: writes are refused (storage-full) until there is space.
+    public static let storageFull = "5ceab04642ef421db4a2a1f2536b1682"
+    /// The database file is damaged: writes are refused (storage-damaged) until it is restored.
+    public static let storageDamaged = "684a980167074aebaecf4d860bf795ee"
+    /// Writes are taken again after a full disk.
+    public static let writesResumed = "139d9ace5f65405ba3e14ff8697f1551"
     /// A time alert was recorded (held threshold, stale case).
     public static let timeAlert = "9ca9e1be5ae14252bf250e75f63e9f28"
     /// A request was refused: the peer's role (or the socket it came through) does not allow it.
@@ -42,5 +48,6 @@ public enum MessageID {
         ("time alert", timeAlert), ("stopping", stopping), ("start failed", startFailed),
         ("access refused", accessRefused), ("records read", recordsRead), ("client limited", clientLimited),
         ("exchange completed", exchangeCompleted), ("cases imported", casesImported), ("backup written", backupWritten),
+        ("storage full", storageFull), ("storage damaged", storageDamaged), ("writes resumed", writesResumed),
     ]
 }

@@ -32,6 +32,8 @@ final class GroupCommitWriter: Sendable {
         var closed = false
         /// Graceful shutdown or cancellation: commit what is queued, then stop.
         var stopping = false
+        /// Why writes are refused while the writer runs on (a damaged file).
+        var refusal: CasetrackError?
     }
 
     private let pool: DatabasePool
@@ -40,14 +42,20 @@ final class GroupCommitWriter: Sendable {
     private let onCommit: @Sendable ([Notice]) -> Void
     /// Told of every commit (the checkpointer), after `onCommit`.
     private let afterCommit: @Sendable () -> Void
+    /// Told when writes start being refused for a full disk or a damaged file, and when
+    /// they are taken again (`nil`); from the writer's thread, once per change.
+    private let onFault: @Sendable (CasetrackError?) -> Void
     private let queue = Mutex(Queue())
     private let doorbell = DispatchSemaphore(value: 0)
+    /// The fault last reported through `onFault`.
+    private let reportedFault = Mutex<CasetrackError.Code?>(nil)
 
     init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void,
-         afterCommit: @escaping @Sendable () -> Void = {}) {
+         afterCommit: @escaping @Sendable () -> Void = {}, onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) {
         self.pool = pool
         self.onCommit = onCommit
         self.afterCommit = afterCommit
+        self.onFault = onFault
     }
 
     /// Runs `work` in the next batch and returns its result after the batch committed.
@@ -82,15 +90,16 @@ final class GroupCommitWriter: Sendable {
                     return (answer, told)
                 },
                 abandon: { error in continuation.resume(throwing: error) })
-            let accepted = queue.withLock { queue -> Bool in
-                guard !queue.closed else { return false }
+            let refusal = queue.withLock { queue -> CasetrackError? in
+                if let refusal = queue.refusal { return refusal }
+                guard !queue.closed else { return CasetrackError(.shuttingDown, "the daemon is shutting down; the write was not made") }
                 queue.jobs.append(job)
-                return true
+                return nil
             }
-            if accepted {
-                doorbell.signal()
+            if let refusal {
+                continuation.resume(throwing: refusal)
             } else {
-                continuation.resume(throwing: CasetrackError(.shuttingDown, "the daemon is shutting down; the write was not made"))
+                doorbell.signal()
             }
         }
     }
@@ -157,6 +166,8 @@ final class GroupCommitWriter: Sendable {
         var answers: [Job.Answer] = []
         var notices: [Notice] = []
         var failure: (any Error)?
+        // Set once every write ran: an error after it is the commit's own.
+        let committing = Mutex(false)
         do {
             (answers, notices) = try pool.writeWithoutTransaction { db in
                 var answers: [Job.Answer] = []
@@ -168,6 +179,7 @@ final class GroupCommitWriter: Sendable {
                         answers.append(answer)
                         notices += told
                     }
+                    committing.withLock { $0 = true }
                     return .commit
                 }
                 return (answers, notices)
@@ -179,11 +191,44 @@ final class GroupCommitWriter: Sendable {
             if !notices.isEmpty { onCommit(notices) }
             for answer in answers { answer(nil) }
             afterCommit()
+            report(nil)
             return
         }
-        // Nothing of this batch is committed: every caller hears so, none is acknowledged.
-        let reported = SQLiteCaseStore.storageFailure(failure)
+        // No caller is acknowledged. Before the commit, SQLite rolled the batch back: it was
+        // not made. A failed commit may have reached the log: its callers are told the truth
+        // (outcome unknown) and the daemon stops, to recover from what is on disk.
+        let reported = committing.withLock { $0 } ? SQLiteCaseStore.commitFailure(failure) : SQLiteCaseStore.storageFailure(failure)
         for job in jobs { job.abandon(reported) }
-        throw reported
+        switch reported.code {
+        case .storageFull:
+            // Nothing was written; the next batch tries again, and succeeds once there is space.
+            report(reported)
+        case .storageDamaged:
+            refuseWrites(reported)
+        default:
+            throw reported
+        }
+    }
+
+    /// Refuses every write from now on with `error` (the file is damaged: a read found it so,
+    /// or a write did); reads go on through their own connections.
+    func refuseWrites(_ error: CasetrackError) {
+        let first = queue.withLock { queue -> Bool in
+            defer { if queue.refusal == nil { queue.refusal = error } }
+            return queue.refusal == nil
+        }
+        guard first else { return }
+        for job in takeQueued(closing: false) { job.abandon(error) }
+        report(error)
+    }
+
+    /// Tells `onFault` of a change: a new fault, or writes taken again.
+    private func report(_ fault: CasetrackError?) {
+        let changed = reportedFault.withLock { reported -> Bool in
+            guard fault?.code != reported else { return false }
+            reported = fault?.code
+            return true
+        }
+        if changed { onFault(fault) }
     }
 }

@@ -46,7 +46,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// Refuses, without writing anything, a file that is not a casetrack database or that
     /// SQLite cannot read. `onCommit` is told the notices of every commit, in sequence order,
     /// after the commit (see ``CaseStore``); it must return quickly.
-    public init(path: String, busyTimeout: Double = 10, onCommit: @escaping @Sendable ([Notice]) -> Void = { _ in }) throws {
+    ///
+    /// `onFault` is told when writes begin to be refused for a full disk or a damaged file
+    /// (with the error the writes get) and when they are taken again (`nil`), once each time.
+    public init(path: String, busyTimeout: Double = 10, onCommit: @escaping @Sendable ([Notice]) -> Void = { _ in },
+                onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) throws {
         lock = try DatabaseLock(path: path)
         self.path = path
         var configuration = Configuration()
@@ -96,7 +100,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         pointReader = PointReader(path: path)
         let checkpointer = Checkpointer(path: path, configuration: configuration)
         self.checkpointer = checkpointer
-        writer = GroupCommitWriter(pool: pool, onCommit: onCommit, afterCommit: checkpointer.committed)
+        writer = GroupCommitWriter(pool: pool, onCommit: onCommit, afterCommit: checkpointer.committed, onFault: onFault)
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest. The
@@ -382,7 +386,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
         } catch let error as CasetrackError {
             throw error
         } catch {
-            throw Self.storageFailure(error)
+            let failure = Self.readFailure(error)
+            // A damaged page found by a read: no write may go into the file either.
+            if failure.code == .storageDamaged { writer.refuseWrites(Self.damagedError(error, doing: "the change was not made")) }
+            throw failure
         }
     }
 
@@ -499,9 +506,71 @@ public final class SQLiteCaseStore: CaseStore, Service {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
+    /// What a failure of SQLite means for the daemon.
+    enum Fault {
+        /// No space left: SQLite rolled the transaction back; later writes may succeed.
+        case full
+        /// The file is damaged: no write may go into it.
+        case damaged
+        /// Anything else (an I/O error, a lock held too long…).
+        case failed
+    }
+
+    static func fault(of error: any Error) -> Fault {
+        guard let error = error as? DatabaseError else { return .failed }
+        switch error.resultCode {
+        case .SQLITE_FULL: return .full
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return .damaged
+        default: return .failed
+        }
+    }
+
+    /// A write that failed before its commit began: SQLite rolled it back, so it was not made.
     static func storageFailure(_ error: any Error) -> CasetrackError {
         if let error = error as? CasetrackError { return error }
-        return CasetrackError(.storageFailure, "the database failed: \(describe(error)); the change was not made")
+        switch fault(of: error) {
+        case .full: return fullError(error)
+        case .damaged: return damagedError(error, doing: "the change was not made")
+        case .failed: return CasetrackError(.storageFailure, "the database failed: \(describe(error)); the change was not made")
+        }
+    }
+
+    /// A write whose commit failed part-way. After a failed sync SQLite cannot say what
+    /// reached the disk: the log may hold the commit, and a restart would bring it back. So
+    /// the answer says exactly that, and a client that retries with the same `request_id`,
+    /// or reads first, never makes a change twice.
+    static func commitFailure(_ error: any Error) -> CasetrackError {
+        if let error = error as? CasetrackError { return error }
+        switch fault(of: error) {
+        // A full disk fails the log write before the commit frame: rolled back.
+        case .full: return fullError(error)
+        case .damaged: return damagedError(error, doing: "the change was not made")
+        case .failed:
+            var details = Fields()
+            details.append("outcome", "unknown")
+            return CasetrackError(.storageFailure,
+                "the database failed while committing (\(describe(error))): the change may or may not have been recorded. The daemon stops and recovers; once it is back, read the case (or send the request again with the same request_id) before writing again",
+                details: details)
+        }
+    }
+
+    /// A read that failed: said as a read, never as a change.
+    static func readFailure(_ error: any Error) -> CasetrackError {
+        if let error = error as? CasetrackError { return error }
+        switch fault(of: error) {
+        case .damaged: return damagedError(error, doing: "this request could not be answered")
+        case .full, .failed: return CasetrackError(.storageFailure, "the database failed to answer: \(describe(error)); nothing was changed")
+        }
+    }
+
+    static func fullError(_ error: any Error) -> CasetrackError {
+        CasetrackError(.storageFull,
+            "the disk holding the database is full (\(describe(error))): the change was not made. Free space on that file system; writes resume by themselves, and reads, notices and waits go on meanwhile")
+    }
+
+    static func damagedError(_ error: any Error, doing what: String) -> CasetrackError {
+        CasetrackError(.storageDamaged,
+            "the database file is damaged (\(describe(error))): \(what), and the daemon takes no more writes. Reads of intact cases go on. Stop the daemon, keep the damaged file, and restore the latest backup (README: Backup and restore)")
     }
 
     static func describe(_ error: any Error) -> String {

@@ -56,6 +56,9 @@ public final class DaemonProcess: @unchecked Sendable {
         if removesFolder { try? FileManager.default.removeItem(at: folder) }
     }
 
+    /// Set in the daemon's environment at every start (a test's LD_PRELOAD shim, say).
+    public var environment: [String: String] = [:]
+
     /// The file `start(config:)` writes.
     public var configFile: URL { folder.appendingPathComponent("casetrackd.conf") }
 
@@ -231,6 +234,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["--socket", socket, "--database", database] + standardArguments + arguments
+        let environment = self.environment.merging(environment) { $1 }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

@@ -107,7 +107,8 @@ enum ExitStatus {
         case .merged: return notFound
         case .notPermitted: return notPermitted
         case .badArgument, .badRequest, .unknownVerb, .lineTooLong, .invalidUTF8: return usage
-        case .shuttingDown, .limitExceeded: return unreachable
+        case .shuttingDown, .limitExceeded, .storageFull: return unreachable
+        case .storageFailure where error.details.string("outcome") == "unknown": return outcomeUnknown
         case .gap: return gap
         default: return failure
         }

@@ -76,6 +76,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
         ])
 
         let hub = NoticeHub()
+        // Why writes are being refused (a full disk, a damaged file), for the status line.
+        let writeFault = Mutex<CasetrackError?>(nil)
         let live = LiveSettings(settings, access: access)
         // One file descriptor per client: the usual soft limit (1024) is below max_connections.
         let files = FilePermissions.raiseOpenFileLimit(to: settings.limits.maxConnections + 256)
@@ -90,7 +92,21 @@ struct CasetrackDaemon: AsyncParsableCommand {
             for case .path(let path, _) in listeners { try SocketServer.claim(path) }
             try Self.makeParentDirectory(of: settings.databasePath)
             store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout),
-                                        onCommit: hub.publish)
+                                        onCommit: hub.publish, onFault: { fault in
+                writeFault.withLock { $0 = fault }
+                switch fault?.code {
+                case .storageFull?:
+                    logger.critical("the disk is full: writes are refused until there is space; reads go on", metadata: [
+                        "message_id": "\(MessageID.storageFull)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",
+                    ])
+                case .storageDamaged?:
+                    logger.critical("the database file is damaged: writes are refused; restore the latest backup", metadata: [
+                        "message_id": "\(MessageID.storageDamaged)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",
+                    ])
+                default:
+                    logger.notice("writes resumed", metadata: ["message_id": "\(MessageID.writesResumed)"])
+                }
+            })
             hub.begin(after: try await store.lastSequence())
             // Personal data: the folder and the files are for the service user only.
             let folder = settings.databasePath.lastIndex(of: "/").map { String(settings.databasePath[..<$0]) } ?? "."
@@ -127,7 +143,12 @@ struct CasetrackDaemon: AsyncParsableCommand {
                 counted.withLock { $0 = (seq, fresh) }
                 cases = fresh
             }
-            return "serving \(cases.map(String.init) ?? "?") cases, \(hub.subscriberCount) subscribers, last event \(seq)"
+            let serving = "serving \(cases.map(String.init) ?? "?") cases, \(hub.subscriberCount) subscribers, last event \(seq)"
+            switch writeFault.withLock({ $0?.code }) {
+            case .storageFull?: return "disk full: writes refused, reads served; " + serving
+            case .storageDamaged?: return "database damaged: writes refused, restore a backup; " + serving
+            default: return serving
+            }
         }
         let notify = NotifyService(ready: ready, logger: logger, status: status, healthCheck: {
             // The event loop turns and a reader gets through: otherwise no keep-alive.

@@ -36,8 +36,15 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let notPermitted = Code("not-permitted")
         /// The daemon is shutting down and takes no new requests.
         public static let shuttingDown = Code("shutting-down")
-        /// The store failed; nothing was acknowledged.
+        /// The store failed; nothing was acknowledged. With `outcome=unknown`, a write's
+        /// commit failed part-way: it may or may not have been recorded.
         public static let storageFailure = Code("storage-failure")
+        /// The disk holding the database is full: the write was not made; writes resume by
+        /// themselves once there is space, and reads go on meanwhile.
+        public static let storageFull = Code("storage-full")
+        /// The database file is damaged: the request was not answered or made, and the
+        /// daemon takes no more writes until it is repaired; reads of intact data go on.
+        public static let storageDamaged = Code("storage-damaged")
         /// A bug or an unexpected condition on the server.
         public static let internalError = Code("internal")
         /// `SUBSCRIBE since=` asked for events that retention already trimmed; `oldest=` names
@@ -64,7 +71,7 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let all: [Code] = [
             badRequest, invalidUTF8, lineTooLong, unknownVerb, badArgument, notFound, illegalTransition,
             versionConflict, duplicateReference, mergeConflict, merged, unsupportedVersion, notPermitted, gap,
-            alreadySubscribed, overflow, limitExceeded, shuttingDown, storageFailure, internalError,
+            alreadySubscribed, overflow, limitExceeded, shuttingDown, storageFailure, storageFull, storageDamaged, internalError,
         ]
     }
 
