@@ -49,9 +49,25 @@ public final class CasetrackClient {
         greeting = fields
     }
 
+    /// When set, every write sent without a `request_id=` gets one: this for the first, then
+    /// `base.2`, `base.3`… in order, so that the same sequence of writes sent again with the
+    /// same base is recognised by the daemon and answered with the first answers.
+    public var requestIDBase: String?
+    private var writesNamed = 0
+
+    private func named(_ request: Request) -> Request {
+        guard let base = requestIDBase, Verb.named(request.verb)?.writes == true,
+              !request.options.contains(where: { $0.key == "request_id" || ($0.key == "dry_run" && $0.value != "no") })
+        else { return request }
+        writesNamed += 1
+        var named = request
+        named.options.append(("request_id", writesNamed == 1 ? base : "\(base).\(writesNamed)"))
+        return named
+    }
+
     /// Sends a request without waiting for its answer.
     public func send(_ request: Request) throws {
-        try connection.send(request.line)
+        try connection.send(named(request).line)
     }
 
     /// Sends several requests in one write, to pipeline them: their answers come back in
@@ -60,7 +76,7 @@ public final class CasetrackClient {
     /// bytes would.)
     public func send(_ requests: [Request]) throws {
         guard !requests.isEmpty else { return }
-        try connection.send(requests.map(\.line).joined(separator: "\n"))
+        try connection.send(requests.map { named($0).line }.joined(separator: "\n"))
     }
 
     /// Reads the next complete answer.

@@ -62,7 +62,9 @@ final class GroupCommitWriter: Sendable {
     /// `notices` names what the result tells subscribers once committed.
     func submit<T: Sendable>(notices: @escaping @Sendable (T) -> [Notice] = { _ in [] },
                              _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        // A write named by its client (request_id) is recorded with it, in its savepoint.
+        let request = WriteRequest.current
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 run: { db in
                     // A refusal (CasetrackError) rolls back this write's savepoint only. Any
@@ -71,7 +73,13 @@ final class GroupCommitWriter: Sendable {
                     do {
                         var value: T?
                         try db.inSavepoint {
-                            value = try work(db)
+                            if let request {
+                                let first = try SQLiteCaseStore.beginRequest(request, db)
+                                value = try work(db)
+                                try SQLiteCaseStore.recordRequest(request, firstSeq: first, db)
+                            } else {
+                                value = try work(db)
+                            }
                             return .commit
                         }
                         guard let value else { throw CasetrackError(.internalError, "write produced no result") }
@@ -102,6 +110,24 @@ final class GroupCommitWriter: Sendable {
                 doorbell.signal()
             }
         }
+    }
+
+    /// Queues `work` for the next batch without waiting for it: what it writes is made
+    /// durable with that batch (or lost with it, if the batch fails).
+    func post(_ work: @escaping @Sendable (Database) throws -> Void) {
+        let job = Job(run: { db in
+            try? db.inSavepoint {
+                try work(db)
+                return .commit
+            }
+            return ({ _ in }, [])
+        }, abandon: { _ in })
+        let accepted = queue.withLock { queue -> Bool in
+            guard !queue.closed, queue.refusal == nil else { return false }
+            queue.jobs.append(job)
+            return true
+        }
+        if accepted { doorbell.signal() }
     }
 
     /// Commits batches until graceful shutdown (or cancellation), then commits what is still

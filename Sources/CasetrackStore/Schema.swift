@@ -239,6 +239,21 @@ enum Schema {
                 try SQLiteCaseStore.insertMatchKeys(try RowCoding.record(row), db)
             }
         }
+        migrator.registerMigration("v6: request ids") { db in
+            try db.execute(sql: """
+                -- Writes named by their client (request_id=): a repeat gets the first answer.
+                -- The row is written in the write's own transaction; the answer just after.
+                CREATE TABLE requests (
+                    request_id TEXT PRIMARY KEY,
+                    verb TEXT NOT NULL,
+                    first_seq INTEGER NOT NULL,
+                    last_seq INTEGER NOT NULL,
+                    answer TEXT,
+                    recorded_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX requests_by_time ON requests(recorded_at);
+                """)
+        }
         return migrator
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CasetrackClient
 import CasetrackCore
+import Foundation
 
 @main
 struct Casectl: ParsableCommand {
@@ -62,6 +63,11 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON: one document, or one object per line for lists.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Name the writes of this command (1 to 64 letters, digits, - _ . :): the same command run again with the same id gets the first answers instead of acting twice, for at least 24 hours. Default: a new id each run.",
+        valueName: "id"))
+    var requestID: String?
+
     var socketPath: String {
         socket ?? CasetrackClient.defaultSocketPath(environment: Environment.variables)
     }
@@ -70,6 +76,7 @@ struct ConnectionOptions: ParsableArguments {
     func run(_ body: (CasetrackClient) throws -> Void) throws {
         do {
             let client = try CasetrackClient(socketPath: socketPath)
+            client.requestIDBase = requestID ?? UUID().uuidString.lowercased()
             try body(client)
         } catch let error as CasetrackError {
             Output.error(error.message)
@@ -79,7 +86,8 @@ struct ConnectionOptions: ParsableArguments {
             switch error.code {
             case .unreachable: throw ExitCode(ExitStatus.unreachable)
             // The request went out and no answer came back: a write may or may not have been
-            // made, so a blind retry could make it twice. Scripts check first (get, history).
+            // made, so a blind retry could make it twice. Scripts check first (get, history),
+            // or run the command again with the same --request-id.
             case .connectionLost: throw ExitCode(ExitStatus.outcomeUnknown)
             default: throw ExitCode(ExitStatus.failure)
             }

@@ -117,6 +117,8 @@ actor StoreDouble: CaseStore {
         throw Self.absent
     }
     func match(_ rows: [MatchRow], minimumScore: Double, limit: Int) async throws -> [MatchOutcome] { throw Self.absent }
+    nonisolated func keepAnswer(_ answer: String, for id: String) {}
+    func doneRequest(_ id: String) async throws -> DoneRequest? { throw Self.absent }
     func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,
                actor: Actor, expectVersion: Int?, targetVersion: Int?, clock: WriteClock) async throws -> MergeChange {
         throw Self.absent

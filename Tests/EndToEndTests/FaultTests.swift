@@ -33,8 +33,9 @@ struct FaultTests {
         FileManager.default.createFile(atPath: flag, contents: nil)
 
         let client = try daemon.client()
-        let answer = try client.request(Request(verb: "ADD", options: [("name", "Гордієнко Марта"), ("category", "civilian"),
-                                                                       ("status", "captive")]))
+        let marta: [(key: String, value: String)] = [("name", "Гордієнко Марта"), ("category", "civilian"), ("status", "captive"),
+                                                     ("request_id", "marta-1")]
+        let answer = try client.request(Request(verb: "ADD", options: marta))
         guard case .failure(let error) = answer.outcome else {
             Issue.record("a write whose sync failed was acknowledged: \(answer.outcome)")
             return
@@ -49,17 +50,25 @@ struct FaultTests {
         try FileManager.default.removeItem(atPath: flag)
         try daemon.start()
         FileManager.default.createFile(atPath: flag, contents: nil)
-        let unknown = try daemon.casectl(Self.person)
+        let unknown = try daemon.casectl(Self.person + ["--request-id", "luka-2"])
         #expect(unknown.status == 75, "\(unknown.status) \(unknown.stderr)")
         #expect(unknown.stderr.contains("may or may not have been recorded"), "\(unknown.stderr)")
         #expect(daemon.waitForExit(seconds: 20) == 1)
 
         try FileManager.default.removeItem(atPath: flag)
         try daemon.start()
-        let count = Int(try daemon.casectl("count").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        #expect((1...3).contains(count), "the acknowledged case is there; the unknown ones may be: \(count)")
         #expect(try daemon.casectl("get", "C-000001").status == 0, "the acknowledged write survived")
-        #expect(try daemon.casectl(Self.person).status == 0, "writes go on once the disk syncs again")
+        // Each unknown write sent again with its request id: made now if it was not, answered
+        // with its first answer if it was; never twice.
+        let again = try daemon.client()
+        let martaAgain = try again.request(Request(verb: "ADD", options: marta)).get()
+        #expect(martaAgain.string("id") != nil, "\(martaAgain)")
+        let lukaAgain = try daemon.casectl(Self.person + ["--request-id", "luka-2"])
+        #expect(lukaAgain.status == 0, "\(lukaAgain.stderr)")
+        #expect(try daemon.casectl("count").stdout == "3\n", "one acknowledged case and each unknown one exactly once")
+        let repeated = try again.request(Request(verb: "ADD", options: marta)).get()
+        #expect(repeated.string("replayed") == "yes" && repeated.string("id") == martaAgain.string("id"), "\(repeated)")
+        #expect(try daemon.casectl("count").stdout == "3\n")
     }
 
     @Test("a full disk refuses writes with storage-full; reads, notices and the daemon go on; writes resume with space")
@@ -163,5 +172,59 @@ extension DaemonProcess {
     static func onDatabase(_ path: String, in folder: URL) throws -> DaemonProcess {
         try DaemonProcess(bin: DaemonProcess.binDirectory, folder: folder.appendingPathComponent("d"), database: path,
                           standardArguments: ["--log-level", "warning"])
+    }
+}
+
+@Suite("request_id: a write sent again is answered, not done again")
+struct RequestIDTests {
+    func add(_ id: String) -> Request {
+        Request(verb: "ADD", options: [("name", "Стельмах Ярина"), ("category", "civilian"), ("status", "missing"),
+                                       ("request_id", id)])
+    }
+
+    @Test("the same request id gets the first answer, after a restart and after kill -9; another verb with it is refused")
+    func repeats() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        let first = try client.request(add("yaryna-1"))
+        let firstFinal = try first.get()
+        let again = try client.request(add("yaryna-1"))
+        #expect(again.data == first.data, "the same record as the first answer")
+        #expect(try again.get().string("replayed") == "yes")
+        #expect(try again.get().string("seq") == firstFinal.string("seq"))
+        #expect(try client.request(Request(verb: "COUNT")).get().int("count") == 1)
+
+        let misuse = try client.request(Request(verb: "SET-STATUS", positional: ["C-000001", "captive"],
+                                                options: [("request_id", "yaryna-1")]))
+        guard case .failure(let error) = misuse.outcome else {
+            Issue.record("a request id used for another verb was taken")
+            return
+        }
+        #expect(error.code == .badArgument && error.message.contains("was used for ADD already"), "\(error)")
+
+        #expect(daemon.stop() == 0)
+        try daemon.start()
+        let afterRestart = try daemon.client().request(add("yaryna-1")).get()
+        #expect(afterRestart.string("replayed") == "yes" && afterRestart.string("id") == "C-000001", "\(afterRestart)")
+
+        // Killed right after the answer: the request is on disk with its write, so a repeat
+        // is never done twice (its first answer may or may not have been kept).
+        _ = try daemon.client().request(add("yaryna-2")).get()
+        daemon.crash()
+        try daemon.start()
+        let afterCrash = try daemon.client().request(add("yaryna-2")).get()
+        #expect(afterCrash.string("replayed") == "yes", "\(afterCrash)")
+        #expect(try daemon.casectl("count").stdout == "2\n")
+    }
+
+    @Test("casectl names its writes: the same command with the same --request-id gets the first answer; without one, each run is new")
+    func casectlRequestID() throws {
+        let daemon = try Daemon()
+        let person = ["add", "--name", "Стельмах Орест", "--category", "military", "--status", "captive"]
+        #expect(try daemon.casectl(person + ["--request-id", "orest"]).stdout.hasPrefix("C-000001 added"))
+        let second = try daemon.casectl(person + ["--request-id", "orest"])
+        #expect(second.stdout.hasPrefix("C-000001 added"), "the first answer again: \(second.stdout)")
+        #expect(try daemon.casectl(person).stdout.hasPrefix("C-000002 added"), "without --request-id each run is new")
+        #expect(try daemon.casectl("count").stdout == "2\n")
     }
 }

@@ -14,7 +14,8 @@ struct Arguments {
         }
         var seen = Set<String>()
         for option in request.options {
-            guard verb.keys.contains(option.key) else {
+            // Every write may be named, to be sent again safely (RequestID).
+            guard verb.keys.contains(option.key) || (option.key == "request_id" && verb.writes) else {
                 throw CasetrackError.badArgument("\(verb.name) takes no \(option.key)=; usage: \(verb.usage)")
             }
             if !seen.insert(option.key).inserted, !verb.repeatable.contains(option.key) {

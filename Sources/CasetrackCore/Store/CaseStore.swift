@@ -98,6 +98,33 @@ public protocol CaseStore: Sendable {
     func reviseRows(_ rows: [UpdateRow], dryRun: Bool, actor: Actor, clock: WriteClock) async throws -> [RevisionOutcome]
     /// Writes a consistent copy of the database to `path`, a new file, while writes go on.
     func backup(to path: String) async throws -> BackupSummary
+
+    // MARK: Named requests
+
+    /// Keeps the answer of a write named by `request_id` (recorded with the write, see
+    /// ``WriteRequest``), for a repeat; without waiting for it to be durable.
+    func keepAnswer(_ answer: String, for id: String)
+    /// A named write done before: its kept answer, if it was kept, and its events.
+    func doneRequest(_ id: String) async throws -> DoneRequest?
+}
+
+/// A write named by `request_id` that was done before.
+public struct DoneRequest: Sendable {
+    /// Its answer as kept (``Reply/stored``); nil when the daemon stopped before keeping it.
+    public var answer: String?
+    /// The events it recorded (`lastSeq < firstSeq`: none).
+    public var firstSeq: Int64
+    public var lastSeq: Int64
+    /// Without the answer, for a write that changed one case: the case as it is now, and the
+    /// version the write left it at.
+    public var record: CaseRecord?
+    public var version: Int?
+
+    public init(answer: String?, firstSeq: Int64, lastSeq: Int64) {
+        self.answer = answer
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+    }
 }
 
 /// What `IMPORT update=yes` did (or, in a dry run, would do) with one row.

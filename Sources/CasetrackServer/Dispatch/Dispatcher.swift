@@ -90,17 +90,35 @@ public struct Dispatcher: Sendable {
                         session: inout Session) async -> (Reply, After) {
         let clock = WriteClock(now: now())
         let command: Command
+        let requestID: String?
         do {
-            command = try Command(Request(line: line), today: clock.today)
+            let request = try Request(line: line)
+            command = try Command(request, today: clock.today)
+            requestID = command.isWrite ? try RequestID.of(request) : nil
         } catch {
             return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
         }
         guard role >= command.requiredRole else { return (refuse(command, role: role, session: &session), .keepOpen) }
         let call = Call(command: command, role: role, clock: clock)
         do {
-            let answer = try await run(call, session: &session)
+            let answer: (Reply, After)
+            if let requestID {
+                // The store records the id with the write, in its transaction.
+                answer = try await WriteRequest.$current.withValue(WriteRequest(id: requestID, verb: command.verb)) {
+                    try await run(call, session: &session)
+                }
+                if let stored = answer.0.stored { store.keepAnswer(stored, for: requestID) }
+            } else {
+                answer = try await run(call, session: &session)
+            }
             if configuration.auditReads { audit(command, reply: answer.0, session: session) }
             return answer
+        } catch let error as CasetrackError where error.code == .repeated {
+            do {
+                return (try await repeated(requestID ?? ""), .keepOpen)
+            } catch {
+                return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
+            }
         } catch let error as CasetrackError {
             if error.code == .storageFailure {
                 session.logger.critical("storage failure", metadata: [
@@ -116,6 +134,39 @@ public struct Dispatcher: Sendable {
             session.logger.error("request failed", metadata: ["verb": "\(command.verb.name)", "error": "\(error)"])
             return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
         }
+    }
+
+    /// The answer to a named write done before: its first answer, marked `replayed=yes`; or,
+    /// if that was not kept (the daemon stopped right after the write), what the store knows.
+    private func repeated(_ id: String) async throws -> Reply {
+        guard let done = try await store.doneRequest(id) else {
+            throw CasetrackError(.internalError, "request \(id) was recorded but cannot be found")
+        }
+        var reply: Reply
+        if let answer = done.answer, let first = Reply(stored: answer) {
+            reply = first
+        } else {
+            // As a write's answer reads, from what is known: the case as it is now.
+            var final = Fields()
+            if let record = done.record, let version = done.version {
+                final.append("id", record.id.description)
+                final.append("version", version)
+                final.append("seq", done.lastSeq)
+            }
+            final.append("request_id", id)
+            if done.lastSeq >= done.firstSeq {
+                final.append("first_seq", done.firstSeq)
+                final.append("last_seq", done.lastSeq)
+            }
+            final.append("first_answer", "lost")
+            reply = Reply(data: done.record.map { [$0.fields(today: now().day)] } ?? [], final: final)
+        }
+        if case .success(var final) = reply.outcome {
+            final.append("replayed", "yes")
+            reply.outcome = .success(final)
+        }
+        reply.acknowledgesWrite = true
+        return reply
     }
 
     /// A checked command with what its handler needs besides the session.
