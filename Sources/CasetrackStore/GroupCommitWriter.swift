@@ -47,6 +47,8 @@ final class GroupCommitWriter: Sendable {
     private let onFault: @Sendable (CasetrackError?) -> Void
     private let queue = Mutex(Queue())
     private let doorbell = DispatchSemaphore(value: 0)
+    /// Opened once the database file was checked at start.
+    private let gate = DispatchSemaphore(value: 0)
     /// The fault last reported through `onFault`.
     private let reportedFault = Mutex<CasetrackError.Code?>(nil)
 
@@ -160,6 +162,8 @@ final class GroupCommitWriter: Sendable {
     /// The writer thread: one round per wake-up (a wake-up may find its writes already taken
     /// by the round before, which is fine).
     private func commitUntilStopped() throws {
+        // Writes queue up, unanswered, until the file was checked at start (see `open`).
+        gate.wait()
         do {
             while true {
                 doorbell.wait()
@@ -235,6 +239,10 @@ final class GroupCommitWriter: Sendable {
             throw reported
         }
     }
+
+    /// Lets the writer commit: call once, after the start-up check of the file (having
+    /// called ``refuseWrites(_:)`` first if it found damage).
+    func open() { gate.signal() }
 
     /// Refuses every write from now on with `error` (the file is damaged: a read found it so,
     /// or a write did); reads go on through their own connections.

@@ -108,9 +108,31 @@ public final class SQLiteCaseStore: CaseStore, Service {
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.checkpointer.run() }
+            group.addTask { await self.checkFile() }
             defer { group.cancelAll() }
             try await writer.run()
         }
+    }
+
+    /// Reads the whole file once at start (SQLite's quick_check: every page, every index
+    /// entry in its table) while writes wait, so that a damaged file is found before any
+    /// write goes into it, not when a read happens to meet the damage. Reads are served
+    /// meanwhile.
+    func checkFile() async {
+        var problem: CasetrackError?
+        do {
+            let found = try await pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(5)") }
+            if found != ["ok"] {
+                problem = CasetrackError(.storageDamaged,
+                    "the database file is damaged (SQLite's quick_check: \(found.prefix(3).joined(separator: "; "))): found by the check at start; the change was not made, and the daemon takes no more writes. Reads of intact cases go on. Stop the daemon, keep the damaged file, and restore the latest backup (README: Backup and restore)")
+            }
+        } catch {
+            if Self.fault(of: error) == .damaged {
+                problem = Self.damagedError(error, doing: "found by the check at start; the change was not made")
+            }
+        }
+        if let problem { writer.refuseWrites(problem) }
+        writer.open()
     }
 
     /// Closes the database files. Call after ``run()`` returned.

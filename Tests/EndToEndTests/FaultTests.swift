@@ -149,6 +149,14 @@ struct FaultTests {
         #expect(damaged.status == 0)
         try daemon.start()
         let reader = try daemon.client()
+        // Found at start, before any read met the damage: the first write is refused.
+        let first = try reader.request(Request(verb: "ADD", options: [("name", "Новий Запис"), ("category", "civilian"),
+                                                                      ("status", "missing")]))
+        guard case .failure(let atStart) = first.outcome else {
+            Issue.record("the first write into a damaged file was taken: \(first.outcome)")
+            return
+        }
+        #expect(atStart.code == .storageDamaged && atStart.message.contains("found by the check at start"), "\(atStart)")
         let listed = try reader.request(Request(verb: "LIST", options: [("limit", "10000")]))
         guard case .failure(let error) = listed.outcome else {
             Issue.record("a LIST over a damaged page was answered")
