@@ -1,0 +1,137 @@
+import CasetrackCore
+import GRDB
+
+// Notices replayed from the store, test notices, time alerts and retention.
+
+extension SQLiteCaseStore {
+    public func notices(after seq: Int64, limit: Int) async throws -> [Notice] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
+                WHERE events.seq > ? ORDER BY events.seq LIMIT ?
+                """, arguments: [seq, max(0, limit)]).map(RowCoding.notice)
+        }
+    }
+
+    public func trimmedThrough() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0 }
+    }
+
+    public func recordTestNotice(note: String?, actor: Actor, clock: WriteClock) async throws -> Notice {
+        try await writer.submit(notices: { [$0] }) { db in
+            var event = HistoryEvent(
+                seq: 0, caseID: CaseID(number: 0), kind: .test, oldStatus: nil, newStatus: nil, occurredOn: PartialDate(clock.today),
+                recordedAt: clock.now, source: nil, confidence: nil, actor: actor, note: note, version: 0)
+            event.seq = try Self.append(event, nil, db)
+            return Notice(event: event, record: nil)
+        }
+    }
+
+    /// Finds candidates with a reader (no lock on writers), then records each due alert in
+    /// the writer, checking again there: a case may have changed in between.
+    public func recordDueAlerts(_ policy: AlertPolicy, actor: Actor, clock: WriteClock) async throws -> [Notice] {
+        let today = clock.today
+        let staleCutoff = policy.staleAfterDays.map { clock.now.unixMilliseconds - Int64($0) * 86_400_000 }
+        let candidates: [Int64] = try await read { db in
+            var ids = Set<Int64>()
+            for threshold in policy.heldThresholds {
+                let latestStart = threshold.latestStart(reaching: today).daysSinceEpoch
+                ids.formUnion(try Int64.fetchAll(db, sql: """
+                    SELECT cases.id FROM cases LEFT JOIN alert_marks ON alert_marks.case_id = cases.id
+                    WHERE cases.status IN ('missing', 'captive') AND cases.since_day <= ?
+                      AND coalesce(alert_marks.held_rank, 0) < ?
+                    """, arguments: [latestStart, threshold.rank]))
+            }
+            if let staleCutoff {
+                ids.formUnion(try Int64.fetchAll(db, sql: """
+                    SELECT cases.id FROM cases LEFT JOIN alert_marks ON alert_marks.case_id = cases.id
+                    WHERE cases.status IN ('missing', 'captive') AND cases.updated_at <= ?
+                      AND coalesce(alert_marks.stale_version, 0) < cases.version
+                    """, arguments: [staleCutoff]))
+            }
+            return ids.sorted()
+        }
+        var notices: [Notice] = []
+        // Small batches: writers queued meanwhile wait for one batch, not for the whole scan.
+        var rest = candidates[...]
+        // Between batches, a stopping daemon stops here: the rest is due at the next start.
+        while !rest.isEmpty, !Task.isCancelled, !Task.isShuttingDownGracefully {
+            let batch = Array(rest.prefix(500))
+            rest = rest.dropFirst(500)
+            notices += try await writer.submit(notices: { $0 }) { db in
+                var recorded: [Notice] = []
+                for number in batch {
+                    guard let record = try Self.fetch(CaseID(number: number), db) else { continue }
+                    let marks = try Row.fetchOne(db, sql: "SELECT held_rank, stale_version FROM alert_marks WHERE case_id = ?",
+                                                 arguments: [number])
+                    let heldRank: Int = marks?["held_rank"] ?? 0
+                    let staleVersion: Int = marks?["stale_version"] ?? 0
+                    var alerts: [(EventKind, String)] = []
+                    var newRank = heldRank
+                    if let threshold = policy.heldAlert(for: record, alreadyTold: heldRank, today: today) {
+                        alerts.append((.held, threshold.description))
+                        newRank = threshold.rank
+                    }
+                    let stale = staleVersion < record.version && policy.isStale(record, now: clock.now)
+                    if stale, let threshold = policy.staleThreshold { alerts.append((.stale, threshold)) }
+                    guard !alerts.isEmpty else { continue }
+                    for (kind, threshold) in alerts {
+                        var event = HistoryEvent(
+                            seq: 0, caseID: record.id, kind: kind, oldStatus: record.status, newStatus: record.status,
+                            occurredOn: PartialDate(today), recordedAt: clock.now, source: nil, confidence: nil,
+                            actor: actor, note: nil, version: record.version, threshold: threshold)
+                        event.seq = try Self.append(event, record, db)
+                        recorded.append(Notice(event: event, record: record))
+                    }
+                    try db.execute(sql: """
+                        INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, ?)
+                        ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version
+                        """, arguments: [number, newRank, stale ? record.version : staleVersion])
+                }
+                return recorded
+            }
+        }
+        return notices
+    }
+
+    public func trim(_ retention: Retention, clock: WriteClock) async throws -> Int {
+        let through: Int64? = try await read { db in
+            switch retention {
+            case .all:
+                return nil
+            case .events(let keep):
+                let last = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
+                return last - Int64(keep)
+            case .days(let days):
+                // Everything before the first event recorded at or after the cut-off: always a
+                // prefix of the log (even if the clock once stepped back), found along the
+                // primary key from where the last trim stopped.
+                let cutoff = clock.now.unixMilliseconds - Int64(days) * 86_400_000
+                let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
+                if let keep = try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE seq > ? AND recorded_at >= ? ORDER BY seq LIMIT 1",
+                                                 arguments: [trimmed, cutoff]) {
+                    return keep - 1
+                }
+                return try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events")
+            }
+        }
+        guard let through, through > 0 else { return 0 }
+        var deleted = 0
+        // In slices, so that a first trim of a large log does not hold writers up; a stopping
+        // daemon stops between slices.
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            let slice = try await writer.submit { db -> Int? in
+                let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
+                let upTo = min(through, trimmed + 10_000)
+                guard upTo > trimmed else { return nil }
+                try db.execute(sql: "DELETE FROM events WHERE seq > ? AND seq <= ?", arguments: [trimmed, upTo])
+                let count = db.changesCount
+                try db.execute(sql: "UPDATE counters SET value = ? WHERE name = 'trimmed_through'", arguments: [upTo])
+                return count
+            }
+            guard let slice else { break }
+            deleted += slice
+        }
+        return deleted
+    }
+}
