@@ -25,6 +25,7 @@ extension SQLiteCaseStore {
             try Self.replace(record, was: into, db)
             let listings = try Self.moveListings(from: source, to: target, db)
             let marks = try Self.mergeMarks(from: source, into: target, db)
+            let carried = try Self.carryDecisions(from: source, to: target, db)
             try Self.delete(from, db)
 
             var targetEvent = HistoryEvent(
@@ -41,10 +42,11 @@ extension SQLiteCaseStore {
             sourceEvent.seq = try Self.append(sourceEvent, gone, db)
             targetEvent.seq = try Self.append(targetEvent, record, db)
             try Self.run("""
-                INSERT INTO merged_cases (id, merged_into, seq, source_record, target_record, merged_target, listings, target_marks)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO merged_cases (id, merged_into, seq, source_record, target_record, merged_target, listings, target_marks,
+                                          carried_decisions)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [source.number, target.number, targetEvent.seq, Self.snapshot(gone), Self.snapshot(into),
-                      Self.snapshot(record), listings, marks], db)
+                      Self.snapshot(record), listings, marks, carried], db)
             return MergeChange(target: CaseChange(record: record, event: targetEvent),
                                source: CaseChange(record: gone, event: sourceEvent))
         }
@@ -53,7 +55,7 @@ extension SQLiteCaseStore {
     public func unmerge(_ source: CaseID, details: EventDetails, actor: Actor, clock: WriteClock) async throws -> MergeChange {
         try await writer.submit(notices: Self.notices) { db in
             guard let row = try Row.fetchOne(db, sql: """
-                SELECT merged_into, seq, source_record, target_record, merged_target, listings, target_marks
+                SELECT merged_into, seq, source_record, target_record, merged_target, listings, target_marks, carried_decisions
                 FROM merged_cases WHERE id = ?
                 """, arguments: [source.number]) else {
                 if try Self.fetch(source, db) != nil {
@@ -86,6 +88,7 @@ extension SQLiteCaseStore {
             try Self.insert(back, db)
             try Self.restoreListings(row["listings"], of: source, from: target, mergedAt: row["seq"], db)
             try Self.restoreMarks(row["target_marks"], of: target, db)
+            try Self.takeBackDecisions(row["carried_decisions"], db)
             try Self.run("DELETE FROM merged_cases WHERE id = ?", [source.number], db)
 
             let change = "unmerged: \(source) from \(target)"
@@ -101,6 +104,34 @@ extension SQLiteCaseStore {
             targetEvent.seq = try Self.append(targetEvent, restored, db)
             return MergeChange(target: CaseChange(record: restored, event: targetEvent),
                                source: CaseChange(record: back, event: sourceEvent))
+        }
+    }
+
+    /// The source's "not a duplicate" decisions, made the target's: the source is the
+    /// target's person, so a person judged not to be the source is not the target either.
+    /// Returns the pairs added (`a:b a:b`), which an unmerge removes again.
+    static func carryDecisions(from source: CaseID, to target: CaseID, _ db: Database) throws -> String {
+        let decisions = try Row.fetchAll(db, sql: "SELECT a, b, note, actor_uid, recorded_at FROM not_duplicates WHERE a = ? OR b = ?",
+                                         arguments: [source.number, source.number])
+        var added: [String] = []
+        for decision in decisions {
+            let a: Int64 = decision["a"]
+            let b: Int64 = decision["b"]
+            let other = a == source.number ? b : a
+            guard other != target.number else { continue }
+            let (low, high) = other < target.number ? (other, target.number) : (target.number, other)
+            try run("INSERT OR IGNORE INTO not_duplicates (a, b, note, actor_uid, recorded_at) VALUES (?, ?, ?, ?, ?)",
+                    [low, high, decision["note"] as String?, decision["actor_uid"] as Int64, decision["recorded_at"] as Int64], db)
+            if db.changesCount > 0 { added.append("\(low):\(high)") }
+        }
+        return added.joined(separator: " ")
+    }
+
+    static func takeBackDecisions(_ carried: String, _ db: Database) throws {
+        for pair in carried.split(separator: " ") {
+            let ends = pair.split(separator: ":").compactMap { Int64($0) }
+            guard ends.count == 2 else { continue }
+            try run("DELETE FROM not_duplicates WHERE a = ? AND b = ?", [ends[0], ends[1]], db)
         }
     }
 

@@ -254,6 +254,11 @@ enum Schema {
                 CREATE INDEX requests_by_time ON requests(recorded_at);
                 """)
         }
+        migrator.registerMigration("v7: decisions carried by a merge") { db in
+            // A merge carries the source's "not a duplicate" decisions to the target (the
+            // person is the same); the pairs it added, for an unmerge to take back.
+            try db.execute(sql: "ALTER TABLE merged_cases ADD COLUMN carried_decisions TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 }

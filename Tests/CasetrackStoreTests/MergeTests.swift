@@ -197,3 +197,32 @@ struct MergeTests {
         }
     }
 }
+
+@Suite("Merges carry 'not a duplicate' decisions")
+struct MergeDecisionTests {
+    @Test("a person decided not to be the source is not the target either; an unmerge takes the carried decision back")
+    func carried() async throws {
+        try await withStore { store, _ in
+            func add(_ name: String, _ birth: String, _ offset: Int64) async throws -> CaseID {
+                try await store.add(NewCase(names: [name], birth: PartialDate(birth), category: .civilian, status: .missing),
+                                    details: EventDetails(), actor: testActor, clock: clock(offset)).record.id
+            }
+            let source = try await add("Дмитренко Галина Іванівна", "1977-04-02", 0)
+            let target = try await add("Dmytrenko Halyna", "1977", 1)
+            let namesake = try await add("Дмитренко Галина", "1977", 2)
+            func pairs() async throws -> Set<CasePair> {
+                Set(try await store.duplicates(of: target, minimumScore: 0.5, limit: 100).candidates.map(\.pair))
+            }
+            #expect(try await pairs().contains(CasePair(target, namesake)), "the namesake is suggested for the target")
+            _ = try await store.markNotDuplicate(source, namesake, note: "інша людина: інше село", undo: false, actor: testActor,
+                                                 clock: clock(3))
+            _ = try await store.merge(source, into: target, prefer: [:], details: EventDetails(), actor: testActor,
+                                      expectVersion: nil, targetVersion: nil, clock: clock(4))
+            #expect(try await !pairs().contains(CasePair(target, namesake)), "the decision moved with the person")
+            _ = try await store.unmerge(source, details: EventDetails(), actor: testActor, clock: clock(5))
+            #expect(try await pairs().contains(CasePair(target, namesake)), "the unmerge took the carried decision back")
+            let sourcePairs = Set(try await store.duplicates(of: source, minimumScore: 0.5, limit: 100).candidates.map(\.pair))
+            #expect(!sourcePairs.contains(CasePair(source, namesake)), "the source's own decision stays")
+        }
+    }
+}
