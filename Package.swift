@@ -5,7 +5,8 @@ import PackageDescription
 //   CasetrackCore    the record, the lifecycle table, dates, name keys, filters and the
 //                    line-protocol codec. Pure: no sockets, no files, no SQLite.
 //   CasetrackStore   the `CaseStore` protocol implemented over SQLite (GRDB), with the
-//                    single group-commit writer.
+//                    single group-commit writer and the hash chain of the events
+//                    (swift-crypto).
 //   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
 //   CasetrackClient  a small blocking client library (casectl, tests, benchmarks).
 //   CasetrackPOSIX   the few blocking POSIX calls the adapters share.
@@ -26,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // SHA-256 of the event chain (CasetrackStore only; the core stays free of it).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // Latency percentiles of the benchmark (casetrack-bench only).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
@@ -43,6 +46,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API itself, for the point-read path (see PointReader).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

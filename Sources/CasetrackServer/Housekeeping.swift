@@ -1,6 +1,7 @@
 import CasetrackCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The daemon's own periodic work: recording due time alerts and trimming the event log as
 /// retention says. Runs once at start (so thresholds crossed while the daemon was down are
@@ -16,6 +17,12 @@ public struct Housekeeping: Service {
     public let actor: Actor
     let now: @Sendable () -> Timestamp
     let logger: Logger
+    /// The day the chain head was last logged.
+    private let headLogged = HeadLogged()
+
+    private final class HeadLogged: Sendable {
+        let day = Mutex<Day?>(nil)
+    }
 
     public init(store: any CaseStore, settings: LiveSettings, actor: Actor, logger: Logger,
                 now: @escaping @Sendable () -> Timestamp) {
@@ -55,6 +62,16 @@ public struct Housekeeping: Service {
                     "case": "\(notice.caseID?.description ?? "-")", "kind": "\(notice.kind.rawValue)",
                     "threshold": "\(notice.threshold ?? "-")", "seq": "\(notice.seq)",
                 ])
+            }
+            // Once a day, the chain head in the journal: a copy of the proof that the history up
+            // to it was not rewritten, kept where the database's owner cannot edit it.
+            if headLogged.day.withLock({ $0 }) != clock.today {
+                let head = try await store.chainHead()
+                let seq = try await store.lastSequence()
+                logger.notice("event chain head", metadata: [
+                    "message_id": "\(MessageID.chainHead)", "head": "\(head)", "seq": "\(seq)",
+                ])
+                headLogged.day.withLock { $0 = clock.today }
             }
             result.trimmed = try await store.trim(retention, clock: clock)
             if result.trimmed > 0 {

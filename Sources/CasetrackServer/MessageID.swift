@@ -22,6 +22,8 @@ public enum MessageID {
     public static let storageDamaged = "684a980167074aebaecf4d860bf795ee"
     /// Writes are taken again after a full disk.
     public static let writesResumed = "139d9ace5f65405ba3e14ff8697f1551"
+    /// The head of the event chain, logged once a day (and at start).
+    public static let chainHead = "f9d315d68efc41adaa2b576ef0fa5d2b"
     /// A time alert was recorded (held threshold, stale case).
     public static let timeAlert = "9ca9e1be5ae14252bf250e75f63e9f28"
     /// A request was refused: the peer's role (or the socket it came through) does not allow it.
@@ -49,5 +51,6 @@ public enum MessageID {
         ("access refused", accessRefused), ("records read", recordsRead), ("client limited", clientLimited),
         ("exchange completed", exchangeCompleted), ("cases imported", casesImported), ("backup written", backupWritten),
         ("storage full", storageFull), ("storage damaged", storageDamaged), ("writes resumed", writesResumed),
+        ("event chain head", chainHead),
     ]
 }

@@ -114,14 +114,16 @@ enum RowCoding {
         StatementArguments(caseValues(record))
     }
 
-    static func eventArguments(_ event: HistoryEvent, _ record: CaseRecord?) -> StatementArguments {
-        [
+    /// An event's row, in the order of ``EventChain/columns``.
+    static func eventValues(_ event: HistoryEvent, _ record: CaseRecord?) -> [DatabaseValue] {
+        let values: [(any DatabaseValueConvertible)?] = [
             event.seq, event.caseID.number, event.kind.rawValue, event.oldStatus?.rawValue, event.newStatus?.rawValue,
             event.occurredOn?.description, event.recordedAt.unixMilliseconds, event.source, event.confidence?.rawValue,
             Int64(event.actor.uid), Int64(event.actor.pid), event.note, event.version, encodeList(event.changes),
             record?.category.rawValue, record?.unit, encodeList(record?.tags ?? []), event.threshold,
             event.exchange?.name, event.exchange?.phase, event.exchange?.tallyText,
         ]
+        return values.map { $0?.databaseValue ?? .null }
     }
 
     static func corrupt(_ message: String) -> CasetrackError {

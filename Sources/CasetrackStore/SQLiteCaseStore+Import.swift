@@ -87,14 +87,17 @@ extension SQLiteCaseStore {
             let copy = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? copy.close() }
             let summary = try await copy.read { db -> BackupSummary in
+                var summary: BackupSummary
                 let check = try String.fetchAll(db, sql: "PRAGMA quick_check")
                 guard check == ["ok"] else {
                     throw CasetrackError(.storageFailure, "the backup \(path) fails SQLite's check: \(check.prefix(3).joined(separator: "; "))")
                 }
-                return BackupSummary(
+                summary = BackupSummary(
                     path: path, bytes: 0, cases: try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0,
                     events: try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0,
                     lastSequence: try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0)
+                summary.head = try EventChain.head(db)
+                return summary
             }
             var info = stat()
             var result = summary

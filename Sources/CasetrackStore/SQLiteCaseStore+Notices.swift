@@ -1,5 +1,6 @@
 import CasetrackCore
 import GRDB
+import ServiceLifecycle
 
 // Notices replayed from the store, test notices, time alerts and retention.
 
@@ -124,6 +125,10 @@ extension SQLiteCaseStore {
                 let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
                 let upTo = min(through, trimmed + 10_000)
                 guard upTo > trimmed else { return nil }
+                // The chain goes on from the last hash removed (see EventChain.anchor).
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO event_chain (name, hash) SELECT 'trimmed', hash FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1
+                    """, arguments: [upTo])
                 try db.execute(sql: "DELETE FROM events WHERE seq > ? AND seq <= ?", arguments: [trimmed, upTo])
                 let count = db.changesCount
                 try db.execute(sql: "UPDATE counters SET value = ? WHERE name = 'trimmed_through'", arguments: [upTo])

@@ -286,12 +286,12 @@ public final class SQLiteCaseStore: CaseStore, Service {
     static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database) throws -> Int64 {
         var event = event
         event.seq = try bump("event_seq", db)
+        let values = RowCoding.eventValues(event, record)
+        let hash = EventChain.link(try EventChain.head(db), values)
         try run("""
-            INSERT INTO events (seq, case_id, kind, old_status, new_status, occurred, recorded_at, source, confidence,
-                                actor_uid, actor_pid, note, version, changes, category, unit, tags, threshold,
-                                exchange, phase, tally)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, RowCoding.eventArguments(event, record), db)
+            INSERT INTO events (\(EventChain.columns), hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, StatementArguments(values + [hash.databaseValue]), db)
         return event.seq
     }
 

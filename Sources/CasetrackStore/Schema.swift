@@ -259,6 +259,23 @@ enum Schema {
             // person is the same); the pairs it added, for an unmerge to take back.
             try db.execute(sql: "ALTER TABLE merged_cases ADD COLUMN carried_decisions TEXT NOT NULL DEFAULT ''")
         }
+        migrator.registerMigration("v8: the event chain") { db in
+            try db.execute(sql: """
+                -- Every event's link in the chain (EventChain): SHA-256 of the one before and its own row.
+                ALTER TABLE events ADD COLUMN hash TEXT;
+                -- 'trimmed': the hash of the last event retention removed, where the chain of
+                -- the events kept begins.
+                CREATE TABLE event_chain (name TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID;
+                """)
+            // The events on record, chained here once, in order.
+            var previous = EventChain.genesis
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(EventChain.columns) FROM events ORDER BY seq")
+            while let row = try rows.next() {
+                let values = (0..<21).map { row[$0] as DatabaseValue }
+                previous = EventChain.link(previous, values)
+                try db.execute(sql: "UPDATE events SET hash = ? WHERE seq = ?", arguments: [previous, values[0]])
+            }
+        }
         return migrator
     }
 }

@@ -38,7 +38,7 @@ struct Casectl: ParsableCommand {
         subcommands: [
             Add.self, Get.self, SetStatus.self, Update.self, History.self,
             List.self, Count.self, Stats.self, ExchangeCommand.self, Import.self, Export.self, Backup.self,
-            Duplicates.self, Match.self, Merge.self, Unmerge.self, NotDuplicate.self, Watch.self, Wait.self, TestNotice.self, Ping.self,
+            Duplicates.self, Match.self, Merge.self, Verify.self, Unmerge.self, NotDuplicate.self, Watch.self, Wait.self, TestNotice.self, Ping.self,
         ])
 
     // Global options, as `git -C`, `systemctl -H` and `redis-cli -s` have them. argument-parser

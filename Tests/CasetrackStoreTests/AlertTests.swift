@@ -133,6 +133,15 @@ struct AlertTests {
             #expect(try await store.trimmedThrough() == 7)
             #expect(try await store.history(CaseID(number: 3)) == [])
             #expect(try await store.trim(.days(5), clock: day(12)) == 0, "nothing more to do")
+            // The chain of the events kept starts from the last hash removed.
+            let kept = try await store.verify()
+            #expect(kept.ok && kept.events == 5 && kept.firstSeq == 8, "\(kept.problems)")
+            #expect(try await store.trim(.events(0), clock: day(100)) == 5)
+            let none = try await store.verify()
+            #expect(none.ok && none.events == 0 && none.head == kept.head, "an empty log keeps the head")
+            _ = try await store.add(NewCase(names: ["Шевченко Ганна"], category: .civilian, status: .missing),
+                                    details: EventDetails(), actor: testActor, clock: day(101))
+            #expect(try await store.verify().ok, "the chain goes on after everything was trimmed")
         }
     }
 }

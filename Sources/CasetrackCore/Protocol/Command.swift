@@ -28,6 +28,7 @@ public enum Command: Hashable, Sendable {
     case match([String], minimumScore: Double, limit: Int)
     case export(CaseFilter, limit: Int, after: CaseID?)
     case backup(path: String)
+    case verify
     case duplicates(of: CaseID?, minimumScore: Double, limit: Int)
     case merge(source: CaseID, into: CaseID, prefer: [MergeField: MergeSide], EventDetails, expectVersion: Int?,
                targetVersion: Int?)
@@ -77,6 +78,7 @@ public enum Command: Hashable, Sendable {
         case .importRows: return .importRows
         case .export: return .export
         case .backup: return .backup
+        case .verify: return .verify
         case .duplicates: return .duplicates
         case .match: return .match
         case .merge: return .merge

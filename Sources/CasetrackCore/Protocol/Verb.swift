@@ -29,6 +29,7 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case importRows = "IMPORT"
     case export = "EXPORT"
     case backup = "BACKUP"
+    case verify = "VERIFY"
     case duplicates = "DUPLICATES"
     case match = "MATCH"
     case merge = "MERGE"
@@ -236,6 +237,9 @@ extension Verb {
                                   summary: "record that two cases are two people, so that the pair is not suggested again (undo=yes forgets it)") {
                 try $0.notDuplicate()
             }
+        case .verify:
+            return VerbDefinition(role: .reader,
+                                  summary: "recompute the hash chain of the history and check the cases against their last events") { _ in .verify }
         case .backup:
             return VerbDefinition(["PATH"], role: .admin,
                                   summary: "write a consistent copy of the database to a new file while writes go on") {

@@ -99,6 +99,11 @@ public protocol CaseStore: Sendable {
     /// Writes a consistent copy of the database to `path`, a new file, while writes go on.
     func backup(to path: String) async throws -> BackupSummary
 
+    /// Recomputes the event chain and checks the cases against it (see `VERIFY`).
+    func verify() async throws -> ChainReport
+    /// The newest hash of the event chain.
+    func chainHead() async throws -> String
+
     // MARK: Named requests
 
     /// Keeps the answer of a write named by `request_id` (recorded with the write, see
@@ -157,6 +162,9 @@ public struct BackupSummary: Hashable, Sendable {
     public var events: Int
     /// The newest event in the copy: a subscriber of the restored daemon resumes from at most this.
     public var lastSequence: Int64
+    /// The event chain's head in the copy: kept elsewhere, it proves later that the history up
+    /// to it was not rewritten.
+    public var head = ""
 
     public init(path: String, bytes: Int64, cases: Int, events: Int, lastSequence: Int64) {
         self.path = path

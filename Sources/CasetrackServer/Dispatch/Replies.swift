@@ -126,6 +126,27 @@ enum Replies {
         return reply
     }
 
+    /// `VERIFY`: a line per problem (`subject`, `message`), then `ok=yes|no`, the events
+    /// checked and the chain head.
+    static func verified(_ report: ChainReport) -> Reply {
+        let data = report.problems.map { problem -> Fields in
+            var fields = Fields()
+            fields.append("subject", problem.subject)
+            fields.append("message", problem.message)
+            return fields
+        }
+        var final = Fields()
+        final.append("ok", report.ok ? "yes" : "no")
+        final.append("events", report.events)
+        if report.events > 0 {
+            final.append("first_seq", report.firstSeq)
+            final.append("last_seq", report.lastSeq)
+        }
+        final.append("head", report.head)
+        if report.unlisted > 0 { final.append("unlisted", report.unlisted) }
+        return Reply(data: data, final: final)
+    }
+
     /// A merge: the target as it now is; the final line names both.
     static func merged(_ change: MergeChange, today: Day) -> Reply {
         var reply = written(change.target, today: today)
@@ -238,6 +259,7 @@ enum Replies {
         final.append("cases", summary.cases)
         final.append("events", summary.events)
         final.append("last", summary.lastSequence)
+        final.append("head", summary.head)
         return Reply(final: final)
     }
 

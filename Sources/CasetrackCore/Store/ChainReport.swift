@@ -1,0 +1,21 @@
+/// What `VERIFY` found.
+public struct ChainReport: Sendable {
+    public var events = 0
+    public var head = String(repeating: "0", count: 64)
+    public var firstSeq: Int64 = 0
+    public var lastSeq: Int64 = 0
+    /// Each problem: the event or case it is about, and what is wrong. Empty: all is well.
+    public var problems: [(subject: String, message: String)] = []
+    /// More problems than listed.
+    public var unlisted = 0
+    static let listed = 100
+
+    public init() {}
+
+    public var ok: Bool { problems.isEmpty && unlisted == 0 }
+
+    public mutating func problem(_ subject: String, _ message: String) {
+        if problems.count < Self.listed { problems.append((subject, message)) } else { unlisted += 1 }
+    }
+}
+

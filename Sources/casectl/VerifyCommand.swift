@@ -1,0 +1,56 @@
+import ArgumentParser
+import CasetrackClient
+import CasetrackCore
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that the history was not rewritten: recompute its hash chain, and each case against its last event.",
+        discussion: """
+            Every event carries the SHA-256 of the event before it and its own content, so an event \
+            changed, deleted or moved breaks the chain from there on; verify names each such event, \
+            and each case whose row is not what its last event left (status, version). It prints the \
+            chain head: kept elsewhere (with a backup, in a report), a later verify proves that the \
+            history up to it is unchanged. Exit 0 when all is well, 1 with the problems. Needs the \
+            reader role.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        var failed = false
+        try connection.run { client in
+            let answer = try client.request(Request(verb: "VERIFY"))
+            let final = try answer.get()
+            let ok = final.string("ok") == "yes"
+            failed = !ok
+            if connection.json {
+                var output = "{\"ok\":\(ok),\"events\":\(final.int("events") ?? 0),\"head\":"
+                JSON.string(final.string("head") ?? "", into: &output)
+                if !ok {
+                    output += ",\"first_bad\":"
+                    JSON.string(answer.data.first?.string("subject") ?? "", into: &output)
+                    output += ",\"problems\":["
+                    for (index, problem) in answer.data.enumerated() {
+                        if index > 0 { output += "," }
+                        output += "{\"subject\":"
+                        JSON.string(problem.string("subject") ?? "", into: &output)
+                        output += ",\"message\":"
+                        JSON.string(problem.string("message") ?? "", into: &output)
+                        output += "}"
+                    }
+                    output += "]"
+                }
+                Output.line(output + "}")
+                return
+            }
+            for problem in answer.data {
+                Output.line("\(problem.string("subject") ?? "?"): \(problem.string("message") ?? "")")
+            }
+            let events = final.int("events") ?? 0
+            let range = events > 0 ? " (\(final.string("first_seq") ?? "?") to \(final.string("last_seq") ?? "?"))" : ""
+            Output.line(ok ? "ok: \(events) events\(range), chain head \(final.string("head") ?? "?")"
+                : "NOT OK: \(answer.data.count + Int(final.int("unlisted") ?? 0)) problems in \(events) events\(range); chain head as stored \(final.string("head") ?? "?")")
+        }
+        if failed { throw ExitCode(ExitStatus.failure) }
+    }
+}

@@ -1,0 +1,84 @@
+import CasetrackClient
+import CasetrackCore
+import CasetrackTestSupport
+import Foundation
+import Testing
+
+/// The history as a hash chain: `casectl verify` on a real history, and after each kind of
+/// tampering with the database file behind the daemon's back.
+@Suite("The event chain: verify, and tampering found")
+struct ChainTests {
+    /// A history with every kind of event: imports, status changes and corrections, updates,
+    /// a merge and an unmerge, an exchange completed, a test notice.
+    static func history(_ daemon: Daemon) throws {
+        let client = try daemon.client()
+        try ImportExportTests.populate(client)
+        func send(_ verb: String, _ positional: [String] = [], _ options: [(key: String, value: String)] = []) throws {
+            _ = try client.request(Request(verb: verb, positional: positional, options: options)).get()
+        }
+        try send("UPDATE", ["C-000003"], [("unit", "12 ОМБр"), ("add_tag", "kherson")])
+        try send("EXCHANGE-CREATE", ["Осінь"], [("date", "2026-10")])
+        try send("EXCHANGE-ADD", ["Осінь", "C-000007", "C-000011"], [("phase", "1")])
+        try send("EXCHANGE-COMPLETE", ["Осінь"], [("phase", "1"), ("at", "2026-10-02")])
+        try send("SET-STATUS", ["C-000011", "captive"], [("correction", "yes"), ("note", "not on the bus")])
+        try send("TEST-NOTICE", [], [("note", "перевірка")])
+    }
+
+    func verify(_ daemon: Daemon) throws -> (ok: Bool, json: [String: Any], stdout: String) {
+        let result = try daemon.casectl("verify", "--json")
+        let json = try result.json()
+        let text = try daemon.casectl("verify")
+        #expect((result.status == 0) == (json["ok"] as? Bool == true), "exit status and ok agree: \(result.status)")
+        return (json["ok"] as? Bool == true, json, text.stdout)
+    }
+
+    @Test("a real history verifies; its head is the backup's; it still verifies after a restart")
+    func wholeHistory() throws {
+        let daemon = try Daemon()
+        try Self.history(daemon)
+        let (ok, json, text) = try verify(daemon)
+        #expect(ok, "\(json)")
+        let events = json["events"] as? Int ?? 0
+        #expect(events > 150, "\(json)")
+        let head = try #require(json["head"] as? String)
+        #expect(head.count == 64 && head != String(repeating: "0", count: 64))
+        #expect(text.hasPrefix("ok: \(events) events (1 to \(events)), chain head \(head)"), "\(text)")
+
+        let backup = daemon.folder.appendingPathComponent("copy.sqlite").path
+        let copied = try daemon.client().request(Request(verb: "BACKUP", positional: [backup])).get()
+        #expect(copied.string("head") == head, "the backup names the head it holds")
+        #expect(daemon.stop() == 0)
+        try daemon.start()
+        #expect(try verify(daemon).json["head"] as? String == head)
+    }
+
+    @Test("verify names an event changed, an event deleted, two events swapped, and a case row edited")
+    func tampering() throws {
+        let original = try Daemon()
+        try Self.history(original)
+        #expect(original.stop() == 0)
+        let tampers: [(sql: String, named: [String])] = [
+            ("UPDATE events SET source = 'a forged source' WHERE seq = 40", ["event 40"]),
+            ("DELETE FROM events WHERE seq = 41", ["event 41"]),
+            ("UPDATE events SET seq = -1 WHERE seq = 50; UPDATE events SET seq = 50 WHERE seq = 51; UPDATE events SET seq = 51 WHERE seq = -1",
+             ["event 50", "event 51"]),
+            ("UPDATE cases SET status = 'returned' WHERE id = 5 AND status <> 'returned'; UPDATE cases SET status = 'missing' WHERE id = 5 AND changes() = 0",
+             ["case C-000005"]),
+        ]
+        for tamper in tampers {
+            let daemon = try Daemon(start: false)
+            try FileManager.default.copyItem(atPath: original.database, toPath: daemon.database)
+            let edited = try DaemonProcess.run(URL(fileURLWithPath: "/usr/bin/sqlite3"), [daemon.database, tamper.sql])
+            #expect(edited.status == 0, "\(edited.stderr)")
+            try daemon.start()
+            let (ok, json, text) = try verify(daemon)
+            #expect(!ok, "\(tamper.sql): \(json)")
+            let subjects = (json["problems"] as? [[String: Any]] ?? []).compactMap { $0["subject"] as? String }
+            for subject in tamper.named {
+                #expect(subjects.contains(subject), "\(tamper.sql): \(subjects)")
+            }
+            #expect(json["first_bad"] as? String == tamper.named.first, "\(json)")
+            #expect(text.contains("NOT OK"), "\(text)")
+        }
+    }
+}
