@@ -158,7 +158,7 @@ public struct Dispatcher: Sendable {
                 final.append("first_seq", done.firstSeq)
                 final.append("last_seq", done.lastSeq)
             }
-            final.append("first_answer", "lost")
+            final.append("first_answer", "not-kept")
             reply = Reply(data: done.record.map { [$0.fields(today: now().day)] } ?? [], final: final)
         }
         if case .success(var final) = reply.outcome {
