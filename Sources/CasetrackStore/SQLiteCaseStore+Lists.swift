@@ -33,15 +33,7 @@ extension SQLiteCaseStore {
         if let record = try fetch(id, db) {
             return MatchOutcome(row: row, kind: .exact, candidates: [MatchCandidate(id: id, score: 1, reasons: ["id"], status: record.status)])
         }
-        // A chain of merges (A into B, later B into C) ends at the live case.
-        var target = id
-        var steps = 0
-        while let into = try Int64.fetchOne(db.cachedStatement(sql: "SELECT merged_into FROM merged_cases WHERE id = ?"),
-                                            arguments: [target.number]), steps < 64 {
-            target = CaseID(number: into)
-            steps += 1
-        }
-        if target != id, let record = try fetch(target, db) {
+        if let target = try mergedPath(id, db).last, let record = try fetch(target, db) {
             return MatchOutcome(row: row, kind: .exact,
                                 candidates: [MatchCandidate(id: target, score: 1, reasons: ["id", "merged"], status: record.status)],
                                 note: "\(id) was merged into \(target)")

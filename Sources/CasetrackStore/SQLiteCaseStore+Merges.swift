@@ -155,18 +155,23 @@ extension SQLiteCaseStore {
         }
     }
 
+    /// The cases a merged-away case went into, in order: a chain (A into B, later B into C)
+    /// ends at the live case. Empty when `id` was not merged.
+    static func mergedPath(_ id: CaseID, _ db: Database) throws -> [CaseID] {
+        var path: [CaseID] = []
+        var current = id
+        while let next = try Int64.fetchOne(db.cachedStatement(sql: "SELECT merged_into FROM merged_cases WHERE id = ?"),
+                                            arguments: [current.number]), path.count < 64 {
+            current = CaseID(number: next)
+            path.append(current)
+        }
+        return path
+    }
+
     /// Where a merged-away case went, and the error that says so.
     static func mergedError(_ id: CaseID, _ db: Database) throws -> CasetrackError? {
-        guard let into = try Int64.fetchOne(db.cachedStatement(sql: "SELECT merged_into FROM merged_cases WHERE id = ?"),
-                                            arguments: [id.number]) else { return nil }
-        var target = CaseID(number: into)
-        var path = [target]
-        // A chain (A into B, later B into C) ends at the live case.
-        while let next = try Int64.fetchOne(db.cachedStatement(sql: "SELECT merged_into FROM merged_cases WHERE id = ?"),
-                                            arguments: [target.number]), path.count < 64 {
-            target = CaseID(number: next)
-            path.append(target)
-        }
+        let path = try mergedPath(id, db)
+        guard let target = path.last else { return nil }
         var details = Fields()
         details.append("merged_into", path[0].description)
         if path.count > 1 { details.append("now", target.description) }
