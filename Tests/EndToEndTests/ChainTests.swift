@@ -34,7 +34,11 @@ struct ChainTests {
 
     @Test("a real history verifies; its head is the backup's; it still verifies after a restart")
     func wholeHistory() throws {
-        let daemon = try Daemon()
+        // Time alerts off: whether the imported dates make alerts due at the restart depends
+        // on today's date, and a due alert is a new event with a new head.
+        let quiet = "held_alerts = off\n"
+        let daemon = try Daemon(start: false)
+        try daemon.start(config: quiet)
         try Self.history(daemon)
         let (ok, json, text) = try verify(daemon)
         #expect(ok, "\(json)")
@@ -48,8 +52,16 @@ struct ChainTests {
         let copied = try daemon.client().request(Request(verb: "BACKUP", positional: [backup])).get()
         #expect(copied.string("head") == head, "the backup names the head it holds")
         #expect(daemon.stop() == 0)
+        try daemon.start(config: quiet)
+        let after = try verify(daemon)
+        #expect(after.json["head"] as? String == head, "\(after.stdout) vs \(text)")
+
+        // With the default alerts, the start's look may record alerts: they extend the same
+        // chain, which still verifies from event 1.
+        #expect(daemon.stop() == 0)
         try daemon.start()
-        #expect(try verify(daemon).json["head"] as? String == head)
+        let extended = try verify(daemon)
+        #expect(extended.ok && (extended.json["events"] as? Int ?? 0) >= events, "\(extended.stdout)")
     }
 
     @Test("verify names an event changed, an event deleted, two events swapped, and a case row edited")
