@@ -216,6 +216,29 @@ struct DuplicateTests {
         #expect(zip(search.candidates, search.candidates.dropFirst()).allSatisfy { pair in pair.0.score >= pair.1.score })
     }
 
+    @Test("skipping the pairs whose ceiling is below the threshold changes no answer", arguments: [0.2, 0.5, 0.9])
+    func ceilingChangesNothing(threshold: Double) {
+        // The planted set (rare names, many fields), and a register of few common names
+        // (the benchmark's), where most pairs in a block are namesakes born the same year.
+        var random = SeededRandom(seed: 7)
+        let today = Day(year: 2026, month: 12, day: 1)!
+        let common = (1...4_000).map { number in
+            let new = Synthetic.newCase(&random, today: today)
+            return Identity(id: CaseID(number: Int64(number)), names: new.names, birth: new.birth, unit: new.unit, since: new.since)
+        }
+        for identities in [Self.planted.identities, common] {
+            let fast = DuplicateBlocking.candidates(identities, threshold: threshold)
+            let full = DuplicateBlocking.candidates(identities, threshold: threshold, skipHopeless: false)
+            #expect(fast.candidates == full.candidates)
+            #expect(fast.scored + fast.skipped == full.scored && full.skipped == 0)
+            if identities.count == common.count {
+                // The test can tell: most pairs there are skipped.
+                #expect(fast.skipped > fast.scored, "\(fast.skipped) skipped, \(fast.scored) scored")
+                #expect(!fast.candidates.isEmpty)
+            }
+        }
+    }
+
     @Test("excluded pairs are not proposed again")
     func excluding() {
         let planted = PlantedDuplicates.generate(count: 2_000)

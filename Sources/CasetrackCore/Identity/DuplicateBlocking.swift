@@ -5,8 +5,12 @@ public struct DuplicateSearch: Hashable, Sendable {
     /// Pairs looked at inside blocks (a pair that shares several keys is looked at in each,
     /// and scored in one).
     public var comparisons: Int
-    /// Pairs scored: each distinct pair that shares a key, once.
+    /// Pairs scored: each distinct pair that shares a key, once, unless its other fields
+    /// already keep it below the threshold (see `skipped`).
     public var scored: Int
+    /// Distinct pairs that share a key but were not scored: even names that agree fully could
+    /// not lift them to the threshold (``ScoreCeiling``).
+    public var skipped: Int
     /// Distinct blocking keys.
     public var blocks: Int
     /// Cases in the largest block that was searched.
@@ -84,16 +88,35 @@ public enum DuplicateBlocking {
     /// Cases are grouped by key; each pair in a block is scored once, in the first block both
     /// share (so a pair sharing eight keys costs one score and eight cheap checks). How common
     /// each name word, date and unit is comes from `identities` itself. Pairs in `excluding`
-    /// (already judged to be two people, say) are not scored.
+    /// (already judged to be two people, say) are not scored. Neither are pairs whose
+    /// ``ScoreCeiling`` is below the threshold, unless `skipHopeless` is false (for the test
+    /// that this changes no answer).
     public static func candidates(
         _ identities: [Identity], threshold: Double = DuplicateScoring.defaultThreshold,
-        excluding: Set<CasePair> = [], maxBlockSize: Int = DuplicateBlocking.maxBlockSize
+        excluding: Set<CasePair> = [], maxBlockSize: Int = DuplicateBlocking.maxBlockSize,
+        skipHopeless: Bool = true
     ) -> DuplicateSearch {
         let prepared = identities.map(PreparedIdentity.init)
         // How common a name, unit or date is can only be counted over enough cases: in a small
         // register two cases that share a name make it "half of all names", and a true
         // duplicate would count for nothing. Below that, pairs are scored as one pair alone is.
         let frequencies = prepared.count >= DuplicateFrequencies.minimumCases ? DuplicateFrequencies(prepared) : nil
+        var unitNumbers: [String: Int32] = [:]
+        var patronymics = PatronymicAgreement()
+        let ceilings = prepared.map { identity in
+            var unit: Int32 = -1
+            if let name = identity.unit {
+                if let number = unitNumbers[name] {
+                    unit = number
+                } else {
+                    unit = Int32(unitNumbers.count)
+                    unitNumbers[name] = unit
+                }
+            }
+            return ScoreCeiling(identity, unit: unit, patronymics: patronymics.numbers(of: identity.patronymics),
+                                frequencies: frequencies)
+        }
+        let needed = skipHopeless ? ScoreCeiling.needed(for: threshold) : -.infinity
 
         // Number the keys. A key is held as a 64-bit hash of its text: a million cases have
         // millions of keys, and two that collide only share a block (more comparisons, the same
@@ -135,7 +158,7 @@ public enum DuplicateBlocking {
 
         let oversized = sizes.map { $0 > maxBlockSize }
         var search = DuplicateSearch(
-            candidates: [], comparisons: 0, scored: 0, blocks: keyCount, largestBlock: 0, oversizedBlocks: 0,
+            candidates: [], comparisons: 0, scored: 0, skipped: 0, blocks: keyCount, largestBlock: 0, oversizedBlocks: 0,
             casesInOversizedBlocks: 0)
         for key in 0..<keyCount where oversized[key] {
             search.oversizedBlocks += 1
@@ -162,6 +185,11 @@ public enum DuplicateBlocking {
                     guard firstSharedKey(keysOfCase[Int(first)], keysOfCase[Int(second)], bothBorn: bothBorn,
                                          yearless: yearless) == Int32(key) else { continue }
                     if !excluding.isEmpty, excluding.contains(CasePair(x.id, y.id)) { continue }
+                    let decided = (x.service != nil && x.service == y.service) || !x.references.isDisjoint(with: y.references)
+                    if !decided, ScoreCeiling.ceiling(ceilings[Int(first)], ceilings[Int(second)], patronymics: &patronymics) < needed {
+                        search.skipped += 1
+                        continue
+                    }
                     search.scored += 1
                     if let candidate = DuplicateScoring.score(x, y, frequencies: frequencies),
                        candidate.score >= threshold {

@@ -172,16 +172,10 @@ public enum DuplicateScoring {
         }
         if let birthX = x.birth, let birthY = y.birth {
             switch DateAgreement(birthX, birthY) {
-            case .differs(.year):
-                reasons.append(DuplicateReason(code: "birth-differs", detail: "birth years differ", weight: birthYearDiffers))
-            case .differs(.month):
-                reasons.append(DuplicateReason(code: "birth-differs", detail: "birth months differ", weight: birthMonthDiffers))
-            case .differs:
-                reasons.append(DuplicateReason(code: "birth-differs", detail: "birth days differ", weight: birthDayDiffers))
+            case .differs(let precision):
+                reasons.append(DuplicateReason(code: "birth-differs", detail: "birth \(precision)s differ", weight: birthDiffers(precision)))
             case .agrees(let precision):
-                let model = birthModel
-                let weight = agreementWeight(agrees: model.agrees[precision]!, cap: model.cap,
-                                             share: frequencies?.share(.birth, birthX, precision) ?? model.shareWithoutSet[precision]!)
+                let weight = dateAgreementWeight(.birth, birthX, precision, frequencies: frequencies)
                 reasons.append(DuplicateReason(code: "birth", detail: "birth dates agree to the \(precision)", weight: weight))
             }
         }
@@ -189,14 +183,10 @@ public enum DuplicateScoring {
             reasons.append(DuplicateReason(code: "sex-differs", detail: "sex differs", weight: sexDiffers))
         }
         if let unit = x.unit, unit == y.unit {
-            let weight = agreementWeight(agrees: unitAgrees, cap: unitCap,
-                                         share: frequencies?.unitShare(unit) ?? unitShareWithoutSet)
-            reasons.append(DuplicateReason(code: "unit", detail: "same unit", weight: weight))
+            reasons.append(DuplicateReason(code: "unit", detail: "same unit", weight: unitWeight(unit, frequencies: frequencies)))
         }
         if let sinceX = x.since, let sinceY = y.since, case .agrees(let precision) = DateAgreement(sinceX, sinceY) {
-            let model = sinceModel
-            let weight = agreementWeight(agrees: model.agrees[precision]!, cap: model.cap,
-                                         share: frequencies?.share(.since, sinceX, precision) ?? model.shareWithoutSet[precision]!)
+            let weight = dateAgreementWeight(.since, sinceX, precision, frequencies: frequencies)
             reasons.append(DuplicateReason(code: "since", detail: "missing or detained since the same \(precision)", weight: weight))
         }
 
@@ -214,6 +204,32 @@ public enum DuplicateScoring {
         min(cap, max(0, log10(agrees / share)))
     }
 
+    /// The weight of two dates of `field` that agree to `precision`, one of them `date`.
+    static func dateAgreementWeight(_ field: DuplicateFrequencies.Field, _ date: PartialDate,
+                                    _ precision: DateAgreement.Precision, frequencies: DuplicateFrequencies?) -> Double {
+        let model = field == .birth ? birthModel : sinceModel
+        return agreementWeight(agrees: model.agrees[precision]!, cap: model.cap,
+                               share: frequencies?.share(field, date, precision) ?? model.shareWithoutSet[precision]!)
+    }
+
+    static func birthDiffers(_ precision: DateAgreement.Precision) -> Double {
+        switch precision {
+        case .year: birthYearDiffers
+        case .month: birthMonthDiffers
+        case .day: birthDayDiffers
+        }
+    }
+
+    static func unitWeight(_ unit: String, frequencies: DuplicateFrequencies?) -> Double {
+        agreementWeight(agrees: unitAgrees, cap: unitCap, share: frequencies?.unitShare(unit) ?? unitShareWithoutSet)
+    }
+
+    /// What agreeing names weigh, given the namesakes expected for them (`nil`: no set to
+    /// count, one namesake assumed), before any word that agrees only within one edit.
+    static func nameWeight(namesakes: Double?) -> Double {
+        log10(duplicateShare / max(namesakes ?? namesakesWithoutSet, namesakesFloor))
+    }
+
     /// The best agreement of the two cases' spellings.
     static func nameEvidence(_ x: PreparedIdentity, _ y: PreparedIdentity, frequencies: DuplicateFrequencies?)
         -> (weight: Double, patronymic: Bool, detail: String)?
@@ -225,7 +241,7 @@ public enum DuplicateScoring {
                 let namesakes = frequencies.map { counts in
                     max(counts.namesakes(match.core.map { $0.0 }), counts.namesakes(match.core.map { $0.1 }))
                 } ?? namesakesWithoutSet
-                let weight = log10(duplicateShare / max(namesakes, namesakesFloor)) + Double(match.fuzzy) * fuzzyWord
+                let weight = nameWeight(namesakes: namesakes) + Double(match.fuzzy) * fuzzyWord
                 if let current = best, !(weight > current.weight || (weight == current.weight && match.patronymic && !current.patronymic)) {
                     continue
                 }
