@@ -59,9 +59,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
             db.add(function: FilterSQL.heldReached)
-            // Statement and savepoint journals in memory: every write runs in its own
-            // savepoint, and on disk these journals cost two writes per changed page (they
-            // only serve rollback inside a transaction; the WAL gives durability).
+            // Readers' sorts and temporary b-trees in memory. The writer sets FILE below.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
@@ -74,6 +72,13 @@ public final class SQLiteCaseStore: CaseStore, Service {
             // setup, which sets NORMAL, and checked, because everything rests on it.
             let synchronous = try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
+                // Every write runs in its own savepoint, whose page images go to the
+                // sub-journal; held in memory, SQLite walks it from its start at the end of
+                // each statement, so a job that changes thousands of pages (an import) cost
+                // quadratic time: 430 µs a statement after 3,000 rows, against 47 µs with
+                // FILE, which keeps the first 64 KiB in memory (an ordinary write never
+                // leaves it) and spills the rest to an unlinked temporary file.
+                try db.execute(sql: "PRAGMA temp_store = FILE")
                 // Every write reaches into random pages of the case indexes; at a million cases
                 // SQLite's default 2 MB cache missed on most of them (a pread each).
                 try db.execute(sql: "PRAGMA cache_size = -32768")
