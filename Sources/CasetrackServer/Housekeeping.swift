@@ -67,9 +67,8 @@ public struct Housekeeping: Service {
             // to it was not rewritten, kept where the database's owner cannot edit it.
             if headLogged.day.withLock({ $0 }) != clock.today {
                 let head = try await store.chainHead()
-                let seq = try await store.lastSequence()
                 logger.notice("event chain head", metadata: [
-                    "message_id": "\(MessageID.chainHead)", "head": "\(head)", "seq": "\(seq)",
+                    "message_id": "\(MessageID.chainHead)", "head": "\(head.hash)", "seq": "\(head.seq)",
                 ])
                 headLogged.day.withLock { $0 = clock.today }
             }

@@ -268,6 +268,12 @@ struct Export: ParsableCommand {
             observer role the export has no personal data: only id, status, category, since, ended, held \
             and version (it cannot be imported). CSV cannot hold a | inside a name or reference: such a \
             case stops the export (exit 65); use --format json.
+
+            The first line names the event chain's head when the export began, the proof of the history \
+            the file was made from (compare it with casectl verify, or a head kept elsewhere): in CSV a \
+            comment line, # casetrack export: chain head HASH at event N; in JSON lines an object \
+            {"casetrack_export": {"head": HASH, "head_seq": N}}. casectl import skips it. --no-head leaves \
+            it out, for a spreadsheet.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -275,6 +281,9 @@ struct Export: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The format; json is JSON lines.", valueName: "format"))
     var format: CaseFile.Format = .csv
+
+    @Flag(name: .long, help: "Leave out the first line naming the event chain's head.")
+    var noHead = false
 
     @Option(name: .long, help: ArgumentHelp("Write to this file (mode 0600; written under a temporary name and renamed when complete) instead of standard output.", valueName: "file"),
             completion: .file())
@@ -323,6 +332,9 @@ struct Export: ParsableCommand {
                 }
                 let final = try answer.get()
                 var chunk = ""
+                if after == nil, !noHead, let head = final.string("head"), let seq = final.int("head_seq") {
+                    chunk += CaseFile.headLine(head: head, seq: seq, format: format) + "\n"
+                }
                 if format == .csv, header == nil {
                     header = final.string("personal_data") == "yes" ? CaseFile.columns : CaseFile.observerColumns
                     chunk += CaseFile.csvLine(header ?? []) + "\n"

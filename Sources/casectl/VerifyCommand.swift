@@ -24,7 +24,8 @@ struct Verify: ParsableCommand {
             let ok = final.string("ok") == "yes"
             failed = !ok
             if connection.json {
-                var output = "{\"ok\":\(ok),\"events\":\(final.int("events") ?? 0),\"head\":"
+                var output = "{\"ok\":\(ok),\"events\":\(final.int("events") ?? 0),"
+                    + "\"first_seq\":\(final.int("first_seq") ?? 0),\"last_seq\":\(final.int("last_seq") ?? 0),\"head\":"
                 JSON.string(final.string("head") ?? "", into: &output)
                 if !ok {
                     output += ",\"first_bad\":"

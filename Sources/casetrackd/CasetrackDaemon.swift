@@ -143,7 +143,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
                 counted.withLock { $0 = (seq, fresh) }
                 cases = fresh
             }
-            let head = (try? await store.chainHead()).map { ", chain head \($0.prefix(16))" } ?? ""
+            let head = (try? await store.chainHead()).map { ", chain head \($0.hash.prefix(16))" } ?? ""
             let serving = "serving \(cases.map(String.init) ?? "?") cases, \(hub.subscriberCount) subscribers, last event \(seq)\(head)"
             switch writeFault.withLock({ $0?.code }) {
             case .storageFull?: return "disk full: writes refused, reads served; " + serving

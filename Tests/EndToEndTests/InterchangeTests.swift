@@ -11,18 +11,31 @@ struct ImportExportTests {
     func roundTrip() throws {
         let source = try Daemon()
         try Self.populate(try source.client())
-        let original = try source.casectl("export", "--format", "json").jsonLines()
+        // The first line names the chain head, as verify does.
+        let verified = try source.casectl("verify", "--json").json()
+        let head = try #require(verified["head"] as? String)
+        let seq = try #require(verified["last_seq"] as? Int)
+        let lines = try source.casectl("export", "--format", "json").jsonLines()
+        let named = lines.first?["casetrack_export"] as? [String: Any]
+        #expect(named?["head"] as? String == head && named?["head_seq"] as? Int == seq, "\(lines.first ?? [:])")
+        let original = Array(lines.dropFirst())
         #expect(original.count == 150)
+        let plain = try source.casectl("export", "--no-head")
+        #expect(plain.lines.first?.hasPrefix("id,status,") == true, "\(plain.lines.first ?? "")")
         for format in ["csv", "json"] {
             let file = source.folder.appendingPathComponent("export.\(format)").path
             let exported = try source.casectl("export", "--format", format, "--output", file)
             #expect(exported.status == 0, "\(exported.stderr)")
+            if format == "csv" {
+                let first = try String(contentsOfFile: file, encoding: .utf8).prefix { $0 != "\n" }
+                #expect(first == "# casetrack export: chain head \(head) at event \(seq)")
+            }
             var info = stat()
             #expect(stat(file, &info) == 0 && info.st_mode & 0o777 == 0o600, "an export holds personal data: 0600")
             let target = try Daemon()
             let imported = try target.casectl("import", file)
             #expect(imported.stdout.hasSuffix("150 rows, 150 added, 0 on record already\n"), "\(format): \(imported.stderr.prefix(800))")
-            let copy = try target.casectl("export", "--format", "json").jsonLines()
+            let copy = Array(try target.casectl("export", "--format", "json").jsonLines().dropFirst())
             let same = Self.comparable(copy) == Self.comparable(original)
             #expect(same, "\(format): \(Set(Self.comparable(copy)).symmetricDifference(Self.comparable(original)).prefix(2))")
             let back = try source.casectl("import", file)

@@ -47,6 +47,17 @@ public enum CaseFile {
         public var description: String { "line \(line)\(field.map { ", field \($0)" } ?? ""): \(message)" }
     }
 
+    /// The first line of an export: the event chain's head when it began. An import skips it.
+    public static func headLine(head: String, seq: Int64, format: Format) -> String {
+        switch format {
+        case .csv: return "\(headComment) chain head \(head) at event \(seq)"
+        case .json: return "{\"\(headKey)\": {\"head\": \"\(head)\", \"head_seq\": \(seq)}}"
+        }
+    }
+
+    static let headComment = "# casetrack export:"
+    static let headKey = "casetrack_export"
+
     /// Reads every row of a file. Problems of form (bad CSV quoting, bad JSON, an unknown
     /// column) are collected, not thrown, so that one run names them all.
     public static func rows(_ text: String, format: Format) -> (rows: [Row], problems: [Problem]) {
@@ -170,7 +181,7 @@ public enum CaseFile {
     }
 
     static func csvRows(_ text: String) -> (rows: [Row], problems: [Problem]) {
-        let records: [(line: Int, fields: [String])]
+        var records: [(line: Int, fields: [String])]
         do {
             records = try csvRecords(text)
         } catch let problem as Problem {
@@ -178,6 +189,8 @@ public enum CaseFile {
         } catch {
             return ([], [Problem(line: 1, field: nil, message: "\(error)")])
         }
+        // An export's first line names the chain head (headLine); a comment to an import.
+        if records.first?.fields.first?.hasPrefix(headComment) == true { records.removeFirst() }
         guard let header = records.first else { return ([], [Problem(line: 1, field: nil, message: "the file is empty; a CSV file starts with a header line")]) }
         var problems: [Problem] = []
         let columns = header.fields.map { $0.trimmingWhitespace().lowercased() }
@@ -221,6 +234,7 @@ public enum CaseFile {
                 problems.append(Problem(line: number, field: nil, message: "not a JSON object on one line"))
                 continue
             }
+            if rows.isEmpty, problems.isEmpty, object.count == 1, object[headKey] != nil { continue }
             var values: [(key: String, value: [String])] = []
             var ok = true
             for key in object.keys.sorted(by: { (columns.firstIndex(of: $0) ?? 99, $0) < (columns.firstIndex(of: $1) ?? 99, $1) }) {

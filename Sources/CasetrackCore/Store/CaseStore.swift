@@ -101,8 +101,8 @@ public protocol CaseStore: Sendable {
 
     /// Recomputes the event chain and checks the cases against it (see `VERIFY`).
     func verify() async throws -> ChainReport
-    /// The newest hash of the event chain.
-    func chainHead() async throws -> String
+    /// The newest link of the event chain, read in one snapshot.
+    func chainHead() async throws -> ChainHead
 
     // MARK: Named requests
 

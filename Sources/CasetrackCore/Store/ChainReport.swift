@@ -1,3 +1,16 @@
+/// The newest link of the event chain: the hash that vouches for every event up to `seq`.
+public struct ChainHead: Hashable, Sendable {
+    /// The last event's sequence number (or, when retention removed every event, the last
+    /// one removed).
+    public var seq: Int64
+    public var hash: String
+
+    public init(seq: Int64, hash: String) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
 /// What `VERIFY` found.
 public struct ChainReport: Sendable {
     public var events = 0

@@ -69,9 +69,16 @@ extension Dispatcher {
     }
 
     func export(_ filter: CaseFilter, limit: Int, after: CaseID?, _ call: Call) async throws -> Reply {
+        // The first page names the chain head, read before it: the file then carries the
+        // proof of the history it was made from (later pages may show later changes).
+        let head = after == nil ? try await store.chainHead() : nil
         var (records, final) = try await page(filter, limit: limit, after: after, today: call.today)
         let full = call.role >= .reader
         final.append("personal_data", full ? "yes" : "no")
+        if let head {
+            final.append("head_seq", head.seq)
+            final.append("head", head.hash)
+        }
         return Reply(data: records.map { full ? $0.fields(today: call.today) : $0.observerFields(today: call.today) },
                      final: final)
     }
