@@ -21,7 +21,8 @@ struct Bench: ParsableCommand {
             Loads --cases synthetic cases into a new database with IMPORT (kept under --data for the next \
             run), restarts the daemon to time READY, then measures durable status changes, notice \
             latency, point reads, the "civilians held 8 years or more" query and a name search, and this \
-            machine's floors (a Unix-socket round trip, a 4 KiB write + fdatasync). Percentiles come from \
+            machine's floors (a Unix-socket round trip, a 4 KiB write + fdatasync, and the log-only \
+            ceiling: 8 writers appending 100-byte records through one syncing flusher). Percentiles come from \
             HdrHistogram.
             """)
 
@@ -127,6 +128,12 @@ struct Bench: ParsableCommand {
         if phases.contains("floors") {
             report.add("floor: Unix-socket round trip p50/p99", try Floors.socketRoundTrip())
             report.add("floor: 4 KiB write + fdatasync p50/p99", try Floors.syncedWrite(folder: folder))
+            let ceiling = try Floors.logOnly(folder: folder, seconds: seconds)
+            var line = rate(ceiling)
+            if let daemon = figures["writes8.casetrack"] {
+                line += String(format: " (casetrackd with 8 writers: %.0f%% of it)", daemon / ceiling * 100)
+            }
+            report.add("floor: log-only durable records/s, 8 writers (100 B, one flusher)", line)
         }
         report.print()
         succeeded = true

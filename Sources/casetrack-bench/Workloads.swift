@@ -247,6 +247,89 @@ enum Floors {
         return "\(String(format: "%.1f", Double(histogram.valueAtPercentile(50)))) / \(String(format: "%.1f", Double(histogram.valueAtPercentile(99)))) µs"
     }
 
+    /// The machine's ceiling for durable changes from `writers` one-at-a-time writers: each
+    /// submits a 100-byte record and waits until it is synced; one flusher takes everything
+    /// pending (gathering up to 100 µs while fewer than all writers have joined), writes it into
+    /// a preallocated zero-filled file and fdatasyncs it. Nothing else: no SQL, no socket. Records
+    /// per second.
+    static func logOnly(folder: URL, writers: Int = 8, seconds: Double) throws -> Double {
+        let path = folder.appendingPathComponent("floor-log.dat").path
+        let size = 64 << 20
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw BenchError("open \(path) failed") }
+        defer { close(fd); unlink(path) }
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        for offset in stride(from: 0, to: size, by: zeros.count) {
+            guard zeros.withUnsafeBytes({ pwrite(fd, $0.baseAddress, zeros.count, off_t(offset)) }) == zeros.count else {
+                throw BenchError("cannot fill \(path)")
+            }
+        }
+        guard fsync(fd) == 0 else { throw BenchError("cannot sync \(path)") }
+
+        final class Log: @unchecked Sendable {
+            // NSCondition guards every var below.
+            let condition = NSCondition()
+            var pending: [UInt8] = []
+            var submitted = 0
+            var durable = 0
+            var stopping = false
+            var acknowledged = 0
+        }
+        let log = Log()
+        let record = [UInt8](repeating: 0x72, count: 100)
+        let clients = (0..<writers).map { _ in
+            Thread {
+                log.condition.lock()
+                while !log.stopping {
+                    log.pending += record
+                    log.submitted += 1
+                    let mine = log.submitted
+                    log.condition.broadcast()
+                    while log.durable < mine, !log.stopping { log.condition.wait() }
+                    if log.durable >= mine { log.acknowledged += 1 }
+                }
+                log.condition.unlock()
+            }
+        }
+        let flusher = Thread {
+            var offset = 0
+            log.condition.lock()
+            while true {
+                while log.pending.isEmpty, !log.stopping { log.condition.wait() }
+                if log.stopping { break }
+                let deadline = Date(timeIntervalSinceNow: 0.000_1)
+                while log.pending.count / record.count < writers, !log.stopping {
+                    if !log.condition.wait(until: deadline) { break }
+                }
+                let batch = log.pending
+                log.pending.removeAll(keepingCapacity: true)
+                let end = log.submitted
+                log.condition.unlock()
+                if offset + batch.count > size { offset = 0 }
+                let written = batch.withUnsafeBytes { pwrite(fd, $0.baseAddress, batch.count, off_t(offset)) }
+                offset += batch.count
+                let synced = written == batch.count && fdatasync(fd) == 0
+                log.condition.lock()
+                if !synced { log.stopping = true }
+                log.durable = end
+                log.condition.broadcast()
+            }
+            log.condition.unlock()
+        }
+        flusher.start()
+        clients.forEach { $0.start() }
+        let started = now()
+        usleep(UInt32(seconds * 1_000_000))
+        log.condition.lock()
+        let acknowledged = log.acknowledged
+        log.stopping = true
+        log.condition.broadcast()
+        log.condition.unlock()
+        let elapsed = Double(now() - started) / 1_000_000
+        while !flusher.isFinished || clients.contains(where: { !$0.isFinished }) { usleep(1_000) }
+        return Double(acknowledged) / elapsed
+    }
+
     /// 4 KiB written at the end of a file, then fdatasync, as a commit does at least.
     static func syncedWrite(folder: URL) throws -> String {
         let path = folder.appendingPathComponent("floor.dat").path
