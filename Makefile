@@ -15,8 +15,9 @@ DATABASE   ?= $(RUN_DIR)/casetrack.sqlite
 BIN_DIR     = $(CURDIR)/.build/debug
 
 # Debian packages the build, the tests and the examples need (systemd: journald,
-# systemd-analyze and a PID 1 for the unit tests; util-linux: unshare, nsenter).
-DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc
+# systemd-analyze and a PID 1 for the unit tests; util-linux: unshare, nsenter; fuse3 and
+# python3-pyfuse3: the power-cut tests' file system, Tests/Faults/lazyfs.py).
+DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc fuse3 python3-pyfuse3
 
 # Where `make install` puts things (DESTDIR for staging, as packagers do).
 PREFIX     ?= /usr/local

@@ -86,16 +86,15 @@ struct CrashTests {
         return found
     }
 
-    @Test("100 kill -9 cycles under 8 writers: every acknowledged change is read back, none invented, the chain verifies")
-    func killCycles() throws {
-        let daemon = try Daemon(start: false)
-        // No time alerts: every event is one a writer sent.
-        let config = "held_alerts = off\n"
-        try daemon.start(config: config)
+    /// Runs `cycles` rounds of: 8 writers at work, the daemon killed at a random moment, then
+    /// `cut` (what else the crash takes), a restart, and the checks: every acknowledged change
+    /// reads back, anything else on record was in flight, the chain verifies.
+    static func cycles(_ cycles: Int, _ daemon: DaemonProcess, config: String, seed: UInt64,
+                       cut: () throws -> Void = {}) throws -> Int {
         let ledger = CrashLedger()
-        var random = SeededRandom(seed: 100)
+        var random = SeededRandom(seed: seed)
         var acknowledgedTotal = 0
-        for cycle in 0..<Self.cycles {
+        for cycle in 0..<cycles {
             let socket = daemon.socket
             let threads = (0..<Self.writers).map { writer in
                 Thread { Self.write(socket: socket, writer: writer, cycle: cycle, ledger: ledger) }
@@ -109,6 +108,7 @@ struct CrashTests {
             usleep(UInt32(random.next() % 60_000))
             daemon.crash()
             while threads.contains(where: { !$0.isFinished }) { usleep(1_000) }
+            try cut()
 
             try daemon.start(config: config)
             let client = try daemon.client()
@@ -137,12 +137,97 @@ struct CrashTests {
             acknowledgedTotal = settled.count
 
             let verify = try client.request(Request(verb: "VERIFY")).get()
-            #expect(verify.string("ok") == "yes",
-                    "cycle \(cycle): the chain: \(verify)")
+            #expect(verify.string("ok") == "yes", "cycle \(cycle): the chain: \(verify)")
         }
+        return acknowledgedTotal
+    }
+
+    @Test("100 kill -9 cycles under 8 writers: every acknowledged change is read back, none invented, the chain verifies")
+    func killCycles() throws {
+        let daemon = try Daemon(start: false)
+        // No time alerts: every event is one a writer sent.
+        let config = "held_alerts = off\n"
+        try daemon.start(config: config)
+        let cases = try Self.cycles(Self.cycles, daemon, config: config, seed: 100)
         // The load was real: every cycle added cases.
-        #expect(acknowledgedTotal >= Self.cycles * 2, "\(acknowledgedTotal) cases after \(Self.cycles) cycles")
+        #expect(cases >= Self.cycles * 2, "\(cases) cases after \(Self.cycles) cycles")
         let integrity = try Daemon.run(URL(fileURLWithPath: "/usr/bin/sqlite3"), [daemon.database, "PRAGMA integrity_check;"])
         #expect(integrity.stdout == "ok\n")
+    }
+
+    @Test("20 power cuts under 8 writers: what was not synced is gone, every acknowledged change is still there")
+    func powerCuts() throws {
+        let daemon = try Daemon(start: false)
+        let disk = try LazyDisk(in: daemon.folder)
+        defer { disk.stop() }
+        let inside = try Daemon.onDatabase(disk.mountpoint.appendingPathComponent("cases.sqlite").path, in: daemon.folder)
+        let config = "held_alerts = off\n"
+        try inside.start(config: config)
+        let cases = try Self.cycles(20, inside, config: config, seed: 20) {
+            // The power goes: the daemon and, with the file system's process, every write
+            // that was not synced.
+            try disk.cut()
+        }
+        #expect(cases >= 40, "\(cases) cases after 20 cuts")
+        #expect(disk.cuts == 20)
+        inside.crash()
+        let integrity = try Daemon.run(URL(fileURLWithPath: "/usr/bin/sqlite3"),
+                                       [disk.backing.appendingPathComponent("cases.sqlite").path, "PRAGMA integrity_check;"])
+        #expect(integrity.stdout == "ok\n")
+    }
+}
+
+/// A FUSE file system that holds written data in memory until it is synced
+/// (Tests/Faults/lazyfs.py): killing its process is a power cut.
+final class LazyDisk {
+    let backing: URL
+    let mountpoint: URL
+    private var process: Process?
+    private(set) var cuts = 0
+
+    init(in folder: URL) throws {
+        backing = folder.appendingPathComponent("backing")
+        mountpoint = folder.appendingPathComponent("mnt")
+        for url in [backing, mountpoint] { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+        try mount()
+    }
+
+    private func mount() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Faults/lazyfs.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [script, backing.path, mountpoint.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // Mounted when it says so (it needs root, /dev/fuse and python3-pyfuse3: make deps).
+        let said = String(decoding: output.fileHandleForReading.readData(ofLength: 8), as: UTF8.self)
+        guard said == "mounted\n" else {
+            process.terminate()
+            throw CasetrackError(.internalError, "lazyfs did not mount \(mountpoint.path): \(said)")
+        }
+        self.process = process
+    }
+
+    /// Kills the file system's process (unsynced data dies with it), detaches the dead
+    /// mount and mounts afresh: an empty page cache, as after a reboot.
+    func cut() throws {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        _ = try DaemonProcess.run(URL(fileURLWithPath: "/usr/bin/umount"), ["-l", mountpoint.path])
+        self.process = nil
+        cuts += 1
+        try mount()
+    }
+
+    /// Ends the file system the way a cut does (its data is not needed after the test).
+    func stop() {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        _ = try? DaemonProcess.run(URL(fileURLWithPath: "/usr/bin/umount"), ["-l", mountpoint.path])
+        self.process = nil
     }
 }

@@ -76,7 +76,7 @@ struct FaultTests {
         let daemon = try Daemon(start: false)
         let disk = daemon.folder.appendingPathComponent("disk")
         try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
-        let mounted = try DaemonProcess.run(URL(fileURLWithPath: "/usr/bin/mount"), ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk.path])
+        let mounted = try DaemonProcess.run(URL(fileURLWithPath: "/usr/bin/mount"), ["-t", "tmpfs", "-o", "size=24m", "tmpfs", disk.path])
         try #require(mounted.status == 0, "mounting a small tmpfs needs root: \(mounted.stderr)")
         defer { _ = try? DaemonProcess.run(URL(fileURLWithPath: "/usr/bin/umount"), ["-l", disk.path]) }
         let inside = try Daemon.onDatabase(disk.appendingPathComponent("cases.sqlite").path, in: daemon.folder)
