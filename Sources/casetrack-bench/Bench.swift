@@ -110,8 +110,8 @@ struct Bench: ParsableCommand {
         if phases.contains("identity") {
             let list = try IdentityWorkloads.list(socket: daemon.socket, cases: cases)
             figures["match390"] = list.p50
-            report.add("MATCH of a 390-line exchange list p50 (right case: exact / probable / missed)",
-                       "\(String(format: "%.1f", list.p50)) ms (\(list.exact) / \(list.probable) / \(list.other))")
+            report.add("MATCH of a 390-line exchange list p50 (right case: exact / probable first / other; among the candidates)",
+                       "\(String(format: "%.1f", list.p50)) ms (\(list.exact) / \(list.probable) / \(list.other); \(list.among))")
             let single = try IdentityWorkloads.single(socket: daemon.socket, cases: cases)
             figures["duplicatesID"] = single.p99
             report.add("DUPLICATES id=… p50/p99", String(format: "%.2f / %.2f ms", single.p50, single.p99))

@@ -33,8 +33,11 @@ enum IdentityWorkloads {
     /// An exchange list of `lines` people on record, as the other side writes it: the name in
     /// the national romanization's older variant, the birth year only, and for one line in ten
     /// the reference. One `MATCH` request, 5 rounds: the p50 in milliseconds, and how the lines
-    /// came out (exact, probable with the right case first, anything else).
-    static func list(socket: String, cases: Int, lines: Int = 390) throws -> (p50: Double, exact: Int, probable: Int, other: Int) {
+    /// came out (exact, probable with the right case first, anything else), and on how many
+    /// lines the right case is among the candidates at all (a name and a birth year shared by
+    /// several cases cannot single one out: the synthetic register has a few hundred names).
+    static func list(socket: String, cases: Int, lines: Int = 390) throws
+        -> (p50: Double, exact: Int, probable: Int, other: Int, among: Int) {
         let client = try CasetrackClient(socketPath: socket)
         var random = SeededRandom(seed: 390)
         var rows: [(key: String, value: String)] = []
@@ -61,6 +64,10 @@ enum IdentityWorkloads {
         var exact = 0
         var probable = 0
         var seen = Set<Int64>()
+        var among = Set<Int64>()
+        for fields in data {
+            if let row = fields.int("row"), fields.string("id") == ids[Int(row) - 1] { among.insert(row) }
+        }
         for fields in data {
             guard let row = fields.int("row"), seen.insert(row).inserted else { continue }
             let right = fields.string("id") == ids[Int(row) - 1]
@@ -70,6 +77,6 @@ enum IdentityWorkloads {
             default: break
             }
         }
-        return (Double(histogram.valueAtPercentile(50)) / 1000, exact, probable, lines - exact - probable)
+        return (Double(histogram.valueAtPercentile(50)) / 1000, exact, probable, lines - exact - probable, among.count)
     }
 }
