@@ -5,9 +5,8 @@ import PackageDescription
 //   CasetrackCore    the record, the lifecycle table, dates, name keys, filters and the
 //                    line-protocol codec. Pure: no sockets, no files, no SQLite.
 //   CasetrackStore   the `CaseStore` protocol implemented over SQLite (GRDB), with the
-//                    single group-commit writer, the redo log it syncs before each
-//                    commit (SQLite sessions and CRC32C in CSQLiteSession) and the hash
-//                    chain of the events (swift-crypto).
+//                    single group-commit writer and the hash chain of the events
+//                    (swift-crypto).
 //   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
 //   CasetrackClient  a small blocking client library (casectl, tests, benchmarks).
 //   CasetrackPOSIX   the few blocking POSIX calls the adapters share.
@@ -40,13 +39,10 @@ let package = Package(
         .target(name: "CasetrackCore", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Blocking POSIX helpers (Unix socket connect, unbuffered output) for the adapters.
         .target(name: "CasetrackPOSIX", dependencies: ["CasetrackCore"]),
-        // SQLite's session extension (the redo log's changesets) and CRC32C, in C: GRDB's
-        // SQLite module leaves the session API undeclared.
-        .target(name: "CSQLiteSession", cSettings: [.define("_GNU_SOURCE")], linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "CasetrackStore",
             dependencies: [
-                "CasetrackCore", "CSQLiteSession",
+                "CasetrackCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API itself, for the point-read path (see PointReader).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -42,9 +42,6 @@ public enum MessageID {
     public static let stopping = "19214a6a4cd24c098e8206a736a6c5eb"
     /// The daemon could not start (socket busy, database refused, a bad socket from systemd).
     public static let startFailed = "3b0f4e8c2d6a4f1b9e7c5a3d1f2b4c6e"
-    /// At start: the event log held changes the database had lost, applied again (or could
-    /// not be applied).
-    public static let logRecovered = "ceb982bed3414b1280c927fe3d7b8c41"
 
     /// Every id, with the name the catalog gives it.
     public static let all: [(name: String, id: String)] = [
@@ -54,6 +51,6 @@ public enum MessageID {
         ("access refused", accessRefused), ("records read", recordsRead), ("client limited", clientLimited),
         ("exchange completed", exchangeCompleted), ("cases imported", casesImported), ("backup written", backupWritten),
         ("storage full", storageFull), ("storage damaged", storageDamaged), ("writes resumed", writesResumed),
-        ("event chain head", chainHead), ("event log recovered", logRecovered),
+        ("event chain head", chainHead),
     ]
 }

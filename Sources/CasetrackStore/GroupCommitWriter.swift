@@ -8,9 +8,8 @@ import Synchronization
 ///
 /// Writes queue up while a commit is in flight; the next round runs all of them in one
 /// transaction (each in its own savepoint, so a refused write changes nothing and does not
-/// disturb the others), writes the rows the round changed to the redo log and syncs it,
-/// commits (SQLite does not sync: the log is the durable copy), and only then answers each
-/// caller. Under load many writes share one sync; alone, a write commits at once.
+/// disturb the others), commits once, and only then answers each caller. Under load many
+/// writes share one fsync; alone, a write commits at once.
 ///
 /// The rounds run on a thread of their own that sleeps on a semaphore: a write wakes it
 /// directly, and it runs the transaction itself (GRDB's writer queue, entered synchronously,
@@ -38,7 +37,6 @@ final class GroupCommitWriter: Sendable {
     }
 
     private let pool: DatabasePool
-    private let log: RedoLog
     /// Told the notices of every commit, in sequence order, after the commit and before any
     /// caller is answered. Called from the writer's thread only, so never concurrently.
     private let onCommit: @Sendable ([Notice]) -> Void
@@ -54,10 +52,9 @@ final class GroupCommitWriter: Sendable {
     /// The fault last reported through `onFault`.
     private let reportedFault = Mutex<CasetrackError.Code?>(nil)
 
-    init(pool: DatabasePool, log: RedoLog, onCommit: @escaping @Sendable ([Notice]) -> Void,
+    init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void,
          afterCommit: @escaping @Sendable () -> Void = {}, onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) {
         self.pool = pool
-        self.log = log
         self.onCommit = onCommit
         self.afterCommit = afterCommit
         self.onFault = onFault
@@ -201,16 +198,11 @@ final class GroupCommitWriter: Sendable {
         var failure: (any Error)?
         // Set once every write ran: an error after it is the commit's own.
         let committing = Mutex(false)
-        // The round's log record: its group, and whether it was too large for the log.
-        var logged: (group: Int64, appended: RedoLog.Appended)?
         do {
-            (answers, notices, logged) = try pool.writeWithoutTransaction { db in
+            (answers, notices) = try pool.writeWithoutTransaction { db in
                 var answers: [Job.Answer] = []
                 var notices: [Notice] = []
-                var logged: (group: Int64, appended: RedoLog.Appended)?
                 answers.reserveCapacity(jobs.count)
-                let session = try RedoSession(db)
-                defer { session.end() }
                 try db.inTransaction(.immediate) {
                     for job in jobs {
                         let (answer, told) = try job.run(db)
@@ -218,32 +210,12 @@ final class GroupCommitWriter: Sendable {
                         notices += told
                     }
                     committing.withLock { $0 = true }
-                    // A round of refusals changed nothing: nothing to log or sync.
-                    guard !session.isEmpty else { return .commit }
-                    let group = log.lastGroup + 1
-                    try db.execute(sql: "UPDATE counters SET value = ? WHERE name = 'log_group'", arguments: [group])
-                    let appended = try session.withChangeset { try log.append(group: group, changeset: $0) }
-                    logged = (group, appended)
                     return .commit
                 }
-                return (answers, notices, logged)
-            }
-            if let logged {
-                log.committed(group: logged.group)
-                // A round larger than a log segment (a huge import) is made durable by
-                // syncing SQLite's own files instead.
-                if logged.appended == .tooLarge { try log.syncDatabase() }
+                return (answers, notices)
             }
         } catch {
             failure = error
-            // The commit failed after its record was synced: the record is erased, so that
-            // no restart makes the change that SQLite rolled back. If that fails too, the
-            // outcome is unknown (see RedoLog.syncFailure).
-            do {
-                try log.retract()
-            } catch let unknown {
-                failure = unknown
-            }
         }
         guard let failure else {
             if !notices.isEmpty { onCommit(notices) }

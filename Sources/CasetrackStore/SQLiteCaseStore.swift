@@ -27,8 +27,8 @@ final class DatabaseLock: Sendable {
     deinit { close(fd) }
 }
 
-/// The ``CaseStore`` over one SQLite file: WAL, a redo log synced before each commit
-/// (``RedoLog``), one group-commit writer, concurrent readers.
+/// The ``CaseStore`` over one SQLite file: WAL, `synchronous=FULL`, one group-commit writer,
+/// concurrent readers.
 ///
 /// Run it as a `Service` (its ``run()`` is the writer); writes wait for it.
 public final class SQLiteCaseStore: CaseStore, Service {
@@ -38,8 +38,6 @@ public final class SQLiteCaseStore: CaseStore, Service {
     let pointReader: PointReader
     /// The database file (backups of it are checked against it).
     let path: String
-    /// What start-up found in the redo log and applied.
-    public let recovery: RedoRecovery
     /// Held open for the store's lifetime: its `flock` keeps a second daemon off this file.
     private let lock: DatabaseLock
 
@@ -69,12 +67,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
             // already change another application's database.
             try SQLiteCaseStore.checkOwnership(path)
             pool = try DatabasePool(path: path, configuration: configuration)
-            // NORMAL: a commit is on disk before the writer answers because its redo log
-            // record is (RedoLog); SQLite syncs its WAL at checkpoints, and the log is
-            // overwritten only after SQLite's files were synced. Set on the writer connection
-            // and checked, because everything rests on it (OFF could corrupt the file).
+            // FULL: a commit is on disk before the writer answers (WAL + NORMAL can lose the
+            // newest commits in a power cut). Set on the writer connection after GRDB's WAL
+            // setup, which sets NORMAL, and checked, because everything rests on it.
             let synchronous = try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                try db.execute(sql: "PRAGMA synchronous = FULL")
                 // Every write runs in its own savepoint, whose page images go to the
                 // sub-journal; held in memory, SQLite walks it from its start at the end of
                 // each statement, so a job that changes thousands of pages (an import) cost
@@ -88,8 +85,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerBackstop)")
                 return try Int.fetchOne(db, sql: "PRAGMA synchronous")
             }
-            guard synchronous == 1 else {
-                throw CasetrackError(.storageFailure, "SQLite refused synchronous=NORMAL on \(path); refusing to run without it")
+            guard synchronous == 2 else {
+                throw CasetrackError(.storageFailure, "SQLite refused synchronous=FULL on \(path); refusing to run without it")
             }
             // A database a newer casetrackd migrated holds what this one cannot read or keep
             // consistent (an older package installed over a newer one, a backup restored to
@@ -105,19 +102,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
             throw CasetrackError(.storageFailure,
                 "cannot open the database \(path): \(SQLiteCaseStore.describe(error)). Nothing was changed; check the path, its permissions, or restore a backup")
         }
-        let log = try RedoLog(database: path)
-        do {
-            recovery = try Self.recover(log, pool)
-        } catch let error as CasetrackError {
-            throw error
-        } catch {
-            throw CasetrackError(.storageFailure,
-                "cannot bring the database \(path) up to its event log: \(SQLiteCaseStore.describe(error)). Nothing was answered; check the disk, or restore a backup")
-        }
         pointReader = PointReader(path: path)
         let checkpointer = Checkpointer(path: path, configuration: configuration)
         self.checkpointer = checkpointer
-        writer = GroupCommitWriter(pool: pool, log: log, onCommit: onCommit, afterCommit: checkpointer.committed, onFault: onFault)
+        writer = GroupCommitWriter(pool: pool, onCommit: onCommit, afterCommit: checkpointer.committed, onFault: onFault)
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest. The

@@ -276,10 +276,6 @@ enum Schema {
                 try db.execute(sql: "UPDATE events SET hash = ? WHERE seq = ?", arguments: [previous, values[0]])
             }
         }
-        migrator.registerMigration("v9: the redo log") { db in
-            // The last writer round (group) committed: the redo log applies what comes after.
-            try db.execute(sql: "INSERT INTO counters (name, value) VALUES ('log_group', 0)")
-        }
         return migrator
     }
 }

@@ -107,21 +107,11 @@ struct CasetrackDaemon: AsyncParsableCommand {
                     logger.notice("writes resumed", metadata: ["message_id": "\(MessageID.writesResumed)"])
                 }
             })
-            let recovery = store.recovery
-            let recovered: Logger.Metadata = [
-                "message_id": "\(MessageID.logRecovered)", "rounds": "\(recovery.applied)", "round": "\(recovery.group)",
-            ]
-            if let cut = recovery.cut {
-                logger.critical("the event log could not be applied in full: \(cut)", metadata: recovered)
-            } else if recovery.applied > 0 {
-                logger.notice("applied \(recovery.applied) writer rounds the database had lost from the event log", metadata: recovered)
-            }
-            if let ignored = recovery.ignored { logger.warning("\(ignored)", metadata: recovered) }
             hub.begin(after: try await store.lastSequence())
             // Personal data: the folder and the files are for the service user only.
             let folder = settings.databasePath.lastIndex(of: "/").map { String(settings.databasePath[..<$0]) } ?? "."
             let warnings = [FilePermissions.warning(for: folder.isEmpty ? "/" : folder, expected: 0o700, what: "the data folder")]
-                + ["", "-wal", "-shm", "-log.0", "-log.1"].map {
+                + ["", "-wal", "-shm"].map {
                     FilePermissions.warning(for: settings.databasePath + $0, expected: 0o600, what: "the database file")
                 }
             for case let warning? in warnings { logger.warning("\(warning)") }
