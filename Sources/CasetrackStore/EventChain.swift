@@ -72,11 +72,8 @@ enum EventChain {
 extension SQLiteCaseStore {
     public func chainHead() async throws -> ChainHead {
         try await read { db in
-            if let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1") {
-                return ChainHead(seq: last[0], hash: last[1])
-            }
-            let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
-            return ChainHead(seq: trimmed, hash: try EventChain.head(db))
+            let seq = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? Self.trimmedThrough(db)
+            return ChainHead(seq: seq, hash: try EventChain.head(db))
         }
     }
 

@@ -15,7 +15,12 @@ extension SQLiteCaseStore {
     }
 
     public func trimmedThrough() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0 }
+        try await read { db in try Self.trimmedThrough(db) }
+    }
+
+    /// The last event retention removed (0: none).
+    static func trimmedThrough(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'trimmed_through'")) ?? 0
     }
 
     public func recordTestNotice(note: String?, actor: Actor, clock: WriteClock) async throws -> Notice {
@@ -108,7 +113,7 @@ extension SQLiteCaseStore {
                 // prefix of the log (even if the clock once stepped back), found along the
                 // primary key from where the last trim stopped.
                 let cutoff = clock.now.unixMilliseconds - Int64(days) * 86_400_000
-                let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
+                let trimmed = try Self.trimmedThrough(db)
                 if let keep = try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE seq > ? AND recorded_at >= ? ORDER BY seq LIMIT 1",
                                                  arguments: [trimmed, cutoff]) {
                     return keep - 1
@@ -122,7 +127,7 @@ extension SQLiteCaseStore {
         // daemon stops between slices.
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let slice = try await writer.submit { db -> Int? in
-                let trimmed = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'trimmed_through'") ?? 0
+                let trimmed = try Self.trimmedThrough(db)
                 let upTo = min(through, trimmed + 10_000)
                 guard upTo > trimmed else { return nil }
                 // The chain goes on from the last hash removed (see EventChain.anchor).

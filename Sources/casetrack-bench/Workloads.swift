@@ -273,6 +273,7 @@ enum Floors {
             var submitted = 0
             var durable = 0
             var stopping = false
+            var failed = false
             var acknowledged = 0
         }
         let log = Log()
@@ -310,8 +311,13 @@ enum Floors {
                 offset += batch.count
                 let synced = written == batch.count && fdatasync(fd) == 0
                 log.condition.lock()
-                if !synced { log.stopping = true }
-                log.durable = end
+                // A batch that did not reach the disk is not counted: the run ends there.
+                if synced {
+                    log.durable = end
+                } else {
+                    log.failed = true
+                    log.stopping = true
+                }
                 log.condition.broadcast()
             }
             log.condition.unlock()
@@ -327,6 +333,7 @@ enum Floors {
         log.condition.unlock()
         let elapsed = Double(now() - started) / 1_000_000
         while !flusher.isFinished || clients.contains(where: { !$0.isFinished }) { usleep(1_000) }
+        guard !log.failed else { throw BenchError("writing or syncing \(path) failed") }
         return Double(acknowledged) / elapsed
     }
 

@@ -41,7 +41,7 @@ struct CrashTests {
 
     /// One writer until its connection dies: open a case, then move its unit along, each
     /// recorded as acknowledged only when the answer came.
-    static func write(socket: String, writer: Int, cycle: Int, ledger: CrashLedger) {
+    static func write(socket: String, writer: Int, cycle: Int, ledger: CrashLedger, added: DispatchSemaphore) {
         guard let client = try? CasetrackClient(socketPath: socket) else { return }
         var mine: [String] = []
         var step = 0
@@ -55,6 +55,7 @@ struct CrashTests {
                 ])) else { return }
                 guard case .success(let fields) = answer.outcome, let id = fields.string("id") else { return }
                 ledger.added(id, name: name)
+                added.signal()
                 ledger.addAnswered(name)
                 mine.append(id)
             } else {
@@ -96,18 +97,22 @@ struct CrashTests {
         var acknowledgedTotal = 0
         for cycle in 0..<cycles {
             let socket = daemon.socket
-            let threads = (0..<Self.writers).map { writer in
-                Thread { Self.write(socket: socket, writer: writer, cycle: cycle, ledger: ledger) }
+            let added = DispatchSemaphore(value: 0)
+            let writers = DispatchGroup()
+            for writer in 0..<Self.writers {
+                writers.enter()
+                Thread {
+                    Self.write(socket: socket, writer: writer, cycle: cycle, ledger: ledger, added: added)
+                    writers.leave()
+                }.start()
             }
-            threads.forEach { $0.start() }
-            // Kill at a moment the writers are at it: once this cycle has had some answers,
-            // then after a random few milliseconds more.
-            let before = ledger.snapshot.cases.count
-            let started = ContinuousClock.now
-            while ledger.snapshot.cases.count < before + 2, ContinuousClock.now - started < .seconds(30) { usleep(500) }
+            // Kill at a moment the writers are at it: once this cycle has had two cases
+            // acknowledged, then after a random few milliseconds more (the random moment is the
+            // point of the test, not a wait).
+            for _ in 0..<2 { _ = added.wait(timeout: .now() + 30) }
             usleep(UInt32(random.next() % 60_000))
             daemon.crash()
-            while threads.contains(where: { !$0.isFinished }) { usleep(1_000) }
+            writers.wait()
             try cut()
 
             try daemon.start(config: config)

@@ -24,9 +24,10 @@ struct ScoreCeiling: Sendable {
     /// Its patronymics, numbered by the search's ``PatronymicAgreement``.
     let patronymics: [Int32]
     let birth: PartialDate?
-    /// The weight of birth agreement at each precision, indexed by ``precisionIndex(_:)``.
+    /// The weight of birth agreement to the year, month and day (0 where not known).
     let birthWeights: (Double, Double, Double)
     let since: PartialDate?
+    /// The same for since.
     let sinceWeights: (Double, Double, Double)
     let sex: Sex?
     /// The unit as a number shared by the cases of one search, -1 when unknown.
