@@ -9,50 +9,49 @@ import GRDB
 /// proves later that nothing before it was rewritten, unless every later hash was forged too.
 ///
 /// The canonical bytes are the values the row is written with, in the column order of
-/// ``columns``, each tagged and length-prefixed; nothing depends on how answers render.
+/// ``columns``, in ``CanonicalValues`` form; nothing depends on how answers render.
+///
+/// Since schema v10 an event that changes its case's row carries the row as it left it (its
+/// after-image, `image`), and the image is hashed with the event: the log then says what every
+/// table row must hold (``SQLiteCaseStore/verify()``) and can rebuild them. Events from before
+/// (seq below the `images_from` counter) are hashed as they were written, without it.
 enum EventChain {
-    /// The columns hashed, in order: those `append` writes, `hash` aside.
-    static let columns = """
+    /// The columns an event from before images is hashed with, in order.
+    static let columnsBeforeImagesList = """
         seq, case_id, kind, old_status, new_status, occurred, recorded_at, source, confidence, actor_uid, actor_pid, \
         note, version, changes, category, unit, tags, threshold, exchange, phase, tally
         """
+    /// The columns hashed, in order: those `append` writes, `hash` aside.
+    static let columns = columnsBeforeImagesList + ", image"
+    /// How many of ``columns`` an event from before images is hashed with.
+    static let columnsBeforeImages = 21
+    static let columnCount = 22
     /// The hash before the first event.
     static let genesis = String(repeating: "0", count: 64)
     static let domain = Array("casetrack-event-v1".utf8)
 
-    /// The hash of an event whose row holds `values` (in ``columns`` order), after `previous`.
-    static func link(_ previous: String, _ values: [DatabaseValue]) -> String {
+    /// The hash of an event whose row holds `values` (in ``columns`` order, all of them or
+    /// the first ``columnsBeforeImages``), after `previous`.
+    static func link(_ previous: String, _ values: some Collection<DatabaseValue>) -> String {
         var hasher = SHA256()
         hasher.update(data: domain)
         hasher.update(data: Array(previous.utf8))
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        for value in values {
-            switch value.storage {
-            case .null:
-                bytes.append(0)
-            case .int64(let number):
-                bytes.append(1)
-                withUnsafeBytes(of: number.bigEndian) { bytes.append(contentsOf: $0) }
-            case .string(let text):
-                bytes.append(2)
-                let utf8 = Array(text.utf8)
-                withUnsafeBytes(of: UInt32(utf8.count).bigEndian) { bytes.append(contentsOf: $0) }
-                bytes.append(contentsOf: utf8)
-            case .double(let number):
-                bytes.append(3)
-                withUnsafeBytes(of: number.bitPattern.bigEndian) { bytes.append(contentsOf: $0) }
-            case .blob(let data):
-                bytes.append(4)
-                withUnsafeBytes(of: UInt32(data.count).bigEndian) { bytes.append(contentsOf: $0) }
-                bytes.append(contentsOf: data)
-            }
-        }
-        hasher.update(data: bytes)
+        hasher.update(data: CanonicalValues.encode(Array(values)))
         return hasher.finalize().map { byte in
             let digits = Array("0123456789abcdef".utf8)
             return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
         }.joined()
+    }
+
+    /// The hash of the event in `values`, hashed with its image or without, by its seq.
+    static func link(_ previous: String, _ values: [DatabaseValue], imagesFrom: Int64) -> String {
+        let seq = Int64.fromDatabaseValue(values[0]) ?? 0
+        return seq >= imagesFrom ? link(previous, values) : link(previous, values.prefix(columnsBeforeImages))
+    }
+
+    /// The first event hashed with its image.
+    static func imagesFrom(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'images_from'")) ?? 1
     }
 
     /// The newest hash: the last event's, or (everything trimmed) the last trimmed one's.
@@ -74,58 +73,6 @@ extension SQLiteCaseStore {
         try await read { db in
             let seq = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? Self.trimmedThrough(db)
             return ChainHead(seq: seq, hash: try EventChain.head(db))
-        }
-    }
-
-    /// Recomputes the chain over every event kept, and checks that each case's row agrees
-    /// with its last event (status and version) and the event counter with the last event.
-    public func verify() async throws -> ChainReport {
-        try await read { db in
-            var report = ChainReport()
-            var previous = try EventChain.anchor(db)
-            var expected: Int64? = nil
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(EventChain.columns), hash FROM events ORDER BY seq")
-            while let row = try rows.next() {
-                let seq: Int64 = row[0]
-                let values = (0..<21).map { row[$0] as DatabaseValue }
-                let stored: String? = row[21]
-                if report.events == 0 { report.firstSeq = seq }
-                if let expected, seq != expected {
-                    report.problem("event \(expected)", seq - expected == 1
-                        ? "missing: deleted from the history" : "events \(expected) to \(seq - 1) are missing: deleted from the history")
-                }
-                let computed = EventChain.link(previous, values)
-                if stored != computed {
-                    report.problem("event \(seq)", stored == nil
-                        ? "has no hash" : "does not match its hash: it, or the event before it, was changed, moved or removed")
-                }
-                // Go on from the stored hash: one changed event is named once, not every
-                // event after it.
-                previous = stored ?? computed
-                expected = seq + 1
-                report.events += 1
-                report.lastSeq = seq
-            }
-            report.head = previous
-            let counter = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
-            if report.events > 0, counter != report.lastSeq {
-                report.problem("event \(report.lastSeq + 1)", "the event counter is at \(counter) but the last event is \(report.lastSeq): events were removed from the end")
-            }
-            let cases = try Row.fetchCursor(db, sql: """
-                SELECT c.id, c.status, c.version, e.new_status, e.version
-                FROM cases c JOIN events e ON e.seq = (SELECT max(seq) FROM events WHERE case_id = c.id)
-                """)
-            while let row = try cases.next() {
-                let id = CaseID(number: row[0])
-                let status: String = row[1]
-                let version: Int64 = row[2]
-                let eventStatus: String? = row[3]
-                let eventVersion: Int64 = row[4]
-                if eventVersion != version || (eventStatus != nil && eventStatus != status) {
-                    report.problem("case \(id)", "its row (\(status), version \(version)) is not what its last event left (\(eventStatus ?? "?"), version \(eventVersion)): the row was changed outside casetrack")
-                }
-            }
-            return report
         }
     }
 }

@@ -1,4 +1,5 @@
 import CasetrackCore
+import Foundation
 import GRDB
 
 // Records to and from rows. Lists are stored as one text column in the line protocol's own
@@ -52,6 +53,20 @@ enum RowCoding {
                 return sex
             },
             serviceNumber: columns.text(17), rank: columns.text(18), birthPlace: columns.text(19))
+    }
+
+    /// Where each of ``caseColumns`` sits among ``caseTableColumns``.
+    static let caseColumnPositions: [Int] = caseColumns.split(separator: ",").compactMap { name in
+        caseTableColumns.firstIndex(of: name.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// A record from the values of a whole row, in ``caseTableColumns`` order (an after-image).
+    static func record(tableValues values: [DatabaseValue]) throws -> CaseRecord {
+        guard values.count == caseTableColumns.count, caseColumnPositions.count == 20 else {
+            throw corrupt("a case image holds \(values.count) values, not \(caseTableColumns.count)")
+        }
+        return try record(CaseColumns(text: { String.fromDatabaseValue(values[caseColumnPositions[Int($0)]]) },
+                                      integer: { Int64.fromDatabaseValue(values[caseColumnPositions[Int($0)]]) ?? 0 }))
     }
 
     static func event(_ row: Row) throws -> HistoryEvent {

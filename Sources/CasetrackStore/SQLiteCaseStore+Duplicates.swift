@@ -112,14 +112,18 @@ extension SQLiteCaseStore {
         })
     }
 
-    static func insertMatchKeys(_ record: CaseRecord, _ db: Database) throws {
+    static func matchKeys(_ record: CaseRecord) -> [String] {
         var all = DuplicateBlocking.keys(for: Identity(record))
         // A case without a birth date is also found by the year-less name keys of cases that
         // have one (see candidates(for:)).
         if record.birth == nil {
             for key in all where key.hasPrefix("n:") { all.insert("u:" + key.dropFirst(2)) }
         }
-        let keys = all.sorted()
+        return all.sorted()
+    }
+
+    static func insertMatchKeys(_ record: CaseRecord, _ db: Database) throws {
+        let keys = matchKeys(record)
         guard !keys.isEmpty else { return }
         let rows = Array(repeating: "(?, ?)", count: keys.count).joined(separator: ", ")
         var arguments = StatementArguments()

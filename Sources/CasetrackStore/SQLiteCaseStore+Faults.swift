@@ -15,7 +15,7 @@ extension SQLiteCaseStore {
             let found = try await pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(5)") }
             if found != ["ok"] {
                 problem = CasetrackError(.storageDamaged,
-                    "the database file is damaged (SQLite's quick_check: \(found.prefix(3).joined(separator: "; "))): found by the check at start; the change was not made, and the daemon takes no more writes. Reads of intact cases go on. Stop the daemon, keep the damaged file, and restore the latest backup (README: Backup and restore)")
+                    "the database file is damaged (SQLite's quick_check: \(found.prefix(3).joined(separator: "; "))): found by the check at start; the change was not made, and the daemon takes no more writes. Reads of intact cases go on. Stop the daemon, then remake the tables from the event log with casetrackd --rebuild (it keeps the damaged file), or restore the latest backup (README: Rebuild from the log)")
             }
         } catch {
             if Self.fault(of: error) == .damaged {
@@ -90,7 +90,7 @@ extension SQLiteCaseStore {
 
     static func damagedError(_ error: any Error, doing what: String) -> CasetrackError {
         CasetrackError(.storageDamaged,
-            "the database file is damaged (\(describe(error))): \(what), and the daemon takes no more writes. Reads of intact cases go on. Stop the daemon, keep the damaged file, and restore the latest backup (README: Backup and restore)")
+            "the database file is damaged (\(describe(error))): \(what), and the daemon takes no more writes. Reads of intact cases go on. Stop the daemon, then remake the tables from the event log with casetrackd --rebuild (it keeps the damaged file), or restore the latest backup (README: Rebuild from the log)")
     }
 
     static func describe(_ error: any Error) -> String {

@@ -39,7 +39,7 @@ extension SQLiteCaseStore {
                 seq: 0, caseID: source, kind: .merged, oldStatus: from.status, newStatus: from.status,
                 occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
                 actor: actor, note: details.note, version: gone.version, changes: ["merged: \(source) into \(target)"])
-            sourceEvent.seq = try Self.append(sourceEvent, gone, db)
+            sourceEvent.seq = try Self.append(sourceEvent, gone, db, image: .removed)
             targetEvent.seq = try Self.append(targetEvent, record, db)
             try Self.run("""
                 INSERT INTO merged_cases (id, merged_into, seq, source_record, target_record, merged_target, listings, target_marks,

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CasetrackCore
+import Foundation
 import GRDB
 import ServiceLifecycle
 
@@ -238,7 +239,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     /// Refuses a file that is not empty and not a casetrack database, through a read-only
     /// connection that changes nothing.
-    private static func checkOwnership(_ path: String) throws {
+    static func checkOwnership(_ path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0, info.st_size > 0 else { return }
         var configuration = Configuration()
@@ -286,16 +287,36 @@ public final class SQLiteCaseStore: CaseStore, Service {
         return value
     }
 
+    /// What an event says of its case's row, as stored in its `image`.
+    enum RowImage {
+        /// The row is as before (a time alert, a case-less event).
+        case unchanged
+        /// The row as the event left it.
+        case row(CaseRecord)
+        /// The event left no row: the case was merged into another.
+        case removed
+
+        var databaseValue: DatabaseValue {
+            switch self {
+            case .unchanged: .null
+            case .row(let record): Data(CanonicalValues.encode(RowCoding.caseValues(record))).databaseValue
+            case .removed: Data().databaseValue
+            }
+        }
+    }
+
     /// Stores an event with the next sequence number (in the caller's transaction, so that the
-    /// numbers stay gap-free in commit order) and returns that number.
-    static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database) throws -> Int64 {
+    /// numbers stay gap-free in commit order) and returns that number. An event that changes
+    /// its case carries `record` as its after-image unless `image` says otherwise.
+    static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database, image: RowImage? = nil) throws -> Int64 {
         var event = event
         event.seq = try bump("event_seq", db)
-        let values = RowCoding.eventValues(event, record)
+        let image = image ?? (event.kind.changesRecord ? record.map(RowImage.row) ?? .unchanged : .unchanged)
+        let values = RowCoding.eventValues(event, record) + [image.databaseValue]
         let hash = EventChain.link(try EventChain.head(db), values)
         try run("""
             INSERT INTO events (\(EventChain.columns), hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, StatementArguments(values + [hash.databaseValue]), db)
         return event.seq
     }

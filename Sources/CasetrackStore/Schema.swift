@@ -1,3 +1,5 @@
+import CasetrackCore
+import Foundation
 import GRDB
 
 /// The database schema, as an ordered list of migrations. A migration, once released, never
@@ -269,12 +271,39 @@ enum Schema {
                 """)
             // The events on record, chained here once, in order.
             var previous = EventChain.genesis
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(EventChain.columns) FROM events ORDER BY seq")
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(EventChain.columnsBeforeImagesList) FROM events ORDER BY seq")
             while let row = try rows.next() {
-                let values = (0..<21).map { row[$0] as DatabaseValue }
+                let values = (0..<EventChain.columnsBeforeImages).map { row[$0] as DatabaseValue }
                 previous = EventChain.link(previous, values)
                 try db.execute(sql: "UPDATE events SET hash = ? WHERE seq = ?", arguments: [previous, values[0]])
             }
+        }
+        migrator.registerMigration("v9: after-images in the log") { db in
+            try db.execute(sql: """
+                -- The case's row as the event left it (CanonicalValues; empty: no row left, the
+                -- case was merged away; NULL: the row is unchanged). Hashed with the event from
+                -- images_from on.
+                ALTER TABLE events ADD COLUMN image BLOB;
+                INSERT INTO counters (name, value) SELECT 'images_from', value + 1 FROM counters WHERE name = 'event_seq';
+                """)
+            // The rows on record become the images of their cases' last changes, so that the
+            // log says what every row holds from the upgrade on. These images are outside the
+            // chain (their events were hashed before images existed); every later one is in it.
+            let changing = EventKind.allCases.filter(\.changesRecord).map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT (SELECT max(seq) FROM events WHERE case_id = c.id AND kind IN (\(changing))),
+                       \(RowCoding.caseTableColumns.map { "c.\($0)" }.joined(separator: ", "))
+                FROM cases c
+                """)
+            while let row = try rows.next() {
+                guard let seq = row[0] as Int64? else { continue }
+                let values = (1...RowCoding.caseTableColumns.count).map { row[$0] as DatabaseValue }
+                try db.execute(sql: "UPDATE events SET image = ? WHERE seq = ?", arguments: [Data(CanonicalValues.encode(values)), seq])
+            }
+            try db.execute(sql: """
+                UPDATE events SET image = X'' WHERE seq IN (
+                    SELECT (SELECT max(seq) FROM events WHERE case_id = m.id AND kind IN (\(changing))) FROM merged_cases m)
+                """)
         }
         return migrator
     }

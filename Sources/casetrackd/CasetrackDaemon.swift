@@ -49,6 +49,14 @@ struct CasetrackDaemon: AsyncParsableCommand {
     @Flag(name: .long, help: "Read the configuration, report the first error (or that it is good), and exit.")
     var checkConfig = false
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Remake the database from its event log alone, verify it, put it in place of the old file (kept beside it), and exit.",
+        discussion: "The daemon must be stopped. If the log is damaged it is cut at the last event that reads and links, and the old file stays in place unless --accept-loss is given."))
+    var rebuild = false
+
+    @Flag(name: .long, help: "With --rebuild: put the rebuilt file in place even if the log was cut or a table could not be copied.")
+    var acceptLoss = false
+
     func run() async throws {
         let settings: DaemonConfiguration
         let access: AccessPolicy
@@ -61,6 +69,10 @@ struct CasetrackDaemon: AsyncParsableCommand {
         if checkConfig {
             Self.write(1, "casetrackd: the configuration is good\n")
             return
+        }
+        if rebuild {
+            umask(0o077)
+            throw ExitCode(Self.rebuild(settings.databasePath, acceptLoss: acceptLoss))
         }
         // Everything the daemon creates (database, WAL, folders) is for the service user only.
         umask(0o077)
@@ -100,7 +112,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
                         "message_id": "\(MessageID.storageFull)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",
                     ])
                 case .storageDamaged?:
-                    logger.critical("the database file is damaged: writes are refused; restore the latest backup", metadata: [
+                    logger.critical("the database file is damaged: writes are refused; stop the daemon and run casetrackd --rebuild, or restore the latest backup", metadata: [
                         "message_id": "\(MessageID.storageDamaged)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",
                     ])
                 default:
@@ -245,6 +257,30 @@ struct CasetrackDaemon: AsyncParsableCommand {
             settings.logTarget = logTarget
         }
         return settings
+    }
+
+    /// `--rebuild`: what an operator needs to know, on standard output; progress on standard error.
+    static func rebuild(_ path: String, acceptLoss: Bool) -> Int32 {
+        let outcome: LogRebuild.Outcome
+        do {
+            outcome = try LogRebuild.run(path: path, acceptLoss: acceptLoss) { write(2, "casetrackd: \($0)\n") }
+        } catch {
+            write(2, "casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")\n")
+            return 1
+        }
+        var lines: [String] = []
+        if let cut = outcome.cut {
+            lines.append("the log ends early: \(cut); every change after event \(outcome.lastSeq) is lost")
+        }
+        for table in outcome.lostTables { lines.append("could not copy \(table); it is empty in the rebuilt file") }
+        lines.append("rebuilt from the log: \(outcome.events) events (1 to \(outcome.lastSeq)), \(outcome.cases) cases, chain head \(outcome.head); verified")
+        if let old = outcome.oldFile {
+            lines.append("\(path) is the rebuilt database; the old file is kept as \(old)")
+        } else {
+            lines.append("the old file was left in place; the rebuilt one is \(outcome.rebuiltFile). Compare them, then run again with --accept-loss to use it")
+        }
+        write(1, lines.joined(separator: "\n") + "\n")
+        return outcome.oldFile == nil ? 1 : 0
     }
 
     static func now() -> Timestamp {

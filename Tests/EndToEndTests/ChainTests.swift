@@ -22,6 +22,11 @@ struct ChainTests {
         try send("EXCHANGE-COMPLETE", ["Осінь"], [("phase", "1"), ("at", "2026-10-02")])
         try send("SET-STATUS", ["C-000011", "captive"], [("correction", "yes"), ("note", "not on the bus")])
         try send("TEST-NOTICE", [], [("note", "перевірка")])
+        // One merge undone, one kept: both leave rows the log must account for.
+        let keepTarget = MergeField.allCases.map { (key: "prefer", value: "\($0.rawValue):target") }
+        try send("MERGE", ["C-000020"], [("into", "C-000021")] + keepTarget)
+        try send("UNMERGE", ["C-000020"])
+        try send("MERGE", ["C-000032"], [("into", "C-000033"), ("note", "одна людина")] + keepTarget)
     }
 
     func verify(_ daemon: Daemon) throws -> (ok: Bool, json: [String: Any], stdout: String) {
@@ -64,7 +69,7 @@ struct ChainTests {
         #expect(extended.ok && (extended.json["events"] as? Int ?? 0) >= events, "\(extended.stdout)")
     }
 
-    @Test("verify names an event changed, an event deleted, two events swapped, and a case row edited")
+    @Test("verify names an event changed, deleted or swapped, a case row edited, added or put back, a side row lost, a counter moved")
     func tampering() throws {
         let original = try Daemon()
         try Self.history(original)
@@ -76,6 +81,15 @@ struct ChainTests {
              ["event 50", "event 51"]),
             ("UPDATE cases SET status = 'returned' WHERE id = 5 AND status <> 'returned'; UPDATE cases SET status = 'missing' WHERE id = 5 AND changes() = 0",
              ["case C-000005"]),
+            ("UPDATE cases SET notes = 'переписано' WHERE id = 6", ["case C-000006"]),
+            ("DELETE FROM case_refs WHERE case_id = 7", ["case C-000007"]),
+            ("CREATE TEMP TABLE t AS SELECT * FROM cases WHERE id = 8; UPDATE t SET id = 9999; INSERT INTO cases SELECT * FROM t",
+             ["case C-009999"]),
+            ("DELETE FROM cases WHERE id = 9", ["case C-000009"]),
+            // The merged-away source put back: its last event says it has no row.
+            ("CREATE TEMP TABLE t AS SELECT * FROM cases WHERE id = 33; UPDATE t SET id = 32; INSERT INTO cases SELECT * FROM t",
+             ["case C-000032"]),
+            ("UPDATE counters SET value = value + 1 WHERE name = 'cases'", ["counter cases"]),
         ]
         for tamper in tampers {
             let daemon = try Daemon(start: false)

@@ -122,6 +122,14 @@ public enum EventKind: String, Sendable, CaseIterable {
     /// their scores); it was added all the same, for a person to decide.
     case possibleDuplicate = "possible-duplicate"
 
+    /// Whether an event of this kind changes its case's record (the others only tell of it).
+    public var changesRecord: Bool {
+        switch self {
+        case .created, .status, .correction, .update, .merged, .unmerged: true
+        case .held, .stale, .test, .exchange, .possibleDuplicate: false
+        }
+    }
+
     static func parse(_ text: String, field: String) throws -> EventKind {
         guard let value = EventKind(rawValue: text.lowercased()) else {
             throw CasetrackError.badArgument("\(field): '\(text)' is not an event kind; use \(allCases.map(\.rawValue).joined(separator: ", "))")
