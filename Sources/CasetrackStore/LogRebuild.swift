@@ -37,10 +37,25 @@ public enum LogRebuild {
     /// Rebuilds the database at `path`. With `acceptLoss` false, a log cut short (damage) or a
     /// table that could not be copied leaves the old file in place and the new one beside it.
     public static func run(path: String, acceptLoss: Bool, progress: @escaping (String) -> Void) throws -> Outcome {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_size > 0 else {
+            throw CasetrackError(.storageFailure, "there is no database at \(path) to rebuild; name it with --database or in the configuration")
+        }
         let lock = try DatabaseLock(path: path)
         defer { withExtendedLifetime(lock) {} }
         try SQLiteCaseStore.checkOwnership(path)
         let old = try DatabaseQueue(path: path)
+        let (superseded, applied) = try old.read { db in
+            (try Schema.migrator.hasBeenSuperseded(db), try Schema.migrator.appliedIdentifiers(db))
+        }
+        if superseded {
+            throw CasetrackError(.storageFailure,
+                "the database \(path) was written by a newer casetrackd; rebuild it with that version. Nothing was changed")
+        }
+        if !applied.contains(Schema.afterImages) {
+            throw CasetrackError(.storageFailure,
+                "the database \(path) was written before events carried after-images: its log cannot remake the cases. Nothing was changed; start this casetrackd on it once to upgrade it, or restore the latest backup")
+        }
         let oldCounters = (try? old.read { db in
             try Dictionary(Row.fetchAll(db, sql: "SELECT name, value FROM counters").map { ($0[0] as String, $0[1] as Int64) },
                            uniquingKeysWith: { a, _ in a })
@@ -117,8 +132,7 @@ public enum LogRebuild {
         }
         try new.close()
         // Run as root on the service's file: the new one belongs to the service user too.
-        var info = stat()
-        if getuid() == 0, stat(path, &info) == 0 { _ = chown(outcome.rebuiltFile, info.st_uid, info.st_gid) }
+        if getuid() == 0 { _ = chown(outcome.rebuiltFile, info.st_uid, info.st_gid) }
         try syncFile(outcome.rebuiltFile)
 
         if (outcome.cut != nil || !outcome.lostTables.isEmpty) && !acceptLoss { return outcome }

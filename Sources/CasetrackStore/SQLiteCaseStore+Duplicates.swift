@@ -18,6 +18,7 @@ extension SQLiteCaseStore {
                 try Self.addNames(&report, db)
                 return report
             }
+            defer { Self.returnFreedMemory() }
             var report = try Self.scan(minimumScore: minimumScore, limit: limit, excluding: excluded, db)
             try Self.addNames(&report, db)
             return report

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CasetrackCore
 import Foundation
 import GRDB
@@ -8,12 +11,26 @@ import GRDB
 extension SQLiteCaseStore {
     public func verify() async throws -> ChainReport {
         try await read { db in
+            defer { Self.returnFreedMemory() }
             var report = ChainReport()
             try Self.verifyChain(&report, db)
             try Self.verifyRows(&report, db)
             try Self.verifyCounts(&report, db)
             return report
         }
+    }
+
+    /// Gives the memory a walk over the whole register freed back to the system. glibc keeps
+    /// freed heap for reuse: after a whole-register scan the daemon stayed at 1.2 GB resident,
+    /// and after VERIFY at 385 MB, for as long as it ran.
+    /// (malloc_trim is glibc's own, not in the Glibc module: found at run time, and skipped
+    /// where the C library has none.)
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+        typealias Trim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        #endif
     }
 
     /// Recomputes the chain over every event kept; names each event missing, changed or moved.

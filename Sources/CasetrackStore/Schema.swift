@@ -5,6 +5,9 @@ import GRDB
 /// The database schema, as an ordered list of migrations. A migration, once released, never
 /// changes: later versions append new ones.
 enum Schema {
+    /// The migration that gave events their after-images: a log from before it cannot rebuild.
+    static let afterImages = "v9: after-images in the log"
+
     /// `PRAGMA application_id` of a casetrack database ("CASE"), so that the daemon never
     /// mistakes another application's SQLite file for its own.
     static let applicationID: Int32 = 0x4341_5345
@@ -278,7 +281,7 @@ enum Schema {
                 try db.execute(sql: "UPDATE events SET hash = ? WHERE seq = ?", arguments: [previous, values[0]])
             }
         }
-        migrator.registerMigration("v9: after-images in the log") { db in
+        migrator.registerMigration(afterImages) { db in
             try db.execute(sql: """
                 -- The case's row as the event left it (CanonicalValues; empty: no row left, the
                 -- case was merged away; NULL: the row is unchanged). Hashed with the event from

@@ -135,5 +135,10 @@ struct RebuildTests {
         let trimmed = try Self.rebuild(daemon)
         #expect(trimmed.status == 1 && trimmed.stderr.contains("retention removed events 1 to 1"), "\(trimmed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: daemon.database + ".rebuilt"))
+
+        let nowhere = try DaemonProcess.run(Daemon.binDirectory.appendingPathComponent("casetrackd"),
+                                            ["--rebuild", "--database", daemon.folder.appendingPathComponent("none.sqlite").path])
+        #expect(nowhere.status == 1 && nowhere.stderr.contains("there is no database at"), "\(nowhere.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: daemon.folder.appendingPathComponent("none.sqlite").path))
     }
 }
