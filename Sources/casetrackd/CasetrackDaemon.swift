@@ -57,6 +57,11 @@ struct CasetrackDaemon: AsyncParsableCommand {
     @Flag(name: .long, help: "With --rebuild: put the rebuilt file in place even if the log was cut or a table could not be copied.")
     var acceptLoss = false
 
+    func validate() throws {
+        if acceptLoss && !rebuild { throw ValidationError("--accept-loss only goes with --rebuild") }
+        if rebuild && checkConfig { throw ValidationError("--rebuild and --check-config do not go together") }
+    }
+
     func run() async throws {
         let settings: DaemonConfiguration
         let access: AccessPolicy

@@ -136,6 +136,9 @@ struct RebuildTests {
         #expect(trimmed.status == 1 && trimmed.stderr.contains("retention removed events 1 to 1"), "\(trimmed.stderr)")
         #expect(!FileManager.default.fileExists(atPath: daemon.database + ".rebuilt"))
 
+        let alone = try DaemonProcess.run(Daemon.binDirectory.appendingPathComponent("casetrackd"), ["--accept-loss"])
+        #expect(alone.status == 64 && alone.stderr.contains("--accept-loss only goes with --rebuild"), "\(alone.stderr)")
+
         let nowhere = try DaemonProcess.run(Daemon.binDirectory.appendingPathComponent("casetrackd"),
                                             ["--rebuild", "--database", daemon.folder.appendingPathComponent("none.sqlite").path])
         #expect(nowhere.status == 1 && nowhere.stderr.contains("there is no database at"), "\(nowhere.stderr)")
