@@ -89,28 +89,57 @@ public enum NameKey {
 
     /// The skeleton of one word.
     public static func skeleton(_ word: String) -> String {
-        var latin = ""
+        // Transliterated, the word is ASCII: the folds below work on its bytes. Through
+        // Foundation's `replacingOccurrences`, one call per digraph, they were most of the cost
+        // of a name's keys, and those keys are most of an import's and of VERIFY's work.
+        var latin: [UInt8] = []
+        latin.reserveCapacity(word.utf8.count)
         for character in word.lowercased() {
             if apostrophes.contains(character) { continue }
             if let mapped = cyrillic[character] ?? latinFolds[character] {
-                latin += mapped
-            } else if character.isASCII, character.isLetter || character.isNumber {
-                latin.append(character)
+                latin.append(contentsOf: mapped.utf8)
+            } else if character.isASCII, character.isLetter || character.isNumber, let byte = character.asciiValue {
+                latin.append(byte)
             }
             // Anything else (other scripts' marks, symbols) carries no spelling information
             // that the other romanizations share, so it is dropped.
         }
-        for (from, to) in digraphs where latin.contains(from) {
-            latin = latin.replacingOccurrences(of: from, with: to)
-        }
+        for (from, to) in digraphBytes { replace(from, with: to, in: &latin) }
         // Fold doubled letters, then the glide `i` before a vowel (Yuliia ~ Yulia ~ Julia).
-        var folded: [Character] = []
-        for character in latin where folded.last != character { folded.append(character) }
-        var result = ""
-        for (index, character) in folded.enumerated() {
-            if character == "i", index + 1 < folded.count, "aeou".contains(folded[index + 1]) { continue }
-            result.append(character)
+        var folded: [UInt8] = []
+        folded.reserveCapacity(latin.count)
+        for byte in latin where folded.last != byte { folded.append(byte) }
+        var result: [UInt8] = []
+        result.reserveCapacity(folded.count)
+        for (index, byte) in folded.enumerated() {
+            if byte == UInt8(ascii: "i"), index + 1 < folded.count, vowels.contains(folded[index + 1]) { continue }
+            result.append(byte)
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
+    }
+
+    private static let digraphBytes: [([UInt8], [UInt8])] = digraphs.map { (Array($0.0.utf8), Array($0.1.utf8)) }
+    private static let vowels: Set<UInt8> = Set("aeou".utf8)
+
+    /// Replaces every occurrence of `pattern`, left to right and not overlapping, as
+    /// `replacingOccurrences(of:with:)` does.
+    static func replace(_ pattern: [UInt8], with replacement: [UInt8], in bytes: inout [UInt8]) {
+        guard let first = pattern.first, bytes.count >= pattern.count, bytes.contains(first) else { return }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + 4)
+        var index = 0
+        var changed = false
+        while index < bytes.count {
+            if bytes[index] == first, index + pattern.count <= bytes.count,
+               bytes[index..<(index + pattern.count)].elementsEqual(pattern) {
+                output.append(contentsOf: replacement)
+                index += pattern.count
+                changed = true
+            } else {
+                output.append(bytes[index])
+                index += 1
+            }
+        }
+        if changed { bytes = output }
     }
 }
