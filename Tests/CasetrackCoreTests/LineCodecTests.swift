@@ -53,6 +53,45 @@ struct LineCodecTests {
         }
     }
 
+    @Test("the byte-level codec quotes and splits exactly as the scalar-level reference")
+    func sameAsReference() throws {
+        // Every scalar, alone and inside a word.
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            for text in [String(scalar), "a" + String(scalar) + "b"] {
+                #expect(LineCodec.quote(text) == ReferenceLineCodec.quote(text), "U+\(String(value, radix: 16))")
+            }
+        }
+        // Random lines, well formed or not: the same tokens, or the same error message.
+        var random = SeededRandom(seed: 3)
+        let pieces = Self.alphabet.map(String.init) + ["\"\\u{", "}", "\\u{41}", "\\u{1F600}", "\\q", "k=", "\\", "ab"]
+        var compared = 0, failed = 0
+        for _ in 0..<20_000 {
+            let line = (0..<Int.random(in: 0...12, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+            let reference = Result { try ReferenceLineCodec.tokenize(line) }
+            let tokens = Result { try LineCodec.tokenize(line) }
+            switch (reference, tokens) {
+            case (.success(let expected), .success(let got)):
+                #expect(got.map(Self.scalars) == expected.map(Self.scalars), "line: \(line.debugDescription)")
+            case (.failure(let expected), .failure(let got)):
+                failed += 1
+                #expect("\(got)" == "\(expected)", "line: \(line.debugDescription)")
+            default:
+                Issue.record("line \(line.debugDescription): reference \(reference), byte-level \(tokens)")
+            }
+            compared += 1
+        }
+        // Both kinds were exercised.
+        #expect(failed > 1_000 && failed < compared - 1_000, "\(failed) of \(compared) refused")
+    }
+
+    static func scalars(_ token: Token) -> [Unicode.Scalar] {
+        switch token {
+        case .value(let text): Array(("v:" + text).unicodeScalars)
+        case .pair(let key, let text): Array(("p:" + key + "=" + text).unicodeScalars)
+        }
+    }
+
     @Test("requests survive line then parse")
     func requestRoundTrip() throws {
         var random = SeededRandom(seed: 2)

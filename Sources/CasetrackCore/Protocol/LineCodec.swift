@@ -20,96 +20,16 @@ public enum Token: Hashable, Sendable {
 /// characters (as `\u{…}`) and every script.
 public enum LineCodec {
     /// Splits a line (without its line feed) into tokens.
+    ///
+    /// Works on the line's UTF-8 bytes: every delimiter is ASCII and a value is a slice of
+    /// the line (copied only when it holds escapes), so a request or a stored list is read
+    /// without decoding it scalar by scalar (that was a tenth of a point read's cost).
     public static func tokenize(_ line: String) throws -> [Token] {
-        var tokens: [Token] = []
-        let scalars = Array(line.unicodeScalars)
-        var index = 0
-
-        func fail(_ message: String) -> CasetrackError {
-            CasetrackError(.badRequest, "\(message) at character \(index + 1)")
+        var line = line
+        return try line.withUTF8 { bytes in
+            var tokenizer = Tokenizer(bytes: bytes)
+            return try tokenizer.tokens()
         }
-
-        func readValue() throws -> String {
-            if index < scalars.count, scalars[index] == "\"" { return try readQuoted() }
-            var value = String.UnicodeScalarView()
-            while index < scalars.count, !isSeparator(scalars[index]) {
-                let scalar = scalars[index]
-                if scalar == "\"" { throw fail("a quote may only open a value") }
-                if scalar == "\\" { throw fail("a backslash is only allowed inside quotes") }
-                if isControl(scalar) { throw fail("control character \(hex(scalar)); escape it inside quotes") }
-                value.append(scalar)
-                index += 1
-            }
-            return String(value)
-        }
-
-        func readQuoted() throws -> String {
-            index += 1  // opening quote
-            var value = String.UnicodeScalarView()
-            while true {
-                guard index < scalars.count else { throw fail("unterminated quoted value") }
-                let scalar = scalars[index]
-                index += 1
-                switch scalar {
-                case "\"":
-                    if index < scalars.count, !isSeparator(scalars[index]) {
-                        throw fail("a quoted value must be followed by a space or the end of the line")
-                    }
-                    return String(value)
-                case "\\":
-                    guard index < scalars.count else { throw fail("unterminated escape") }
-                    let escaped = scalars[index]
-                    index += 1
-                    switch escaped {
-                    case "\"": value.append("\"")
-                    case "\\": value.append("\\")
-                    case "n": value.append("\n")
-                    case "t": value.append("\t")
-                    case "r": value.append("\r")
-                    case "u":
-                        guard index < scalars.count, scalars[index] == "{" else { throw fail("expected { after \\u") }
-                        index += 1
-                        var digits = ""
-                        while index < scalars.count, scalars[index] != "}", digits.count <= 6 {
-                            digits.unicodeScalars.append(scalars[index])
-                            index += 1
-                        }
-                        guard index < scalars.count, scalars[index] == "}", (1...6).contains(digits.count),
-                              digits.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
-                              let code = UInt32(digits, radix: 16), let decoded = Unicode.Scalar(code)
-                        else { throw fail("bad \\u{…} escape: 1 to 6 hex digits naming a Unicode scalar") }
-                        index += 1
-                        value.append(decoded)
-                    default:
-                        throw fail("unknown escape \\\(escaped); use \\\" \\\\ \\n \\t \\r or \\u{…}")
-                    }
-                default:
-                    if isControl(scalar) { throw fail("control character \(hex(scalar)) inside quotes; write it as \\u{…}") }
-                    value.append(scalar)
-                }
-            }
-        }
-
-        while true {
-            while index < scalars.count, isSeparator(scalars[index]) { index += 1 }
-            guard index < scalars.count else { break }
-            if scalars[index] == "\"" {
-                tokens.append(.value(try readQuoted()))
-                continue
-            }
-            // A bare word is a key when it starts with a letter and reaches `=` over key chars.
-            var probe = index
-            while probe < scalars.count, isKeyScalar(scalars[probe], first: probe == index) { probe += 1 }
-            if probe > index, probe < scalars.count, scalars[probe] == "=" {
-                let key = String(String.UnicodeScalarView(scalars[index..<probe]))
-                index = probe + 1
-                let value = index < scalars.count && !isSeparator(scalars[index]) ? try readValue() : ""
-                tokens.append(.pair(key: key, value: value))
-            } else {
-                tokens.append(.value(try readValue()))
-            }
-        }
-        return tokens
     }
 
     /// Writes a value so that ``tokenize(_:)`` reads it back unchanged: bare when that is
@@ -122,38 +42,42 @@ public enum LineCodec {
 
     /// Appends the quoted form of `value` to `output`.
     public static func quote(_ value: String, into output: inout String) {
-        if !value.isEmpty, value.unicodeScalars.allSatisfy(isBareSafe) {
-            output += value
-            return
-        }
-        output += "\""
-        // Runs of plain characters are copied whole; only what needs an escape is written on
-        // its own (this runs for every field of every answer and import row).
-        let scalars = value.unicodeScalars
-        var run = scalars.startIndex
-        var index = run
-        while index != scalars.endIndex {
-            let scalar = scalars[index]
-            let escape: String?
-            switch scalar {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\t": escape = "\\t"
-            case "\r": escape = "\\r"
-            default:
-                escape = isControl(scalar) || isWhitespace(scalar) && scalar != " "
-                    ? "\\u{" + String(scalar.value, radix: 16) + "}" : nil
+        var value = value
+        let quoted: String? = value.withUTF8 { bytes in
+            guard bytes.isEmpty || Self.firstNotBareSafe(bytes) != nil else { return nil }
+            // Runs of plain bytes are copied whole; only what needs an escape is decoded and
+            // written on its own (this runs for every field of every answer and import row).
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(bytes.count + 8)
+            escaped.append(UInt8(ascii: "\""))
+            var run = 0
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                let escape: String?
+                var length = 1
+                switch byte {
+                case UInt8(ascii: "\""): escape = "\\\""
+                case UInt8(ascii: "\\"): escape = "\\\\"
+                case 0x0A: escape = "\\n"
+                case 0x09: escape = "\\t"
+                case 0x0D: escape = "\\r"
+                default:
+                    length = Self.scalarLength(byte)
+                    escape = Self.special(bytes, at: index).flatMap { $0 == " " ? nil : "\\u{" + String($0.value, radix: 16) + "}" }
+                }
+                if let escape {
+                    escaped += UnsafeBufferPointer(rebasing: bytes[run..<index])
+                    escaped += escape.utf8
+                    run = index + length
+                }
+                index += length
             }
-            if let escape {
-                output += Substring(scalars[run..<index])
-                output += escape
-                run = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
+            escaped += UnsafeBufferPointer(rebasing: bytes[run..<min(index, bytes.count)])
+            escaped.append(UInt8(ascii: "\""))
+            return String(decoding: escaped, as: UTF8.self)
         }
-        output += Substring(scalars[run..<index])
-        output += "\""
+        output += quoted ?? value
     }
 
     /// Writes `key=value` with the value quoted as needed.
@@ -161,6 +85,43 @@ public enum LineCodec {
         output += key
         output += "="
         quote(value, into: &output)
+    }
+
+    /// How many bytes the UTF-8 sequence that `lead` starts takes.
+    static func scalarLength(_ lead: UInt8) -> Int {
+        switch lead {
+        case ..<0xC0: 1
+        case ..<0xE0: 2
+        case ..<0xF0: 3
+        default: 4
+        }
+    }
+
+    /// The scalar at `index` when it is a control character or white space (so never bare),
+    /// else nil. Only a few lead bytes can start one: most text (Latin, Cyrillic) is passed
+    /// over without decoding.
+    static func special(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Unicode.Scalar? {
+        let byte = bytes[index]
+        if byte < 0x80 {
+            return byte < 0x20 || byte == 0x20 || byte == 0x7F ? Unicode.Scalar(byte) : nil
+        }
+        guard byte == 0xC2 || byte == 0xE1 || byte == 0xE2 || byte == 0xE3 else { return nil }
+        let length = scalarLength(byte)
+        guard index + length <= bytes.count else { return nil }
+        var value = UInt32(byte) & (length == 2 ? 0x1F : 0x0F)
+        for offset in 1..<length { value = value << 6 | UInt32(bytes[index + offset] & 0x3F) }
+        guard let scalar = Unicode.Scalar(value), isControl(scalar) || isWhitespace(scalar) else { return nil }
+        return scalar
+    }
+
+    /// The offset of the first byte that keeps `bytes` from being written bare, if any.
+    static func firstNotBareSafe(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "=") { return index }
+            if special(bytes, at: index) != nil { return index }
+        }
+        return nil
     }
 
     static func isSeparator(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
