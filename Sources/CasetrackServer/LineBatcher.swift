@@ -6,7 +6,7 @@ import NIOCore
 /// lines that arrived together and writes their answers in one go, instead of one socket write
 /// (and one wait for it) per answer. Lines still come one by one to a client that sends one at
 /// a time: a batch is what one read of the socket brought, never a wait for more.
-final class LineBatcher: ChannelInboundHandler {
+final class LineBatcher: HoldsBurst {
     typealias InboundIn = InboundLine
     typealias InboundOut = [InboundLine]
 
@@ -21,8 +21,29 @@ final class LineBatcher: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    // The decoder hands on the last lines at end of input (or when the connection goes),
-    // with no read-complete after them: deliver them before passing the event on.
+    func deliver(_ context: ChannelHandlerContext) {
+        guard !pending.isEmpty else { return }
+        context.fireChannelRead(wrapInboundOut(take()))
+        // Without a read-complete, the async channel would hold these lines back.
+        context.fireChannelReadComplete()
+    }
+
+    private func take() -> [InboundLine] {
+        defer { pending = [] }
+        return pending
+    }
+}
+
+/// A handler that holds back what one read burst brought (lines, answers) until its
+/// read-complete. The decoder hands on the last lines at end of input (or when the connection
+/// goes) with no read-complete after them: what is held is delivered before such an event is
+/// passed on.
+protocol HoldsBurst: ChannelInboundHandler {
+    /// Hands on what is held.
+    func deliver(_ context: ChannelHandlerContext)
+}
+
+extension HoldsBurst {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         deliver(context)
         context.fireUserInboundEventTriggered(event)
@@ -36,17 +57,5 @@ final class LineBatcher: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         deliver(context)
         context.fireErrorCaught(error)
-    }
-
-    private func deliver(_ context: ChannelHandlerContext) {
-        guard !pending.isEmpty else { return }
-        context.fireChannelRead(wrapInboundOut(take()))
-        // Without a read-complete, the async channel would hold these lines back.
-        context.fireChannelReadComplete()
-    }
-
-    private func take() -> [InboundLine] {
-        defer { pending = [] }
-        return pending
     }
 }

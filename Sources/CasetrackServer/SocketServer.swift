@@ -111,11 +111,13 @@ public struct SocketServer: Service {
                 try channel.pipeline.syncOperations.addHandler(PartialLineTracker(watch: watch))
                 try channel.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
+                let state = ConnectionState(session: Session(peer: peer, listener: name, cap: cap, logger: logger))
+                try channel.pipeline.syncOperations.addHandler(ImmediateReads(state: state, dispatcher: dispatcher, watch: watch))
                 try channel.pipeline.syncOperations.addHandler(LineBatcher())
                 let connection = try NIOAsyncChannel<[InboundLine], ByteBuffer>(wrappingChannelSynchronously: channel)
                 accepted.insert(connection)
                 live.insert(channel)
-                let peerLogger = Session.logger(logger, for: peer)
+                let peerLogger = state.session.logger
                 let refusal = counter.admit(uid: peer.uid, limits: settings.current.limits)
                 if let refusal {
                     peerLogger.notice("client disconnected", metadata: [
@@ -128,8 +130,9 @@ public struct SocketServer: Service {
                     live.remove(channel)
                     if refusal == nil { counter.release(uid: peer.uid) }
                 }
-                return Connection(channel: connection, peer: peer, listener: name, cap: cap, refusal: refusal, watch: watch,
-                                  logger: peerLogger, dispatcher: dispatcher, notices: notices)
+                return Connection(channel: connection, refusal: refusal, watch: watch,
+                                  logger: peerLogger, dispatcher: dispatcher, notices: notices,
+                                  state: NIOLoopBound(state, eventLoop: channel.eventLoop))
             }
         }
         switch listener {

@@ -1,4 +1,4 @@
-import CasetrackCore
+@testable import CasetrackCore
 import CasetrackTestSupport
 import Testing
 
@@ -93,5 +93,28 @@ struct DateTests {
         #expect(Timestamp("2025-05-23") == Timestamp(unixMilliseconds: 1_747_958_400_000))
         #expect(Timestamp("2025-05-23T25:00:00Z") == nil)
         #expect(Timestamp(unixMilliseconds: -1).description == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test("fast forms agree with the plain ones: held-for against counting month by month, printed days and instants against concatenation")
+    func fastFormsAgree() {
+        var random = SeededRandom(seed: 7)
+        // Every start in 1990-2031 against ends up to 40 years on, month ends and leap days included.
+        for _ in 0..<200_000 {
+            let start = Day(daysSinceEpoch: Int.random(in: 7_300...22_645, using: &random))
+            let end = start.adding(days: Int.random(in: -40...14_700, using: &random))
+            var months = 0
+            if start <= end { while start.adding(months: months + 1) <= end { months += 1 } }
+            let expected = start <= end
+                ? HeldDuration(years: months / 12, months: months % 12, days: end.daysSinceEpoch - start.adding(months: months).daysSinceEpoch)
+                : HeldDuration()
+            #expect(HeldDuration.between(start, end) == expected, "\(start) to \(end)")
+            let stamp = Timestamp(unixMilliseconds: Int64(start.daysSinceEpoch) * 86_400_000 + Int64.random(in: 0..<86_400_000, using: &random))
+            let (y, m, d) = stamp.day.components
+            let ms = Int(stamp.unixMilliseconds - Int64(stamp.day.daysSinceEpoch) * 86_400_000)
+            let plain = Day.pad(y, 4) + "-" + Day.pad(m, 2) + "-" + Day.pad(d, 2) + "T" + Day.pad(ms / 3_600_000, 2) + ":"
+                + Day.pad(ms / 60_000 % 60, 2) + ":" + Day.pad(ms / 1000 % 60, 2) + "." + Day.pad(ms % 1000, 3) + "Z"
+            #expect(stamp.description == plain)
+            #expect(start.description == String(plain.prefix(10)))
+        }
     }
 }

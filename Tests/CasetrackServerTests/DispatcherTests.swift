@@ -23,14 +23,14 @@ struct DispatcherTests {
         let settings: LiveSettings
         let dispatcher: Dispatcher
 
-        init(configure: (inout DaemonConfiguration) -> Void = { _ in }) throws {
+        init(servesNow: Bool = false, configure: (inout DaemonConfiguration) -> Void = { _ in }) throws {
             var configuration = DaemonConfiguration()
             configure(&configuration)
             var members: [Role: [Principal]] = [:]
             for (uid, role) in DispatcherTests.roles { members[role, default: []].append(.user(String(uid))) }
             let access = try AccessPolicy(members: members, ownUID: DispatcherTests.ownUID, directory: Directory())
             settings = LiveSettings(configuration, access: access)
-            store = StoreDouble(onCommit: hub.publish)
+            store = StoreDouble(servesNow: servesNow, onCommit: hub.publish)
             dispatcher = Dispatcher(store: store, notices: NoticeService(store: store, hub: hub, settings: settings),
                                     serverName: "casetrackd/test", maximumLineLength: 1_000, settings: settings,
                                     logger: log.logger, now: { Timestamp(unixMilliseconds: 1_780_000_000_000) })

@@ -13,8 +13,19 @@ actor StoreDouble: CaseStore {
     private var seq: Int64 = 0
     var failure: (any Error)?
     var trimmed: Int64 = 0
+    /// With `servesNow`, the records as ``getNow(_:)`` reads them without waiting (a copy
+    /// kept at each commit, as a real store's committed pages are).
+    nonisolated let servesNow: Bool
+    private nonisolated let committed = Mutex<[CaseID: CaseRecord]>([:])
 
-    init(onCommit: @escaping @Sendable ([Notice]) -> Void) { self.onCommit = onCommit }
+    init(servesNow: Bool = false, onCommit: @escaping @Sendable ([Notice]) -> Void) {
+        self.servesNow = servesNow
+        self.onCommit = onCommit
+    }
+
+    nonisolated func getNow(_ id: CaseID) -> CaseRecord? {
+        servesNow ? committed.withLock { $0[id] } : nil
+    }
 
     func fail(with error: (any Error)?) { failure = error }
 
@@ -27,6 +38,7 @@ actor StoreDouble: CaseStore {
         var change = change
         change.event.seq = seq
         records[change.record.id] = change.record
+        committed.withLock { $0[change.record.id] = change.record }
         events.append(change.event)
         onCommit([Notice(event: change.event, record: change.record)])
         return change

@@ -27,6 +27,32 @@ struct ProtocolSessionTests {
         }
     }
 
+    @Test("GETs among changes in one write see every change answered before them, in order; a last GET before a half-close is answered")
+    func readsAmongWrites() throws {
+        let daemon = try Daemon()
+        let session = try daemon.raw()
+        // GETs that the daemon answers at once, on its event loop, and changes that wait for
+        // their commit, mixed in one write and sent again at once from a second connection.
+        let other = try daemon.raw()
+        try session.send(Self.add + "\nGET C-000001\nSET-STATUS C-000001 missing\nGET C-000001\nget C-000001\n"
+                         + "SET-STATUS C-000001 captive\nGET C-000001\nGET C-000002\nPING\n")
+        #expect(try session.answer().last == "OK id=C-000001 version=1 seq=1")
+        #expect(try session.answer().first?.hasPrefix("D id=C-000001 status=captive ") == true)
+        #expect(try session.answer().last?.hasPrefix("OK ") == true)
+        for _ in 0..<2 { #expect(try session.answer().first?.hasPrefix("D id=C-000001 status=missing category=civilian version=2 ") == true) }
+        #expect(try session.answer().last?.hasPrefix("OK ") == true)
+        #expect(try session.answer().first?.hasPrefix("D id=C-000001 status=captive category=civilian version=3 ") == true)
+        #expect(try session.answer().first?.hasPrefix("ERR not-found ") == true)
+        #expect(try session.answer() == ["OK"])
+        // What one connection was told is what another reads next.
+        try other.send("GET C-000001\n")
+        #expect(try other.answer().first?.hasPrefix("D id=C-000001 status=captive category=civilian version=3 ") == true)
+        try other.send("GET C-000001")
+        other.halfClose()
+        #expect(try other.answer().first?.hasPrefix("D id=C-000001 status=captive category=civilian version=3 ") == true)
+        #expect(try other.line() == nil, "closed after the last answer")
+    }
+
     @Test("a subscription inside one pipelined write: its answer before its first notice, answers in order")
     func subscriptionInOneWrite() throws {
         let daemon = try Daemon()

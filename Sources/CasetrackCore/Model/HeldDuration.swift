@@ -70,7 +70,14 @@ public struct HeldDuration: Hashable, Sendable, CustomStringConvertible {
     /// The time between two days in whole years, months and days, for people to read.
     public static func between(_ start: Day, _ end: Day) -> HeldDuration {
         guard start <= end else { return HeldDuration() }
-        var months = 0
+        // The most whole months from `start` that still end on or before `end`: counted from
+        // the calendar months between them, then corrected by one at a month's end. (Counted
+        // one month at a time, a case held eight years cost a hundred date conversions on
+        // every answer that showed it.)
+        let (startYear, startMonth, _) = start.components
+        let (endYear, endMonth, _) = end.components
+        var months = max(0, (endYear - startYear) * 12 + endMonth - startMonth)
+        while months > 0, start.adding(months: months) > end { months -= 1 }
         while start.adding(months: months + 1) <= end { months += 1 }
         let days = end.daysSinceEpoch - start.adding(months: months).daysSinceEpoch
         return HeldDuration(years: months / 12, months: months % 12, days: days)

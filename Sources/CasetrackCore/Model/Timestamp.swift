@@ -10,6 +10,23 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String {
         let msOfDay = Int(unixMilliseconds - Int64(day.daysSinceEpoch) * 86_400_000)
         let seconds = msOfDay / 1000
+        let (y, m, d) = day.components
+        // Two of these in every answer with a record: written as bytes, not concatenated.
+        if (0...9999).contains(y) {
+            return String(unsafeUninitializedCapacity: 24) { buffer in
+                Day.writeDate(y, m, d, into: buffer)
+                buffer[10] = UInt8(ascii: "T")
+                Day.writeDigits(seconds / 3600, width: 2, into: buffer, at: 11)
+                buffer[13] = UInt8(ascii: ":")
+                Day.writeDigits(seconds / 60 % 60, width: 2, into: buffer, at: 14)
+                buffer[16] = UInt8(ascii: ":")
+                Day.writeDigits(seconds % 60, width: 2, into: buffer, at: 17)
+                buffer[19] = UInt8(ascii: ".")
+                Day.writeDigits(msOfDay % 1000, width: 3, into: buffer, at: 20)
+                buffer[23] = UInt8(ascii: "Z")
+                return 24
+            }
+        }
         return day.description + "T" + Day.pad(seconds / 3600, 2) + ":" + Day.pad(seconds / 60 % 60, 2) + ":"
             + Day.pad(seconds % 60, 2) + "." + Day.pad(msOfDay % 1000, 3) + "Z"
     }

@@ -15,6 +15,12 @@ public struct Fields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
 
     public init() { items = [] }
 
+    /// Room for `capacity` items without growing (a record fills about twenty).
+    public init(reservingCapacity capacity: Int) {
+        items = []
+        items.reserveCapacity(capacity)
+    }
+
     public init(dictionaryLiteral elements: (String, FieldValue)...) {
         items = elements.map { (key: $0.0, value: $0.1) }
     }
@@ -91,6 +97,7 @@ public struct Fields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
     /// `key=value` tokens separated by single spaces.
     public var text: String {
         var output = ""
+        output.reserveCapacity(items.count * 24)
         for item in items {
             switch item.value {
             case .string(let value):
@@ -98,7 +105,9 @@ public struct Fields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
                 LineCodec.pair(item.key, value, into: &output)
             case .int(let value):
                 if !output.isEmpty { output += " " }
-                output += item.key + "=" + String(value)
+                output += item.key
+                output += "="
+                output += String(value)
             case .list(let values):
                 for value in values {
                     if !output.isEmpty { output += " " }

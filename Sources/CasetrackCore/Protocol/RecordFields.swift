@@ -4,7 +4,7 @@
 extension CaseRecord {
     /// The record as an answer line. `today` fixes the computed "held for" fields.
     public func fields(today: Day) -> Fields {
-        var fields = Fields()
+        var fields = Fields(reservingCapacity: 24)
         fields.append("id", id.description)
         fields.append("status", status.rawValue)
         fields.append("category", category.rawValue)

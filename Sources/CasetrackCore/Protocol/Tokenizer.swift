@@ -122,13 +122,15 @@ struct Tokenizer {
         case UInt8(ascii: "u"):
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw fail("expected { after \\u") }
             index += 1
-            // Up to seven scalars are taken before the check, so that the position an error
-            // names is the same whatever the digits are.
+            // Characters are taken until the brace or a seventh, then checked: the position a
+            // bad escape names is where the taking stopped (counted in characters, as people
+            // see them, so a combining mark does not count on its own).
             let start = index
-            var taken = 0
-            while index < bytes.count, bytes[index] != UInt8(ascii: "}"), taken <= 6 {
-                index += LineCodec.scalarLength(bytes[index])
-                taken += 1
+            var taken = ""
+            while index < bytes.count, bytes[index] != UInt8(ascii: "}"), taken.count <= 6 {
+                let length = LineCodec.scalarLength(bytes[index])
+                taken += text(index..<min(index + length, bytes.count))
+                index += length
             }
             index = min(index, bytes.count)
             let digits = bytes[start..<index]

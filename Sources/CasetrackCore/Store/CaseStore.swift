@@ -16,6 +16,10 @@ public protocol CaseStore: Sendable {
                 clock: WriteClock) async throws -> CaseChange
 
     func get(_ id: CaseID) async throws -> CaseRecord?
+    /// The case, read on the calling thread without waiting, when the store can do that (a
+    /// few microseconds); nil otherwise, and when there is no such case or the read fails:
+    /// then ``get(_:)`` says which. It sees every change acknowledged before it began.
+    func getNow(_ id: CaseID) -> CaseRecord?
     /// The events of a case, oldest first; `nil` when there is no such case.
     func history(_ id: CaseID) async throws -> [HistoryEvent]?
     func list(_ filter: CaseFilter, today: Day, limit: Int, after: CaseID?) async throws -> [CaseRecord]
@@ -240,4 +244,9 @@ public struct DuplicateReport: Sendable {
     public static func bestFirst(_ x: DuplicateCandidate, _ y: DuplicateCandidate) -> Bool {
         (x.score, y.a, y.b) > (y.score, x.a, x.b)
     }
+}
+
+extension CaseStore {
+    /// A store that cannot read without waiting answers every read through ``get(_:)``.
+    public func getNow(_ id: CaseID) -> CaseRecord? { nil }
 }

@@ -11,9 +11,6 @@ import ServiceLifecycle
 /// ``NoticeService``. ``SocketServer`` only binds, accepts and quiesces.
 struct Connection: Sendable {
     let channel: NIOAsyncChannel<[InboundLine], ByteBuffer>
-    let peer: PeerIdentity
-    let listener: String
-    let cap: Role
     /// Set when a connection limit turns the client away: it is told so, then closed.
     let refusal: CasetrackError?
     let watch: ConnectionWatch
@@ -21,6 +18,8 @@ struct Connection: Sendable {
     let logger: Logger
     let dispatcher: Dispatcher
     let notices: NoticeService
+    /// The session, shared with the ``ImmediateReads`` handler between batches of lines.
+    let state: NIOLoopBound<ConnectionState>
 
     /// Answers to a batch of pipelined lines are written once this many bytes are waiting,
     /// rather than all at the end: a client reading as it goes gets its first answers sooner.
@@ -29,7 +28,7 @@ struct Connection: Sendable {
     typealias Feeds = ThrowingTaskGroup<NoticeFeed.Outcome, any Error>
 
     func run() async {
-        var session = Session(peer: peer, listener: listener, cap: cap, logger: logger)
+        var session = state.value.session
         do {
             try await channel.executeThenClose { inbound, _ in
                 let output = ConnectionOutput(channel: channel.channel, watch: watch)
@@ -38,18 +37,25 @@ struct Connection: Sendable {
                     return
                 }
                 try await output.send(dispatcher.greeting(for: session).encoded(.text) + "\n")
+                state.value.open = true
                 try await withThrowingTaskGroup(of: NoticeFeed.Outcome.self) { feeds in
                     // However the connection ends (even by a thrown error), its subscription
                     // ends with it: no queue stays registered in the hub.
                     defer { session.subscription?.stop() }
                     try await withGracefulShutdownHandler {
                         for try await lines in inbound {
-                            guard try await answer(lines, session: &session, feeds: &feeds, output: output) else { return }
+                            // The handler may have used the session since the last lines.
+                            session = state.value.session
+                            let goOn = try await answer(lines, session: &session, feeds: &feeds, output: output)
+                            state.value.session = session
+                            state.value.answered += lines.count
+                            guard goOn else { return }
                         }
                     } onGracefulShutdown: {
                         // Stop reading new requests; the ones already read are answered first.
                         channel.channel.close(mode: .input, promise: nil)
                     }
+                    state.value.open = false
                     // A subscriber keeps its sending side open; its end of input ends the feed too.
                     var outcome: NoticeFeed.Outcome?
                     if let subscription = session.subscription {

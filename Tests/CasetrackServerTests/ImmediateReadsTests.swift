@@ -1,0 +1,126 @@
+import CasetrackCore
+@testable import CasetrackServer
+import NIOCore
+import NIOEmbedded
+import Testing
+
+/// GETs answered on the event loop: the same answer as through the connection's task, with
+/// the same limits, and never out of order with the lines the task answers.
+@Suite("Immediate reads")
+struct ImmediateReadsTests {
+    typealias Fixture = DispatcherTests.Fixture
+
+    func text(_ reply: Reply?, _ format: WireFormat = .text) -> String? {
+        guard let reply else { return nil }
+        var text = ""
+        reply.write(format, into: &text)
+        return text
+    }
+
+    @Test("a GET is answered at once, as the dispatcher answers it; anything else is left to the task")
+    func sameAnswer() async throws {
+        let fixture = try Fixture(servesNow: true) { $0.auditReads = true }
+        var writer = fixture.session(.writer)
+        _ = await fixture.ask(DispatcherTests.addLine, &writer)
+        var reader = fixture.session(.reader)
+        let now = text(fixture.dispatcher.answerNow(.line(ByteBuffer(string: "get\tC-000001")), session: &reader))
+        #expect(now?.hasPrefix("D id=C-000001 ") == true)
+        #expect(now == (await fixture.ask("GET C-000001", &reader)).text)
+        // Audited as through the task: twice, the same way.
+        let audits = fixture.log.all.filter { $0.message == "records read" }
+        #expect(audits.count == 2 && audits.allSatisfy { $0.metadata["cases"] == "C-000001" })
+        // Not a GET, a malformed GET, a missing case, a role that may not read: the task says.
+        for line in ["PING", "GETX C-000001", "GET", "GET C-000001 extra=1", "GET C-000009", "LIST", " GET C-000001"] {
+            #expect(fixture.dispatcher.answerNow(.line(ByteBuffer(string: line)), session: &reader) == nil, "\(line)")
+        }
+        var observer = fixture.session(.observer)
+        #expect(fixture.dispatcher.answerNow(.line(ByteBuffer(string: "GET C-000001")), session: &observer) == nil)
+        #expect(fixture.dispatcher.answerNow(.tooLong(byteCount: 5_000), session: &reader) == nil)
+        // A store that cannot read without waiting leaves every GET to the task.
+        let plain = try Fixture()
+        var other = plain.session(.writer)
+        _ = await plain.ask(DispatcherTests.addLine, &other)
+        #expect(plain.dispatcher.answerNow(.line(ByteBuffer(string: "GET C-000001")), session: &other) == nil)
+    }
+
+    @Test("the request rate counts GETs answered at once and through the task alike")
+    func rateShared() async throws {
+        let fixture = try Fixture(servesNow: true) { $0.limits.requestRate = 3 }
+        var writer = fixture.session(.writer)
+        _ = await fixture.ask(DispatcherTests.addLine, &writer)
+        var reader = fixture.session(.reader)
+        #expect(await fixture.ask("PING", &reader).text == "OK\n")
+        #expect(text(fixture.dispatcher.answerNow(.line(ByteBuffer(string: "GET C-000001")), session: &reader))?.hasPrefix("D ") == true)
+        #expect(await fixture.ask("PING", &reader).text == "OK\n")
+        let fourth = text(fixture.dispatcher.answerNow(.line(ByteBuffer(string: "GET C-000001")), session: &reader))
+        #expect(fourth?.hasPrefix("ERR limit-exceeded limit=request_rate ") == true, "\(fourth ?? "nil")")
+    }
+
+    /// The handler in a pipeline of its own: what it writes, and what it passes on to the task.
+    struct Pipe {
+        let channel = EmbeddedChannel()
+        let state: ConnectionState
+
+        init(_ fixture: Fixture) throws {
+            state = ConnectionState(session: fixture.session(.reader))
+            try channel.pipeline.syncOperations.addHandler(
+                ImmediateReads(state: state, dispatcher: fixture.dispatcher, watch: ConnectionWatch()))
+        }
+
+        func send(_ lines: [String]) throws {
+            // One read burst: its lines, then one read-complete (writeInbound would add one
+            // after each line).
+            for line in lines { channel.pipeline.syncOperations.fireChannelRead(NIOAny(InboundLine.line(ByteBuffer(string: line)))) }
+            channel.pipeline.syncOperations.fireChannelReadComplete()
+        }
+
+        /// The verbs of the lines passed on to the task.
+        func forwarded() throws -> [String] {
+            var lines: [String] = []
+            while case .line(let buffer)? = try channel.readInbound(as: InboundLine.self) { lines.append(String(buffer: buffer)) }
+            return lines
+        }
+
+        /// The answers written by the handler, one string per write.
+        func written() throws -> [String] {
+            var writes: [String] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { writes.append(String(buffer: buffer)) }
+            return writes
+        }
+    }
+
+    @Test("answers keep request order: after a line passed on, GETs wait for the task too")
+    func order() async throws {
+        let fixture = try Fixture(servesNow: true)
+        var writer = fixture.session(.writer)
+        _ = await fixture.ask(DispatcherTests.addLine, &writer)
+        let pipe = try Pipe(fixture)
+        // Before the greeting, nothing is answered here.
+        try pipe.send(["GET C-000001"])
+        #expect(try pipe.written().isEmpty && pipe.forwarded() == ["GET C-000001"])
+        pipe.state.answered = 1
+        pipe.state.open = true
+        // Two GETs of one read go out in one write; the PING after them goes to the task, and
+        // so does the GET after the PING.
+        try pipe.send(["GET C-000001", "get C-000001", "PING", "GET C-000001"])
+        let writes = try pipe.written()
+        #expect(writes.count == 1 && writes[0].components(separatedBy: "\n").filter { $0.hasPrefix("D id=C-000001 ") }.count == 2)
+        #expect(try pipe.forwarded() == ["PING", "GET C-000001"])
+        try pipe.send(["GET C-000001"])
+        #expect(try pipe.written().isEmpty && pipe.forwarded() == ["GET C-000001"])
+        // Once the task answered all three, GETs are answered here again, in the session's format.
+        pipe.state.answered = 4
+        pipe.state.session.format = .json
+        try pipe.send(["GET C-000001"])
+        #expect(try pipe.written().first?.hasPrefix(#"D {"id":"C-000001""#) == true)
+        // A subscribed session's lines all go to the task.
+        var session = pipe.state.session
+        #expect(await fixture.ask("SUBSCRIBE", &session).text.hasPrefix("OK"))
+        pipe.state.session = session
+        #expect(pipe.state.session.subscription != nil)
+        try pipe.send(["GET C-000001"])
+        #expect(try pipe.written().isEmpty && pipe.forwarded() == ["GET C-000001"])
+        pipe.state.session.subscription?.stop()
+        _ = try pipe.channel.finish()
+    }
+}
