@@ -142,7 +142,9 @@ final class GroupCommitWriter: Sendable {
                     let thread = Thread { [self] in
                         finished.resume(with: Result { try commitUntilStopped() })
                     }
-                    thread.name = "casetrack-writer"
+                    // Linux keeps 15 bytes of a thread's name: a longer one was refused, and
+                    // the writer showed in top and perf under the runtime's name.
+                    thread.name = "ct-writer"
                     thread.start()
                 }
             } onGracefulShutdown: {

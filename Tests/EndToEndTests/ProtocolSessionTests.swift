@@ -177,11 +177,14 @@ struct ProtocolSessionTests {
         #expect(data == 3_000 && final == "OK count=3000")
     }
 
-    @Test("HELLO checks the version; QUIT closes")
+    @Test("HELLO checks the version; QUIT closes, and what was sent after it is not answered")
     func helloQuit() throws {
         let daemon = try Daemon()
+        let writer = try daemon.raw()
+        try writer.send(Self.add + "\n")
+        #expect(try writer.answer().last?.hasPrefix("OK id=C-000001") == true)
         let session = try daemon.raw()
-        try session.send("HELLO 2\nHELLO 1 format=json\nQUIT\n")
+        try session.send("HELLO 2\nHELLO 1 format=json\nQUIT\nGET C-000001\nPING\n")
         #expect(try session.answer().first?.hasPrefix("ERR unsupported-version") == true)
         #expect(try session.answer().first?.hasPrefix(#"OK {"protocol":1"#) == true)
         #expect(try session.answer() == ["OK {}"])

@@ -38,6 +38,8 @@ struct Connection: Sendable {
                 }
                 try await output.send(dispatcher.greeting(for: session).encoded(.text) + "\n")
                 state.value.open = true
+                // However the connection ends, nothing more is answered on the event loop.
+                defer { state.value.open = false }
                 try await withThrowingTaskGroup(of: NoticeFeed.Outcome.self) { feeds in
                     // However the connection ends (even by a thrown error), its subscription
                     // ends with it: no queue stays registered in the hub.
@@ -49,13 +51,17 @@ struct Connection: Sendable {
                             let goOn = try await answer(lines, session: &session, feeds: &feeds, output: output)
                             state.value.session = session
                             state.value.answered += lines.count
-                            guard goOn else { return }
+                            // After QUIT (or a refusal that closes), lines already read are
+                            // neither answered nor run, here or on the event loop.
+                            guard goOn else {
+                                state.value.open = false
+                                return
+                            }
                         }
                     } onGracefulShutdown: {
                         // Stop reading new requests; the ones already read are answered first.
                         channel.channel.close(mode: .input, promise: nil)
                     }
-                    state.value.open = false
                     // A subscriber keeps its sending side open; its end of input ends the feed too.
                     var outcome: NoticeFeed.Outcome?
                     if let subscription = session.subscription {
