@@ -140,11 +140,12 @@ final class GroupCommitWriter: Sendable {
             try await withGracefulShutdownHandler {
                 try await withCheckedThrowingContinuation { (finished: CheckedContinuation<Void, any Error>) in
                     let thread = Thread { [self] in
+                        // Named from inside: on Linux, Foundation applies a name set before
+                        // start to nothing, so the writer showed in top and perf under the
+                        // name of the thread that made it. Linux keeps 15 bytes of a name.
+                        Thread.current.name = "ct-writer"
                         finished.resume(with: Result { try commitUntilStopped() })
                     }
-                    // Linux keeps 15 bytes of a thread's name: a longer one was refused, and
-                    // the writer showed in top and perf under the runtime's name.
-                    thread.name = "ct-writer"
                     thread.start()
                 }
             } onGracefulShutdown: {

@@ -26,6 +26,15 @@ final class Acknowledged: Sendable {
 
 @Suite("Durability and lifecycle of the daemon")
 struct DurabilityTests {
+    @Test("the thread that commits is named ct-writer, as top -H and perf show it")
+    func writerThreadName() throws {
+        let daemon = try Daemon()
+        let pid = try #require(daemon.process?.processIdentifier)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }
+        #expect(names.contains("ct-writer\n"), "\(names)")
+    }
+
     @Test("data survives a restart")
     func restart() throws {
         let daemon = try Daemon()
