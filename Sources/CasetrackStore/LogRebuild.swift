@@ -112,13 +112,7 @@ public enum LogRebuild {
         try old.close()
 
         progress("verifying the rebuilt file")
-        let report = try new.read { db in
-            var report = ChainReport()
-            try SQLiteCaseStore.verifyChain(&report, db)
-            try SQLiteCaseStore.verifyRows(&report, db)
-            try SQLiteCaseStore.verifyCounts(&report, db)
-            return report
-        }
+        let report = try new.read { db in try SQLiteCaseStore.verifyWhole(db) }
         guard report.ok else {
             let first = report.problems.first.map { "\($0.subject): \($0.message)" } ?? ""
             throw CasetrackError(.storageFailure,

@@ -9,15 +9,91 @@ import GRDB
 // case's row is its last after-image, the side tables and counters follow from the rows).
 
 extension SQLiteCaseStore {
+    /// Cases, and events, checked per read transaction. One transaction for the whole check
+    /// held the WAL for its two minutes on a million cases: no checkpoint could pass it, so
+    /// every write meanwhile grew the WAL. Each part is checked in a snapshot of its own.
+    static let verifyCasesPerRead: Int64 = 20_000
+    static let verifyEventsPerRead = 100_000
+
     public func verify() async throws -> ChainReport {
-        try await read { db in
-            defer { Self.returnFreedMemory() }
+        try await verify(casesPerRead: Self.verifyCasesPerRead, eventsPerRead: Self.verifyEventsPerRead)
+    }
+
+    /// The log up to its last event when the check began, and the cases as they stand when
+    /// each range of them is read: every range is one consistent snapshot of rows and log.
+    func verify(casesPerRead: Int64, eventsPerRead: Int) async throws -> ChainReport {
+        defer { Self.returnFreedMemory() }
+        var (report, walk) = try await read { db in
             var report = ChainReport()
-            try Self.verifyChain(&report, db)
-            try Self.verifyRows(&report, db)
+            let walk = try Self.startChain(&report, db)
+            return (report, walk)
+        }
+        while !walk.done {
+            (report, walk) = try await read { [report, walk] db in
+                var report = report, walk = walk
+                try Self.verifyChain(&report, &walk, limit: eventsPerRead, db)
+                return (report, walk)
+            }
+        }
+        var range = CaseRange(next: 0, end: walk.lastCase)
+        while range.next <= range.end {
+            (report, range) = try await read { [report, range] db in
+                var report = report, range = range
+                let upTo = min(range.end, range.next + casesPerRead - 1)
+                try Self.verifyRows(&report, from: range.next, through: upTo, db)
+                range.next = upTo + 1
+                return (report, range)
+            }
+        }
+        return try await read { [report] db in
+            var report = report
             try Self.verifyCounts(&report, db)
             return report
         }
+    }
+
+    /// Where the check of the chain stands between read transactions.
+    struct ChainWalk: Sendable {
+        var previous: String
+        var imagesFrom: Int64
+        /// The next event due; nil before the first.
+        var expected: Int64?
+        /// The last event checked (or the last trimmed, before any).
+        var after: Int64
+        /// The last event when the check began: later ones are left for the next check.
+        let end: Int64
+        /// The event counter then: it must name that last event.
+        let counter: Int64
+        /// The highest case id anywhere (rows or log) when the check began.
+        let lastCase: Int64
+        var done: Bool { after >= end }
+    }
+
+    struct CaseRange: Sendable {
+        var next: Int64
+        let end: Int64
+    }
+
+    /// Reads where the log begins and ends; checks that the counter names its last event.
+    static func startChain(_ report: inout ChainReport, _ db: Database) throws -> ChainWalk {
+        let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0
+        let counter = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
+        let lastCase = max(try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases") ?? 0,
+                           try Int64.fetchOne(db, sql: "SELECT max(case_id) FROM events WHERE image IS NOT NULL") ?? 0)
+        let walk = ChainWalk(previous: try EventChain.anchor(db), imagesFrom: try EventChain.imagesFrom(db), expected: nil,
+                             after: try trimmedThrough(db), end: end, counter: counter, lastCase: lastCase)
+        report.head = walk.previous
+        return walk
+    }
+
+    /// The whole check in the caller's one transaction (a file nothing else writes: a rebuild's).
+    static func verifyWhole(_ db: Database) throws -> ChainReport {
+        var report = ChainReport()
+        var walk = try startChain(&report, db)
+        while !walk.done { try verifyChain(&report, &walk, limit: verifyEventsPerRead, db) }
+        try verifyRows(&report, from: 0, through: walk.lastCase, db)
+        try verifyCounts(&report, db)
+        return report
     }
 
     /// Gives the memory a walk over the whole register freed back to the system. glibc keeps
@@ -33,45 +109,59 @@ extension SQLiteCaseStore {
         #endif
     }
 
-    /// Recomputes the chain over every event kept; names each event missing, changed or moved.
-    static func verifyChain(_ report: inout ChainReport, _ db: Database) throws {
-        var previous = try EventChain.anchor(db)
-        let imagesFrom = try EventChain.imagesFrom(db)
-        var expected: Int64? = nil
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(EventChain.columns), hash FROM events ORDER BY seq")
+    /// Recomputes the chain over the next `limit` events kept; names each event missing,
+    /// changed or moved.
+    static func verifyChain(_ report: inout ChainReport, _ walk: inout ChainWalk, limit: Int, _ db: Database) throws {
+        // Retention removed events not yet checked since the last read: the chain goes on
+        // from the hash it kept of the last one removed.
+        let trimmed = try trimmedThrough(db)
+        if trimmed > walk.after {
+            walk.previous = try EventChain.anchor(db)
+            walk.after = trimmed
+            if walk.expected != nil { walk.expected = trimmed + 1 }
+        }
+        let rows = try Row.fetchCursor(db, sql: "SELECT \(EventChain.columns), hash FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                                       arguments: [walk.after, walk.end, limit])
+        var read = 0
         while let row = try rows.next() {
             let seq: Int64 = row[0]
             let values = (0..<EventChain.columnCount).map { row[$0] as DatabaseValue }
             let stored: String? = row[EventChain.columnCount]
             if report.events == 0 { report.firstSeq = seq }
-            if let expected, seq != expected {
+            if let expected = walk.expected, seq != expected {
                 report.problem("event \(expected)", seq - expected == 1
                     ? "missing: deleted from the history" : "events \(expected) to \(seq - 1) are missing: deleted from the history")
             }
-            let computed = EventChain.link(previous, values, imagesFrom: imagesFrom)
+            let computed = EventChain.link(walk.previous, values, imagesFrom: walk.imagesFrom)
             if stored != computed {
                 report.problem("event \(seq)", stored == nil
                     ? "has no hash" : "does not match its hash: it, or the event before it, was changed, moved or removed")
             }
             // Go on from the stored hash: one changed event is named once, not every event
             // after it.
-            previous = stored ?? computed
-            expected = seq + 1
+            walk.previous = stored ?? computed
+            walk.expected = seq + 1
+            walk.after = seq
             report.events += 1
             report.lastSeq = seq
+            read += 1
         }
-        report.head = previous
-        let counter = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
-        if report.events > 0, counter != report.lastSeq {
-            report.problem("event \(report.lastSeq + 1)", "the event counter is at \(counter) but the last event is \(report.lastSeq): events were removed from the end")
+        // Fewer than asked: nothing more up to the end (the last ones were deleted).
+        if read < limit { walk.after = walk.end }
+        report.head = walk.previous
+        if walk.done, walk.end > 0, walk.counter != walk.end {
+            report.problem("event \(walk.end + 1)", "the event counter is at \(walk.counter) but the last event is \(walk.end): events were removed from the end")
         }
     }
 
-    /// Walks the cases and their last after-images side by side, both in id order.
-    static func verifyRows(_ report: inout ChainReport, _ db: Database) throws {
+    /// Walks the cases with ids `first...last` and their last after-images side by side, both
+    /// in id order.
+    static func verifyRows(_ report: inout ChainReport, from first: Int64, through last: Int64, _ db: Database) throws {
         // With retention, a case unchanged since the trim has no image left to check against.
         let complete = try trimmedThrough(db) == 0
-        let images = try Row.fetchCursor(db, sql: "SELECT case_id, seq, image FROM events WHERE image IS NOT NULL ORDER BY case_id, seq")
+        let images = try Row.fetchCursor(db, sql: """
+            SELECT case_id, seq, image FROM events WHERE image IS NOT NULL AND case_id BETWEEN ? AND ? ORDER BY case_id, seq
+            """, arguments: [first, last])
         var pending = try images.next()
         /// The last image of the next case that has one: (case, seq, image).
         func nextImage() throws -> (Int64, Int64, Data)? {
@@ -84,7 +174,8 @@ extension SQLiteCaseStore {
             pending = nil
             return last
         }
-        let cases = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseTableColumns.joined(separator: ", ")) FROM cases ORDER BY id")
+        let cases = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseTableColumns.joined(separator: ", ")) FROM cases WHERE id BETWEEN ? AND ? ORDER BY id",
+                                        arguments: [first, last])
         var image = try nextImage()
         var row = try cases.next()
         while image != nil || row != nil {

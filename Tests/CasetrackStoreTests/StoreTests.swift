@@ -19,6 +19,14 @@ func withStore<T>(_ body: (SQLiteCaseStore, String) async throws -> T) async thr
     }
 }
 
+/// A fresh temporary folder for the test's duration.
+func withFolder<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-store-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    return try await body(folder)
+}
+
 let testToday = Day(year: 2026, month: 6, day: 15)!
 let testActor = Actor(uid: 1000, pid: 4242)
 
