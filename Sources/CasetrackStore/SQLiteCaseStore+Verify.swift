@@ -21,7 +21,9 @@ extension SQLiteCaseStore {
 
     /// The log up to its last event when the check began, and the cases as they stand when
     /// each range of them is read: every range is one consistent snapshot of rows and log.
-    func verify(casesPerRead: Int64, eventsPerRead: Int) async throws -> ChainReport {
+    /// `betweenReads` runs after each read transaction but the last (tests write there).
+    func verify(casesPerRead: Int64, eventsPerRead: Int,
+                betweenReads: @Sendable () async throws -> Void = {}) async throws -> ChainReport {
         defer { Self.returnFreedMemory() }
         var (report, walk) = try await read { db in
             var report = ChainReport()
@@ -29,6 +31,7 @@ extension SQLiteCaseStore {
             return (report, walk)
         }
         while !walk.done {
+            try await betweenReads()
             (report, walk) = try await read { [report, walk] db in
                 var report = report, walk = walk
                 try Self.verifyChain(&report, &walk, limit: eventsPerRead, db)
@@ -37,6 +40,7 @@ extension SQLiteCaseStore {
         }
         var range = CaseRange(next: 0, end: walk.lastCase)
         while range.next <= range.end {
+            try await betweenReads()
             (report, range) = try await read { [report, range] db in
                 var report = report, range = range
                 let upTo = min(range.end, range.next + casesPerRead - 1)
@@ -45,6 +49,7 @@ extension SQLiteCaseStore {
                 return (report, range)
             }
         }
+        try await betweenReads()
         return try await read { [report] db in
             var report = report
             try Self.verifyCounts(&report, db)

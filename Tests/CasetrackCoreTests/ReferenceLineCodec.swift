@@ -4,12 +4,21 @@
 /// ``LineCodec`` now works on UTF-8 bytes; the tests hold the two to the same tokens, the same
 /// quoting and the same error messages.
 enum ReferenceLineCodec {
-    static func isSeparator(_ scalar: Unicode.Scalar) -> Bool { LineCodec.isSeparator(scalar) }
+    static func isSeparator(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
     static func isControl(_ scalar: Unicode.Scalar) -> Bool { LineCodec.isControl(scalar) }
     static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool { LineCodec.isWhitespace(scalar) }
-    static func isBareSafe(_ scalar: Unicode.Scalar) -> Bool { LineCodec.isBareSafe(scalar) }
-    static func isKeyScalar(_ scalar: Unicode.Scalar, first: Bool) -> Bool { LineCodec.isKeyScalar(scalar, first: first) }
     static func hex(_ scalar: Unicode.Scalar) -> String { LineCodec.hex(scalar) }
+
+    static func isBareSafe(_ scalar: Unicode.Scalar) -> Bool {
+        !(scalar == "\"" || scalar == "\\" || scalar == "=" || isControl(scalar) || isWhitespace(scalar))
+    }
+
+    static func isKeyScalar(_ scalar: Unicode.Scalar, first: Bool) -> Bool {
+        let value = scalar.value
+        let letter = (0x61...0x7A).contains(value) || (0x41...0x5A).contains(value)
+        if first { return letter }
+        return letter || (0x30...0x39).contains(value) || scalar == "_" || scalar == "-"
+    }
 
     /// Splits a line (without its line feed) into tokens.
     static func tokenize(_ line: String) throws -> [Token] {

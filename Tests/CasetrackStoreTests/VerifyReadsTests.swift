@@ -2,6 +2,7 @@ import CasetrackCore
 @testable import CasetrackStore
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 /// VERIFY reads the register in ranges, each in a read transaction of its own, so that the
@@ -66,20 +67,26 @@ struct VerifyReadsTests {
         }
     } }
 
-    @Test("changes made while VERIFY reads are not counted against it; the next one checks them")
+    @Test("changes written between VERIFY's reads are not counted against it; the next one checks them")
     func writesDuringVerify() async throws { try await withFolder { folder in
         let path = folder.appendingPathComponent("cases.sqlite").path
         try await Self.register(path)
         try await ImageMigrationTests.withRunning(path) { store in
             let before = try await store.verify()
-            async let checked = store.verify(casesPerRead: 1, eventsPerRead: 1)
-            for number in 1...30 where number != 22 {  // 22 was merged away
-                _ = try await store.setStatus(CaseID(number: Int64(number)), to: .missing, details: EventDetails(), actor: testActor,
+            // One change between every two reads, to cases both checked and not yet checked.
+            let written = Mutex(0)
+            let during = try await store.verify(casesPerRead: 1, eventsPerRead: 1) {
+                let number = written.withLock { count -> Int in
+                    count += 1
+                    return count
+                }
+                let id = 41 - number  // from the last case down: checked ones and ones still to check
+                guard number <= 30, id != 22 else { return }  // 22 was merged away
+                _ = try await store.setStatus(CaseID(number: Int64(id)), to: .missing, details: EventDetails(), actor: testActor,
                                               expectVersion: nil, correction: true, clock: clock(Int64(1_000 + number)))
             }
-            let during = try await checked
             #expect(during.ok, "\(Self.summary(during))")
-            #expect(during.lastSeq >= before.lastSeq)
+            #expect(during.lastSeq == before.lastSeq, "the log as it stood when the check began")
             let after = try await store.verify()
             #expect(after.ok && after.lastSeq == before.lastSeq + 29, "\(Self.summary(after))")
         }

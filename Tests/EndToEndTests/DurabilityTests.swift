@@ -29,6 +29,8 @@ struct DurabilityTests {
     @Test("the thread that commits is named ct-writer, as top -H and perf show it")
     func writerThreadName() throws {
         let daemon = try Daemon()
+        // A committed write: the writer thread is running (it names itself as it starts).
+        try daemon.casectl("add", "--name", "Гордієнко Мирослава", "--category", "civilian", "--status", "missing")
         let pid = try #require(daemon.process?.processIdentifier)
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
         let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }

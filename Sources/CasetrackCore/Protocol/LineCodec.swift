@@ -124,14 +124,8 @@ public enum LineCodec {
         return nil
     }
 
-    static func isSeparator(_ scalar: Unicode.Scalar) -> Bool { scalar == " " || scalar == "\t" }
-
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
-    }
-
-    static func isBareSafe(_ scalar: Unicode.Scalar) -> Bool {
-        !(scalar == "\"" || scalar == "\\" || scalar == "=" || isControl(scalar) || isWhitespace(scalar))
     }
 
     /// Unicode's White_Space property, from its short fixed list: the property lookup is slow,
@@ -141,13 +135,6 @@ public enum LineCodec {
         case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
         default: return false
         }
-    }
-
-    static func isKeyScalar(_ scalar: Unicode.Scalar, first: Bool) -> Bool {
-        let value = scalar.value
-        let letter = (0x61...0x7A).contains(value) || (0x41...0x5A).contains(value)
-        if first { return letter }
-        return letter || (0x30...0x39).contains(value) || scalar == "_" || scalar == "-"
     }
 
     static func hex(_ scalar: Unicode.Scalar) -> String {
