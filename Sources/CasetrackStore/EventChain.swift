@@ -22,10 +22,16 @@ enum EventChain {
         note, version, changes, category, unit, tags, threshold, exchange, phase, tally
         """
     /// The columns hashed, in order: those `append` writes, `hash` aside.
-    static let columns = columnsBeforeImagesList + ", image"
+    static let columns = columnsBeforeImagesList + ", image, details"
     /// How many of ``columns`` an event from before images is hashed with.
     static let columnsBeforeImages = 21
-    static let columnCount = 22
+    static let columnCount = 23
+    static let imageIndex = 21
+    /// Since schema v10 a captivity event carries its details (`details`), hashed after the
+    /// image. An event without details is hashed without the column, as every event was
+    /// before v10, so that their hashes still hold; clearing a captivity event's details,
+    /// or giving another event some, breaks its hash all the same.
+    static let detailsIndex = 22
     /// The hash before the first event.
     static let genesis = String(repeating: "0", count: 64)
     static let domain = Array("casetrack-event-v1".utf8)
@@ -46,7 +52,9 @@ enum EventChain {
     /// The hash of the event in `values`, hashed with its image or without, by its seq.
     static func link(_ previous: String, _ values: [DatabaseValue], imagesFrom: Int64) -> String {
         let seq = Int64.fromDatabaseValue(values[0]) ?? 0
-        return seq >= imagesFrom ? link(previous, values) : link(previous, values.prefix(columnsBeforeImages))
+        if seq < imagesFrom { return link(previous, values.prefix(columnsBeforeImages)) }
+        if values.count > detailsIndex, values[detailsIndex] != .null { return link(previous, values) }
+        return link(previous, values.prefix(imageIndex + 1))
     }
 
     /// The first event hashed with its image.

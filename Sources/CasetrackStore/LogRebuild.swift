@@ -183,8 +183,8 @@ public enum LogRebuild {
                             outcome.cut = "event \(seq) does not match its hash (changed, or damaged)"
                             return
                         }
-                        if let image = Data.fromDatabaseValue(values[EventChain.columnCount - 1]), !image.isEmpty,
-                           CanonicalValues.decode(image).map({ $0.count == RowCoding.caseTableColumns.count }) != true {
+                        if let image = Data.fromDatabaseValue(values[EventChain.imageIndex]), !image.isEmpty,
+                           CanonicalValues.decode(image).map({ (try? RowCoding.padded($0)) != nil }) != true {
                             outcome.cut = "event \(seq) holds an after-image that cannot be read"
                             return
                         }
@@ -216,7 +216,8 @@ public enum LogRebuild {
         let images = try Row.fetchCursor(db, sql: "SELECT case_id, image FROM events WHERE image IS NOT NULL ORDER BY case_id, seq")
         var current: (Int64, Data)?
         func make(_ image: Data) throws {
-            guard !image.isEmpty, let values = CanonicalValues.decode(image) else { return }
+            guard !image.isEmpty, let decoded = CanonicalValues.decode(image) else { return }
+            let values = try RowCoding.padded(decoded)
             try SQLiteCaseStore.run(RowCoding.insertCase, StatementArguments(values), db)
             try SQLiteCaseStore.insertKeys(try RowCoding.record(tableValues: values), db)
             outcome.cases += 1

@@ -6,10 +6,14 @@ import GRDB
 // quoting, which reads back exactly; the side tables (tags, refs, name keys) exist for indexes.
 
 enum RowCoding {
-    static let caseColumns = """
+    static let caseColumns = caseColumnsV9 + ", proof_on, proof_kind, death_place, death_cause, remains"
+    /// The record's columns up to schema v9. A migration before v10 reads records with these
+    /// and NULL for the rest (``caseColumnsBeforeV10``): the later columns did not exist yet.
+    static let caseColumnsV9 = """
         id, status, category, names, birth, unit, tags, since, ended, last_place, detention_place, refs, notes, \
         version, created_at, updated_at, sex, service_number, rank, birth_place
         """
+    static let caseColumnsBeforeV10 = caseColumnsV9 + ", NULL, NULL, NULL, NULL, NULL"
 
     static func encodeList(_ values: [String]) -> String {
         values.map { LineCodec.quote($0) }.joined(separator: " ")
@@ -52,7 +56,18 @@ enum RowCoding {
                 guard let sex = Sex(rawValue: text) else { throw corrupt("case \(CaseID(number: id)) has an unknown sex") }
                 return sex
             },
-            serviceNumber: columns.text(17), rank: columns.text(18), birthPlace: columns.text(19))
+            serviceNumber: columns.text(17), rank: columns.text(18), birthPlace: columns.text(19),
+            proofOfLife: try date(columns.text(20)).map { on in
+                guard let kind = columns.text(21).flatMap(ProofKind.init(rawValue:)) else {
+                    throw corrupt("case \(CaseID(number: id)) has a proof of life of no known kind")
+                }
+                return ProofOfLife(on: on, kind: kind)
+            },
+            deathPlace: columns.text(22), deathCause: columns.text(23),
+            remains: try columns.text(24).map { text in
+                guard let remains = RemainsState(rawValue: text) else { throw corrupt("case \(CaseID(number: id)) has an unknown state of remains") }
+                return remains
+            })
     }
 
     /// Where each of ``caseColumns`` sits among ``caseTableColumns``.
@@ -60,13 +75,23 @@ enum RowCoding {
         caseTableColumns.firstIndex(of: name.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// A record from the values of a whole row, in ``caseTableColumns`` order (an after-image).
-    static func record(tableValues values: [DatabaseValue]) throws -> CaseRecord {
-        guard values.count == caseTableColumns.count, caseColumnPositions.count == 20 else {
-            throw corrupt("a case image holds \(values.count) values, not \(caseTableColumns.count)")
-        }
+    /// A record from the values of a whole row, in ``caseTableColumns`` order (an after-image;
+    /// one written before the last columns were added lacks them: see ``padded(_:)``).
+    static func record(tableValues: [DatabaseValue]) throws -> CaseRecord {
+        let values = try padded(tableValues)
+        guard caseColumnPositions.count == 25 else { throw corrupt("the case columns are not all in the table") }
         return try record(CaseColumns(text: { String.fromDatabaseValue(values[caseColumnPositions[Int($0)]]) },
                                       integer: { Int64.fromDatabaseValue(values[caseColumnPositions[Int($0)]]) ?? 0 }))
+    }
+
+    /// An after-image's values as a whole row: an image written before columns were added
+    /// (schema v10 added the captivity facts) holds the first of them, and the others were
+    /// NULL then.
+    static func padded(_ values: [DatabaseValue]) throws -> [DatabaseValue] {
+        guard values.count >= caseTableColumnsV9.count, values.count <= caseTableColumns.count else {
+            throw corrupt("a case image holds \(values.count) values, not \(caseTableColumns.count)")
+        }
+        return values + Array(repeating: .null, count: caseTableColumns.count - values.count)
     }
 
     static func event(_ row: Row) throws -> HistoryEvent {
@@ -83,6 +108,9 @@ enum RowCoding {
             threshold: row["threshold"],
             exchange: (row["exchange"] as String?).map { name in
                 ExchangeMark(name: name, phase: row["phase"] ?? 0, returned: ExchangeMark.tally(from: row["tally"]))
+            },
+            details: try (row["details"] as String?).map { text in
+                do { return try CaptivityDetails(text: text) } catch { throw corrupt("event \(row["seq"] as Int64) has details that cannot be read") }
             })
     }
 
@@ -101,7 +129,11 @@ enum RowCoding {
 
     /// The columns ``caseValues(_:)`` fills, in its order (the `cases` table but its rowid alias
     /// comes first).
-    static let caseTableColumns = [
+    static let caseTableColumns = caseTableColumnsV9 + [
+        "proof_on", "proof_day", "proof_kind", "death_place", "death_cause", "remains",
+    ]
+    /// The columns as schema v9 had them, which its migration wrote the first images with.
+    static let caseTableColumnsV9 = [
         "id", "status", "category", "names", "birth", "unit", "unit_key", "tags", "since", "since_day", "ended",
         "ended_day", "last_place", "detention_place", "refs", "notes", "version", "created_at", "updated_at",
         "sex", "service_number", "rank", "birth_place",
@@ -115,6 +147,10 @@ enum RowCoding {
             record.endedOn?.firstDay.daysSinceEpoch, record.lastKnownPlace, record.detentionPlace,
             encodeList(record.references), record.notes, record.version, record.createdAt.unixMilliseconds,
             record.updatedAt.unixMilliseconds, record.sex?.rawValue, record.serviceNumber, record.rank, record.birthPlace,
+            // The day a proof of life may have been, at the latest: "older than a year" means
+            // certainly older.
+            record.proofOfLife?.on.description, record.proofOfLife?.on.lastDay.daysSinceEpoch, record.proofOfLife?.kind.rawValue,
+            record.deathPlace, record.deathCause, record.remains?.rawValue,
         ]
         return values.map { $0?.databaseValue ?? .null }
     }

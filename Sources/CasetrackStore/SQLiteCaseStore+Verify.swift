@@ -201,8 +201,10 @@ extension SQLiteCaseStore {
                 let values = (0..<current.count).map { current[$0] as DatabaseValue }
                 if bytes.isEmpty {
                     report.problem("case \(CaseID(number: id))", "has a row, but it was merged into another case (event \(seq)): the row was put back outside casetrack")
-                } else if Data(CanonicalValues.encode(values)) != bytes {
-                    let expected = CanonicalValues.decode(bytes) ?? []
+                } else if Data(CanonicalValues.encode(values)) != bytes,
+                          // An image from before the last columns were added lacks them.
+                          CanonicalValues.decode(bytes).flatMap({ try? RowCoding.padded($0) }) != values {
+                    let expected = CanonicalValues.decode(bytes).flatMap { try? RowCoding.padded($0) } ?? []
                     let differing = RowCoding.caseTableColumns.indices
                         .filter { $0 >= expected.count || expected[$0] != values[$0] }
                         .map { RowCoding.caseTableColumns[$0] }

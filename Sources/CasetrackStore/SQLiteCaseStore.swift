@@ -318,11 +318,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
         var event = event
         event.seq = try bump("event_seq", db)
         let image = image ?? (event.kind.changesRecord ? record.map(RowImage.row) ?? .unchanged : .unchanged)
-        let values = RowCoding.eventValues(event, record) + [image.databaseValue]
-        let hash = EventChain.link(try EventChain.head(db), values)
+        let values = RowCoding.eventValues(event, record) + [image.databaseValue, event.details?.text.databaseValue ?? .null]
+        let hash = EventChain.link(try EventChain.head(db), values, imagesFrom: .min)
         try run("""
             INSERT INTO events (\(EventChain.columns), hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, StatementArguments(values + [hash.databaseValue]), db)
         return event.seq
     }

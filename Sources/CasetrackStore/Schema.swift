@@ -239,7 +239,7 @@ enum Schema {
                 CREATE INDEX case_match_keys_by_case ON case_match_keys(case_id);
                 """)
             // The keys of the cases already on record: computed here, once.
-            let records = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases")
+            let records = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseColumnsBeforeV10) FROM cases")
             while let row = try records.next() {
                 try SQLiteCaseStore.insertMatchKeys(try RowCoding.record(row), db)
             }
@@ -295,17 +295,33 @@ enum Schema {
             let changing = EventKind.allCases.filter(\.changesRecord).map { "'\($0.rawValue)'" }.joined(separator: ", ")
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT (SELECT max(seq) FROM events WHERE case_id = c.id AND kind IN (\(changing))),
-                       \(RowCoding.caseTableColumns.map { "c.\($0)" }.joined(separator: ", "))
+                       \(RowCoding.caseTableColumnsV9.map { "c.\($0)" }.joined(separator: ", "))
                 FROM cases c
                 """)
             while let row = try rows.next() {
                 guard let seq = row[0] as Int64? else { continue }
-                let values = (1...RowCoding.caseTableColumns.count).map { row[$0] as DatabaseValue }
+                let values = (1...RowCoding.caseTableColumnsV9.count).map { row[$0] as DatabaseValue }
                 try db.execute(sql: "UPDATE events SET image = ? WHERE seq = ?", arguments: [Data(CanonicalValues.encode(values)), seq])
             }
             try db.execute(sql: """
                 UPDATE events SET image = X'' WHERE seq IN (
                     SELECT (SELECT max(seq) FROM events WHERE case_id = m.id AND kind IN (\(changing))) FROM merged_cases m)
+                """)
+        }
+        migrator.registerMigration("v10: captivity events") { db in
+            try db.execute(sql: """
+                -- A captivity event's own fields (transfer, sighting…), in the protocol's
+                -- key=value form; hashed with the event when present.
+                ALTER TABLE events ADD COLUMN details TEXT;
+                -- What the captivity events make of the case (CaptivityRules).
+                ALTER TABLE cases ADD COLUMN proof_on TEXT;
+                ALTER TABLE cases ADD COLUMN proof_day INTEGER;
+                ALTER TABLE cases ADD COLUMN proof_kind TEXT;
+                ALTER TABLE cases ADD COLUMN death_place TEXT;
+                ALTER TABLE cases ADD COLUMN death_cause TEXT;
+                ALTER TABLE cases ADD COLUMN remains TEXT;
+                -- "No proof of life for a year" among open cases.
+                CREATE INDEX cases_by_proof ON cases(status, proof_day);
                 """)
         }
         return migrator

@@ -54,6 +54,15 @@ enum Output {
         rows.append(("held for", record.heldFor(today: today).map { readable($0) + (record.status.isOpen ? ", still" : "") } ?? "unknown"))
         rows.append(("last known place", record.lastKnownPlace ?? "-"))
         rows.append(("detention place", record.detentionPlace ?? "-"))
+        rows.append(("proof of life", record.proofOfLife.map { proof in
+            let age = HeldDuration.between(min(proof.on.lastDay, today), today)
+            return "\(proof.on) (\(proof.kind.rawValue)), \(readable(age)) ago"
+        } ?? "none"))
+        if record.status == .deceased || record.deathPlace != nil || record.remains != nil {
+            if let place = record.deathPlace { rows.append(("place of death", place)) }
+            if let cause = record.deathCause { rows.append(("cause of death", cause)) }
+            rows.append(("remains", record.remains?.rawValue ?? "not recorded"))
+        }
         rows.append(("references", record.references.isEmpty ? "-" : record.references.joined(separator: ", ")))
         rows.append(("notes", record.notes ?? "-"))
         rows.append(("created", record.createdAt.description))
@@ -110,6 +119,8 @@ enum Output {
             case .stale: change = "no update for \(event.threshold ?? "?") (alert)"
             case .test: change = "test notice"
             case .exchange: change = "exchange phase completed"
+            case .transfer, .hospital, .sighting, .communication, .death, .remains, .retraction:
+                change = ([captivity(event)] + event.changes).joined(separator: "; ")
             }
             if let mark = event.exchange {
                 change += " (exchange \(LineCodec.quote(mark.name)), phase \(mark.phase))"
@@ -119,6 +130,26 @@ enum Output {
                     "uid \(event.actor.uid) pid \(event.actor.pid)", event.note ?? ""]
         }
         grid(header, rows)
+    }
+
+    /// A captivity event in a few words: `transfer "A" -> "B"`, `sighting: letter at "P"`.
+    static func captivity(_ event: HistoryEvent) -> String {
+        let details = event.details ?? CaptivityDetails()
+        func place(_ text: String?) -> String { text.map { LineCodec.quote($0) } ?? "(unknown)" }
+        var words: String
+        switch event.kind {
+        case .transfer: words = "transfer \(place(details.from)) -> \(place(details.to))"
+        case .hospital: words = "hospital \(place(details.place))" + (details.until.map { " until \($0)" } ?? "")
+        case .sighting, .communication:
+            words = "\(event.kind.rawValue): \(details.proof?.rawValue ?? "?")" + (details.place.map { " at \(LineCodec.quote($0))" } ?? "")
+        case .death:
+            words = "death" + (details.place.map { " at \(LineCodec.quote($0))" } ?? "") + (details.cause.map { ": \($0)" } ?? "")
+        case .remains: words = "remains \(details.remains?.rawValue ?? "?")" + (details.place.map { " at \(LineCodec.quote($0))" } ?? "")
+        case .retraction: return "withdraws event \(details.corrects.map(String.init) ?? "?")"
+        default: words = event.kind.rawValue
+        }
+        if let corrects = details.corrects { words += " (corrects event \(corrects))" }
+        return words
     }
 
     static func statistics(_ statistics: CaseStatistics) {

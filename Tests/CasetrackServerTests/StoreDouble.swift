@@ -69,6 +69,14 @@ actor StoreDouble: CaseStore {
                                            expectVersion: expectVersion, clock: clock))
     }
 
+    func recordEvent(_ id: CaseID, _ type: CaptivityEventType, _ captivity: CaptivityDetails, details: EventDetails,
+                     actor: Actor, expectVersion: Int?, clock: WriteClock) async throws -> CaseChange {
+        try check()
+        let earlier = events.filter { $0.caseID == id && $0.details != nil }
+        return commit(try CaptivityRules.record(try current(id), type, captivity, details: details, earlier: earlier,
+                                                actor: actor, expectVersion: expectVersion, clock: clock))
+    }
+
     func get(_ id: CaseID) async throws -> CaseRecord? {
         try check()
         return records[id]

@@ -9,8 +9,10 @@ import Testing
 @Suite("The event chain: verify, and tampering found")
 struct ChainTests {
     /// A history with every kind of event: imports, status changes and corrections, updates,
-    /// a merge and an unmerge, an exchange completed, a test notice.
-    static func history(_ daemon: Daemon) throws {
+    /// a merge and an unmerge, an exchange completed, a test notice, captivity events and a
+    /// correction of one. Returns the seq of the sighting that stays counted.
+    @discardableResult
+    static func history(_ daemon: Daemon) throws -> Int64 {
         let client = try daemon.client()
         try ImportExportTests.populate(client)
         func send(_ verb: String, _ positional: [String] = [], _ options: [(key: String, value: String)] = []) throws {
@@ -27,6 +29,13 @@ struct ChainTests {
         try send("MERGE", ["C-000020"], [("into", "C-000021")] + keepTarget)
         try send("UNMERGE", ["C-000020"])
         try send("MERGE", ["C-000032"], [("into", "C-000033"), ("note", "одна людина")] + keepTarget)
+        func event(_ id: String, _ type: String, _ options: [(key: String, value: String)]) throws -> Int64 {
+            try #require(try client.request(Request(verb: "EVENT", positional: [id, type], options: options)).get().int("seq"))
+        }
+        _ = try event("C-000003", "transfer", [("to", "Колонія №3, Горлівка"), ("at", "2024-03"), ("source", "ICRC")])
+        let wrong = try event("C-000003", "sighting", [("proof", "testimony"), ("at", "2024-05"), ("place", "Горлівка")])
+        return try event("C-000003", "sighting", [("proof", "letter"), ("at", "2024-06-02"), ("corrects", String(wrong)),
+                                                  ("note", "the testimony was of another man")])
     }
 
     func verify(_ daemon: Daemon) throws -> (ok: Bool, json: [String: Any], stdout: String) {
@@ -72,9 +81,13 @@ struct ChainTests {
     @Test("verify names an event changed, deleted or swapped, a case row edited, added or put back, a side row lost, a counter moved")
     func tampering() throws {
         let original = try Daemon()
-        try Self.history(original)
+        let sighting = try Self.history(original)
         #expect(original.stop() == 0)
         let tampers: [(sql: String, named: [String])] = [
+            // A captivity event's own fields are in its hash; so is their absence.
+            ("UPDATE events SET details = NULL WHERE seq = \(sighting)", ["event \(sighting)"]),
+            ("UPDATE events SET details = replace(details, 'letter', 'video') WHERE seq = \(sighting)", ["event \(sighting)"]),
+            ("UPDATE cases SET proof_kind = 'visit' WHERE id = 3", ["case C-000003"]),
             ("UPDATE events SET source = 'a forged source' WHERE seq = 40", ["event 40"]),
             ("DELETE FROM events WHERE seq = 41", ["event 41"]),
             ("UPDATE events SET seq = -1 WHERE seq = 50; UPDATE events SET seq = 50 WHERE seq = 51; UPDATE events SET seq = 51 WHERE seq = -1",

@@ -290,6 +290,18 @@ struct RoleTests {
             _ = try writer.request(Request(verb: "SET-STATUS", positional: [CaseID(number: Int64(index)).description, "captive"],
                                            options: [("note", "бачили \(names[index - 1])"), ("source", "лист \(names[index - 1])")])).get()
         }
+        // Captivity events: their places and the cause of death are personal data too.
+        for index in 1...10 {
+            let id = CaseID(number: Int64(index)).description
+            _ = try writer.request(Request(verb: "EVENT", positional: [id, "transfer"],
+                                           options: [("to", "Колонія \(index)"), ("at", "2024-03")])).get()
+            _ = try writer.request(Request(verb: "EVENT", positional: [id, "sighting"],
+                                           options: [("proof", "letter"), ("place", "Табір \(index)"), ("at", "2025-01")])).get()
+        }
+        _ = try writer.request(Request(verb: "SET-STATUS", positional: ["C-000002", "deceased"], options: [("at", "2025-06")])).get()
+        _ = try writer.request(Request(verb: "EVENT", positional: ["C-000002", "death"],
+                                       options: [("place", "Лікарня смерті"), ("cause", "причина смерті")])).get()
+        let captivityEvents = 22
         _ = try writer.request(Request(verb: "TEST-NOTICE", options: [("note", "нотатка для \(names[0])")])).get()
         watcher.send("UNSUBSCRIBE\nSUBSCRIBE since=0\n")
         let last = try daemon.lastSequence()
@@ -299,7 +311,11 @@ struct RoleTests {
         let received = watcher.finish()
         let notices = received.split(separator: "\n").filter { $0.hasPrefix("N ") }
         let changes = stride(from: 1, through: names.count, by: 3).underestimatedCount
-        #expect(notices.count == 2 * (names.count + changes + 1), "live and replayed notices: \(notices.count)")
+        #expect(notices.count == 2 * (names.count + changes + captivityEvents + 1), "live and replayed notices: \(notices.count)")
+        #expect(!received.contains("Колонія") && !received.contains("Табір") && !received.contains("Лікарня")
+                && !received.contains("причина"), "an observer saw a place or a cause of a captivity event")
+        // What is not personal: that there was a proof of life, when, and of which kind.
+        #expect(notices.filter { $0.contains("kind=sighting") && $0.contains("proof=letter") }.count == 20)
         for (index, name) in names.enumerated() {
             for word in name.split(separator: " ") + latin(index).split(separator: " ") {
                 #expect(!received.contains(word), "an observer saw \(word)")

@@ -7,7 +7,9 @@ import Foundation
 /// Columns: `names`, `tags` and `refs` hold lists (in CSV: values joined by `|`); `ended`
 /// (the date a closed case closed) becomes the event date `at` of the imported case; `id`,
 /// `version`, `since_precision`, `held`, `held_days`, `created_at` and `updated_at` are the
-/// exporting daemon's and are ignored. Every other column is a key of `ADD`.
+/// exporting daemon's and are ignored; so are the facts its captivity events made (proof of
+/// life, death, remains), which an import cannot carry without the events. Every other column
+/// is a key of `ADD`.
 public enum CaseFile {
     public enum Format: String, Sendable, CaseIterable {
         case csv, json
@@ -16,13 +18,15 @@ public enum CaseFile {
     /// Columns written by an export, in order: all of them for a reader, those without
     /// personal data for an observer.
     public static let columns = ["id", "status", "category", "names", "since", "ended", "birth", "birth_place", "sex",
-                                 "service_number", "rank", "unit", "tags", "last_place", "detention_place", "refs", "notes"]
+                                 "service_number", "rank", "unit", "tags", "last_place", "detention_place", "refs", "notes",
+                                 "proof_of_life", "proof_kind", "death_place", "death_cause", "remains"]
     public static let observerColumns = ["id", "status", "category", "since", "ended", "held", "version"]
 
     static let listColumns: [String: String] = ["names": "name", "name": "name", "tags": "tag", "tag": "tag",
                                                  "refs": "ref", "ref": "ref"]
     static let ignoredColumns: Set<String> = ["id", "version", "since_precision", "held", "held_days", "created_at",
-                                              "updated_at"]
+                                              "updated_at", "proof_of_life", "proof_kind", "death_place", "death_cause",
+                                              "remains"]
     /// Separates the values of a list column in CSV.
     public static let listSeparator: Character = "|"
 

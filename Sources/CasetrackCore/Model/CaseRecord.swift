@@ -24,6 +24,12 @@ public struct CaseRecord: Hashable, Sendable {
     /// External reference numbers (lists, registries), unique across all cases, sorted.
     public var references: [String]
     public var notes: String?
+    /// The last proof that the person was alive (from sightings and communications).
+    public var proofOfLife: ProofOfLife?
+    /// Of a deceased person, from the death and remains events.
+    public var deathPlace: String?
+    public var deathCause: String?
+    public var remains: RemainsState?
     /// Incremented by every change; a write may name the version it expects.
     public var version: Int
     public var createdAt: Timestamp
@@ -34,8 +40,13 @@ public struct CaseRecord: Hashable, Sendable {
         tags: [String] = [], status: Status, since: PartialDate? = nil, endedOn: PartialDate? = nil,
         lastKnownPlace: String? = nil, detentionPlace: String? = nil, references: [String] = [],
         notes: String? = nil, version: Int, createdAt: Timestamp, updatedAt: Timestamp,
-        sex: Sex? = nil, serviceNumber: String? = nil, rank: String? = nil, birthPlace: String? = nil
+        sex: Sex? = nil, serviceNumber: String? = nil, rank: String? = nil, birthPlace: String? = nil,
+        proofOfLife: ProofOfLife? = nil, deathPlace: String? = nil, deathCause: String? = nil, remains: RemainsState? = nil
     ) {
+        self.proofOfLife = proofOfLife
+        self.deathPlace = deathPlace
+        self.deathCause = deathCause
+        self.remains = remains
         self.id = id
         self.names = names
         self.birth = birth
@@ -112,13 +123,16 @@ public struct HistoryEvent: Hashable, Sendable {
     /// The exchange and phase whose completion made this event (the status change of each
     /// listed case, and the phase's own event).
     public var exchange: ExchangeMark?
+    /// What a captivity event says besides its provenance (``CaptivityDetails``).
+    public var details: CaptivityDetails?
 
     public init(
         seq: Int64, caseID: CaseID, kind: EventKind, oldStatus: Status?, newStatus: Status?,
         occurredOn: PartialDate?, recordedAt: Timestamp, source: String?, confidence: Confidence?,
         actor: Actor, note: String?, version: Int, changes: [String] = [], threshold: String? = nil,
-        exchange: ExchangeMark? = nil
+        exchange: ExchangeMark? = nil, details: CaptivityDetails? = nil
     ) {
+        self.details = details
         self.seq = seq
         self.caseID = caseID
         self.kind = kind

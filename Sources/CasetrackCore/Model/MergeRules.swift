@@ -5,6 +5,9 @@ public enum MergeField: String, CaseIterable, Hashable, Sendable {
     case serviceNumber = "service_number"
     case lastPlace = "last_place"
     case detentionPlace = "detention_place"
+    case deathPlace = "death_place"
+    case deathCause = "death_cause"
+    case remains
 }
 
 public enum MergeSide: String, CaseIterable, Hashable, Sendable {
@@ -103,6 +106,15 @@ public enum MergeRules {
         take(.lastPlace, \.lastKnownPlace, show: text)
         take(.detentionPlace, \.detentionPlace, show: text)
         take(.notes, \.notes, show: text)
+        take(.deathPlace, \.deathPlace, show: text)
+        take(.deathCause, \.deathCause, show: text)
+        take(.remains, \.remains, show: { $0?.rawValue ?? "(none)" })
+        // Two proofs of life are no conflict: the person was alive on both days; the later counts.
+        if let theirs = source.proofOfLife, record.proofOfLife.map({ $0.on.lastDay < theirs.on.lastDay }) ?? true {
+            let show = { (proof: ProofOfLife?) in proof.map { "\($0.on) \($0.kind.rawValue)" } ?? "(none)" }
+            changes.append("proof_of_life: \(show(record.proofOfLife)) -> \(show(theirs))")
+            record.proofOfLife = theirs
+        }
 
         guard conflicts.isEmpty else {
             throw CasetrackError(.mergeConflict,

@@ -121,11 +121,15 @@ public enum EventKind: String, Sendable, CaseIterable {
     /// A case just opened is probably a duplicate of others (`changes` names them, with
     /// their scores); it was added all the same, for a person to decide.
     case possibleDuplicate = "possible-duplicate"
+    /// Captivity events (``CaptivityEventType``): what happened to the person, each with its
+    /// own details; they change the record's derived facts (place, proof of life, remains).
+    case transfer, hospital, sighting, communication, death, remains, retraction
 
     /// Whether an event of this kind changes its case's record (the others only tell of it).
     public var changesRecord: Bool {
         switch self {
         case .created, .status, .correction, .update, .merged, .unmerged: true
+        case .transfer, .hospital, .sighting, .communication, .death, .remains, .retraction: true
         case .held, .stale, .test, .exchange, .possibleDuplicate: false
         }
     }

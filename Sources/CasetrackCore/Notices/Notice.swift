@@ -26,6 +26,9 @@ public struct Notice: Hashable, Sendable {
     /// The operator's note of a test notice (other notices carry no notes: they are free
     /// text and may hold personal data).
     public var note: String?
+    /// A captivity event's details: the kind of proof, the state of remains and `corrects=`
+    /// for everyone; places and the cause of death only for roles that may read records.
+    public var details: CaptivityDetails?
     /// Personal data: only for roles that may read records. The case's names as they are
     /// when the notice is sent (a replay shows today's spelling, not the one at the time).
     public var names: [String]
@@ -62,6 +65,7 @@ public struct Notice: Hashable, Sendable {
             names: record?.names ?? [])
         if event.kind == .test { note = event.note }
         exchange = event.exchange
+        details = event.details
     }
 
     /// Written where a value is absent, so that the first seven fields of a text notice are
@@ -86,6 +90,14 @@ public struct Notice: Hashable, Sendable {
         fields.append("confidence", confidence?.rawValue)
         // An exchange's name and its counts are public facts, not personal data.
         exchange?.append(to: &fields)
+        if let details {
+            if includePersonalData {
+                details.append(to: &fields)
+            } else {
+                CaptivityDetails(until: details.until, proof: details.proof, remains: details.remains, corrects: details.corrects)
+                    .append(to: &fields)
+            }
+        }
         // Free text, places and names may say who the person is: only for roles that may
         // read records. What stays is ids, statuses, categories, dates and counters.
         guard includePersonalData else { return fields }
@@ -118,5 +130,6 @@ public struct Notice: Hashable, Sendable {
             threshold: fields.string("threshold"), names: fields.strings("names"))
         note = fields.string("note")
         exchange = ExchangeMark(fields: fields)
+        if CaptivityEventType(kind) != nil { details = try CaptivityDetails(fields: fields) }
     }
 }

@@ -9,6 +9,8 @@ public enum Command: Hashable, Sendable {
     case setStatus(CaseID, Status, EventDetails, expectVersion: Int?, correction: Bool)
     case update(CaseID, CaseUpdate, EventDetails, expectVersion: Int?)
     case history(CaseID)
+    /// A captivity event: what happened to the person (a transfer, a sighting…).
+    case recordEvent(CaseID, CaptivityEventType, CaptivityDetails, EventDetails, expectVersion: Int?)
     case list(CaseFilter, limit: Int, after: CaseID?)
     case count(CaseFilter)
     case stats(StatisticsQuery)
@@ -63,6 +65,7 @@ public enum Command: Hashable, Sendable {
         case .setStatus: return .setStatus
         case .update: return .update
         case .history: return .history
+        case .recordEvent: return .event
         case .list: return .list
         case .count: return .count
         case .stats: return .stats

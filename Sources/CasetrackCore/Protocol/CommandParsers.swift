@@ -22,6 +22,30 @@ extension Arguments {
         return try Status.parse(text, field: "STATUS")
     }
 
+    /// `EVENT ID TYPE …`: the type's own keys only, checked as the type needs them.
+    func captivityEvent() throws -> Command {
+        let id = try caseID()
+        guard let typeName = try positional(1, "TYPE", required: true) else { throw CasetrackError.badArgument("missing TYPE") }
+        let type = try CaptivityEventType.parse(typeName, field: "TYPE")
+        let own = CaptivityRules.keys(of: type)
+        for key in Verb.captivityKeys where has(key) && !own.contains(key) {
+            throw CasetrackError.badArgument("a \(type.rawValue) event takes no \(key)=; it takes \((own + ["corrects"]).map { "\($0)=" }.joined(separator: " ")) and at= source= confidence= note=")
+        }
+        func place(_ key: String) throws -> String? { try text(key, limit: 200) ?? nil }
+        let captivity = CaptivityDetails(
+            place: try place("place"), from: try place("from"), to: try place("to"), until: try date("until") ?? nil,
+            proof: try single("proof").map {
+                try ProofKind.parse($0, field: "proof", among: type == .communication ? ProofKind.communication : ProofKind.allCases)
+            },
+            cause: try text("cause", limit: 1_000) ?? nil,
+            remains: try single("remains").map { try RemainsState.parse($0, field: "remains") },
+            corrects: try single("corrects").map { value in
+                guard let seq = Int64(value), seq > 0 else { throw CasetrackError.badArgument("corrects: '\(value.prefix(40))' is not an event's seq") }
+                return seq
+            })
+        return .recordEvent(id, type, captivity, try details(), expectVersion: try expectVersion())
+    }
+
     /// `limit=` and `after=` of a paged answer (LIST, EXPORT).
     func page() throws -> (limit: Int, after: CaseID?) {
         let limit = try number("limit", in: 1...Command.maximumPageSize) ?? Command.defaultPageSize

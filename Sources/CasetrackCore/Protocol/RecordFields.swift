@@ -28,6 +28,11 @@ extension CaseRecord {
         fields.append("detention_place", detentionPlace)
         fields.append("refs", list: references)
         fields.append("notes", notes)
+        fields.append("proof_of_life", proofOfLife?.on.description)
+        fields.append("proof_kind", proofOfLife?.kind.rawValue)
+        fields.append("death_place", deathPlace)
+        fields.append("death_cause", deathCause)
+        fields.append("remains", remains?.rawValue)
         fields.append("created_at", createdAt.description)
         fields.append("updated_at", updatedAt.description)
         return fields
@@ -75,7 +80,12 @@ extension CaseRecord {
             notes: fields.string("notes"), version: Int(version), createdAt: try stamp("created_at"),
             updatedAt: try stamp("updated_at"), sex: fields.string("sex").flatMap(Sex.init(rawValue:)),
             serviceNumber: fields.string("service_number"), rank: fields.string("rank"),
-            birthPlace: fields.string("birth_place"))
+            birthPlace: fields.string("birth_place"),
+            proofOfLife: try date("proof_of_life").flatMap { on in
+                fields.string("proof_kind").flatMap(ProofKind.init(rawValue:)).map { ProofOfLife(on: on, kind: $0) }
+            },
+            deathPlace: fields.string("death_place"), deathCause: fields.string("death_cause"),
+            remains: fields.string("remains").flatMap(RemainsState.init(rawValue:)))
     }
 }
 
@@ -99,6 +109,7 @@ extension HistoryEvent {
         fields.append("changes", list: changes)
         fields.append("threshold", threshold)
         exchange?.append(to: &fields)
+        details?.append(to: &fields)
         return fields
     }
 
@@ -116,7 +127,8 @@ extension HistoryEvent {
             source: fields.string("source"), confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
             actor: Actor(uid: UInt32(truncatingIfNeeded: uid), pid: Int32(truncatingIfNeeded: pid)),
             note: fields.string("note"), version: Int(version), changes: fields.strings("changes"),
-            threshold: fields.string("threshold"), exchange: ExchangeMark(fields: fields))
+            threshold: fields.string("threshold"), exchange: ExchangeMark(fields: fields),
+            details: CaptivityEventType(kind) == nil ? nil : try CaptivityDetails(fields: fields))
     }
 }
 

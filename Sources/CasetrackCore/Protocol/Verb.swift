@@ -14,6 +14,7 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case setStatus = "SET-STATUS"
     case update = "UPDATE"
     case history = "HISTORY"
+    case event = "EVENT"
     case list = "LIST"
     case count = "COUNT"
     case stats = "STATS"
@@ -88,6 +89,8 @@ extension Verb {
     static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
     static let caseKeys = ["name", "category", "status", "since", "birth", "unit", "tag", "last_place",
                            "detention_place", "ref", "notes", "at", "source", "confidence", "note"] + identityKeys
+    /// What captivity events say besides their provenance (``CaptivityRules/keys(of:)``).
+    static let captivityKeys = ["from", "to", "place", "until", "proof", "cause", "remains"]
     /// What tells a person from another of the same name (reader role and above see them).
     static let identityKeys = ["sex", "service_number", "rank", "birth_place"]
 
@@ -134,6 +137,12 @@ extension Verb {
         case .history:
             return VerbDefinition(["ID"], role: .reader, flags: .readsRecords, summary: "every event of a case, oldest first") {
                 .history(try $0.caseID())
+            }
+        case .event:
+            return VerbDefinition(
+                ["ID", "TYPE"], keys: Verb.eventKeys + Verb.captivityKeys + ["corrects"], role: .writer, flags: .writes,
+                summary: "record what happened to a person: transfer, hospital, sighting, communication, death, remains, or a retraction of a wrong one") {
+                try $0.captivityEvent()
             }
         case .list:
             return VerbDefinition(keys: Verb.filterKeys + ["limit", "after"], repeatable: Verb.filterRepeatable, role: .reader,

@@ -14,6 +14,9 @@ public protocol CaseStore: Sendable {
                    correction: Bool, clock: WriteClock) async throws -> CaseChange
     func update(_ id: CaseID, _ update: CaseUpdate, details: EventDetails, actor: Actor, expectVersion: Int?,
                 clock: WriteClock) async throws -> CaseChange
+    /// Records a captivity event (``CaptivityRules``) and the facts it changes.
+    func recordEvent(_ id: CaseID, _ type: CaptivityEventType, _ captivity: CaptivityDetails, details: EventDetails,
+                     actor: Actor, expectVersion: Int?, clock: WriteClock) async throws -> CaseChange
 
     func get(_ id: CaseID) async throws -> CaseRecord?
     /// The case, read on the calling thread without waiting, when the store can do that (a

@@ -25,6 +25,14 @@ extension Dispatcher {
         return Replies.written(change, today: call.today)
     }
 
+    func recordEvent(_ id: CaseID, _ type: CaptivityEventType, _ captivity: CaptivityDetails, details: EventDetails,
+                     expectVersion: Int?, _ call: Call, session: Session) async throws -> Reply {
+        let change = try await store.recordEvent(id, type, captivity, details: details, actor: session.peer.actor,
+                                                 expectVersion: expectVersion, clock: call.clock)
+        logChange(change, session: session)
+        return Replies.written(change, today: call.today)
+    }
+
     func get(_ id: CaseID, _ call: Call) async throws -> Reply {
         guard let record = try await store.get(id) else { throw CasetrackError(.notFound, "no case \(id)") }
         return Reply(data: [record.fields(today: call.today)])

@@ -234,6 +234,9 @@ public struct Dispatcher: Sendable {
                     .keepOpen)
         case .get(let id):
             return (try await get(id, call), .keepOpen)
+        case .recordEvent(let id, let type, let captivity, let details, let expectVersion):
+            return (try await recordEvent(id, type, captivity, details: details, expectVersion: expectVersion, call,
+                                          session: session), .keepOpen)
         case .history(let id):
             return (try await history(id), .keepOpen)
         case .list(let filter, let limit, let after):

@@ -1,0 +1,31 @@
+import CasetrackCore
+import GRDB
+
+// Captivity events: what happened to a person, and the facts it makes of the record.
+
+extension SQLiteCaseStore {
+    public func recordEvent(_ id: CaseID, _ type: CaptivityEventType, _ captivity: CaptivityDetails, details: EventDetails,
+                            actor: Actor, expectVersion: Int?, clock: WriteClock) async throws -> CaseChange {
+        try await writer.submit(notices: Self.notices) { db in
+            let current = try Self.load(id, db)
+            var change = try CaptivityRules.record(current, type, captivity, details: details,
+                                                   earlier: try Self.captivityEvents(id, db), actor: actor,
+                                                   expectVersion: expectVersion, clock: clock)
+            try Self.replace(change.record, was: current, db)
+            change.event.seq = try Self.append(change.event, change.record, db)
+            return change
+        }
+    }
+
+    /// The case's captivity events, oldest first (the only events with details), with those
+    /// of the cases merged into it: one person, one history of captivity, so that a sighting
+    /// recorded on a duplicate still counts after the merge.
+    static func captivityEvents(_ id: CaseID, _ db: Database) throws -> [HistoryEvent] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT * FROM events WHERE details IS NOT NULL
+                AND case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)
+            ORDER BY seq
+            """), arguments: [id.number, id.number])
+            .map(RowCoding.event)
+    }
+}
