@@ -52,6 +52,12 @@ struct FilterSQL {
                     """, [latestStart, held.years, held.months, held.days])
             }
         }
+        if let proofOlder = filter.proofOlder {
+            add("proof_day IS NOT NULL AND proof_day <= ?", [proofOlder.latestStart(reaching: today).daysSinceEpoch])
+        }
+        if filter.noProof {
+            add("proof_day IS NULL", [])
+        }
         if let updatedSince = filter.updatedSince {
             add("updated_at >= ?", [updatedSince.unixMilliseconds])
         }

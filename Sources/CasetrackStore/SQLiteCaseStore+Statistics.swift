@@ -54,6 +54,24 @@ extension SQLiteCaseStore {
                 table.final.append("without_tags", without)
             case .exchange:
                 table.lines = try Self.exchangeLines(selected, arguments, db)
+            case .proof:
+                table.lines = try Self.proofLines(selected, arguments, today: today, db)
+                let open = Status.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ",")
+                let closed = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(selected)) WHERE status NOT IN (\(open))",
+                                              arguments: arguments) ?? 0
+                table.final.append("closed", closed)
+            case .place:
+                var places: [String: [Status: Int]] = [:]
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT detention_place, status, count(*) AS n FROM (\(selected))
+                    WHERE detention_place IS NOT NULL GROUP BY detention_place, status
+                    """, arguments: arguments) {
+                    if let status = Status(rawValue: row["status"]) { places[row["detention_place"], default: [:]][status] = row["n"] }
+                }
+                table.lines = places.keys.sorted().map { Self.statusLine("place", $0, places[$0] ?? [:]) }
+                let without = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(selected)) WHERE detention_place IS NULL",
+                                               arguments: arguments) ?? 0
+                table.final.append("without_place", without)
             case .day:
                 guard let days = query.days(today: today) else { throw CasetrackError.badArgument("by=day needs from=DATE") }
                 var counts: [Int: [Category: Int]] = [:]
@@ -108,6 +126,28 @@ extension SQLiteCaseStore {
         }
         return Category.reportOrder.flatMap { category in
             HeldBucket.allCases.map { bucket in
+                var fields = Fields()
+                fields.append("category", category.rawValue)
+                fields.append("bucket", bucket.rawValue)
+                fields.append("count", counts[category]?[bucket] ?? 0)
+                return fields
+            }
+        }
+    }
+
+    /// Open cases by the age of their last proof of life (``ProofBucket``), per category.
+    static func proofLines(_ selected: String, _ arguments: StatementArguments, today: Day, _ db: Database) throws -> [Fields] {
+        var counts: [Category: [ProofBucket: Int]] = [:]
+        let open = Status.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let rows = try Row.fetchCursor(db, sql: "SELECT category, proof_day FROM (\(selected)) WHERE status IN (\(open))",
+                                       arguments: arguments)
+        while let row = try rows.next() {
+            guard let category = Category(rawValue: row["category"]) else { continue }
+            let last = (row["proof_day"] as Int?).map { Day(daysSinceEpoch: $0) }
+            counts[category, default: [:]][ProofBucket.of(last: last, today: today), default: 0] += 1
+        }
+        return Category.reportOrder.flatMap { category in
+            ProofBucket.allCases.map { bucket in
                 var fields = Fields()
                 fields.append("category", category.rawValue)
                 fields.append("bucket", bucket.rawValue)

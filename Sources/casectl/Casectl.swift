@@ -164,6 +164,12 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Closed before this date.", valueName: "date"))
     var endedBefore: String?
 
+    @Option(name: .long, help: ArgumentHelp("The last proof of life is at least this old (cases with one only): 1y, 6m, 90d.", valueName: "duration"))
+    var proofOlder: String?
+
+    @Flag(name: .long, help: "No proof of life on record.")
+    var noProof = false
+
     var options: [(key: String, value: String)] {
         var options: [(key: String, value: String)] = []
         options += status.map { ("status", $0.text) }
@@ -179,6 +185,8 @@ struct FilterOptions: ParsableArguments {
         if let phase { options.append(("phase", String(phase))) }
         if let endedFrom { options.append(("ended_from", endedFrom)) }
         if let endedBefore { options.append(("ended_before", endedBefore)) }
+        if let proofOlder { options.append(("proof_older", proofOlder)) }
+        if noProof { options.append(("no_proof", "yes")) }
         return options
     }
 }

@@ -63,16 +63,17 @@ struct Count: ParsableCommand {
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Count cases by status and category, or by held duration, unit, tag, exchange phase or day of return.",
+        abstract: "Count cases by status and category, or by held duration, unit, tag, exchange phase, day of return, proof of life or place.",
         discussion: """
             Filters narrow the cases counted, as for count, and every figure is what count gives with \
             the same filter and the row's own condition: a held bucket is the difference of two \
             --held-min counts (1y-3y = --held-min 1y minus --held-min 3y); a unit row's captive figure \
             is count --unit U --status captive; an exchange row's returned figure is count --exchange E \
             --phase K --status returned; a day row is count --status returned --ended-from D \
-            --ended-before D+1.
+            --ended-before D+1; a proof bucket of open cases is the difference of two --proof-older \
+            counts (1y-3y = --proof-older 1y minus --proof-older 3y; never is --no-proof).
 
-            --by unit and --by tag need the reader role.
+            --by unit, --by tag and --by place need the reader role.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -115,6 +116,8 @@ struct Stats: ParsableCommand {
                 if let returned = final.int("returned") { footer += ", \(returned) returned in the range" }
                 if let without = final.int("without_unit") { footer += ", \(without) without a unit" }
                 if let without = final.int("without_tags") { footer += ", \(without) without tags" }
+                if let without = final.int("without_place") { footer += ", \(without) without a detention place" }
+                if let closed = final.int("closed") { footer += ", \(closed) closed and not in the buckets" }
                 Output.line("(" + footer + ")")
             }
         }

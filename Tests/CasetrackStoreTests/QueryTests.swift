@@ -63,6 +63,26 @@ struct QueryTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         for change in closed { records[change.record.id] = change.record }
+        // Half the cases get captivity events: a transfer to one of a few places, and one or
+        // two proofs of life, dated to the day, the month or the year, some of them recent.
+        let places = ["Колонія №3", "СІЗО-2", "Табір Північ", "Лікарня №1"]
+        let ids = records.keys.sorted()
+        for (index, id) in ids.enumerated() where index % 2 == 0 {
+            var details: [(CaptivityEventType, CaptivityDetails, PartialDate)] = []
+            if index % 6 == 0 { details.append((.transfer, CaptivityDetails(to: places[index / 6 % places.count]), PartialDate(year: 2021)!)) }
+            for proof in 0..<(1 + index % 4 / 3) {
+                let day = testToday.adding(days: -Int.random(in: 0...2_500, using: &random) - proof * 30)
+                let (year, month, _) = day.components
+                let date = index % 5 == 0 ? PartialDate(year: year)! : index % 5 == 1 ? PartialDate(year: year, month: month)!
+                    : PartialDate(day)
+                details.append((proof % 2 == 0 ? .sighting : .communication, CaptivityDetails(proof: .letter), date))
+            }
+            for (type, captivity, date) in details {
+                let change = try await store.recordEvent(id, type, captivity, details: EventDetails(occurredOn: date), actor: testActor,
+                                                         expectVersion: nil, clock: clock(30_000_000 + Int64(index)))
+                records[id] = change.record
+            }
+        }
         return records
     }
 
@@ -112,6 +132,13 @@ struct QueryTests {
             if Int.random(in: 0..<4, using: &random) == 0 { f.sinceBefore = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
             if Int.random(in: 0..<5, using: &random) == 0 { f.endedFrom = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
             if Int.random(in: 0..<5, using: &random) == 0 { f.endedBefore = testToday.adding(days: -Int.random(in: 0...4_000, using: &random)) }
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0: f.noProof = true
+            case 1, 2:
+                f.proofOlder = HeldDuration(years: Int.random(in: 0...5, using: &random), months: Int.random(in: 0...11, using: &random),
+                                            days: Int.random(in: 0...40, using: &random))
+            default: break
+            }
             if Int.random(in: 0..<4, using: &random) == 0 {
                 let surname = Synthetic.surnames.randomElement(using: &random)!
                 f.name = Bool.random(using: &random) ? surname : Synthetic.romanize(surname, variant: Int.random(in: 0...1, using: &random))
@@ -204,6 +231,26 @@ struct QueryTests {
         for line in tags.lines {
             let group = tagCounts[line.string("tag") ?? ""] ?? [:]
             for status in Status.allCases { #expect(line.int(status.rawValue) == Int64(group[status] ?? 0), "tag \(line)") }
+        }
+        var proofCounts: [String: Int] = [:]
+        var placeCounts: [String: [Status: Int]] = [:]
+        for record in matching {
+            if record.status.isOpen { proofCounts["\(record.category)/\(ProofBucket.of(record, today: testToday).rawValue)", default: 0] += 1 }
+            if let place = record.detentionPlace { placeCounts[place, default: [:]][record.status, default: 0] += 1 }
+        }
+        let proofs = try await table(.proof)
+        #expect(proofs.lines.count == categories.count * ProofBucket.allCases.count)
+        for line in proofs.lines {
+            let expected = proofCounts["\(line.string("category") ?? "")/\(line.string("bucket") ?? "")"] ?? 0
+            #expect(line.int("count") == Int64(expected), "proof \(line) for \(filter)")
+        }
+        #expect(proofs.final.int("closed") == Int64(matching.filter { !$0.status.isOpen }.count))
+        let placeTable = try await table(.place)
+        #expect(placeTable.lines.compactMap { $0.string("place") } == placeCounts.keys.sorted())
+        #expect(placeTable.final.int("without_place") == Int64(matching.filter { $0.detentionPlace == nil }.count))
+        for line in placeTable.lines {
+            let group = placeCounts[line.string("place") ?? ""] ?? [:]
+            for status in Status.allCases { #expect(line.int(status.rawValue) == Int64(group[status] ?? 0), "place \(line)") }
         }
         let from = testToday.adding(days: -1_500), to = testToday.adding(days: -1_000)
         let days = try await table(.day, from: from, to: to)

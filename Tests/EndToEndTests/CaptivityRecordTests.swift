@@ -86,4 +86,42 @@ struct CaptivityRecordTests {
         let second = try #require(try watcher.line())
         #expect(second.hasPrefix("N seq=4 id=C-000001 kind=remains ") && second.contains("remains=repatriated"), "\(second)")
     }
+
+    @Test("proof-older finds a proof certainly that old and no younger one; no-proof and stats by proof agree with them")
+    func proofQueries() throws {
+        let daemon = try Daemon()
+        let today = Timestamp(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)).day
+        let twoYears = today.adding(months: -24)
+        // Two days' margin either side: the daemon's day may turn while the test runs.
+        let cases: [(name: String, proof: String?, found: Bool)] = [
+            ("Левченко Орест", twoYears.adding(days: -2).description, true),
+            ("Ткачук Марина", twoYears.adding(days: 2).description, false),
+            // The month two years ago: its first day is old enough, its last day may not be.
+            ("Савчук Ілля", String(twoYears.description.prefix(7)), false),
+            ("Бондар Зиновій", String(twoYears.adding(months: -2).description.prefix(7)), true),
+            ("Мороз Ганна", nil, false),
+        ]
+        for (index, person) in cases.enumerated() {
+            #expect(try daemon.casectl("add", "--name", person.name, "--category", "civilian", "--status", "captive",
+                                       "--since", "2016").status == 0)
+            if let proof = person.proof {
+                let id = CaseID(number: Int64(index + 1)).description
+                let recorded = try daemon.casectl("event", id, "sighting", "--kind", "call", "--at", proof)
+                #expect(recorded.status == 0, "\(recorded.stderr)")
+            }
+        }
+        let listed = try daemon.casectl("--json", "list", "--proof-older", "2y").stdout
+            .split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+            }.compactMap { $0["names"] as? [String] }.compactMap(\.first)
+        #expect(Set(listed) == Set(cases.filter(\.found).map(\.name)), "\(listed)")
+        #expect(try daemon.casectl("count", "--no-proof").stdout == "1\n")
+        #expect(try daemon.casectl("count", "--proof-older", "1y", "--no-proof").status == 64)
+        let stats = try daemon.casectl("--json", "stats", "--by", "proof", "--category", "civilian").stdout
+            .split(separator: "\n").compactMap { line in (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] }
+        func bucket(_ name: String) -> Int? {
+            stats.first { $0["category"] as? String == "civilian" && $0["bucket"] as? String == name }?["count"] as? Int
+        }
+        #expect(bucket("1y-3y") == 4 && bucket("never") == 1 && bucket("under-3m") == 0, "\(stats)")
+    }
 }

@@ -163,6 +163,11 @@ struct Arguments {
         }
         filter.endedFrom = try single("ended_from").map { try Arguments.day($0, field: "ended_from") }
         filter.endedBefore = try single("ended_before").map { try Arguments.day($0, field: "ended_before") }
+        filter.proofOlder = try single("proof_older").map { try HeldDuration.parse($0, field: "proof_older") }
+        filter.noProof = try flag("no_proof")
+        if filter.noProof, filter.proofOlder != nil {
+            throw CasetrackError.badArgument("no_proof=yes selects cases without a proof of life, proof_older= cases with an old one: give one of them")
+        }
         return filter
     }
 

@@ -84,7 +84,8 @@ public struct VerbFlags: OptionSet, Sendable, Hashable {
 
 extension Verb {
     static let filterKeys = ["status", "category", "tag", "unit", "held_min", "since_from", "since_before",
-                             "updated_since", "name", "exchange", "phase", "ended_from", "ended_before"]
+                             "updated_since", "name", "exchange", "phase", "ended_from", "ended_before",
+                             "proof_older", "no_proof"]
     static let filterRepeatable: Set<String> = ["status", "category", "tag"]
     static let eventKeys = ["at", "source", "confidence", "note", "expect_version"]
     static let caseKeys = ["name", "category", "status", "since", "birth", "unit", "tag", "last_place",
@@ -156,7 +157,7 @@ extension Verb {
         case .stats:
             return VerbDefinition(
                 keys: Verb.filterKeys + ["by", "from", "to"], repeatable: Verb.filterRepeatable, role: .observer,
-                summary: "counts by status and category, or by held duration, unit, tag, exchange phase or day of return (by=)") {
+                summary: "counts by status and category, or by held duration, unit, tag, exchange phase, day of return, proof of life or place (by=)") {
                 .stats(try $0.statisticsQuery())
             }
         case .subscribe:

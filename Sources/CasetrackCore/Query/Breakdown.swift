@@ -12,9 +12,13 @@ public enum Breakdown: String, Sendable, CaseIterable {
     case exchange
     /// Returned per day of return, per category, over `from=`…`to=`.
     case day
+    /// Open cases by the age of their last proof of life, per category.
+    case proof
+    /// By current place of detention, per status.
+    case place
 
-    /// Units and tags say who a group of people is: the reader role sees them.
-    public var revealsPersonalData: Bool { self == .unit || self == .tag }
+    /// Units, tags and places say who a group of people is, or where: the reader role sees them.
+    public var revealsPersonalData: Bool { self == .unit || self == .tag || self == .place }
 }
 
 /// What a `STATS` request asks for.
@@ -84,6 +88,33 @@ public enum HeldBucket: String, Sendable, CaseIterable {
 
     public static func of(_ record: CaseRecord, today: Day) -> HeldBucket {
         of(start: record.since?.firstDay, end: record.heldEnd(today: today))
+    }
+}
+
+/// How long ago the last proof of life of an open case was (`STATS by=proof`). Each bucket is
+/// "reached the lower bound and not the upper one", with bounds meaning what `proof_older=`
+/// means, so that a bucket is the difference of two counts: `1y-3y` = `COUNT proof_older=1y`
+/// − `COUNT proof_older=3y`; `never` is `COUNT no_proof=yes`.
+public enum ProofBucket: String, Sendable, CaseIterable {
+    case under3m = "under-3m"
+    case from3to12m = "3m-12m"
+    case from1to3y = "1y-3y"
+    case from3y = "3y-plus"
+    case never
+
+    public static let thresholds: [(ProofBucket, HeldDuration)] = [
+        (.from3y, HeldDuration(years: 3)), (.from1to3y, HeldDuration(years: 1)), (.from3to12m, HeldDuration(months: 3)),
+    ]
+
+    /// The bucket of a proof whose date may mean a day as late as `last` (nil: none).
+    public static func of(last: Day?, today: Day) -> ProofBucket {
+        guard let last else { return .never }
+        for (bucket, threshold) in thresholds where threshold.isReached(from: last, to: today) { return bucket }
+        return .under3m
+    }
+
+    public static func of(_ record: CaseRecord, today: Day) -> ProofBucket {
+        of(last: record.proofOfLife?.on.lastDay, today: today)
     }
 }
 

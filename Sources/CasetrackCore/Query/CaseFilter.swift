@@ -31,6 +31,12 @@ public struct CaseFilter: Hashable, Sendable {
     public var endedFrom: Day?
     /// Closed before this day.
     public var endedBefore: Day?
+    /// The last proof of life is at least this old: counted from the last day its date may
+    /// mean (a proof of `2023-05` is a year old from 2024-05-31 on), to today. Cases without
+    /// a proof never match (``noProof`` selects them).
+    public var proofOlder: HeldDuration?
+    /// No proof of life on record.
+    public var noProof = false
 
     public init() {}
 
@@ -61,6 +67,10 @@ public struct CaseFilter: Hashable, Sendable {
             if let sinceBefore, start >= sinceBefore { return false }
         }
         if let updatedSince, record.updatedAt < updatedSince { return false }
+        if let proofOlder {
+            guard let proof = record.proofOfLife?.on.lastDay, proofOlder.isReached(from: proof, to: today) else { return false }
+        }
+        if noProof, record.proofOfLife != nil { return false }
         if endedFrom != nil || endedBefore != nil {
             guard !record.status.isOpen, let end = record.endedOn?.firstDay else { return false }
             if let endedFrom, end < endedFrom { return false }
