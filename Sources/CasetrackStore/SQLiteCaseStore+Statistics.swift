@@ -124,15 +124,7 @@ extension SQLiteCaseStore {
             }
             counts[category, default: [:]][HeldBucket.of(start: start, end: end), default: 0] += 1
         }
-        return Category.reportOrder.flatMap { category in
-            HeldBucket.allCases.map { bucket in
-                var fields = Fields()
-                fields.append("category", category.rawValue)
-                fields.append("bucket", bucket.rawValue)
-                fields.append("count", counts[category]?[bucket] ?? 0)
-                return fields
-            }
-        }
+        return bucketLines(counts)
     }
 
     /// Open cases by the age of their last proof of life (``ProofBucket``), per category.
@@ -146,8 +138,13 @@ extension SQLiteCaseStore {
             let last = (row["proof_day"] as Int?).map { Day(daysSinceEpoch: $0) }
             counts[category, default: [:]][ProofBucket.of(last: last, today: today), default: 0] += 1
         }
-        return Category.reportOrder.flatMap { category in
-            ProofBucket.allCases.map { bucket in
+        return bucketLines(counts)
+    }
+
+    /// One line per category and bucket, zeros included: `category bucket count`.
+    static func bucketLines<Bucket: CaseIterable & RawRepresentable<String> & Hashable>(_ counts: [Category: [Bucket: Int]]) -> [Fields] {
+        Category.reportOrder.flatMap { category in
+            Bucket.allCases.map { bucket in
                 var fields = Fields()
                 fields.append("category", category.rawValue)
                 fields.append("bucket", bucket.rawValue)
