@@ -48,6 +48,16 @@ extension SQLiteCaseStore {
                       AND coalesce(alert_marks.held_rank, 0) < ?
                     """, arguments: [latestStart, threshold.rank]))
             }
+            for threshold in policy.proofThresholds {
+                // Counted from the last proof of life, else from the start; told again after a
+                // newer proof (the mark's proof day is not the case's).
+                let latest = threshold.latestStart(reaching: today).daysSinceEpoch
+                ids.formUnion(try Int64.fetchAll(db, sql: """
+                    SELECT cases.id FROM cases LEFT JOIN alert_marks ON alert_marks.case_id = cases.id
+                    WHERE cases.status IN ('missing', 'captive') AND coalesce(cases.proof_day, cases.since_day) <= ?
+                      AND (coalesce(alert_marks.proof_rank, 0) < ? OR alert_marks.proof_day IS NOT cases.proof_day)
+                    """, arguments: [latest, threshold.rank]))
+            }
             if let staleCutoff {
                 ids.formUnion(try Int64.fetchAll(db, sql: """
                     SELECT cases.id FROM cases LEFT JOIN alert_marks ON alert_marks.case_id = cases.id
@@ -68,10 +78,13 @@ extension SQLiteCaseStore {
                 var recorded: [Notice] = []
                 for number in batch {
                     guard let record = try Self.fetch(CaseID(number: number), db) else { continue }
-                    let marks = try Row.fetchOne(db, sql: "SELECT held_rank, stale_version FROM alert_marks WHERE case_id = ?",
-                                                 arguments: [number])
+                    let marks = try Row.fetchOne(db, sql: """
+                        SELECT held_rank, stale_version, proof_rank, proof_day FROM alert_marks WHERE case_id = ?
+                        """, arguments: [number])
                     let heldRank: Int = marks?["held_rank"] ?? 0
                     let staleVersion: Int = marks?["stale_version"] ?? 0
+                    var proofRank: Int = marks?["proof_rank"] ?? 0
+                    var proofDay: Int? = marks?["proof_day"]
                     var alerts: [(EventKind, String)] = []
                     var newRank = heldRank
                     if let threshold = policy.heldAlert(for: record, alreadyTold: heldRank, today: today) {
@@ -80,6 +93,11 @@ extension SQLiteCaseStore {
                     }
                     let stale = staleVersion < record.version && policy.isStale(record, now: clock.now)
                     if stale, let threshold = policy.staleThreshold { alerts.append((.stale, threshold)) }
+                    if let threshold = policy.proofAlert(for: record, alreadyTold: proofRank, toldProofDay: proofDay, today: today) {
+                        alerts.append((.proofStale, threshold.description))
+                        proofRank = threshold.rank
+                        proofDay = record.proofOfLife?.on.lastDay.daysSinceEpoch
+                    }
                     guard !alerts.isEmpty else { continue }
                     for (kind, threshold) in alerts {
                         var event = HistoryEvent(
@@ -90,9 +108,10 @@ extension SQLiteCaseStore {
                         recorded.append(Notice(event: event, record: record))
                     }
                     try db.execute(sql: """
-                        INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, ?)
-                        ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version
-                        """, arguments: [number, newRank, stale ? record.version : staleVersion])
+                        INSERT INTO alert_marks (case_id, held_rank, stale_version, proof_rank, proof_day) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version,
+                            proof_rank = excluded.proof_rank, proof_day = excluded.proof_day
+                        """, arguments: [number, newRank, stale ? record.version : staleVersion, proofRank, proofDay])
                 }
                 return recorded
             }

@@ -324,6 +324,14 @@ enum Schema {
                 CREATE INDEX cases_by_proof ON cases(status, proof_day);
                 """)
         }
+        migrator.registerMigration("v11: proof-of-life alerts") { db in
+            try db.execute(sql: """
+                -- The longest proof-stale alert told for a case, and the proof day it counted
+                -- from: a newer proof of life starts the count again.
+                ALTER TABLE alert_marks ADD COLUMN proof_rank INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE alert_marks ADD COLUMN proof_day INTEGER;
+                """)
+        }
         return migrator
     }
 }

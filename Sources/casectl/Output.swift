@@ -117,6 +117,7 @@ enum Output {
             case .possibleDuplicate: change = "possible duplicate of " + event.changes.joined(separator: "; ")
             case .held: change = "held \(event.threshold ?? "?") (alert)"
             case .stale: change = "no update for \(event.threshold ?? "?") (alert)"
+            case .proofStale: change = "no proof of life for \(event.threshold ?? "?") (alert)"
             case .test: change = "test notice"
             case .exchange: change = "exchange phase completed"
             case .transfer, .hospital, .sighting, .communication, .death, .remains, .retraction:

@@ -226,6 +226,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
             logger.notice("configuration reloaded", metadata: [
                 "message_id": "\(MessageID.reloaded)", "log_level": "\(next.logLevel)",
                 "held_alerts": "\(next.alerts.heldThresholds.map(\.description).joined(separator: ","))",
+                "proof_alerts": "\(next.alerts.proofThresholds.map(\.description).joined(separator: ","))",
                 "retention": "\(next.retention)",
             ])
             if !needRestart.isEmpty {

@@ -129,13 +129,19 @@ struct NoticeCoreTests {
         var settings = DaemonConfiguration()
         #expect(settings.alerts.heldThresholds == [HeldDuration(years: 1), HeldDuration(years: 5), HeldDuration(years: 8)])
         #expect(settings.alerts.staleAfterDays == nil && settings.retention == .all && settings.subscriberBuffer == 10_000)
+        #expect(settings.alerts.proofThresholds.isEmpty, "proof alerts are off unless asked for")
+        try settings.apply(fileText: "proof_alerts = 3y,1y\n", origin: "t")
+        #expect(settings.alerts.proofThresholds == [HeldDuration(years: 1), HeldDuration(years: 3)])
+        #expect(settings.alerts.heldThresholds.count == 3, "held_alerts untouched")
         try settings.apply(fileText: "held_alerts = \"8y, 6m ,2y\"\nstale_after = 180d\nretention = 730d\nsubscriber_buffer = 500\nhousekeeping_interval = 60\n", origin: "t")
         #expect(settings.alerts.heldThresholds == [HeldDuration(months: 6), HeldDuration(years: 2), HeldDuration(years: 8)])
         #expect(settings.alerts.staleAfterDays == 180 && settings.retention == .days(730))
         #expect(settings.subscriberBuffer == 500 && settings.housekeepingInterval == 60)
-        try settings.apply(fileText: "held_alerts = off\nstale_after = off\nretention = 1000000\n", origin: "t")
+        #expect(settings.alerts.proofThresholds.count == 2, "proof_alerts untouched by held_alerts")
+        try settings.apply(fileText: "held_alerts = off\nstale_after = off\nproof_alerts = off\nretention = 1000000\n", origin: "t")
+        #expect(settings.alerts.proofThresholds.isEmpty)
         #expect(settings.alerts.heldThresholds.isEmpty && settings.alerts.staleAfterDays == nil && settings.retention == .events(1_000_000))
-        for bad in ["held_alerts = 8y,8y", "held_alerts = 0d", "held_alerts = soon", "stale_after = 30", "retention = forever",
+        for bad in ["held_alerts = 8y,8y", "held_alerts = 0d", "held_alerts = soon", "proof_alerts = 1y,12m", "proof_alerts = never", "stale_after = 30", "retention = forever",
                     "retention = 0", "subscriber_buffer = 2", "housekeeping_interval = 0"] {
             let before = settings
             #expect(throws: CasetrackError.self) { try settings.apply(fileText: "# x\n" + bad + "\n", origin: "f.conf") }

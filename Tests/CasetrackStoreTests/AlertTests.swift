@@ -117,6 +117,58 @@ struct AlertTests {
         }
     }
 
+    @Test("proof-stale: from the last proof (or the start), the longest age once, across a restart; a newer proof starts again")
+    func proofStale() async throws {
+        var policy = AlertPolicy(heldThresholds: [])
+        policy.proofThresholds = [HeldDuration(years: 1), HeldDuration(years: 3)]
+        let path = try temporaryDatabase()
+        let observed = Observed()
+        try await session(path, observed: observed) { store in
+            func open(_ name: String, _ status: Status = .captive, since: PartialDate?) async throws -> CaseID {
+                try await store.add(NewCase(names: [name], category: .civilian, status: status, since: since),
+                                    details: EventDetails(occurredOn: status.isOpen ? nil : PartialDate("2024")), actor: testActor,
+                                    clock: day(0)).record.id
+            }
+            let never = try await open("Петренко Богдан", since: PartialDate("2020-03"))
+            let letter = try await open("Петренко Віра", since: PartialDate("2022"))
+            _ = try await open("Петренко Ганна", .returned, since: PartialDate("2019"))
+            _ = try await open("Петренко Дмитро", since: nil)
+            // A letter of the month before the one a year ago: certainly a year old. One of that
+            // month itself may be younger (its date may mean the month's last day): no alert.
+            let yearAgo = HeldDuration(years: 1).latestStart(reaching: testToday)
+            func month(_ day: Day) -> PartialDate? { let (year, month, _) = day.components; return PartialDate(year: year, month: month) }
+            _ = try await store.recordEvent(letter, .communication, CaptivityDetails(proof: .letter),
+                                            details: EventDetails(occurredOn: month(yearAgo.adding(months: -1))), actor: testActor,
+                                            expectVersion: nil, clock: day(0))
+            let recent = try await open("Петренко Євген", since: PartialDate("2023"))
+            _ = try await store.recordEvent(recent, .communication, CaptivityDetails(proof: .call),
+                                            details: EventDetails(occurredOn: month(yearAgo)), actor: testActor,
+                                            expectVersion: nil, clock: day(0))
+            let first = try await store.recordDueAlerts(policy, actor: daemon, clock: day(0))
+            #expect(first.map(\.caseID) == [never, letter] && first.map(\.kind) == [.proofStale, .proofStale])
+            #expect(first.map(\.threshold) == ["3y", "1y"], "the longest age reached, once")
+            #expect(try await store.recordDueAlerts(policy, actor: daemon, clock: day(5)).isEmpty)
+        }
+        try await session(path, observed: observed) { store in
+            let letter = CaseID(number: 2)
+            #expect(try await store.recordDueAlerts(policy, actor: daemon, clock: day(6)).isEmpty, "not again after a restart")
+            // Heard of again: the count starts from the new proof.
+            _ = try await store.recordEvent(letter, .sighting, CaptivityDetails(proof: .video),
+                                            details: EventDetails(occurredOn: PartialDate(day(10).today)), actor: testActor,
+                                            expectVersion: nil, clock: day(10))
+            let nextYear = HeldDuration(years: 1).latestStart(reaching: day(10).today.adding(months: 12)).daysSinceEpoch
+            // By then the call of the month a year before the first look is a year old too.
+            let meanwhile = try await store.recordDueAlerts(policy, actor: daemon, clock: day(300))
+            #expect(meanwhile.map(\.caseID) == [CaseID(number: 5)] && meanwhile.map(\.threshold) == ["1y"])
+            let again = try await store.recordDueAlerts(policy, actor: daemon, clock: day(400))
+            #expect(again.map(\.caseID) == [letter] && again.map(\.threshold) == ["1y"], "\(nextYear)")
+            let history = try #require(try await store.history(letter))
+            #expect(history.map(\.kind) == [.created, .communication, .proofStale, .sighting, .proofStale])
+            #expect(history.last?.version == 3, "an alert changes nothing in the case")
+        }
+        #expect(observed.all.filter { $0.kind == .proofStale }.count == 4)
+    }
+
     @Test("retention trims a prefix of the log and says through where")
     func retention() async throws {
         try await session(try temporaryDatabase()) { store in

@@ -41,7 +41,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var limits = ConnectionLimits()
 
     /// Keys a reload (SIGHUP) puts in force; the others need a restart.
-    public static let reloadableKeys = ["log_level", "log_personal_data", "held_alerts", "stale_after", "retention",
+    public static let reloadableKeys = ["log_level", "log_personal_data", "held_alerts", "stale_after", "proof_alerts", "retention",
                                         "subscriber_buffer", "housekeeping_interval", "observers", "readers", "writers",
                                         "admins", "audit_reads"] + ConnectionLimits.keys
     public static let logTargets = ["auto", "journal", "stderr"]
@@ -72,7 +72,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public static let defaultPath = "/etc/casetrack/casetrackd.conf"
     /// Every key the file may set.
     public static let keys = ["socket", "socket_mode", "database", "busy_timeout", "log_level", "log_target",
-                              "log_personal_data", "max_line_length", "held_alerts", "stale_after", "retention",
+                              "log_personal_data", "max_line_length", "held_alerts", "stale_after", "proof_alerts", "retention",
                               "subscriber_buffer", "housekeeping_interval", "observers", "readers", "writers", "admins",
                               "audit_reads"] + ConnectionLimits.keys
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -179,17 +179,19 @@ public struct DaemonConfiguration: Hashable, Sendable {
                 principals.append(principal)
             }
             members[role] = principals
-        case "held_alerts":
-            if value == "off" { alerts.heldThresholds = []; return }
+        case "held_alerts", "proof_alerts":
             var thresholds: [HeldDuration] = []
-            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
-                guard let duration = HeldDuration(String(part).trimmingWhitespace()), duration.rank > 0 else {
-                    throw fail("held_alerts must be off or durations such as 1y,5y,8y")
+            if value != "off" {
+                for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let duration = HeldDuration(String(part).trimmingWhitespace()), duration.rank > 0 else {
+                        throw fail("\(key) must be off or durations such as \(key == "held_alerts" ? "1y,5y,8y" : "1y,3y")")
+                    }
+                    thresholds.append(duration)
                 }
-                thresholds.append(duration)
+                guard Set(thresholds.map(\.rank)).count == thresholds.count else { throw fail("\(key) lists a duration twice") }
             }
-            guard Set(thresholds.map(\.rank)).count == thresholds.count else { throw fail("held_alerts lists a duration twice") }
-            alerts = AlertPolicy(heldThresholds: thresholds, staleAfterDays: alerts.staleAfterDays)
+            thresholds.sort { $0.rank < $1.rank }
+            if key == "held_alerts" { alerts.heldThresholds = thresholds } else { alerts.proofThresholds = thresholds }
         case "stale_after":
             if value == "off" { alerts.staleAfterDays = nil; return }
             guard value.hasSuffix("d"), let days = Int(value.dropLast()), (1...36_500).contains(days) else {

@@ -124,13 +124,16 @@ public enum EventKind: String, Sendable, CaseIterable {
     /// Captivity events (``CaptivityEventType``): what happened to the person, each with its
     /// own details; they change the record's derived facts (place, proof of life, remains).
     case transfer, hospital, sighting, communication, death, remains, retraction
+    /// An open case's last proof of life (or, without one, its start) is older than a
+    /// configured age (a time alert; the case is unchanged).
+    case proofStale = "proof-stale"
 
     /// Whether an event of this kind changes its case's record (the others only tell of it).
     public var changesRecord: Bool {
         switch self {
         case .created, .status, .correction, .update, .merged, .unmerged: true
         case .transfer, .hospital, .sighting, .communication, .death, .remains, .retraction: true
-        case .held, .stale, .test, .exchange, .possibleDuplicate: false
+        case .held, .stale, .proofStale, .test, .exchange, .possibleDuplicate: false
         }
     }
 

@@ -1,5 +1,6 @@
 /// When the daemon records time alerts by itself: an open case that crosses a held duration,
-/// and an open case that had no update for a number of days.
+/// an open case that had no update for a number of days, and an open case whose last proof of
+/// life (or, without one, whose start) is that long ago.
 ///
 /// Each alert is an event in the log (so a notice, with a sequence number) and is recorded at
 /// most once: once per case and held threshold, once per case version for staleness (an update
@@ -10,6 +11,8 @@ public struct AlertPolicy: Hashable, Sendable {
     public var heldThresholds: [HeldDuration]
     /// Days without an update after which an open case is stale; `nil`: no stale alerts.
     public var staleAfterDays: Int?
+    /// Ages of the last proof of life to alert on, shortest first. Empty: no proof alerts.
+    public var proofThresholds: [HeldDuration] = []
 
     public static let defaultHeldThresholds = [HeldDuration(years: 1), HeldDuration(years: 5), HeldDuration(years: 8)]
 
@@ -31,6 +34,17 @@ public struct AlertPolicy: Hashable, Sendable {
     public func isStale(_ record: CaseRecord, now: Timestamp) -> Bool {
         guard record.status.isOpen, let days = staleAfterDays else { return false }
         return now.unixMilliseconds - record.updatedAt.unixMilliseconds >= Int64(days) * 86_400_000
+    }
+
+    /// The proof threshold to alert on for a case, if any: the longest reached by `today`,
+    /// counted from the last day its last proof of life may mean (without one, from the first
+    /// day it went missing), that ranks above `alreadyTold` — the rank told for the same proof:
+    /// `toldProofDay` is the proof day that rank was told for, and a newer proof starts the
+    /// count again.
+    public func proofAlert(for record: CaseRecord, alreadyTold: Int, toldProofDay: Int?, today: Day) -> HeldDuration? {
+        guard record.status.isOpen, let from = record.proofOfLife?.on.lastDay ?? record.since?.firstDay else { return nil }
+        let told = toldProofDay == record.proofOfLife?.on.lastDay.daysSinceEpoch ? alreadyTold : 0
+        return proofThresholds.last { threshold in threshold.rank > told && threshold.isReached(from: from, to: today) }
     }
 
     /// The threshold text a stale alert carries (`90d`).
