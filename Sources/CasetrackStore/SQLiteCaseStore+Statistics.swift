@@ -3,6 +3,7 @@ import GRDB
 
 extension SQLiteCaseStore {
     public func statistics(_ query: StatisticsQuery, today: Day) async throws -> StatisticsTable {
+        if let asOf = query.asOf { return try await statistics(asOf: asOf, query.filter) }
         let sql = FilterSQL(query.filter, today: today)
         let selected = "SELECT * FROM cases\(sql.whereClause)"
         let arguments = sql.arguments
@@ -103,6 +104,76 @@ extension SQLiteCaseStore {
         }
     }
 
+
+    /// Status by category as the register stood at the end of `day`: each case as its last
+    /// event recorded by then left it (every case event carries the status and category right
+    /// after it); cases opened later are not there yet, a case merged away by then is gone.
+    /// The events counted are a prefix of the log: up to the first one recorded after the day.
+    func statistics(asOf day: Day, _ filter: CaseFilter) async throws -> StatisticsTable {
+        let end = Int64(day.daysSinceEpoch + 1) * 86_400_000
+        // A case merged away: its last event says so with an empty after-image.
+        var conditions = ["NOT (e.kind = 'merged' AND length(e.image) = 0)"]
+        var arguments: [DatabaseValue] = []
+        if !filter.statuses.isEmpty {
+            conditions.append("e.new_status IN (\(Array(repeating: "?", count: filter.statuses.count).joined(separator: ", ")))")
+            arguments += filter.statuses.sorted().map(\.rawValue.databaseValue)
+        }
+        if !filter.categories.isEmpty {
+            conditions.append("e.category IN (\(Array(repeating: "?", count: filter.categories.count).joined(separator: ", ")))")
+            arguments += filter.categories.sorted().map(\.rawValue.databaseValue)
+        }
+        let condition = conditions.joined(separator: " AND ")
+        let filterArguments = arguments
+        // Outside a transaction: the events through `through` never change (retention aside,
+        // checked after), and the grouping's temporary b-tree goes to a file, not memory (in
+        // memory, each reader connection kept 70 MB of it at a million cases).
+        return try await read(snapshot: false) { db in
+            try db.execute(sql: "PRAGMA temp_store = FILE")
+            defer { try? db.execute(sql: "PRAGMA temp_store = MEMORY") }
+            let through = try Self.lastEvent(recordedBefore: end, db)
+            var counts: [Status: [Category: Int]] = [:]
+            // The last event of each case by the day, found in the (case_id, seq) index alone,
+            // then read through the primary key: 1.4 s for 1.9 million events of a million
+            // cases, against 1.9 s taking its columns in the grouping itself.
+            for row in try Row.fetchAll(db, sql: """
+                SELECT e.new_status, e.category, count(*) AS n
+                FROM (SELECT max(seq) AS seq FROM events WHERE seq <= ? AND case_id > 0 GROUP BY case_id) AS last
+                JOIN events AS e ON e.seq = last.seq
+                WHERE \(condition)
+                GROUP BY e.new_status, e.category
+                """, arguments: StatementArguments([through.databaseValue] + filterArguments)) {
+                guard let status = Status(rawValue: row["new_status"]), let category = Category(rawValue: row["category"]) else { continue }
+                counts[status, default: [:]][category] = row["n"]
+            }
+            let trimmed = try Self.trimmedThrough(db)
+            guard trimmed == 0 else {
+                throw CasetrackError.badArgument("retention removed the events through \(trimmed): the history no longer says how the register stood on a past day")
+            }
+            let statistics = CaseStatistics(counts: counts)
+            var table = StatisticsTable(lines: statistics.lines)
+            table.final.append("total", statistics.total)
+            table.final.append("as_of", day.description)
+            table.final.append("through_seq", through)
+            return table
+        }
+    }
+
+    /// The seq of the last event recorded before `end` (Unix ms), 0 when none. Sequence
+    /// numbers follow the time of recording (but for writes a few milliseconds apart that
+    /// committed in the other order), so a binary search over seq finds it in a few reads,
+    /// and what it counts is always a prefix of the log.
+    static func lastEvent(recordedBefore end: Int64, _ db: Database) throws -> Int64 {
+        let statement = try db.cachedStatement(sql: "SELECT recorded_at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1")
+        var low: Int64 = 0
+        var high = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0
+        // Invariant: every event up to `low` was recorded before `end`; none after `high` was.
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            let recorded = try Int64.fetchOne(statement, arguments: [middle]) ?? .max
+            if recorded < end { low = middle } else { high = middle - 1 }
+        }
+        return low
+    }
 
     static func statusLine(_ key: String, _ value: String, _ counts: [Status: Int]) -> Fields {
         var fields = Fields()

@@ -260,9 +260,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// A read in one snapshot; with `snapshot: false`, outside a transaction (for a pragma
+    /// that cannot change inside one), each statement seeing the newest commit.
+    func read<T: Sendable>(snapshot: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.read(body)
+            return snapshot ? try await pool.read(body) : try await pool.unsafeRead(body)
         } catch let error as CasetrackError {
             throw error
         } catch {

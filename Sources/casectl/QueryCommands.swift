@@ -88,6 +88,9 @@ struct Stats: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("(--by day) The last day (default today).", valueName: "date"))
     var to: String?
 
+    @Option(name: .long, help: ArgumentHelp("Count by status and category as the register stood at the end of this day (a month or year: its last day), from the history. Takes --status and --category only.", valueName: "date"))
+    var asOf: String?
+
     @Flag(name: .long, help: "Print CSV: a header line, then one line per row.")
     var csv = false
 
@@ -96,6 +99,7 @@ struct Stats: ParsableCommand {
         if by != .status { options.append(("by", by.rawValue)) }
         if let from { options.append(("from", from)) }
         if let to { options.append(("to", to)) }
+        if let asOf { options.append(("as_of", asOf)) }
         try connection.run { client in
             let answer = try client.request(Request(verb: "STATS", options: options))
             let final = try answer.get()

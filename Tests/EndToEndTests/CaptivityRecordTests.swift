@@ -123,5 +123,12 @@ struct CaptivityRecordTests {
             stats.first { $0["category"] as? String == "civilian" && $0["bucket"] as? String == name }?["count"] as? Int
         }
         #expect(bucket("1y-3y") == 4 && bucket("never") == 1 && bucket("under-3m") == 0, "\(stats)")
+        // As the register stood: yesterday nobody was on it; today, the five.
+        let yesterday = try daemon.casectl("stats", "--as-of", today.adding(days: -1).description).stdout
+        #expect(yesterday.contains("total            0         0      0"), "\(yesterday)")
+        let now = try daemon.casectl("stats", "--as-of", today.description)
+        #expect(now.stdout == (try daemon.casectl("stats").stdout), "\(now.stdout)")
+        let mixed = try daemon.casectl("stats", "--as-of", "2025", "--held-min", "1y")
+        #expect(mixed.status == 64 && mixed.stderr.contains("takes status= and category= only"), "\(mixed.stderr)")
     }
 }

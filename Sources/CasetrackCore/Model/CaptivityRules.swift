@@ -31,8 +31,10 @@ public enum CaptivityRules {
         var record = current
         record.version += 1
         record.updatedAt = clock.now
+        // The status stays: old and new are the same, as for an update (filters on new=
+        // status, and the history as of a day, read every event's new status).
         var event = HistoryEvent(
-            seq: 0, caseID: current.id, kind: type.eventKind, oldStatus: nil, newStatus: nil,
+            seq: 0, caseID: current.id, kind: type.eventKind, oldStatus: current.status, newStatus: current.status,
             occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source,
             confidence: details.confidence, actor: actor, note: details.note, version: record.version,
             details: captivity)

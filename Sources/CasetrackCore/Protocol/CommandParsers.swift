@@ -149,6 +149,11 @@ extension Arguments {
         }
         query.from = try single("from").map { try Arguments.day($0, field: "from") }
         query.to = try single("to").map { try Arguments.day($0, field: "to") }
+        // A month or a year means its last day (the end of March for as_of=2026-03), today at most.
+        query.asOf = try date("as_of").map { date in
+            guard let date else { throw CasetrackError.badArgument("as_of: give a date, not unknown") }
+            return min(date.lastDay, today)
+        }
         try query.validate(today: today)
         return query
     }

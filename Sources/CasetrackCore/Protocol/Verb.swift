@@ -156,7 +156,7 @@ extension Verb {
                                   summary: "how many cases match a filter") { .count(try $0.filter()) }
         case .stats:
             return VerbDefinition(
-                keys: Verb.filterKeys + ["by", "from", "to"], repeatable: Verb.filterRepeatable, role: .observer,
+                keys: Verb.filterKeys + ["by", "from", "to", "as_of"], repeatable: Verb.filterRepeatable, role: .observer,
                 summary: "counts by status and category, or by held duration, unit, tag, exchange phase, day of return, proof of life or place (by=)") {
                 .stats(try $0.statisticsQuery())
             }

@@ -28,15 +28,20 @@ public struct StatisticsQuery: Hashable, Sendable {
     /// The first and last day of `by=day` (both included).
     public var from: Day?
     public var to: Day?
+    /// Counts as the register stood at the end of this day, from the history (`by=status`,
+    /// filtered by status and category only).
+    public var asOf: Day?
 
     /// The longest range `by=day` answers, in days (ten years).
     public static let maximumDays = 3_660
 
-    public init(filter: CaseFilter = CaseFilter(), breakdown: Breakdown = .status, from: Day? = nil, to: Day? = nil) {
+    public init(filter: CaseFilter = CaseFilter(), breakdown: Breakdown = .status, from: Day? = nil, to: Day? = nil,
+                asOf: Day? = nil) {
         self.filter = filter
         self.breakdown = breakdown
         self.from = from
         self.to = to
+        self.asOf = asOf
     }
 
     public var revealsPersonalData: Bool { filter.revealsPersonalData || breakdown.revealsPersonalData }
@@ -48,6 +53,15 @@ public struct StatisticsQuery: Hashable, Sendable {
     }
 
     func validate(today: Day) throws {
+        if asOf != nil {
+            guard breakdown == .status else { throw CasetrackError.badArgument("as_of= counts by status and category only (by=status)") }
+            var rest = filter
+            rest.statuses = []
+            rest.categories = []
+            guard rest.isEmpty else {
+                throw CasetrackError.badArgument("as_of= counts from the history, which knows each case's status and category: it takes status= and category= only")
+            }
+        }
         guard breakdown == .day else {
             if from != nil || to != nil { throw CasetrackError.badArgument("from= and to= go with by=day") }
             return
