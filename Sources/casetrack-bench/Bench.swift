@@ -120,6 +120,10 @@ struct Bench: ParsableCommand {
         report.add("name search (LIST name=… limit=50) p50/p99", try Workloads.query(socket: daemon.socket, requests: [
             "LIST name=\"kovalenko petro\" limit=50",
         ]).1)
+        // The whole history counted: as of today (a past day counts a prefix of it).
+        let today = Timestamp(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)).day
+        report.add("STATS as_of= over the whole history, p50/max of 5", try Workloads.timed(
+            socket: daemon.socket, line: "STATS as_of=\(today)", rounds: 5))
         }
         if phases.contains("identity") {
             let list = try IdentityWorkloads.list(socket: daemon.socket, cases: cases)

@@ -131,6 +131,19 @@ enum Workloads {
 
     /// Runs `requests` in turn 50 times (after 5 to warm up); the p50/p99 of one round, and the
     /// first answer's count.
+    /// A slow request, a few times: the median and the longest.
+    static func timed(socket: String, line: String, rounds: Int) throws -> String {
+        let client = try CasetrackClient(socketPath: socket)
+        var times: [UInt64] = []
+        for _ in 0..<rounds {
+            let started = now()
+            _ = try client.request(try Request(line: line)).get()
+            times.append(now() - started)
+        }
+        times.sort()
+        return "\(ms(times[times.count / 2])) / \(ms(times.last ?? 0)) ms"
+    }
+
     static func query(socket: String, requests: [String]) throws -> (Int64, String, Double) {
         let client = try CasetrackClient(socketPath: socket)
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
