@@ -101,10 +101,12 @@ struct FilterSQL {
     /// before the latest start is summed; the cases of the span holding that day are counted
     /// from the (status, category, since_day) index. Nil for any other filter.
     static func heldCount(_ filter: CaseFilter, today: Day) -> (sql: String, arguments: StatementArguments)? {
-        guard let held = filter.heldMin, !filter.statuses.isEmpty, filter.statuses.allSatisfy(\.isOpen),
-              filter.tags.isEmpty, filter.unit == nil, filter.sinceFrom == nil, filter.sinceBefore == nil,
-              filter.updatedSince == nil, filter.endedFrom == nil, filter.endedBefore == nil,
-              filter.exchange == nil, filter.phase == nil, filter.name == nil
+        // Anything else in the filter (a condition added later too) takes the general path.
+        var rest = filter
+        rest.heldMin = nil
+        rest.statuses = []
+        rest.categories = []
+        guard let held = filter.heldMin, !filter.statuses.isEmpty, filter.statuses.allSatisfy(\.isOpen), rest.isEmpty
         else { return nil }
         let statuses = filter.statuses.sorted().map(\.rawValue)
         // All categories named, so that both columns of the index are equalities.

@@ -118,6 +118,10 @@ struct QueryTests {
         filter { $0.name = "hryhori t" }
         filter { $0.endedFrom = Day(year: 2020, month: 1, day: 1) }
         filter { $0.endedBefore = Day(year: 2024, month: 6, day: 1); $0.statuses = [.returned] }
+        // The counted fast path of open cases held N years, with a proof condition beside it.
+        filter { $0.statuses = [.captive, .missing]; $0.heldMin = HeldDuration(years: 1); $0.noProof = true }
+        filter { $0.statuses = [.captive]; $0.categories = [.civilian]; $0.heldMin = HeldDuration(years: 2)
+            $0.proofOlder = HeldDuration(months: 6) }
         for _ in 0..<150 {
             var f = CaseFilter()
             if Bool.random(using: &random) { f.statuses = Set(Status.allCases.filter { _ in Bool.random(using: &random) }) }
