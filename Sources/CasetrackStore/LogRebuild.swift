@@ -32,7 +32,7 @@ public enum LogRebuild {
 
     /// Tables that hold decisions rather than case rows, copied as they are.
     static let copiedTables = ["exchanges", "exchange_cases", "exchange_phases", "merged_cases", "not_duplicates",
-                               "alert_marks", "requests", "event_chain"]
+                               "alert_marks", "requests", "event_chain", "contacts", "enquiries"]
 
     /// Rebuilds the database at `path`. With `acceptLoss` false, a log cut short (damage) or a
     /// table that could not be copied leaves the old file in place and the new one beside it.

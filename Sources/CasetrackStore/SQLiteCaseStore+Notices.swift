@@ -10,7 +10,14 @@ extension SQLiteCaseStore {
             try Row.fetchAll(db, sql: """
                 SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
                 WHERE events.seq > ? ORDER BY events.seq LIMIT ?
-                """, arguments: [seq, max(0, limit)]).map(RowCoding.notice)
+                """, arguments: [seq, max(0, limit)]).map { row in
+                    var notice = try RowCoding.notice(row)
+                    // As names: the contacts as they are now.
+                    if notice.kind == .status || notice.kind == .correction, let id = notice.caseID {
+                        notice.contacts = try Self.contactIDs(id, db)
+                    }
+                    return notice
+                }
         }
     }
 

@@ -152,6 +152,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
                                                  expectVersion: expectVersion, correction: correction, clock: clock)
             try Self.replace(change.record, was: current, db)
             change.event.seq = try Self.append(change.event, change.record, db)
+            change.contacts = try Self.contactIDs(id, db)
             return change
         }
     }

@@ -332,6 +332,46 @@ enum Schema {
                 ALTER TABLE alert_marks ADD COLUMN proof_day INTEGER;
                 """)
         }
+        migrator.registerMigration("v12: contacts and enquiries") { db in
+            try db.execute(sql: """
+                -- People to inform about a case: personal data of people who are not the case,
+                -- kept outside the event log. A removed contact stays for the enquiries that name
+                -- it, no longer listed.
+                CREATE TABLE contacts (
+                    id INTEGER PRIMARY KEY,
+                    case_id INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    relation TEXT NOT NULL,
+                    phone TEXT,
+                    email TEXT,
+                    language TEXT,
+                    consent INTEGER,
+                    note TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    removed_at INTEGER,
+                    actor_uid INTEGER NOT NULL
+                );
+                CREATE INDEX contacts_by_case ON contacts(case_id) WHERE removed_at IS NULL;
+                -- Who asked about a case, and what they were told.
+                CREATE TABLE enquiries (
+                    id INTEGER PRIMARY KEY,
+                    case_id INTEGER NOT NULL,
+                    source TEXT NOT NULL,
+                    question TEXT NOT NULL,
+                    asked TEXT NOT NULL,
+                    asked_day INTEGER NOT NULL,
+                    answer TEXT,
+                    answered TEXT,
+                    recorded_at INTEGER NOT NULL,
+                    asked_by_uid INTEGER NOT NULL,
+                    answered_by_uid INTEGER
+                );
+                CREATE INDEX enquiries_by_case ON enquiries(case_id);
+                CREATE INDEX enquiries_waiting ON enquiries(asked_day) WHERE answer IS NULL;
+                INSERT INTO counters (name, value) VALUES ('contact_id', 0), ('enquiry_id', 0);
+                """)
+        }
         return migrator
     }
 }

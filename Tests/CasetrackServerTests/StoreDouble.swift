@@ -77,6 +77,19 @@ actor StoreDouble: CaseStore {
                                                 actor: actor, expectVersion: expectVersion, clock: clock))
     }
 
+    func addContact(_ id: CaseID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact { throw Self.absent }
+    func updateContact(_ id: ContactID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact {
+        throw Self.absent
+    }
+    func removeContact(_ id: ContactID, actor: Actor, clock: WriteClock) async throws -> Contact { throw Self.absent }
+    func contacts(of id: CaseID) async throws -> [Contact]? { throw Self.absent }
+    func addEnquiry(_ id: CaseID, from: EnquirySource, question: String, asked: PartialDate, actor: Actor,
+                    clock: WriteClock) async throws -> Enquiry { throw Self.absent }
+    func answerEnquiry(_ id: EnquiryID, answer: String, answered: PartialDate, actor: Actor, clock: WriteClock) async throws -> Enquiry {
+        throw Self.absent
+    }
+    func enquiries(of id: CaseID?, unansweredOlder: HeldDuration?, today: Day) async throws -> [Enquiry] { throw Self.absent }
+
     func get(_ id: CaseID) async throws -> CaseRecord? {
         try check()
         return records[id]

@@ -302,16 +302,33 @@ struct RoleTests {
         _ = try writer.request(Request(verb: "EVENT", positional: ["C-000002", "death"],
                                        options: [("place", "Лікарня смерті"), ("cause", "причина смерті")])).get()
         let captivityEvents = 22
+        // Contacts and enquiries, then a status change that names the contacts to readers.
+        for index in 1...3 {
+            let id = CaseID(number: Int64(index)).description
+            _ = try writer.request(Request(verb: "CONTACT-ADD", positional: [id], options: [
+                ("name", "Контактна Особа \(index)"), ("relation", "сестра"), ("phone", "+380 50 000 00 0\(index)"),
+                ("email", "sister\(index)@example.org"), ("note", "приватна нотатка \(index)")])).get()
+            _ = try writer.request(Request(verb: "ENQUIRY-ADD", positional: [id], options: [
+                ("from", "Організація \(index)"), ("question", "питання про \(names[index - 1])")])).get()
+        }
+        _ = try writer.request(Request(verb: "SET-STATUS", positional: ["C-000001", "returned"])).get()
+        let contactEvents = 1
         _ = try writer.request(Request(verb: "TEST-NOTICE", options: [("note", "нотатка для \(names[0])")])).get()
         watcher.send("UNSUBSCRIBE\nSUBSCRIBE since=0\n")
         let last = try daemon.lastSequence()
         // Wait for the replay to reach the newest event, then ask what an observer may ask.
         watcher.wait { $0.components(separatedBy: "N seq=\(last) ").count == 3 }
-        watcher.send("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\nEXPORT limit=10000\nSTATS by=held\n")
+        watcher.send("COUNT\nSTATS\nGET C-000001\nCOUNT name=\(names[0].split(separator: " ")[0])\nEXPORT limit=10000\nSTATS by=held\n"
+                     + "CONTACTS C-000001\nENQUIRIES\nENQUIRIES C-000002\n")
         let received = watcher.finish()
         let notices = received.split(separator: "\n").filter { $0.hasPrefix("N ") }
         let changes = stride(from: 1, through: names.count, by: 3).underestimatedCount
-        #expect(notices.count == 2 * (names.count + changes + captivityEvents + 1), "live and replayed notices: \(notices.count)")
+        #expect(notices.count == 2 * (names.count + changes + captivityEvents + contactEvents + 1),
+                "live and replayed notices: \(notices.count)")
+        #expect(!received.contains("Контактна") && !received.contains("+380") && !received.contains("sister")
+                && !received.contains("приватна") && !received.contains("Організація") && !received.contains("питання")
+                && !received.contains("contacts="), "an observer saw a contact or an enquiry")
+        #expect(received.components(separatedBy: "ERR not-permitted ").count - 1 >= 5, "GET, a name filter, CONTACTS, ENQUIRIES ×2")
         #expect(!received.contains("Колонія") && !received.contains("Табір") && !received.contains("Лікарня")
                 && !received.contains("причина"), "an observer saw a place or a cause of a captivity event")
         // What is not personal: that there was a proof of life, when, and of which kind.

@@ -29,6 +29,8 @@ public struct Notice: Hashable, Sendable {
     /// A captivity event's details: the kind of proof, the state of remains and `corrects=`
     /// for everyone; places and the cause of death only for roles that may read records.
     public var details: CaptivityDetails?
+    /// Personal data: the case's contacts on a status change (a script writes to them).
+    public var contacts: [ContactID] = []
     /// Personal data: only for roles that may read records. The case's names as they are
     /// when the notice is sent (a replay shows today's spelling, not the one at the time).
     public var names: [String]
@@ -106,6 +108,7 @@ public struct Notice: Hashable, Sendable {
         fields.append("tags", list: tags)
         fields.append("note", note)
         fields.append("names", list: names)
+        if !contacts.isEmpty { fields.append("contacts", list: contacts.map(\.description)) }
         return fields
     }
 
@@ -131,5 +134,6 @@ public struct Notice: Hashable, Sendable {
         note = fields.string("note")
         exchange = ExchangeMark(fields: fields)
         if CaptivityEventType(kind) != nil { details = try CaptivityDetails(fields: fields) }
+        contacts = fields.strings("contacts").compactMap { ContactID($0) }
     }
 }

@@ -36,6 +36,13 @@ public enum Command: Hashable, Sendable {
                targetVersion: Int?)
     case unmerge(CaseID, EventDetails)
     case notDuplicate(CaseID, CaseID, note: String?, undo: Bool)
+    case contactAdd(CaseID, ContactChange)
+    case contactUpdate(ContactID, ContactChange)
+    case contactRemove(ContactID)
+    case contacts(CaseID)
+    case enquiryAdd(CaseID, from: EnquirySource, question: String, asked: PartialDate?)
+    case enquiryAnswer(EnquiryID, answer: String, answered: PartialDate?)
+    case enquiries(CaseID?, unansweredOlder: HeldDuration?)
 
     /// The most cases one LIST answer carries; a client pages with `after=`.
     public static let maximumPageSize = 10_000
@@ -87,6 +94,13 @@ public enum Command: Hashable, Sendable {
         case .merge: return .merge
         case .unmerge: return .unmerge
         case .notDuplicate: return .notDuplicate
+        case .contactAdd: return .contactAdd
+        case .contactUpdate: return .contactUpdate
+        case .contactRemove: return .contactRemove
+        case .contacts: return .contacts
+        case .enquiryAdd: return .enquiryAdd
+        case .enquiryAnswer: return .enquiryAnswer
+        case .enquiries: return .enquiries
         }
     }
 

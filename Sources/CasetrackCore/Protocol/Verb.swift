@@ -36,6 +36,13 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case merge = "MERGE"
     case unmerge = "UNMERGE"
     case notDuplicate = "NOT-DUPLICATE"
+    case contactAdd = "CONTACT-ADD"
+    case contactUpdate = "CONTACT-UPDATE"
+    case contactRemove = "CONTACT-REMOVE"
+    case contacts = "CONTACTS"
+    case enquiryAdd = "ENQUIRY-ADD"
+    case enquiryAnswer = "ENQUIRY-ANSWER"
+    case enquiries = "ENQUIRIES"
 
     public var name: String { rawValue }
 
@@ -92,6 +99,7 @@ extension Verb {
                            "detention_place", "ref", "notes", "at", "source", "confidence", "note"] + identityKeys
     /// What captivity events say besides their provenance (``CaptivityRules/keys(of:)``).
     static let captivityKeys = ["from", "to", "place", "until", "proof", "cause", "remains"]
+    static let contactKeys = ["name", "relation", "phone", "email", "language", "consent", "note"]
     /// What tells a person from another of the same name (reader role and above see them).
     static let identityKeys = ["sex", "service_number", "rank", "birth_place"]
 
@@ -246,6 +254,40 @@ extension Verb {
             return VerbDefinition(["ID", "ID"], keys: ["note", "undo"], role: .writer, flags: .writes,
                                   summary: "record that two cases are two people, so that the pair is not suggested again (undo=yes forgets it)") {
                 try $0.notDuplicate()
+            }
+        case .contactAdd:
+            return VerbDefinition(["ID"], keys: Verb.contactKeys, role: .writer, flags: .writes,
+                                  summary: "add someone to inform about a case: a relative, a lawyer… (name, relation, how to reach them, language, consent)") {
+                .contactAdd(try $0.caseID(), try $0.contactChange(adding: true))
+            }
+        case .contactUpdate:
+            return VerbDefinition(["CONTACT"], keys: Verb.contactKeys, role: .writer, flags: .writes,
+                                  summary: "change a contact's fields; an empty value clears one") {
+                .contactUpdate(try $0.numbered("CONTACT"), try $0.contactChange(adding: false))
+            }
+        case .contactRemove:
+            return VerbDefinition(["CONTACT"], role: .writer, flags: .writes,
+                                  summary: "take a contact off its case: no longer listed nor named in notices") {
+                .contactRemove(try $0.numbered("CONTACT"))
+            }
+        case .contacts:
+            return VerbDefinition(["ID"], role: .reader, flags: .readsRecords, summary: "the contacts of a case") {
+                .contacts(try $0.caseID())
+            }
+        case .enquiryAdd:
+            return VerbDefinition(["ID"], keys: ["from", "question", "at"], role: .writer, flags: .writes,
+                                  summary: "record that someone asked about a case: a contact (K-…) or an organisation, what, and when") {
+                try $0.enquiryAdd()
+            }
+        case .enquiryAnswer:
+            return VerbDefinition(["ENQUIRY"], keys: ["answer", "at"], role: .writer, flags: .writes,
+                                  summary: "record the answer the office gave to an enquiry, and when") {
+                try $0.enquiryAnswer()
+            }
+        case .enquiries:
+            return VerbDefinition(["[ID]"], keys: ["unanswered_older"], role: .reader, flags: .readsRecords,
+                                  summary: "the enquiries of a case, or of every case; with unanswered_older=, those still waiting that long") {
+                try $0.enquiries()
             }
         case .verify:
             return VerbDefinition(role: .reader,

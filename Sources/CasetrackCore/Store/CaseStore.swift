@@ -19,6 +19,20 @@ public protocol CaseStore: Sendable {
                      actor: Actor, expectVersion: Int?, clock: WriteClock) async throws -> CaseChange
 
     func get(_ id: CaseID) async throws -> CaseRecord?
+
+    // MARK: Contacts and enquiries (outside the event log)
+
+    func addContact(_ id: CaseID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact
+    func updateContact(_ id: ContactID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact
+    func removeContact(_ id: ContactID, actor: Actor, clock: WriteClock) async throws -> Contact
+    /// The contacts of a case (and of the cases merged into it); `nil` when there is no such case.
+    func contacts(of id: CaseID) async throws -> [Contact]?
+    func addEnquiry(_ id: CaseID, from: EnquirySource, question: String, asked: PartialDate, actor: Actor,
+                    clock: WriteClock) async throws -> Enquiry
+    func answerEnquiry(_ id: EnquiryID, answer: String, answered: PartialDate, actor: Actor, clock: WriteClock) async throws -> Enquiry
+    /// The enquiries of a case (nil: of every case), oldest first; with `unansweredOlder`, only
+    /// those still unanswered that long.
+    func enquiries(of id: CaseID?, unansweredOlder: HeldDuration?, today: Day) async throws -> [Enquiry]
     /// The case, read on the calling thread without waiting, when the store can do that (a
     /// few microseconds); nil otherwise, and when there is no such case or the read fails:
     /// then ``get(_:)`` says which. It sees every change acknowledged before it began.
@@ -199,6 +213,8 @@ public struct CaseChange: Hashable, Sendable {
     /// `possible-duplicate` event that says so (it is added all the same).
     public var possibleDuplicates: [DuplicateCandidate] = []
     public var duplicateEvent: HistoryEvent?
+    /// For a status change: the case's contacts, named in the notice to readers.
+    public var contacts: [ContactID] = []
 
     public init(record: CaseRecord, event: HistoryEvent) {
         self.record = record
@@ -207,7 +223,9 @@ public struct CaseChange: Hashable, Sendable {
 
     /// Its notices, in sequence order.
     public var notices: [Notice] {
-        [Notice(event: event, record: record)] + (duplicateEvent.map { [Notice(event: $0, record: record)] } ?? [])
+        var notice = Notice(event: event, record: record)
+        notice.contacts = contacts
+        return [notice] + (duplicateEvent.map { [Notice(event: $0, record: record)] } ?? [])
     }
 }
 

@@ -237,6 +237,20 @@ public struct Dispatcher: Sendable {
         case .recordEvent(let id, let type, let captivity, let details, let expectVersion):
             return (try await recordEvent(id, type, captivity, details: details, expectVersion: expectVersion, call,
                                           session: session), .keepOpen)
+        case .contactAdd(let id, let change):
+            return (try await contactAdd(id, change, call, session: session), .keepOpen)
+        case .contactUpdate(let id, let change):
+            return (try await contactUpdate(id, change, call, session: session), .keepOpen)
+        case .contactRemove(let id):
+            return (try await contactRemove(id, call, session: session), .keepOpen)
+        case .contacts(let id):
+            return (try await contacts(id), .keepOpen)
+        case .enquiryAdd(let id, let from, let question, let asked):
+            return (try await enquiryAdd(id, from: from, question: question, asked: asked, call, session: session), .keepOpen)
+        case .enquiryAnswer(let id, let answer, let answered):
+            return (try await enquiryAnswer(id, answer: answer, answered: answered, call, session: session), .keepOpen)
+        case .enquiries(let id, let older):
+            return (try await enquiries(id, unansweredOlder: older, call), .keepOpen)
         case .history(let id):
             return (try await history(id), .keepOpen)
         case .list(let filter, let limit, let after):

@@ -1,0 +1,87 @@
+import CasetrackClient
+import CasetrackCore
+import CasetrackTestSupport
+import Foundation
+import Testing
+
+/// Contacts and enquiries through casectl and the protocol, on the real daemon.
+@Suite("Contacts and enquiries")
+struct ContactTests {
+    static let mother = ["--name", "Костенко Олена", "--relation", "мати", "--phone", "+380 67 123 45 67", "--language", "uk",
+                         "--consent", "yes", "--note", "дзвонити ввечері"]
+
+    @Test("contacts: add, list, change, remove; enquiries: ask, answer, the ones waiting; kept across a restart and a rebuild")
+    func contactsAndEnquiries() throws {
+        // Every level logged: what the journal would keep of these requests.
+        let daemon = try Daemon(start: false)
+        try daemon.start(config: "", extraArguments: ["--log-level", "debug"])
+        #expect(try daemon.casectl("add", "--name", "Костенко Андрій", "--category", "civilian", "--status", "captive").status == 0)
+        #expect(try daemon.casectl("add", "--name", "Гуменюк Ярослав", "--category", "military", "--status", "missing").status == 0)
+        let added = try daemon.casectl(["contact", "add", "C-000001"] + Self.mother)
+        #expect(added.stdout == "K-000001 added to C-000001\n", "\(added.stderr)")
+        #expect(try daemon.casectl("contact", "add", "C-000001", "--name", "Петрук Ілля", "--relation", "адвокат",
+                                   "--email", "petruk@example.org").status == 0)
+        #expect(try daemon.casectl("contact", "add", "C-000002", "--name", "Гуменюк Ніна", "--relation", "дружина").status == 0)
+
+        // What is refused changes nothing, and says why.
+        for (arguments, says) in [
+            (["contact", "add", "C-000001", "--name", "Без зв'язку"], "needs relation="),
+            (["contact", "add", "C-000001", "--name", "X", "--relation", "y", "--phone", "дзвоніть"], "is not a phone number"),
+            (["contact", "add", "C-000001", "--name", "X", "--relation", "y", "--email", "no-at-sign"], "is not an e-mail address"),
+            (["contact", "add", "C-000009", "--name", "X", "--relation", "y"], "no case C-000009"),
+            (["contact", "update", "K-000002", "--consent", "maybe"], "is not yes or no"),
+            (["contact", "update", "K-000099", "--phone", "123"], "no contact K-000099"),
+            (["enquiry", "add", "C-000001", "--from", "K-000003", "--question", "?"], "K-000003 is a contact of C-000002, not of C-000001"),
+        ] {
+            let refused = try daemon.casectl(arguments)
+            #expect(refused.status != 0 && refused.stderr.contains(says), "\(arguments): \(refused.stderr)")
+        }
+
+        #expect(try daemon.casectl("contact", "update", "K-000002", "--phone", "044 555 01 02", "--consent", "no").status == 0)
+        let listed = try daemon.casectl("--json", "contact", "list", "C-000001").stdout.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(listed.map { $0["contact"] as? String } == ["K-000001", "K-000002"])
+        #expect(listed.first?["phone"] as? String == "+380 67 123 45 67" && listed.first?["consent"] as? String == "yes")
+        #expect(listed.last?["phone"] as? String == "044 555 01 02" && listed.last?["consent"] as? String == "no")
+
+        // Enquiries: from a contact and from an organisation; one answered.
+        #expect(try daemon.casectl("enquiry", "add", "C-000001", "--from", "K-000001", "--question", "Чи є новини?",
+                                   "--at", "2026-01-10").stdout == "E-000001 recorded for C-000001\n")
+        #expect(try daemon.casectl("enquiry", "add", "C-000002", "--from", "Міністерство", "--question", "Статус?",
+                                   "--at", "2026-02-01").status == 0)
+        let early = try daemon.casectl("enquiry", "answer", "E-000001", "--answer", "Ні", "--at", "2025-12")
+        #expect(early.status == 64 && early.stderr.contains("before the question"), "\(early.stderr)")
+        #expect(try daemon.casectl("enquiry", "answer", "E-000001", "--answer", "Лист від 2023 року").status == 0)
+        let twice = try daemon.casectl("enquiry", "answer", "E-000001", "--answer", "ще раз")
+        #expect(twice.status == 64 && twice.stderr.contains("answered on"), "\(twice.stderr)")
+        let waiting = try daemon.casectl("--json", "enquiry", "list", "--unanswered-older", "14d").stdout
+        #expect(waiting.contains("\"enquiry\":\"E-000002\"") && !waiting.contains("E-000001"), "\(waiting)")
+        #expect(try daemon.casectl("enquiry", "list", "C-000001").stdout.contains("Лист від 2023 року"))
+
+        // A status change names the case's contacts to a reader's subscription.
+        let watcher = try daemon.raw()
+        try watcher.send("SUBSCRIBE\n")
+        _ = try watcher.answer()
+        #expect(try daemon.casectl("contact", "remove", "K-000002").stdout == "K-000002 removed from C-000001\n")
+        #expect(try daemon.casectl("set-status", "C-000001", "returned").status == 0)
+        let notice = try #require(try watcher.line())
+        #expect(notice.contains("kind=status") && notice.hasSuffix("contacts=K-000001"), "\(notice)")
+
+        // Never in the journal (here the daemon's log on standard error).
+        let logged = daemon.readAvailableOutput()
+        #expect(logged.contains("contact added") && logged.contains("K-000001"), "\(logged.suffix(400))")
+        for word in ["Олена", "Петрук", "380", "ввечері", "petruk@", "новини", "Міністерство", "Лист від"] {
+            #expect(!logged.contains(word), "the journal named \(word)")
+        }
+
+        // Kept across a restart, and across a rebuild of the tables from the log.
+        let before = try daemon.casectl("--json", "contact", "list", "C-000001").stdout
+        let enquiries = try daemon.casectl("--json", "enquiry", "list").stdout
+        #expect(daemon.stop() == 0)
+        let rebuilt = try RebuildTests.rebuild(daemon)
+        #expect(rebuilt.status == 0, "\(rebuilt.stdout)\(rebuilt.stderr)")
+        try daemon.start()
+        #expect(try daemon.casectl("--json", "contact", "list", "C-000001").stdout == before)
+        #expect(try daemon.casectl("--json", "enquiry", "list").stdout == enquiries)
+    }
+}
