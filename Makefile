@@ -18,6 +18,8 @@ BIN_DIR     = $(CURDIR)/.build/debug
 # systemd-analyze and a PID 1 for the unit tests; util-linux: unshare, nsenter; fuse3 and
 # python3-pyfuse3: the power-cut tests' file system, Tests/Faults/lazyfs.py).
 DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc fuse3 python3-pyfuse3
+# Only for the tests: the report is looked at as a person would, rendered by a browser.
+TEST_PACKAGES = chromium
 
 # Where `make install` puts things (DESTDIR for staging, as packagers do).
 PREFIX     ?= /usr/local
@@ -34,7 +36,7 @@ FUZZ_TIME      ?= 600
 TEST_FUZZ_TIME ?= 60
 FUZZ_DIR        = $(CURDIR)/.build/fuzz
 
-.PHONY: all deps build run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files \
+.PHONY: all deps test-deps build run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files \
   release-bin deb test-deb clean
 
 all: build
@@ -79,7 +81,10 @@ bench-peers: deps
 	$(call install-missing,postgresql redis-server)
 	$(MAKE) --no-print-directory bench BENCH_ARGS="--peers $(BENCH_ARGS)"
 
-test: build
+test-deps:
+	$(call install-missing,$(TEST_PACKAGES))
+
+test: build test-deps
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.
 	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(TEST_FUZZ_TIME)
@@ -89,7 +94,7 @@ test: build
 
 # The suites without the load scenarios (Tests/EndToEndTests/LoadScenarios.swift) and the
 # fuzzer: for a developer's edit-and-check loop. CI runs make test.
-test-quick: build
+test-quick: build test-deps
 	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest --skip LoadScenarios
 
 fuzz: deps

@@ -36,7 +36,7 @@ struct Casectl: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Add.self, Get.self, SetStatus.self, Update.self, RecordEvent.self, History.self, ContactCommand.self, EnquiryCommand.self,
+            Add.self, Get.self, SetStatus.self, Update.self, RecordEvent.self, History.self, ContactCommand.self, EnquiryCommand.self, Report.self,
             List.self, Count.self, Stats.self, ExchangeCommand.self, Import.self, Export.self, Backup.self,
             Duplicates.self, Match.self, Merge.self, Verify.self, Unmerge.self, NotDuplicate.self, Watch.self, Wait.self, TestNotice.self, Ping.self,
         ])
