@@ -56,6 +56,13 @@ extension SQLiteCaseStore {
         }
     }
 
+    public func allContacts(after: ContactID?, limit: Int) async throws -> [Contact] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM contacts WHERE removed_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+                             arguments: [after?.number ?? 0, max(0, limit)]).map(Self.contact)
+        }
+    }
+
     /// The ids of a case's contacts (with those of cases merged into it), for the notices of
     /// its status changes: a script that writes the letters finds whom to write to.
     static func contactIDs(_ id: CaseID, _ db: Database) throws -> [ContactID] {

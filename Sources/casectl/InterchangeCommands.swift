@@ -289,7 +289,35 @@ struct Export: ParsableCommand {
             completion: .file())
     var output: String?
 
+    @Flag(name: .long, help: "Also write the contacts of the cases exported to a second file beside --output (FILE.contacts.csv, or .contacts.jsonl with --format json). Needs the admin role.")
+    var withContacts = false
+
+    static let contactColumns = ["contact", "id", "name", "relation", "phone", "email", "language", "consent", "note",
+                                 "created_at", "updated_at"]
+
+    /// Every contact of the cases in `exported`, as the second file holds them.
+    func contactsFile(_ client: CasetrackClient, exported: Set<String>) throws -> String {
+        var text = format == .csv ? CaseFile.csvLine(Self.contactColumns) + "\n" : ""
+        var after: String?
+        repeat {
+            var options: [(key: String, value: String)] = [("limit", String(Command.defaultPageSize))]
+            if let after { options.append(("after", after)) }
+            let answer = try client.request(Request(verb: "CONTACTS-EXPORT", options: options))
+            let final = try answer.get()
+            for contact in answer.data where exported.contains(contact.string("id") ?? "") {
+                text += format == .csv ? CaseFile.csvLine(Self.contactColumns.map { contact.string($0) ?? "" }) : contact.typed.json
+                text += "\n"
+            }
+            after = final.string("next")
+        } while after != nil
+        return text
+    }
+
     func run() throws {
+        if withContacts, output == nil {
+            Output.error("--with-contacts writes a second file beside --output FILE: give --output")
+            throw ExitCode(ExitStatus.usage)
+        }
         // A file is written under a temporary name and renamed when complete: a failed export
         // leaves no partial file that could be imported as if whole, and spares an older one.
         var out: Int32 = 1
@@ -318,6 +346,9 @@ struct Export: ParsableCommand {
             var after: String?
             var header: [String]?
             var pageSize = Command.defaultPageSize
+            var exported = Set<String>()
+            // Asked first: a refusal (not an admin) leaves no file at all.
+            if withContacts { _ = try client.request(Request(verb: "CONTACTS-EXPORT", options: [("limit", "1")])).get() }
             while true {
                 var options = filter.options
                 options.append(("limit", String(pageSize)))
@@ -340,6 +371,7 @@ struct Export: ParsableCommand {
                     chunk += CaseFile.csvLine(header ?? []) + "\n"
                 }
                 for fields in answer.data {
+                    if withContacts, let id = fields.string("id") { exported.insert(id) }
                     switch format {
                     case .json:
                         // Typed again (numbers as numbers, lists as arrays), as GET --json prints.
@@ -364,6 +396,17 @@ struct Export: ParsableCommand {
                 FileDescriptorOutput.write(out, chunk)
                 after = final.string("next")
                 if after == nil { break }
+            }
+            if withContacts, let output {
+                let path = output + (format == .csv ? ".contacts.csv" : ".contacts.jsonl")
+                let text = try contactsFile(client, exported: exported)
+                let temporary = "\(path).part-\(getpid())"
+                guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
+                      rename(temporary, path) == 0 else {
+                    unlink(temporary)
+                    Output.error("cannot write \(path): \(String(cString: strerror(errno)))")
+                    throw ExitCode(ExitStatus.failure)
+                }
             }
             complete = true
         }

@@ -89,6 +89,7 @@ actor StoreDouble: CaseStore {
         throw Self.absent
     }
     func enquiries(of id: CaseID?, unansweredOlder: HeldDuration?, today: Day) async throws -> [Enquiry] { throw Self.absent }
+    func allContacts(after: ContactID?, limit: Int) async throws -> [Contact] { throw Self.absent }
 
     func get(_ id: CaseID) async throws -> CaseRecord? {
         try check()

@@ -74,6 +74,17 @@ struct ContactTests {
             #expect(!logged.contains(word), "the journal named \(word)")
         }
 
+        // An export with the contacts of the cases it holds, in a second file beside it.
+        let file = daemon.folder.appendingPathComponent("returned.csv").path
+        let exported = try daemon.casectl("export", "--status", "returned", "--output", file, "--with-contacts")
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let contacts = try String(contentsOfFile: file + ".contacts.csv", encoding: .utf8).split(separator: "\n")
+        #expect(contacts.first == "contact,id,name,relation,phone,email,language,consent,note,created_at,updated_at")
+        #expect(contacts.count == 2 && contacts[1].hasPrefix("K-000001,C-000001,Костенко Олена,мати,+380 67 123 45 67"),
+                "only C-000001 is returned; K-000002 was removed, K-000003 is C-000002's: \(contacts)")
+        let noFile = try daemon.casectl("export", "--with-contacts")
+        #expect(noFile.status == 64 && noFile.stderr.contains("give --output"), "\(noFile.stderr)")
+
         // Kept across a restart, and across a rebuild of the tables from the log.
         let before = try daemon.casectl("--json", "contact", "list", "C-000001").stdout
         let enquiries = try daemon.casectl("--json", "enquiry", "list").stdout

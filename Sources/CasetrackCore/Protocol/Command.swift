@@ -43,6 +43,7 @@ public enum Command: Hashable, Sendable {
     case enquiryAdd(CaseID, from: EnquirySource, question: String, asked: PartialDate?)
     case enquiryAnswer(EnquiryID, answer: String, answered: PartialDate?)
     case enquiries(CaseID?, unansweredOlder: HeldDuration?)
+    case contactsExport(limit: Int, after: ContactID?)
 
     /// The most cases one LIST answer carries; a client pages with `after=`.
     public static let maximumPageSize = 10_000
@@ -101,6 +102,7 @@ public enum Command: Hashable, Sendable {
         case .enquiryAdd: return .enquiryAdd
         case .enquiryAnswer: return .enquiryAnswer
         case .enquiries: return .enquiries
+        case .contactsExport: return .contactsExport
         }
     }
 

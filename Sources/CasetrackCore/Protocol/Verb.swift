@@ -43,6 +43,7 @@ public enum Verb: String, CaseIterable, Hashable, Sendable {
     case enquiryAdd = "ENQUIRY-ADD"
     case enquiryAnswer = "ENQUIRY-ANSWER"
     case enquiries = "ENQUIRIES"
+    case contactsExport = "CONTACTS-EXPORT"
 
     public var name: String { rawValue }
 
@@ -288,6 +289,12 @@ extension Verb {
             return VerbDefinition(["[ID]"], keys: ["unanswered_older"], role: .reader, flags: .readsRecords,
                                   summary: "the enquiries of a case, or of every case; with unanswered_older=, those still waiting that long") {
                 try $0.enquiries()
+            }
+        case .contactsExport:
+            return VerbDefinition(keys: ["limit", "after"], role: .admin, flags: .readsRecords,
+                                  summary: "every contact of every case, by contact id, for an export (casectl export --with-contacts)") {
+                let limit = try $0.number("limit", in: 1...Command.maximumPageSize) ?? Command.defaultPageSize
+                return .contactsExport(limit: limit, after: try $0.single("after").map { try ContactID.parse($0, field: "after") })
             }
         case .verify:
             return VerbDefinition(role: .reader,

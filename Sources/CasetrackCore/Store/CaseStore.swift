@@ -33,6 +33,8 @@ public protocol CaseStore: Sendable {
     /// The enquiries of a case (nil: of every case), oldest first; with `unansweredOlder`, only
     /// those still unanswered that long.
     func enquiries(of id: CaseID?, unansweredOlder: HeldDuration?, today: Day) async throws -> [Enquiry]
+    /// Every contact not removed, by id, after `after`, at most `limit`.
+    func allContacts(after: ContactID?, limit: Int) async throws -> [Contact]
     /// The case, read on the calling thread without waiting, when the store can do that (a
     /// few microseconds); nil otherwise, and when there is no such case or the read fails:
     /// then ``get(_:)`` says which. It sees every change acknowledged before it began.

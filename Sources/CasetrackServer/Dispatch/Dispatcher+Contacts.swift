@@ -47,6 +47,17 @@ extension Dispatcher {
         return Reply(data: enquiries.map(\.fields), final: ["count": .int(Int64(enquiries.count))])
     }
 
+    /// One page of every contact: `next=` names where the next begins.
+    func contactsExport(limit: Int, after: ContactID?) async throws -> Reply {
+        var contacts = try await store.allContacts(after: after, limit: limit + 1)
+        var final = Fields()
+        let more = contacts.count > limit
+        if more { contacts.removeLast() }
+        final.append("count", contacts.count)
+        if more, let last = contacts.last { final.append("next", last.id.description) }
+        return Reply(data: contacts.map(\.fields), final: final)
+    }
+
     private func logContact(_ message: Logger.Message, _ contact: Contact, session: Session) {
         session.logger.info(message, metadata: ["case": "\(contact.caseID)", "contact": "\(contact.id)"])
     }

@@ -251,6 +251,8 @@ public struct Dispatcher: Sendable {
             return (try await enquiryAnswer(id, answer: answer, answered: answered, call, session: session), .keepOpen)
         case .enquiries(let id, let older):
             return (try await enquiries(id, unansweredOlder: older, call), .keepOpen)
+        case .contactsExport(let limit, let after):
+            return (try await contactsExport(limit: limit, after: after), .keepOpen)
         case .history(let id):
             return (try await history(id), .keepOpen)
         case .list(let filter, let limit, let after):
