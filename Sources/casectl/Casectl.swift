@@ -20,7 +20,7 @@ struct Casectl: ParsableCommand {
             EXIT STATUS
               0   success
               1   the daemon failed (storage or internal error) or answered something unreadable
-              2   no such case or exchange, or the case was merged into another (the message says which)
+              2   no such case, exchange, contact or enquiry, or the case was merged into another (the message says which)
               3   refused: a transition the lifecycle does not allow, a version conflict, \
             a reference that belongs to another case, or a merge of cases that disagree
               4   not permitted

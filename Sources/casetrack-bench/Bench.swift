@@ -221,8 +221,10 @@ enum Targets {
             let met = above ? value > limit : value < limit
             report.add("target: \(label)", String(format: "%.2f %@ (target %@ %.0f): %@", value, unit, above ? ">" : "<", limit, met ? "met" : "MISSED"))
         }
-        ratio("8 writers, casetrackd ÷ Redis appendfsync always", "writes8.casetrack", "writes8.redis", target: 3)
-        ratio("8 writers, casetrackd ÷ PostgreSQL with NOTIFY trigger", "writes8.casetrack", "writes8.pg", target: 10)
+        // Issue 14's targets: durable changes with 8 writers at least Redis appendfsync always, and
+        // at least 3× PostgreSQL with its NOTIFY trigger, in the same run.
+        ratio("8 writers, casetrackd ÷ Redis appendfsync always", "writes8.casetrack", "writes8.redis", target: 1)
+        ratio("8 writers, casetrackd ÷ PostgreSQL with NOTIFY trigger", "writes8.casetrack", "writes8.pg", target: 3)
         ratio("notice p99 from send, 100 subscribers, Redis pub/sub ÷ casetrackd", "p99send100.casetrack", "p99send100.redis",
               target: 1, higherIsBetter: false)
         bound("notice p99 from send, 1,000 subscribers", "p99send1000.casetrack", 5, "ms")
