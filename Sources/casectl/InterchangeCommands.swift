@@ -292,27 +292,6 @@ struct Export: ParsableCommand {
     @Flag(name: .long, help: "Also write the contacts of the cases exported to a second file beside --output (FILE.contacts.csv, or .contacts.jsonl with --format json). Needs the admin role.")
     var withContacts = false
 
-    static let contactColumns = ["contact", "id", "name", "relation", "phone", "email", "language", "consent", "note",
-                                 "created_at", "updated_at"]
-
-    /// Every contact of the cases in `exported`, as the second file holds them.
-    func contactsFile(_ client: CasetrackClient, exported: Set<String>) throws -> String {
-        var text = format == .csv ? CaseFile.csvLine(Self.contactColumns) + "\n" : ""
-        var after: String?
-        repeat {
-            var options: [(key: String, value: String)] = [("limit", String(Command.defaultPageSize))]
-            if let after { options.append(("after", after)) }
-            let answer = try client.request(Request(verb: "CONTACTS-EXPORT", options: options))
-            let final = try answer.get()
-            for contact in answer.data where exported.contains(contact.string("id") ?? "") {
-                text += format == .csv ? CaseFile.csvLine(Self.contactColumns.map { contact.string($0) ?? "" }) : contact.typed.json
-                text += "\n"
-            }
-            after = final.string("next")
-        } while after != nil
-        return text
-    }
-
     func run() throws {
         if withContacts, output == nil {
             Output.error("--with-contacts writes a second file beside --output FILE: give --output")
