@@ -52,10 +52,19 @@ struct Import: ParsableCommand {
     @Flag(name: .long, help: "Apply the rows to the cases on record that their references name, instead of opening cases.")
     var update = false
 
+    @Option(name: .long, help: ArgumentHelp("Then attach the contacts of this file (as export --with-contacts writes it) to the cases they belong to, found by their references in FILE.", valueName: "file"),
+            completion: .file())
+    var contacts: String?
+
     func run() throws {
+        if contacts != nil, update {
+            Output.error("--contacts goes with an import of new cases, not with --update")
+            throw ExitCode(ExitStatus.usage)
+        }
         let text = try TextFile.read(file)
         let format = CaseFile.Format.detect(self.format, path: file, text: text)
         var (rows, problems) = CaseFile.rows(text, format: format)
+        let references = contacts == nil ? [:] : ContactImport.references(rows)
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
         for row in rows {
@@ -118,6 +127,9 @@ struct Import: ParsableCommand {
                     Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(wouldAdd),\"existing\":\(wouldSkip),\"dry_run\":true}"
                         : "\(file): \(texts.count) rows are valid; \(wouldAdd) would be added, \(wouldSkip) are on record already")
                 }
+                if let contacts {
+                    try ContactImport.run(client, path: contacts, cases: file, references: references, dryRun: true, json: connection.json)
+                }
                 return
             }
             var progress = Progress(total: texts.count)
@@ -166,97 +178,10 @@ struct Import: ParsableCommand {
             if flagged > 0, !connection.json {
                 Output.error("\(flagged) of the cases added are probably the same person as a case on record; see casectl duplicates")
             }
-        }
-    }
-
-    /// Sends each request while the answer to the one before is on its way (one ahead), so
-    /// that the daemon works on a batch while casectl writes the next; `handle` returns false
-    /// to stop (the answer to a request already sent is still handed over).
-    static func pipelined(_ client: CasetrackClient, _ requests: [Request],
-                          _ handle: (Int, Answer) throws -> Bool) throws {
-        guard !requests.isEmpty else { return }
-        try client.send(requests[0])
-        var going = true
-        for index in requests.indices {
-            if going, index + 1 < requests.count { try client.send(requests[index + 1]) }
-            let answer = try client.receive()
-            if !(try handle(index, answer)) {
-                going = false
-                // Only the one sent ahead is left to read.
-                if index + 1 < requests.count {
-                    _ = try handle(index + 1, try client.receive())
-                }
-                return
+            if let contacts {
+                try ContactImport.run(client, path: contacts, cases: file, references: references, dryRun: false, json: connection.json)
             }
         }
-    }
-
-    static func request(_ batch: ArraySlice<(line: Int, text: String)>, dryRun: Bool, update: Bool) -> Request {
-        Request(verb: "IMPORT", options: batch.map { ("row", $0.text) } + (dryRun ? [("dry_run", "yes")] : [])
-                    + (update ? [("update", "yes")] : []))
-    }
-
-    /// An update row's problem, as the daemon will find it.
-    static func updateProblems(_ text: String) -> [CasetrackError] {
-        do {
-            _ = try UpdateRow(text, today: Output.today)
-            return []
-        } catch let error as CasetrackError {
-            return [error]
-        } catch {
-            return [CasetrackError.badArgument("\(error)")]
-        }
-    }
-
-    /// Rows in requests of at most 1,000 rows that fit the daemon's line length.
-    static func batches(_ texts: [(line: Int, text: String)], maxLine: Int) -> [ArraySlice<(line: Int, text: String)>] {
-        var batches: [ArraySlice<(line: Int, text: String)>] = []
-        var start = 0
-        var size = 32
-        for index in texts.indices {
-            let cost = Request(verb: "IMPORT", options: [("row", texts[index].text)]).line.utf8.count - 6
-            if index > start, index - start >= ImportRow.maximumRowsPerRequest || size + cost > maxLine - 64 {
-                batches.append(texts[start..<index])
-                start = index
-                size = 32
-            }
-            size += cost
-        }
-        if start < texts.count { batches.append(texts[start...]) }
-        return batches
-    }
-
-    static func strip(_ message: String) -> String {
-        guard let field = message.firstIndex(of: ":"), ImportRow.keys.contains(String(message[..<field])) else { return message }
-        return String(message[message.index(after: field)...]).trimmingCharacters(in: .whitespaces)
-    }
-
-    static func fail(_ file: String, _ problems: [CaseFile.Problem], update: Bool = false) -> Never {
-        for problem in problems.sorted(by: { $0.line < $1.line }) { Output.error("\(file): \(problem)") }
-        Output.error("\(file): \(problems.count) problem\(problems.count == 1 ? "" : "s"); nothing was \(update ? "updated" : "imported")")
-        Casectl.exit(withError: ExitCode(ExitStatus.dataError))
-    }
-
-    /// A progress line on standard error when it is a terminal; nothing otherwise.
-    struct Progress {
-        let total: Int
-        let shown: Bool
-        var done = 0
-
-        init(total: Int) {
-            self.total = total
-            shown = isatty(2) == 1 && total >= 1_000
-        }
-
-        mutating func advance(by count: Int) {
-            done += count
-            guard shown else { return }
-            let width = 30
-            let filled = total == 0 ? width : width * done / total
-            FileDescriptorOutput.write(2, "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(total) rows")
-        }
-
-        func finish() { if shown { FileDescriptorOutput.write(2, "\n") } }
     }
 }
 

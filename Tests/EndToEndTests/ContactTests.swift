@@ -95,4 +95,44 @@ struct ContactTests {
         #expect(try daemon.casectl("--json", "contact", "list", "C-000001").stdout == before)
         #expect(try daemon.casectl("--json", "enquiry", "list").stdout == enquiries)
     }
+
+    @Test("a register moved with its contacts: export --with-contacts, then import --contacts, twice")
+    func movedWithContacts() throws {
+        let from = try Daemon()
+        for (name, ref) in [("Костенко Андрій", "UA-2016-0007"), ("Гуменюк Ярослав", "UA-2022-0112"), ("Мороз Ганна", "UA-2023-0044")] {
+            #expect(try from.casectl("add", "--name", name, "--category", "civilian", "--status", "captive", "--ref", ref).status == 0)
+        }
+        #expect(try from.casectl(["contact", "add", "C-000001"] + Self.mother).status == 0)
+        #expect(try from.casectl("contact", "add", "C-000003", "--name", "Мороз Петро", "--relation", "брат",
+                                 "--email", "petro@example.org", "--consent", "no").status == 0)
+        let file = from.folder.appendingPathComponent("register.csv").path
+        #expect(try from.casectl("export", "--output", file, "--with-contacts").status == 0)
+
+        // Another office, whose register already has a case: the ids differ, the references do not.
+        let to = try Daemon()
+        #expect(try to.casectl("add", "--name", "Савчук Ілля", "--category", "military", "--status", "missing", "--ref", "UA-2024-0001").status == 0)
+        let contacts = file + ".contacts.csv"
+        let checked = try to.casectl("import", file, "--contacts", contacts, "--dry-run")
+        #expect(checked.status == 0 && checked.stdout.contains("2 contacts are valid"), "\(checked.stdout)\(checked.stderr)")
+        let imported = try to.casectl("import", file, "--contacts", contacts)
+        #expect(imported.status == 0 && imported.stdout.contains("2 contacts, 2 added, 0 on record already"), "\(imported.stdout)\(imported.stderr)")
+        let mother = Self.jsonLines(try to.casectl("--json", "contact", "list", "C-000002").stdout)
+        #expect(mother.first?["name"] as? String == "Костенко Олена" && mother.first?["phone"] as? String == "+380 67 123 45 67")
+        let brother = Self.jsonLines(try to.casectl("--json", "contact", "list", "C-000004").stdout)
+        #expect(brother.first?["name"] as? String == "Мороз Петро" && brother.first?["consent"] as? String == "no", "\(brother)")
+        let again = try to.casectl("import", file, "--contacts", contacts)
+        #expect(again.stdout.contains("2 contacts, 0 added, 2 on record already"), "\(again.stdout)")
+
+        // A contact of a case the file does not hold: nothing is added.
+        let stray = to.folder.appendingPathComponent("stray.csv").path
+        try (try String(contentsOfFile: contacts, encoding: .utf8) + "K-000009,C-000077,Чужа Особа,сестра,,,,,,,\n")
+            .write(toFile: stray, atomically: true, encoding: .utf8)
+        let refused = try to.casectl("import", file, "--contacts", stray)
+        #expect(refused.status == 65 && refused.stderr.contains("C-000077 is not a case of"), "\(refused.stderr)")
+        #expect(!(try to.casectl("contact", "list", "C-000002").stdout.contains("Чужа")))
+    }
+
+    static func jsonLines(_ text: String) -> [[String: Any]] {
+        text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
 }
