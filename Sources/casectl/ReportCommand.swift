@@ -11,7 +11,7 @@ struct Report: ParsableCommand {
         abstract: "Write the register's figures as one HTML page: charts and the tables behind them.",
         discussion: """
             One self-contained page (inline SVG, no scripts, no network; prints on A4): cases by status \
-            and category; open cases at the end of each of the last twelve months; how long the open \
+            and category; open cases by status and category at the end of each of the last twelve months; how long the open \
             cases have been held; how long since their last proof of life; every exchange phase with \
             how many were listed and came home. Every figure is what stats gives for the same \
             question, and comes from it. The page holds no names: an observer may make it.
@@ -87,14 +87,15 @@ struct Report: ParsableCommand {
             month = first.adding(days: -1)
         }
         do {
+            // Each open status, by category: "captive civilian" is one line of the chart.
+            let columns = [Status.missing, .captive].flatMap { status in categories.map { (status, $0) } }
             var rows: [(label: String, key: String, figures: [Int])] = []
             for end in months {
                 let counts = CaseStatistics(lines: try stats([("as_of", end.description)]).data)
-                let open = [Status.missing, .captive].map { status in categories.map { counts.count(status, $0) }.reduce(0, +) }
-                rows.append((end.description, end.description, open))
+                rows.append((end.description, end.description, columns.map { counts.count($0.0, $0.1) }))
             }
-            let table = ReportPage.Table(id: "months", heads: ["missing", "captive"], rows: rows)
-            page.section("Open cases at the end of each month", chart: ReportPage.lines(table), table: table)
+            let table = ReportPage.Table(id: "months", heads: columns.map { "\($0.0.rawValue) \($0.1.rawValue)" }, rows: rows)
+            page.section("Open cases at the end of each month, by status and category", chart: ReportPage.lines(table), table: table)
         } catch let error as CasetrackError {
             page.notice("Open cases at the end of each month", "Not available: \(error.message)")
         }
