@@ -240,7 +240,7 @@ public final class DaemonProcess: @unchecked Sendable {
         }
         if let logFile {
             // Emptied at each start, as each start gets a new pipe.
-            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             let handle = try FileHandle(forWritingTo: logFile)
             process.standardOutput = handle
             process.standardError = handle

@@ -127,7 +127,7 @@ enum PostgresPeer {
               PERFORM pg_notify('cases', 'K' || NEW.id || ':' || NEW.version || ';'); RETURN NEW; END $$ LANGUAGE plpgsql
             """,
             "CREATE TRIGGER cases_notify AFTER UPDATE ON cases FOR EACH ROW EXECUTE FUNCTION notify_change()",
-        ] { try admin.run(sql) }
+        ] { _ = try admin.run(sql) }
         report.note("PostgreSQL", "\(cases.formatted()) rows loaded and indexed in \(String(format: "%.0f", Double(now() - started) / 1_000_000)) s (generate_series)")
 
         @Sendable func update(_ id: Int) -> String {
@@ -139,7 +139,7 @@ enum PostgresPeer {
                 var index = 0
                 return {
                     index += 1
-                    try connection.run(update(1 + (writer * 7_919 + (index % 16) * 104_729) % cases))
+                    _ = try connection.run(update(1 + (writer * 7_919 + (index % 16) * 104_729) % cases))
                 }
             }
             figures["writes\(writers).pg"] = value
@@ -147,7 +147,7 @@ enum PostgresPeer {
         }
         for subscribers in [1, 100] {
             let listeners = try (0..<subscribers).map { _ in try Postgres(path: socket, user: user) }
-            for listener in listeners { try listener.run("LISTEN cases") }
+            for listener in listeners { _ = try listener.run("LISTEN cases") }
             let swarm = TokenSwarm(fds: listeners.map(\.wire.fd))
             let writer = try Postgres(path: socket, user: user)
             let steady = SteadyWriter()
@@ -181,7 +181,7 @@ enum PostgresPeer {
         for round in 0..<55 {
             let begin = now()
             count = try admin.run("SELECT count(*) FROM cases WHERE \(filter)").first ?? "?"
-            try admin.run("SELECT * FROM cases WHERE \(filter) ORDER BY id LIMIT 50")
+            _ = try admin.run("SELECT * FROM cases WHERE \(filter) ORDER BY id LIMIT 50")
             if round >= 5 { _ = histogram.record(now() - begin) }
         }
         figures["query.pg"] = Double(histogram.valueAtPercentile(50)) / 1000
