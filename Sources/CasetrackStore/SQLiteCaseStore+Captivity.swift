@@ -23,7 +23,7 @@ extension SQLiteCaseStore {
     static func captivityEvents(_ id: CaseID, _ db: Database) throws -> [HistoryEvent] {
         try Row.fetchAll(db.cachedStatement(sql: """
             SELECT * FROM events WHERE details IS NOT NULL
-                AND case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)
+                AND \(ofCaseOrMergedIn)
             ORDER BY seq
             """), arguments: [id.number, id.number])
             .map(RowCoding.event)

@@ -5,6 +5,10 @@ import GRDB
 // but outside the event log and its chain (see Contact.swift for why).
 
 extension SQLiteCaseStore {
+    /// A row of the case `?` or of a case merged into it `?` (the same id twice): one person,
+    /// so their captivity events, contacts and enquiries are one.
+    static let ofCaseOrMergedIn = "case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)"
+
     public func addContact(_ id: CaseID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact {
         try await writer.submit { db in
             _ = try Self.load(id, db)
@@ -50,7 +54,7 @@ extension SQLiteCaseStore {
             guard try Self.fetch(id, db) != nil || Self.mergedError(id, db) != nil else { return nil }
             return try Row.fetchAll(db, sql: """
                 SELECT * FROM contacts WHERE removed_at IS NULL
-                    AND case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)
+                    AND \(Self.ofCaseOrMergedIn)
                 ORDER BY id
                 """, arguments: [id.number, id.number]).map(Self.contact)
         }
@@ -63,12 +67,17 @@ extension SQLiteCaseStore {
         }
     }
 
+    /// Whether any case has a contact: a replay of many notices looks each one up only then.
+    static func anyContacts(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE removed_at IS NULL)") ?? false
+    }
+
     /// The ids of a case's contacts (with those of cases merged into it), for the notices of
     /// its status changes: a script that writes the letters finds whom to write to.
     static func contactIDs(_ id: CaseID, _ db: Database) throws -> [ContactID] {
         try Int64.fetchAll(db.cachedStatement(sql: """
             SELECT id FROM contacts WHERE removed_at IS NULL
-                AND case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)
+                AND \(Self.ofCaseOrMergedIn)
             ORDER BY id
             """), arguments: [id.number, id.number]).map(ContactID.init(number:))
     }
@@ -79,9 +88,9 @@ extension SQLiteCaseStore {
             _ = try Self.load(id, db)
             if case .contact(let contactID) = from {
                 let contact = try Self.contact(contactID, db)
-                let owners = [id.number] + (try Int64.fetchAll(db, sql: "SELECT id FROM merged_cases WHERE merged_into = ?",
-                                                               arguments: [id.number]))
-                guard owners.contains(contact.caseID.number) else {
+                let owned = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = ? AND \(Self.ofCaseOrMergedIn))",
+                                              arguments: [contactID.number, id.number, id.number]) ?? false
+                guard owned else {
                     throw CasetrackError.badArgument("from: \(contactID) is a contact of \(contact.caseID), not of \(id)")
                 }
             }
@@ -119,7 +128,7 @@ extension SQLiteCaseStore {
         var clauses: [String] = []
         var arguments: [DatabaseValue] = []
         if let id {
-            clauses.append("case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)")
+            clauses.append("\(Self.ofCaseOrMergedIn)")
             arguments += [id.number.databaseValue, id.number.databaseValue]
         }
         if let unansweredOlder {

@@ -7,13 +7,14 @@ import ServiceLifecycle
 extension SQLiteCaseStore {
     public func notices(after seq: Int64, limit: Int) async throws -> [Notice] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
+            let contacts = try Self.anyContacts(db)
+            return try Row.fetchAll(db, sql: """
                 SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
                 WHERE events.seq > ? ORDER BY events.seq LIMIT ?
                 """, arguments: [seq, max(0, limit)]).map { row in
                     var notice = try RowCoding.notice(row)
                     // As names: the contacts as they are now.
-                    if notice.kind == .status || notice.kind == .correction, let id = notice.caseID {
+                    if contacts, notice.kind == .status || notice.kind == .correction, let id = notice.caseID {
                         notice.contacts = try Self.contactIDs(id, db)
                     }
                     return notice

@@ -66,6 +66,15 @@ struct ContactTests {
         #expect(try daemon.casectl("set-status", "C-000001", "returned").status == 0)
         let notice = try #require(try watcher.line())
         #expect(notice.contains("kind=status") && notice.hasSuffix("contacts=K-000001"), "\(notice)")
+        // A replay names them too, as they are now.
+        let replay = try daemon.raw()
+        let seq = try #require(notice.split(separator: " ").first { $0.hasPrefix("seq=") }.flatMap { Int($0.dropFirst(4)) })
+        try replay.send("SUBSCRIBE since=\(seq - 1)\n")
+        var replayed = ""
+        while replayed.isEmpty, let line = try replay.line() {
+            if line.hasPrefix("N seq=\(seq) ") { replayed = line }
+        }
+        #expect(replayed.hasSuffix("contacts=K-000001"), "\(replayed)")
 
         // Never in the journal (here the daemon's log on standard error).
         let logged = daemon.readAvailableOutput()
