@@ -28,8 +28,10 @@ rm -rf "$DEBS/tree"
 NEW=/debs/casetrack_${V2}_$ARCH.deb OLD=/debs/casetrack_${V1}_$ARCH.deb
 
 # lintian as a user: it warns against running as root. Overrides (debian/*.lintian-overrides)
-# say why each tag that remains is right.
-check lintian-clean "runuser -u nobody -- lintian --fail-on error,warning '$DEBS/casetrack_${V1}_$ARCH.deb' >&2"
+# say why each tag that remains is right. Run from the packages' folder: lintian changes back
+# to the folder it started in, and a checkout in a folder of mode 0700 (mktemp -d) is not
+# nobody's to enter.
+check lintian-clean "cd '$DEBS' && runuser -u nobody -- lintian --fail-on error,warning '$DEBS/casetrack_${V1}_$ARCH.deb' >&2"
 
 # A root like an office server's: nothing of casetrack, a user who will be in its group and
 # one who will not. This machine's policy-rc.d (Docker's) forbids maintainer scripts to start
