@@ -16,10 +16,17 @@ BIN_DIR     = $(CURDIR)/.build/debug
 
 # Debian packages the build, the tests and the examples need (systemd: journald,
 # systemd-analyze and a PID 1 for the unit tests; util-linux: unshare, nsenter; fuse3 and
-# python3-pyfuse3: the power-cut tests' file system, Tests/Faults/lazyfs.py).
-DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc fuse3 python3-pyfuse3
+# python3-pyfuse3: the power-cut tests' file system, Tests/Faults/lazyfs.py; postgresql: the
+# shared store of several offices, whose tests start throw-away clusters of it).
+DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc fuse3 python3-pyfuse3 postgresql
 # Only for the tests: the report is looked at as a person would, rendered by a browser.
 TEST_PACKAGES = chromium
+# The tests build with every package trait, so that both stores are checked (Postgres: the
+# shared store of several offices, Sources/CasetrackPostgres); make run and make install
+# build without, unless TRAITS says otherwise (make build-postgres, make install TRAITS=Postgres).
+TEST_TRAITS = Postgres
+TRAITS     ?=
+TRAIT_FLAGS = $(if $(TRAITS),--traits $(TRAITS))
 
 # Where `make install` puts things (DESTDIR for staging, as packagers do).
 PREFIX     ?= /usr/local
@@ -36,7 +43,7 @@ FUZZ_TIME      ?= 600
 TEST_FUZZ_TIME ?= 60
 FUZZ_DIR        = $(CURDIR)/.build/fuzz
 
-.PHONY: all deps test-deps build run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files \
+.PHONY: all deps test-deps build build-postgres run test test-quick fuzz bench bench-peers test-asan test-tsan install install-files \
   release-bin deb test-deb clean
 
 all: build
@@ -57,7 +64,12 @@ deps:
 	$(call install-missing,$(DEB_PACKAGES))
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build $(TRAIT_FLAGS)
+
+# casetrackd with the shared store of several offices (store = postgresql; README: Several
+# offices): postgres-nio and its TLS stack add some 5 minutes to a cold build.
+build-postgres: deps
+	$(SWIFT) build --traits Postgres
 
 run: build
 	@mkdir -p $(RUN_DIR) && chmod 700 $(RUN_DIR)
@@ -84,9 +96,10 @@ bench-peers: deps
 test-deps:
 	$(call install-missing,$(TEST_PACKAGES))
 
-test: build test-deps
+test: deps test-deps
+	$(SWIFT) build --traits $(TEST_TRAITS)
 	# Swift Testing only: no XCTest suites here, so no misleading "Executed 0 tests" line.
-	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest
+	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --traits $(TEST_TRAITS) --disable-xctest
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(TEST_FUZZ_TIME)
 	# The package only for the test: left in .build-deb, packed in seconds rather than a minute.
 	@if [ "$(TEST_DEB)" = yes ] && command -v dpkg-deb >/dev/null; then \
@@ -94,8 +107,9 @@ test: build test-deps
 
 # The suites without the load scenarios (Tests/EndToEndTests/LoadScenarios.swift) and the
 # fuzzer: for a developer's edit-and-check loop. CI runs make test.
-test-quick: build test-deps
-	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --disable-xctest --skip LoadScenarios
+test-quick: deps test-deps
+	$(SWIFT) build --traits $(TEST_TRAITS)
+	CASETRACK_BIN_DIR=$(BIN_DIR) $(SWIFT) test --traits $(TEST_TRAITS) --disable-xctest --skip LoadScenarios
 
 fuzz: deps
 	$(SWIFT) build --product casetrack-fuzz --scratch-path $(FUZZ_DIR) --sanitize=fuzzer --sanitize=address \
@@ -121,7 +135,7 @@ test-tsan: deps
 	  $(SWIFT) test --disable-xctest --sanitize=thread --scratch-path $(CURDIR)/.build/tsan
 
 install: deps
-	$(SWIFT) build -c release --static-swift-stdlib
+	$(SWIFT) build -c release --static-swift-stdlib $(TRAIT_FLAGS)
 	$(MAKE) install-files INSTALL_BIN=$(CURDIR)/.build/release
 
 # The release binaries the package is made of. In .build, not a folder of its own: make

@@ -1,12 +1,15 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // The layers, from the inside out:
 //   CasetrackCore    the record, the lifecycle table, dates, name keys, filters and the
 //                    line-protocol codec. Pure: no sockets, no files, no SQLite.
 //   CasetrackStore   the `CaseStore` protocol implemented over SQLite (GRDB), with the
-//                    single group-commit writer and the hash chain of the events
-//                    (swift-crypto).
+//                    single group-commit writer, the hash chain of the events
+//                    (swift-crypto) and the rounds an office shares with others
+//                    (SQLite's session extension, through CSQLiteSession).
+//   CasetrackPostgres the shared register in PostgreSQL (postgres-nio), built only with
+//                    the package trait `Postgres` (make build-postgres).
 //   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
 //   CasetrackClient  a small blocking client library (casectl, tests, benchmarks).
 //   CasetrackPOSIX   the few blocking POSIX calls the adapters share.
@@ -21,6 +24,11 @@ let package = Package(
         .executable(name: "casectl", targets: ["casectl"]),
         .library(name: "CasetrackClient", targets: ["CasetrackClient"]),
     ],
+    // Off by default: the default build neither compiles postgres-nio nor its TLS stack.
+    traits: [
+        .trait(name: "Postgres", description: "The shared store of several offices in PostgreSQL (store = postgresql)."),
+        .default(enabledTraits: []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -31,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // Latency percentiles of the benchmark (casetrack-bench only).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // The shared store (CasetrackPostgres, trait Postgres only).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The core is optimized even in debug builds: the tests drive the real daemon and
@@ -39,16 +50,31 @@ let package = Package(
         .target(name: "CasetrackCore", swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Blocking POSIX helpers (Unix socket connect, unbuffered output) for the adapters.
         .target(name: "CasetrackPOSIX", dependencies: ["CasetrackCore"]),
+        // SQLite's session extension (an office's rounds of a shared register), in C: GRDB's
+        // SQLite module leaves the session API undeclared.
+        .target(name: "CSQLiteSession", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "CasetrackStore",
             dependencies: [
-                "CasetrackCore",
+                "CasetrackCore", "CSQLiteSession",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API itself, for the point-read path (see PointReader).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Empty unless built with the trait Postgres.
+        .target(
+            name: "CasetrackPostgres",
+            dependencies: [
+                "CasetrackCore", "CasetrackStore",
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["Postgres"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Postgres"])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["Postgres"])),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["Postgres"])),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -75,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "casetrackd",
             dependencies: [
-                "CasetrackCore", "CasetrackPOSIX", "CasetrackStore", "CasetrackServer", "CasetrackSystemd",
+                "CasetrackCore", "CasetrackPOSIX", "CasetrackStore", "CasetrackServer", "CasetrackSystemd", "CasetrackPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

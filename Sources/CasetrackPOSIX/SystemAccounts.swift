@@ -17,6 +17,15 @@ public struct SystemAccounts: AccountDirectory {
         return entry.pw_uid
     }
 
+    /// The name of user `uid` (libpq's default user for PostgreSQL).
+    public func userName(uid: UInt32) -> String? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return nil }
+        return String(cString: name)
+    }
+
     public func groupID(named name: String) -> UInt32? {
         var entry = group()
         var result: UnsafeMutablePointer<group>?

@@ -20,7 +20,10 @@ public enum MessageID {
     public static let storageFull = "5ceab04642ef421db4a2a1f2536b1682"
     /// The database file is damaged: writes are refused (storage-damaged) until it is restored.
     public static let storageDamaged = "684a980167074aebaecf4d860bf795ee"
-    /// Writes are taken again after a full disk.
+    /// The shared store (PostgreSQL, several offices) cannot be reached: writes are refused
+    /// (storage-unavailable) until it answers; reads are served from the office's copy.
+    public static let storageUnavailable = "bd77b0d3089e4739a34be84e67ce7a23"
+    /// Writes are taken again after a full disk or while the shared store was out of reach.
     public static let writesResumed = "139d9ace5f65405ba3e14ff8697f1551"
     /// The head of the event chain, logged once a day (and at start).
     public static let chainHead = "f9d315d68efc41adaa2b576ef0fa5d2b"
@@ -51,6 +54,7 @@ public enum MessageID {
         ("access refused", accessRefused), ("records read", recordsRead), ("client limited", clientLimited),
         ("exchange completed", exchangeCompleted), ("cases imported", casesImported), ("backup written", backupWritten),
         ("storage full", storageFull), ("storage damaged", storageDamaged), ("writes resumed", writesResumed),
+        ("storage unavailable", storageUnavailable),
         ("event chain head", chainHead),
     ]
 }

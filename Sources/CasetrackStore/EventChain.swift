@@ -22,16 +22,20 @@ enum EventChain {
         note, version, changes, category, unit, tags, threshold, exchange, phase, tally
         """
     /// The columns hashed, in order: those `append` writes, `hash` aside.
-    static let columns = columnsBeforeImagesList + ", image, details"
+    static let columns = columnsBeforeImagesList + ", image, details, office"
     /// How many of ``columns`` an event from before images is hashed with.
     static let columnsBeforeImages = 21
-    static let columnCount = 23
+    static let columnCount = 24
     static let imageIndex = 21
     /// Since schema v10 a captivity event carries its details (`details`), hashed after the
     /// image. An event without details is hashed without the column, as every event was
     /// before v10, so that their hashes still hold; clearing a captivity event's details,
     /// or giving another event some, breaks its hash all the same.
     static let detailsIndex = 22
+    /// Since schema v13 an event recorded by an office of a shared register carries the
+    /// office's name, hashed after the details (null or not); an event without one is hashed
+    /// as before.
+    static let officeIndex = 23
     /// The hash before the first event.
     static let genesis = String(repeating: "0", count: 64)
     static let domain = Array("casetrack-event-v1".utf8)
@@ -53,7 +57,8 @@ enum EventChain {
     static func link(_ previous: String, _ values: [DatabaseValue], imagesFrom: Int64) -> String {
         let seq = Int64.fromDatabaseValue(values[0]) ?? 0
         if seq < imagesFrom { return link(previous, values.prefix(columnsBeforeImages)) }
-        if values.count > detailsIndex, values[detailsIndex] != .null { return link(previous, values) }
+        if values.count > officeIndex, values[officeIndex] != .null { return link(previous, values.prefix(officeIndex + 1)) }
+        if values.count > detailsIndex, values[detailsIndex] != .null { return link(previous, values.prefix(detailsIndex + 1)) }
         return link(previous, values.prefix(imageIndex + 1))
     }
 

@@ -11,6 +11,10 @@ import Synchronization
 /// disturb the others), commits once, and only then answers each caller. Under load many
 /// writes share one fsync; alone, a write commits at once.
 ///
+/// With a shared register (``SharedLog``, several offices), the rows a round changed are
+/// appended to the register before the round commits here; when another office appended
+/// first, the round rolls back, the rounds it missed are applied, and it runs again.
+///
 /// The rounds run on a thread of their own that sleeps on a semaphore: a write wakes it
 /// directly, and it runs the transaction itself (GRDB's writer queue, entered synchronously,
 /// runs on the calling thread). Through a Swift task and GRDB's asynchronous API each write
@@ -37,6 +41,8 @@ final class GroupCommitWriter: Sendable {
     }
 
     private let pool: DatabasePool
+    /// The shared register this database follows, if any.
+    private let replica: Replica?
     /// Told the notices of every commit, in sequence order, after the commit and before any
     /// caller is answered. Called from the writer's thread only, so never concurrently.
     private let onCommit: @Sendable ([Notice]) -> Void
@@ -52,9 +58,10 @@ final class GroupCommitWriter: Sendable {
     /// The fault last reported through `onFault`.
     private let reportedFault = Mutex<CasetrackError.Code?>(nil)
 
-    init(pool: DatabasePool, onCommit: @escaping @Sendable ([Notice]) -> Void,
+    init(pool: DatabasePool, replica: Replica? = nil, onCommit: @escaping @Sendable ([Notice]) -> Void,
          afterCommit: @escaping @Sendable () -> Void = {}, onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) {
         self.pool = pool
+        self.replica = replica
         self.onCommit = onCommit
         self.afterCommit = afterCommit
         self.onFault = onFault
@@ -171,6 +178,7 @@ final class GroupCommitWriter: Sendable {
             while true {
                 doorbell.wait()
                 if queue.withLock({ $0.stopping }) { break }
+                if let replica, replica.takeWanted() { followQuietly(replica) }
                 try commitQueued(closing: false)
             }
             try commitQueued(closing: true)
@@ -201,24 +209,46 @@ final class GroupCommitWriter: Sendable {
         var failure: (any Error)?
         // Set once every write ran: an error after it is the commit's own.
         let committing = Mutex(false)
-        do {
-            (answers, notices) = try pool.writeWithoutTransaction { db in
-                var answers: [Job.Answer] = []
-                var notices: [Notice] = []
-                answers.reserveCapacity(jobs.count)
-                try db.inTransaction(.immediate) {
-                    for job in jobs {
-                        let (answer, told) = try job.run(db)
-                        answers.append(answer)
-                        notices += told
+        while true {
+            do {
+                (answers, notices) = try pool.writeWithoutTransaction { db in
+                    var answers: [Job.Answer] = []
+                    var notices: [Notice] = []
+                    answers.reserveCapacity(jobs.count)
+                    try db.inTransaction(.immediate) {
+                        let session = try replica.map { _ in try ChangeSession(db) }
+                        defer { session?.end() }
+                        let firstSeq = try replica.map { _ in try Self.eventSeq(db) + 1 }
+                        for job in jobs {
+                            let (answer, told) = try job.run(db)
+                            answers.append(answer)
+                            notices += told
+                        }
+                        if let replica, let session, let firstSeq, !session.isEmpty {
+                            try share(session, firstSeq: firstSeq, replica, db)
+                        }
+                        committing.withLock { $0 = true }
+                        return .commit
                     }
-                    committing.withLock { $0 = true }
-                    return .commit
+                    return (answers, notices)
                 }
-                return (answers, notices)
+            } catch is SharedBehind {
+                // Another office appended first: apply what it did, then run the writes again.
+                if let replica {
+                    do {
+                        let missed = try SQLiteCaseStore.followRegister(replica.log, pool)
+                        if !missed.isEmpty { onCommit(missed) }
+                        continue
+                    } catch let unavailable as SharedLogFailure {
+                        failure = SharedLogFailure(outcomeUnknown: false, message: unavailable.message).error
+                    } catch {
+                        failure = error
+                    }
+                }
+            } catch {
+                failure = error
             }
-        } catch {
-            failure = error
+            break
         }
         guard let failure else {
             if !notices.isEmpty { onCommit(notices) }
@@ -233,13 +263,66 @@ final class GroupCommitWriter: Sendable {
         let reported = committing.withLock { $0 } ? SQLiteCaseStore.commitFailure(failure) : SQLiteCaseStore.storageFailure(failure)
         for job in jobs { job.abandon(reported) }
         switch reported.code {
-        case .storageFull:
-            // Nothing was written; the next batch tries again, and succeeds once there is space.
+        case .storageFull, .storageUnavailable:
+            // Nothing was written here (the shared store may hold it: it comes back with the
+            // register); the next batch tries again, and succeeds once there is space, or
+            // once the shared store answers.
             report(reported)
         case .storageDamaged:
             refuseWrites(reported)
         default:
             throw reported
+        }
+    }
+
+    /// Appends the round's rows to the shared register, as the round after the last this
+    /// database holds; throws ``SharedBehind`` when another office appended it first.
+    private func share(_ session: ChangeSession, firstSeq: Int64, _ replica: Replica, _ db: Database) throws {
+        guard replica.joined else {
+            throw SharedLogFailure(outcomeUnknown: false, message: "this office has not reached it since the daemon started").error
+        }
+        let round = try SQLiteCaseStore.bump("shared_round", db)
+        let changeset = try session.changeset()
+        let lastSeq = try Self.eventSeq(db)
+        do {
+            switch try replica.log.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq) {
+            case .appended: return
+            case .behind: throw SharedBehind()
+            }
+        } catch let failure as SharedLogFailure {
+            throw failure.error
+        }
+    }
+
+    private static func eventSeq(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'event_seq'")) ?? 0
+    }
+
+    /// Asks the writer to apply the rounds other offices appended (the follower heard of one).
+    func followRegisterSoon() {
+        guard let replica else { return }
+        replica.want()
+        doorbell.signal()
+    }
+
+    /// Applies what other offices appended and tells subscribers. A shared store that does
+    /// not answer is reported (writes get the same answer); a round that does not apply
+    /// stops writes.
+    private func followQuietly(_ replica: Replica) {
+        do {
+            let missed = try replica.join(pool)
+            if !missed.isEmpty {
+                onCommit(missed)
+                afterCommit()
+            }
+            if reportedFault.withLock({ $0 }) == .storageUnavailable { report(nil) }
+        } catch let failure as SharedLogFailure {
+            report(SharedLogFailure(outcomeUnknown: false, message: failure.message).error)
+        } catch {
+            let reported = SQLiteCaseStore.storageFailure(error)
+            // A full disk passes; anything else (a round that does not apply, a register
+            // that is not this database's) needs the operator.
+            if reported.code == .storageFull { report(reported) } else { refuseWrites(reported) }
         }
     }
 

@@ -111,7 +111,8 @@ enum RowCoding {
             },
             details: try (row["details"] as String?).map { text in
                 do { return try CaptivityDetails(text: text) } catch { throw corrupt("event \(row["seq"] as Int64) has details that cannot be read") }
-            })
+            },
+            office: row["office"])
     }
 
     /// A notice from an `events` row joined with its case's `names` (absent for a test event).

@@ -12,7 +12,7 @@ extension SQLiteCaseStore {
                                                    earlier: try Self.captivityEvents(id, db), actor: actor,
                                                    expectVersion: expectVersion, clock: clock)
             try Self.replace(change.record, was: current, db)
-            change.event.seq = try Self.append(change.event, change.record, db)
+            try Self.append(&change.event, change.record, db)
             return change
         }
     }

@@ -94,7 +94,7 @@ extension SQLiteCaseStore {
                 let other = candidate.a == record.id ? candidate.b : candidate.a
                 return "\(other) \(DuplicateReport.format(candidate.score)): \(candidate.reasons.map(\.code).joined(separator: ", "))"
             })
-        event.seq = try append(event, record, db)
+        try append(&event, record, db)
         change.duplicateEvent = event
     }
 

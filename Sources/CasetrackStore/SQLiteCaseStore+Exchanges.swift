@@ -115,7 +115,7 @@ extension SQLiteCaseStore {
             }
             for index in changes.indices {
                 try Self.replace(changes[index].record, was: previous[index], db)
-                changes[index].event.seq = try Self.append(changes[index].event, changes[index].record, db)
+                try Self.append(&changes[index].event, changes[index].record, db)
             }
             // The counts come from the cases themselves, after the change.
             var returned: [Category: Int] = [:]
@@ -131,7 +131,7 @@ extension SQLiteCaseStore {
                 seq: 0, caseID: CaseID(number: 0), kind: .exchange, oldStatus: nil, newStatus: .returned, occurredOn: occurred,
                 recordedAt: clock.now, source: details.source, confidence: details.confidence, actor: actor, note: details.note,
                 version: 0, exchange: ExchangeMark(name: exchange.name, phase: phase, returned: returned))
-            event.seq = try Self.append(event, nil, db)
+            try Self.append(&event, nil, db)
             try db.execute(sql: "INSERT INTO exchange_phases (exchange_id, phase, completed, seq) VALUES (?, ?, ?, ?)",
                            arguments: [exchangeID, phase, occurred?.description, event.seq])
             return PhaseCompletion(exchange: exchange, phase: phase, changes: changes, event: event, returned: returned)

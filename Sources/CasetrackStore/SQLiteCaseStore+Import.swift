@@ -49,7 +49,7 @@ extension SQLiteCaseStore {
                         throw CasetrackError(error.code, "row \(index + 1): \(error.message); nothing was imported", details: details)
                     }
                     try Self.insert(change.record, db)
-                    change.event.seq = try Self.append(change.event, change.record, db)
+                    try Self.append(&change.event, change.record, db)
                     try Self.flagDuplicates(&change, db)
                     outcomes.append(ImportOutcome(decision: decision, change: change))
                 }

@@ -69,7 +69,7 @@ extension SQLiteCaseStore {
                     var outcome = try Self.revise(row, number: number, batch: &batch, actor: actor, clock: clock, db)
                     if case .changed(var change) = outcome, let current = try Self.fetch(change.record.id, db) {
                         try Self.replace(change.record, was: current, db)
-                        change.event.seq = try Self.append(change.event, change.record, db)
+                        try Self.append(&change.event, change.record, db)
                         outcome = .changed(change)
                     }
                     outcomes.append(outcome)

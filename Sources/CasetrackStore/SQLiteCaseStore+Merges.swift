@@ -39,8 +39,8 @@ extension SQLiteCaseStore {
                 seq: 0, caseID: source, kind: .merged, oldStatus: from.status, newStatus: from.status,
                 occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
                 actor: actor, note: details.note, version: gone.version, changes: ["merged: \(source) into \(target)"])
-            sourceEvent.seq = try Self.append(sourceEvent, gone, db, image: .removed)
-            targetEvent.seq = try Self.append(targetEvent, record, db)
+            try Self.append(&sourceEvent, gone, db, image: .removed)
+            try Self.append(&targetEvent, record, db)
             try Self.run("""
                 INSERT INTO merged_cases (id, merged_into, seq, source_record, target_record, merged_target, listings, target_marks,
                                           carried_decisions)
@@ -100,8 +100,8 @@ extension SQLiteCaseStore {
                 seq: 0, caseID: target, kind: .unmerged, oldStatus: current.status, newStatus: restored.status,
                 occurredOn: details.occurredOn, recordedAt: clock.now, source: details.source, confidence: details.confidence,
                 actor: actor, note: details.note, version: restored.version, changes: [change])
-            sourceEvent.seq = try Self.append(sourceEvent, back, db)
-            targetEvent.seq = try Self.append(targetEvent, restored, db)
+            try Self.append(&sourceEvent, back, db)
+            try Self.append(&targetEvent, restored, db)
             return MergeChange(target: CaseChange(record: restored, event: targetEvent),
                                source: CaseChange(record: back, event: sourceEvent))
         }

@@ -6,20 +6,23 @@ import ServiceLifecycle
 
 extension SQLiteCaseStore {
     public func notices(after seq: Int64, limit: Int) async throws -> [Notice] {
-        try await read { db in
-            let contacts = try Self.anyContacts(db)
-            return try Row.fetchAll(db, sql: """
-                SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
-                WHERE events.seq > ? ORDER BY events.seq LIMIT ?
-                """, arguments: [seq, max(0, limit)]).map { row in
-                    var notice = try RowCoding.notice(row)
-                    // As names: the contacts as they are now.
-                    if contacts, notice.kind == .status || notice.kind == .correction, let id = notice.caseID {
-                        notice.contacts = try Self.contactIDs(id, db)
-                    }
-                    return notice
+        try await read { db in try Self.noticeRows(after: seq, limit: limit, db) }
+    }
+
+    /// The stored events after `seq` as notices, oldest first, at most `limit`.
+    static func noticeRows(after seq: Int64, limit: Int, _ db: Database) throws -> [Notice] {
+        let contacts = try anyContacts(db)
+        return try Row.fetchAll(db, sql: """
+            SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
+            WHERE events.seq > ? ORDER BY events.seq LIMIT ?
+            """, arguments: [seq, max(0, limit)]).map { row in
+                var notice = try RowCoding.notice(row)
+                // As names: the contacts as they are now.
+                if contacts, notice.kind == .status || notice.kind == .correction, let id = notice.caseID {
+                    notice.contacts = try contactIDs(id, db)
                 }
-        }
+                return notice
+            }
     }
 
     public func trimmedThrough() async throws -> Int64 {
@@ -36,7 +39,7 @@ extension SQLiteCaseStore {
             var event = HistoryEvent(
                 seq: 0, caseID: CaseID(number: 0), kind: .test, oldStatus: nil, newStatus: nil, occurredOn: PartialDate(clock.today),
                 recordedAt: clock.now, source: nil, confidence: nil, actor: actor, note: note, version: 0)
-            event.seq = try Self.append(event, nil, db)
+            try Self.append(&event, nil, db)
             return Notice(event: event, record: nil)
         }
     }
@@ -112,7 +115,7 @@ extension SQLiteCaseStore {
                             seq: 0, caseID: record.id, kind: kind, oldStatus: record.status, newStatus: record.status,
                             occurredOn: PartialDate(today), recordedAt: clock.now, source: nil, confidence: nil,
                             actor: actor, note: nil, version: record.version, threshold: threshold)
-                        event.seq = try Self.append(event, record, db)
+                        try Self.append(&event, record, db)
                         recorded.append(Notice(event: event, record: record))
                     }
                     try db.execute(sql: """

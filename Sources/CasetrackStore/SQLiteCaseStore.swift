@@ -19,6 +19,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
     let path: String
     /// Held open for the store's lifetime: its `flock` keeps a second daemon off this file.
     private let lock: DatabaseLock
+    /// The shared register this database follows (several offices), if any.
+    let replica: Replica?
+    /// Why the shared register could not be reached at start (writes wait for it).
+    public let startupProblem: CasetrackError?
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -26,9 +30,16 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// SQLite cannot read. `onCommit` is told the notices of every commit, in sequence order,
     /// after the commit (see ``CaseStore``); it must return quickly.
     ///
-    /// `onFault` is told when writes begin to be refused for a full disk or a damaged file
-    /// (with the error the writes get) and when they are taken again (`nil`), once each time.
-    public init(path: String, busyTimeout: Double = 10, onCommit: @escaping @Sendable ([Notice]) -> Void = { _ in },
+    /// `onFault` is told when writes begin to be refused for a full disk, a damaged file or a
+    /// shared store out of reach (with the error the writes get) and when they are taken again
+    /// (`nil`), once each time.
+    ///
+    /// With `shared`, the database is this office's copy of a register kept by several
+    /// offices (see ``SharedLog``): it is checked against the register and brought up to date
+    /// before this returns, when the shared store answers (otherwise `startupProblem` says
+    /// why, and writes wait for it). `office` (else the shared log's) is recorded in every event.
+    public init(path: String, busyTimeout: Double = 10, shared: (any SharedLog)? = nil, office: String? = nil,
+                onCommit: @escaping @Sendable ([Notice]) -> Void = { _ in },
                 onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) throws {
         lock = try DatabaseLock(path: path)
         self.path = path
@@ -75,6 +86,24 @@ public final class SQLiteCaseStore: CaseStore, Service {
                     "the database \(path) was written by a newer casetrackd (its schema has changes this version does not know); nothing was changed. Run the newer casetrackd again, or restore a backup made by this version")
             }
             try Schema.migrator.migrate(pool)
+            let office = shared?.office ?? office
+            try pool.write { db in
+                // An office's copy written to alone would no longer follow the register.
+                if shared == nil, let register = try Self.localValue("register", db) {
+                    throw CasetrackError(.storageFailure,
+                        "the database \(path) is an office's copy of the shared register \(register) and is written only through it: start the daemon with store = postgresql (README: Several offices); nothing was changed")
+                }
+                try Self.setLocalValue("office", office, db)
+            }
+            let replica = shared.map { Replica(log: $0, path: path) }
+            self.replica = replica
+            var problem: CasetrackError?
+            do {
+                _ = try replica?.join(pool)
+            } catch let failure as SharedLogFailure {
+                problem = SharedLogFailure(outcomeUnknown: false, message: failure.message).error
+            }
+            startupProblem = problem
         } catch let error as CasetrackError {
             throw error
         } catch {
@@ -84,7 +113,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
         pointReader = PointReader(path: path)
         let checkpointer = Checkpointer(path: path, configuration: configuration)
         self.checkpointer = checkpointer
-        writer = GroupCommitWriter(pool: pool, onCommit: onCommit, afterCommit: checkpointer.committed, onFault: onFault)
+        writer = GroupCommitWriter(pool: pool, replica: replica, onCommit: onCommit, afterCommit: checkpointer.committed,
+                                   onFault: onFault)
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest. The
@@ -93,13 +123,24 @@ public final class SQLiteCaseStore: CaseStore, Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.checkpointer.run() }
             group.addTask { await self.checkFile() }
+            if let replica { group.addTask { await self.follow(replica) } }
             defer { group.cancelAll() }
             try await writer.run()
         }
     }
 
+    /// Rings the writer whenever another office may have appended to the shared register
+    /// (and every few seconds: a notification can be lost with a connection).
+    private func follow(_ replica: Replica) async {
+        // A store that could not be reached at start is tried again at once.
+        writer.followRegisterSoon()
+        let writer = self.writer
+        await replica.log.follow(every: 2) { writer.followRegisterSoon() }
+    }
+
     /// Closes the database files. Call after ``run()`` returned.
     public func close() throws {
+        replica?.log.close()
         pointReader.close()
         // A clean stop leaves every committed change in the database file itself: the file
         // alone is then the whole register (an operator's copy of it, a look with sqlite3).
@@ -116,7 +157,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
             let id = CaseID(number: try Self.bump("case_id", db))
             var change = try CaseRules.open(new, id: id, details: details, actor: actor, clock: clock)
             try Self.insert(change.record, db)
-            change.event.seq = try Self.append(change.event, change.record, db)
+            try Self.append(&change.event, change.record, db)
             try Self.flagDuplicates(&change, db)
             return change
         }
@@ -129,7 +170,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
             var change = try CaseRules.setStatus(current, to: status, details: details, actor: actor,
                                                  expectVersion: expectVersion, correction: correction, clock: clock)
             try Self.replace(change.record, was: current, db)
-            change.event.seq = try Self.append(change.event, change.record, db)
+            try Self.append(&change.event, change.record, db)
             change.contacts = try Self.contactIDs(id, db)
             return change
         }
@@ -143,7 +184,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
                                               expectVersion: expectVersion, clock: clock)
             try Self.checkReferences(change.record.references, for: id, db)
             try Self.replace(change.record, was: current, db)
-            change.event.seq = try Self.append(change.event, change.record, db)
+            try Self.append(&change.event, change.record, db)
             return change
         }
     }
@@ -293,19 +334,25 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     /// Stores an event with the next sequence number (in the caller's transaction, so that the
-    /// numbers stay gap-free in commit order) and returns that number. An event that changes
-    /// its case carries `record` as its after-image unless `image` says otherwise.
-    static func append(_ event: HistoryEvent, _ record: CaseRecord?, _ db: Database, image: RowImage? = nil) throws -> Int64 {
-        var event = event
+    /// numbers stay gap-free in commit order) and the office that records it, and sets both on
+    /// `event`. An event that changes its case carries `record` as its after-image unless
+    /// `image` says otherwise.
+    static func append(_ event: inout HistoryEvent, _ record: CaseRecord?, _ db: Database, image: RowImage? = nil) throws {
         event.seq = try bump("event_seq", db)
+        event.office = try office(db)
         let image = image ?? (event.kind.changesRecord ? record.map(RowImage.row) ?? .unchanged : .unchanged)
-        let values = RowCoding.eventValues(event, record) + [image.databaseValue, event.details?.text.databaseValue ?? .null]
+        let values = RowCoding.eventValues(event, record)
+            + [image.databaseValue, event.details?.text.databaseValue ?? .null, event.office.databaseValue]
         let hash = EventChain.link(try EventChain.head(db), values, imagesFrom: .min)
         try run("""
             INSERT INTO events (\(EventChain.columns), hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, StatementArguments(values + [hash.databaseValue]), db)
-        return event.seq
+    }
+
+    /// The office this copy of a shared register writes as (nil on a single host).
+    static func office(_ db: Database) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM office_local WHERE name = 'office'"))
     }
 
     static func notices(_ change: CaseChange) -> [Notice] { change.notices }

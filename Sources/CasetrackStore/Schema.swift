@@ -372,6 +372,18 @@ enum Schema {
                 INSERT INTO counters (name, value) VALUES ('contact_id', 0), ('enquiry_id', 0);
                 """)
         }
+        migrator.registerMigration("v13: offices") { db in
+            try db.execute(sql: """
+                -- The office that recorded an event (several offices on one shared register;
+                -- NULL on a single host). Hashed with the event when set.
+                ALTER TABLE events ADD COLUMN office TEXT;
+                -- The last round of the shared register this database holds (see SharedLog).
+                INSERT INTO counters (name, value) VALUES ('shared_round', 0);
+                -- What belongs to this copy alone and is never sent to the register: which
+                -- register it follows, and the office it writes as.
+                CREATE TABLE office_local (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -29,9 +29,11 @@ struct Casectl: ParsableCommand {
             value the daemon refused as invalid
               65  (import) the file has errors, each printed with its line: nothing was imported; (export) a case CSV cannot hold
               69  the daemon cannot be reached, is shutting down, or a limit turned the request \
-            away (too many connections, requests too fast): nothing was done, retry later
-              75  the request was sent but the connection closed before the answer: a change \
-            may or may not have been made; look (get, history) before retrying
+            away (too many connections, requests too fast), or its disk is full, or the shared \
+            store of several offices cannot be reached: nothing was done, retry later
+              75  the request was sent but the connection closed before the answer, or the \
+            storage failed while recording it: a change may or may not have been made; look \
+            (get, history) before retrying, or retry with the same --request-id
               124 (wait) the timeout passed first
             """,
         version: "0.1.0",
@@ -115,8 +117,9 @@ enum ExitStatus {
         case .merged: return notFound
         case .notPermitted: return notPermitted
         case .badArgument, .badRequest, .unknownVerb, .lineTooLong, .invalidUTF8: return usage
-        case .shuttingDown, .limitExceeded, .storageFull: return unreachable
-        case .storageFailure where error.details.string("outcome") == "unknown": return outcomeUnknown
+        case .storageFailure where error.details.string("outcome") == "unknown",
+             .storageUnavailable where error.details.string("outcome") == "unknown": return outcomeUnknown
+        case .shuttingDown, .limitExceeded, .storageFull, .storageUnavailable: return unreachable
         case .gap: return gap
         default: return failure
         }

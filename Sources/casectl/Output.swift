@@ -128,7 +128,7 @@ enum Output {
             }
             return [String(event.seq), event.occurredOn?.description ?? "unknown", event.recordedAt.description,
                     event.kind.rawValue, change, event.source ?? "-", event.confidence?.rawValue ?? "-",
-                    "uid \(event.actor.uid) pid \(event.actor.pid)", event.note ?? ""]
+                    (event.office.map { "\($0): " } ?? "") + "uid \(event.actor.uid) pid \(event.actor.pid)", event.note ?? ""]
         }
         grid(header, rows)
     }

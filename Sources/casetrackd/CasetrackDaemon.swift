@@ -3,6 +3,9 @@ import Glibc
 #endif
 import ArgumentParser
 import CasetrackCore
+#if Postgres
+import CasetrackPostgres
+#endif
 import CasetrackPOSIX
 import CasetrackServer
 import CasetrackStore
@@ -72,6 +75,21 @@ struct CasetrackDaemon: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         if checkConfig {
+            if settings.store == .postgresql {
+                // The shared store must answer too: a configuration that cannot reach it is not good.
+                do {
+                    let shared = try Self.sharedLog(settings, logger: Logger(label: "casetrackd"))
+                    defer { shared.close() }
+                    let register = try shared.probe()
+                    Self.write(1, "casetrackd: the shared store answers; " + (register.map {
+                        "it holds the register \($0.id) at round \($0.round)\n"
+                    } ?? "it holds no register yet (the first daemon to start creates it)\n"))
+                } catch let failure as SharedLogFailure {
+                    throw ValidationError("the shared store cannot be reached: \(failure.message)")
+                } catch let error as CasetrackError {
+                    throw ValidationError(error.message)
+                }
+            }
             Self.write(1, "casetrackd: the configuration is good\n")
             return
         }
@@ -108,7 +126,9 @@ struct CasetrackDaemon: AsyncParsableCommand {
             // Refuse a busy socket before creating or opening anything.
             for case .path(let path, _) in listeners { try SocketServer.claim(path) }
             try Self.makeParentDirectory(of: settings.databasePath)
+            let shared = settings.store == .postgresql ? try Self.sharedLog(settings, logger: logger) : nil
             store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout),
+                                        shared: shared, office: settings.office,
                                         onCommit: hub.publish, onFault: { fault in
                 writeFault.withLock { $0 = fault }
                 switch fault?.code {
@@ -120,10 +140,20 @@ struct CasetrackDaemon: AsyncParsableCommand {
                     logger.critical("the database file is damaged: writes are refused; stop the daemon and run casetrackd --rebuild, or restore the latest backup", metadata: [
                         "message_id": "\(MessageID.storageDamaged)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",
                     ])
-                default:
+                case .storageUnavailable?:
+                    logger.error("the shared store cannot be reached: writes are refused until it answers; reads are served from this office's copy", metadata: [
+                        "message_id": "\(MessageID.storageUnavailable)", "postgresql": "\(settings.postgresql?.description ?? "")",
+                        "error": "\(fault?.message ?? "")",
+                    ])
+                case nil:
                     logger.notice("writes resumed", metadata: ["message_id": "\(MessageID.writesResumed)"])
+                default:
+                    logger.critical("writes are refused: \(fault?.message ?? "")", metadata: ["message_id": "\(MessageID.storageFailure)"])
                 }
             })
+            if let problem = store.startupProblem {
+                logger.error("\(problem.message)", metadata: ["message_id": "\(MessageID.storageUnavailable)"])
+            }
             hub.begin(after: try await store.lastSequence())
             // Personal data: the folder and the files are for the service user only.
             let folder = settings.databasePath.lastIndex(of: "/").map { String(settings.databasePath[..<$0]) } ?? "."
@@ -165,6 +195,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
             switch writeFault.withLock({ $0?.code }) {
             case .storageFull?: return "disk full: writes refused, reads served; " + serving
             case .storageDamaged?: return "database damaged: writes refused, restore a backup; " + serving
+            case .storageUnavailable?: return "shared store unreachable: writes refused, reads served from this office's copy; " + serving
             default: return serving
             }
         }
@@ -198,6 +229,37 @@ struct CasetrackDaemon: AsyncParsableCommand {
         }
         try store.close()
         logger.notice("stopped", metadata: ["message_id": "\(MessageID.stopping)"])
+    }
+
+    /// The shared store of `store = postgresql`, not yet connected. The office is named by the
+    /// configuration, else after this host.
+    static func sharedLog(_ settings: DaemonConfiguration, logger: Logger) throws -> any SharedLog {
+        guard let connInfo = settings.postgresql else {
+            throw CasetrackError.badArgument("store = postgresql needs postgresql = \"host=... dbname=... user=...\"")
+        }
+        #if Postgres
+        var password: String?
+        if let file = settings.postgresqlPasswordFile {
+            guard let text = readFile(file) else {
+                throw CasetrackError.badArgument("cannot read postgresql_password_file \(file)")
+            }
+            password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        }
+        return try PostgresSharedLog(connInfo, password: password, office: settings.office ?? hostName(),
+                                     defaultUser: SystemAccounts().userName(uid: getuid()) ?? "casetrack", logger: logger)
+        #else
+        throw CasetrackError(.storageFailure,
+            "this casetrackd was built without PostgreSQL (store = postgresql needs a build with the trait Postgres: make build-postgres); nothing was changed")
+        #endif
+    }
+
+    /// This host's name, as an office name (only the characters an office name may have).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "office" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let cleaned = String(name.prefix(64).map { DaemonConfiguration.isOfficeName(String($0)) ? $0 : "-" })
+        return cleaned.isEmpty ? "office" : cleaned
     }
 
     /// Where to listen: the sockets systemd passed, else the configured path.

@@ -39,6 +39,20 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public var auditReads = false
     /// What one client may take of the daemon.
     public var limits = ConnectionLimits()
+    /// Where the register is kept: one SQLite file, or PostgreSQL shared by several offices
+    /// (the SQLite file is then this office's copy).
+    public var store = StoreKind.sqlite
+    /// The shared store (`store = postgresql`).
+    public var postgresql: PostgresConnInfo?
+    /// A file holding the PostgreSQL password (its first line), for password authentication.
+    public var postgresqlPasswordFile: String?
+    /// This office's name, recorded in every event it writes (several offices on one register).
+    public var office: String?
+
+    public enum StoreKind: String, CaseIterable, Sendable {
+        case sqlite
+        case postgresql
+    }
 
     /// Keys a reload (SIGHUP) puts in force; the others need a restart.
     public static let reloadableKeys = ["log_level", "log_personal_data", "held_alerts", "stale_after", "proof_alerts", "retention",
@@ -66,6 +80,10 @@ public struct DaemonConfiguration: Hashable, Sendable {
         if new.busyTimeout != busyTimeout { needRestart.append("busy_timeout") }
         if new.maximumLineLength != maximumLineLength { needRestart.append("max_line_length") }
         if new.logTarget != logTarget { needRestart.append("log_target") }
+        if new.store != store { needRestart.append("store") }
+        if new.postgresql != postgresql { needRestart.append("postgresql") }
+        if new.postgresqlPasswordFile != postgresqlPasswordFile { needRestart.append("postgresql_password_file") }
+        if new.office != office { needRestart.append("office") }
         return (result, needRestart)
     }
 
@@ -74,7 +92,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public static let keys = ["socket", "socket_mode", "database", "busy_timeout", "log_level", "log_target",
                               "log_personal_data", "max_line_length", "held_alerts", "stale_after", "proof_alerts", "retention",
                               "subscriber_buffer", "housekeeping_interval", "observers", "readers", "writers", "admins",
-                              "audit_reads"] + ConnectionLimits.keys
+                              "audit_reads", "store", "postgresql", "postgresql_password_file", "office"] + ConnectionLimits.keys
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
@@ -105,7 +123,15 @@ public struct DaemonConfiguration: Hashable, Sendable {
             }
             try updated.set(key, value, fail: fail)
         }
+        if updated.store == .postgresql, updated.postgresql == nil {
+            throw CasetrackError.badArgument("\(origin): store = postgresql needs postgresql = \"host=... dbname=... user=...\" (the shared store's connection string)")
+        }
         self = updated
+    }
+
+    /// An office name: short, one word, readable in history and notices.
+    public static func isOfficeName(_ name: String) -> Bool {
+        (1...64).contains(name.count) && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }
     }
 
     static func yesNo(_ key: String, _ value: String, fail: (String) -> CasetrackError) throws -> Bool {
@@ -213,6 +239,25 @@ public struct DaemonConfiguration: Hashable, Sendable {
                 throw fail("housekeeping_interval must be a number of seconds from 1 to 86400")
             }
             housekeepingInterval = seconds
+        case "store":
+            guard let kind = StoreKind(rawValue: value) else {
+                throw fail("store must be one of \(StoreKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            store = kind
+        case "postgresql":
+            do {
+                postgresql = try PostgresConnInfo(value)
+            } catch let error as CasetrackError {
+                throw fail(error.message)
+            }
+        case "postgresql_password_file":
+            guard value.hasPrefix("/") else { throw fail("postgresql_password_file must be an absolute path") }
+            postgresqlPasswordFile = value
+        case "office":
+            guard Self.isOfficeName(value) else {
+                throw fail("office must be 1 to 64 letters, digits, '.', '-' or '_' (it names this office in every event)")
+            }
+            office = value
         case _ where ConnectionLimits.keys.contains(key):
             try limits.set(key, value, fail: fail)
         default:

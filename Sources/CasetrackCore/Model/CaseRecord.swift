@@ -125,14 +125,17 @@ public struct HistoryEvent: Hashable, Sendable {
     public var exchange: ExchangeMark?
     /// What a captivity event says besides its provenance (``CaptivityDetails``).
     public var details: CaptivityDetails?
+    /// The office that recorded it, when several offices keep one register.
+    public var office: String?
 
     public init(
         seq: Int64, caseID: CaseID, kind: EventKind, oldStatus: Status?, newStatus: Status?,
         occurredOn: PartialDate?, recordedAt: Timestamp, source: String?, confidence: Confidence?,
         actor: Actor, note: String?, version: Int, changes: [String] = [], threshold: String? = nil,
-        exchange: ExchangeMark? = nil, details: CaptivityDetails? = nil
+        exchange: ExchangeMark? = nil, details: CaptivityDetails? = nil, office: String? = nil
     ) {
         self.details = details
+        self.office = office
         self.seq = seq
         self.caseID = caseID
         self.kind = kind

@@ -45,6 +45,10 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         /// The database file is damaged: the request was not answered or made, and the
         /// daemon takes no more writes until it is repaired; reads of intact data go on.
         public static let storageDamaged = Code("storage-damaged")
+        /// The shared store (PostgreSQL, several offices) cannot be reached: the write was not
+        /// made, or with `outcome=unknown` it may have been; reads are served from the office's
+        /// own copy meanwhile, and writes resume by themselves when the store answers.
+        public static let storageUnavailable = Code("storage-unavailable")
         /// A bug or an unexpected condition on the server.
         public static let internalError = Code("internal")
         /// `SUBSCRIBE since=` asked for events that retention already trimmed; `oldest=` names
@@ -71,7 +75,7 @@ public struct CasetrackError: Error, Hashable, Sendable, CustomStringConvertible
         public static let all: [Code] = [
             badRequest, invalidUTF8, lineTooLong, unknownVerb, badArgument, notFound, illegalTransition,
             versionConflict, duplicateReference, mergeConflict, merged, unsupportedVersion, notPermitted, gap,
-            alreadySubscribed, overflow, limitExceeded, shuttingDown, storageFailure, storageFull, storageDamaged, internalError,
+            alreadySubscribed, overflow, limitExceeded, shuttingDown, storageFailure, storageFull, storageDamaged, storageUnavailable, internalError,
         ]
     }
 

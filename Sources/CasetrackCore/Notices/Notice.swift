@@ -29,6 +29,8 @@ public struct Notice: Hashable, Sendable {
     /// A captivity event's details: the kind of proof, the state of remains and `corrects=`
     /// for everyone; places and the cause of death only for roles that may read records.
     public var details: CaptivityDetails?
+    /// The office that recorded the event (several offices on one register).
+    public var office: String?
     /// Personal data: the case's contacts on a status change (a script writes to them).
     public var contacts: [ContactID] = []
     /// Personal data: only for roles that may read records. The case's names as they are
@@ -68,6 +70,7 @@ public struct Notice: Hashable, Sendable {
         if event.kind == .test { note = event.note }
         exchange = event.exchange
         details = event.details
+        office = event.office
     }
 
     /// Written where a value is absent, so that the first seven fields of a text notice are
@@ -90,6 +93,7 @@ public struct Notice: Hashable, Sendable {
         fields.append("version", version)
         fields.append("threshold", threshold)
         fields.append("confidence", confidence?.rawValue)
+        fields.append("office", office)
         // An exchange's name and its counts are public facts, not personal data.
         exchange?.append(to: &fields)
         if let details {
@@ -132,6 +136,7 @@ public struct Notice: Hashable, Sendable {
             confidence: fields.string("confidence").flatMap { Confidence(rawValue: $0) },
             threshold: fields.string("threshold"), names: fields.strings("names"))
         note = fields.string("note")
+        office = fields.string("office")
         exchange = ExchangeMark(fields: fields)
         if CaptivityEventType(kind) != nil { details = try CaptivityDetails(fields: fields) }
         contacts = fields.strings("contacts").compactMap { ContactID($0) }

@@ -105,6 +105,7 @@ extension HistoryEvent {
         fields.append("confidence", confidence?.rawValue)
         fields.append("actor_uid", Int64(actor.uid))
         fields.append("actor_pid", Int64(actor.pid))
+        fields.append("office", office)
         fields.append("note", note)
         fields.append("changes", list: changes)
         fields.append("threshold", threshold)
@@ -128,7 +129,8 @@ extension HistoryEvent {
             actor: Actor(uid: UInt32(truncatingIfNeeded: uid), pid: Int32(truncatingIfNeeded: pid)),
             note: fields.string("note"), version: Int(version), changes: fields.strings("changes"),
             threshold: fields.string("threshold"), exchange: ExchangeMark(fields: fields),
-            details: CaptivityEventType(kind) == nil ? nil : try CaptivityDetails(fields: fields))
+            details: CaptivityEventType(kind) == nil ? nil : try CaptivityDetails(fields: fields),
+            office: fields.string("office"))
     }
 }
 

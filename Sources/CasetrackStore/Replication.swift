@@ -1,0 +1,171 @@
+import CSQLiteSession
+import CasetrackCore
+import GRDB
+import Synchronization
+
+// An office's database as a copy of a shared register (see SharedLog): joining the register,
+// recording what a writer round changed, applying the rounds other offices appended.
+
+/// The writer's link to the shared register.
+final class Replica: Sendable {
+    let log: any SharedLog
+    /// The database file (for messages).
+    let path: String
+    /// Set by the follower when another office may have appended; taken by the writer.
+    private let wanted = Atomic<Bool>(false)
+    /// Whether this database was checked against the register since the daemon started:
+    /// nothing is appended before.
+    private let joinedFlag = Atomic<Bool>(false)
+
+    init(log: any SharedLog, path: String) {
+        self.log = log
+        self.path = path
+    }
+
+    func want() { wanted.store(true, ordering: .relaxed) }
+    func takeWanted() -> Bool { wanted.exchange(false, ordering: .relaxed) }
+    var joined: Bool { joinedFlag.load(ordering: .acquiring) }
+
+    /// Connects to the register and checks this database against it (see
+    /// ``SQLiteCaseStore/join(_:path:_:)``), once; then applies what it missed.
+    func join(_ pool: DatabasePool) throws -> [Notice] {
+        if !joined {
+            let schema = try pool.read { db in try Schema.migrator.appliedIdentifiers(db).count }
+            let register = try log.open(schema: schema)
+            try pool.write { db in try SQLiteCaseStore.join(register, path: path, db) }
+            joinedFlag.store(true, ordering: .releasing)
+        }
+        return try SQLiteCaseStore.followRegister(log, pool)
+    }
+}
+
+/// The rows a writer round changed, recorded by SQLite's session extension.
+struct ChangeSession {
+    private let handle: UnsafeMutableRawPointer
+
+    init(_ db: Database) throws {
+        var code: Int32 = 0
+        guard let connection = db.sqliteConnection,
+              let handle = ct_session_begin(UnsafeMutableRawPointer(connection), &code) else {
+            throw CasetrackError(.storageFailure, "cannot record the changes of a write (SQLite session, code \(code))")
+        }
+        self.handle = handle
+    }
+
+    var isEmpty: Bool { ct_session_isempty(handle) != 0 }
+
+    func changeset() throws -> [UInt8] {
+        var size: Int32 = 0
+        var bytes: UnsafeMutableRawPointer?
+        let code = ct_session_changeset(handle, &size, &bytes)
+        guard code == 0 else { throw CasetrackError(.storageFailure, "cannot collect the changes of a write (SQLite session, code \(code))") }
+        defer { ct_free(bytes) }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: Int(size)))
+    }
+
+    func end() { ct_session_end(handle) }
+
+    /// Applies a round another office recorded; a row not as the round expects it aborts it.
+    static func apply(_ round: SharedRound, _ db: Database) throws {
+        guard let connection = db.sqliteConnection else { throw CasetrackError(.storageFailure, "the database is closed") }
+        var message = [CChar](repeating: 0, count: 256)
+        let code = round.changeset.withUnsafeBytes { bytes in
+            ct_changeset_apply(UnsafeMutableRawPointer(connection), Int32(bytes.count), bytes.baseAddress, &message, message.count)
+        }
+        guard code == 0 else {
+            let detail = message[0] == 0 ? "SQLite code \(code)" : String(cString: message)
+            throw CasetrackError(.storageDamaged,
+                "this office's database does not follow the shared register: round \(round.round) (from office \(round.office)) does not apply to it (\(detail)). Writes are refused; stop the daemon, move the database file aside and start again: the copy is made anew from the register")
+        }
+    }
+}
+
+/// Thrown inside a writer round when another office appended first: the round rolls back.
+struct SharedBehind: Error {}
+
+extension SQLiteCaseStore {
+    /// The last round of the register this database holds.
+    static func sharedRound(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'shared_round'")) ?? 0
+    }
+
+    static func localValue(_ name: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM office_local WHERE name = ?", arguments: [name])
+    }
+
+    static func setLocalValue(_ name: String, _ value: String?, _ db: Database) throws {
+        if let value {
+            try db.execute(sql: "INSERT INTO office_local (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                           arguments: [name, value])
+        } else {
+            try db.execute(sql: "DELETE FROM office_local WHERE name = ?", arguments: [name])
+        }
+    }
+
+    /// Ties this database to the register (the first time), or checks that it follows it.
+    /// Refuses a database with a history of its own (it would not apply the register's rounds),
+    /// one that follows another register, and one ahead of the register (the register lost
+    /// rounds this office saw: restored from an older state, or a failover without synchronous
+    /// replication).
+    static func join(_ register: SharedRegister, path: String, _ db: Database) throws {
+        let round = try sharedRound(db)
+        if let followed = try localValue("register", db) {
+            guard followed == register.id else {
+                throw CasetrackError(.storageFailure,
+                    "the database \(path) follows another register (\(followed)) than the shared store's (\(register.id)); nothing was changed. Point store settings at the register it belongs to, or start with a new database file to join this one")
+            }
+        } else {
+            let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+            let cases = try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0
+            guard events == 0, cases == 0, round == 0 else {
+                throw CasetrackError(.storageFailure,
+                    "the database \(path) holds a register of its own (\(cases) cases, \(events) events) and cannot join the shared store's; nothing was changed. Move it into the shared store with casetrackd --migrate-to-postgresql, or start with a new database file to join the register as it is")
+            }
+            try setLocalValue("register", register.id, db)
+        }
+        guard round <= register.round else {
+            throw CasetrackError(.storageFailure,
+                "the database \(path) holds rounds 1 to \(round) of the register, but the shared store only \(register.round): the store lost changes this office saw (restored from an older state, or a failover to a standby that was not synchronous). Nothing was changed; see README: Several offices, failover")
+        }
+    }
+
+    /// Applies the rounds of the register this database does not hold yet, in transactions of
+    /// up to `batch` rounds; returns the notices of their events (for subscribers), oldest first.
+    /// Runs on the writer connection (the writer's thread, or before the writer starts).
+    static func followRegister(_ log: any SharedLog, batch: Int = 256, _ pool: DatabasePool) throws -> [Notice] {
+        var notices: [Notice] = []
+        while true {
+            let held = try pool.read { db in try sharedRound(db) }
+            let rounds = try log.rounds(after: held, limit: batch)
+            guard !rounds.isEmpty else { return notices }
+            notices += try pool.writeWithoutTransaction { db in
+                let lastSeq = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
+                try db.inTransaction(.immediate) {
+                    for round in rounds {
+                        guard round.round == (try sharedRound(db)) + 1 else {
+                            throw CasetrackError(.storageDamaged,
+                                "the shared register skips from round \(try sharedRound(db)) to \(round.round): it was changed outside casetrack. Writes are refused; see README: Several offices")
+                        }
+                        try ChangeSession.apply(round, db)
+                    }
+                    return .commit
+                }
+                return try noticeRows(after: lastSeq, limit: .max, db)
+            }
+            if rounds.count < batch { return notices }
+        }
+    }
+}
+
+/// The register as the shared store describes it.
+public struct SharedRegister: Sendable, Equatable {
+    /// Made when the register was created: a copy follows one register only.
+    public var id: String
+    /// Its last round.
+    public var round: Int64
+
+    public init(id: String, round: Int64) {
+        self.id = id
+        self.round = round
+    }
+}

@@ -1,0 +1,101 @@
+import CasetrackCore
+
+/// Where several offices keep one register: a database server (PostgreSQL, see the
+/// CasetrackPostgres module) holding every writer round of every office in one total order.
+///
+/// Each office keeps its own SQLite database as a copy of the register that follows the shared
+/// log. A writer round runs against the office's copy as on a single host; the rows it changed
+/// (a changeset of SQLite's session extension) are appended to the shared log as round `n`
+/// *before* the copy commits, in one statement that succeeds only if `n - 1` is still the last
+/// round. If another office appended first, nothing is written: the copy applies the rounds it
+/// missed and runs the writes again against them. So every office's copy goes through the
+/// same rounds in the same order, event sequence numbers are gap-free in commit order across
+/// offices, and a write is checked (versions, references, the lifecycle) against everything
+/// acknowledged anywhere before it. The queries, filters and rules stay the ones SQLite runs:
+/// written once.
+///
+/// The shared log is the durable copy: a round is acknowledged only once the server has
+/// committed it (with synchronous replication, on its standby too). An office's copy can be
+/// lost and is made again from the log.
+public protocol SharedLog: Sendable {
+    /// The office this daemon writes as (recorded in every round and every event).
+    var office: String { get }
+
+    /// Connects (when not connected), creates the register if the store holds none, and checks
+    /// its schema against `schema` (the number of migrations this office's database has): a
+    /// register of an older schema is moved to this one (every office must then run this
+    /// version), a newer one is refused. Throws ``CasetrackError/Code/storageUnavailable``
+    /// when the server cannot be reached, ``CasetrackError/Code/storageFailure`` when the
+    /// register needs a newer casetrackd.
+    func open(schema: Int) throws -> SharedRegister
+
+    /// Connects and reads the register without changing anything (nil: the store holds none
+    /// yet; the first daemon to start creates it). For `casetrackd --check-config`.
+    func probe() throws -> SharedRegister?
+
+    /// Appends `changeset` as round `round`, which must follow the last one. Blocks the
+    /// calling thread (the writer's) for one round trip.
+    ///
+    /// Returns ``SharedAppend/behind`` when the register has moved past `round - 1`: nothing
+    /// was written. Throws ``SharedLogFailure``.
+    func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend
+
+    /// The rounds after `round`, oldest first, at most `limit`.
+    func rounds(after round: Int64, limit: Int) throws -> [SharedRound]
+
+    /// Until the task is cancelled, calls `onRound` whenever another office may have appended
+    /// a round (the server's notification, a wake-up only), after each reconnection, and every
+    /// `seconds` (a notification can be lost with its connection).
+    func follow(every seconds: Double, _ onRound: @escaping @Sendable () -> Void) async
+
+    /// Closes the connections.
+    func close()
+}
+
+/// What an append did.
+public enum SharedAppend: Sendable, Equatable {
+    /// The round is in the register, committed.
+    case appended
+    /// Another office appended first: nothing was written.
+    case behind
+}
+
+/// One writer round of the register, as the shared log keeps it.
+public struct SharedRound: Sendable, Equatable {
+    public var round: Int64
+    public var office: String
+    public var changeset: [UInt8]
+
+    public init(round: Int64, office: String, changeset: [UInt8]) {
+        self.round = round
+        self.office = office
+        self.changeset = changeset
+    }
+}
+
+/// Why an append failed, and whether the round may be in the register all the same.
+public struct SharedLogFailure: Error, Sendable {
+    /// The request may have reached the server and been committed (the connection broke, or
+    /// the answer did not come in time).
+    public var outcomeUnknown: Bool
+    public var message: String
+
+    public init(outcomeUnknown: Bool, message: String) {
+        self.outcomeUnknown = outcomeUnknown
+        self.message = message
+    }
+
+    /// The error a write gets.
+    public var error: CasetrackError {
+        var details = Fields()
+        if outcomeUnknown {
+            details.append("outcome", "unknown")
+            return CasetrackError(.storageUnavailable,
+                "the shared store stopped answering while the change was being recorded (\(message)): it may or may not have been recorded. Retry with the same request_id to learn which; the office's copy follows the register again once the store answers",
+                details: details)
+        }
+        return CasetrackError(.storageUnavailable,
+            "the shared store cannot be reached (\(message)); the change was not made. Reads are served from this office's copy; writes resume when the store answers again",
+            details: details)
+    }
+}

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CasetrackCore
+import Foundation
+
+/// A throw-away PostgreSQL cluster for the shared-store tests: `initdb` in a folder of its
+/// own, the server on a Unix socket in that folder only (no TCP), started and stopped with
+/// `pg_ctl -w` (which waits for the server to accept or to be gone), trust authentication
+/// for the user `casetrack`. As root (CI), the cluster belongs to the `postgres` user, since
+/// PostgreSQL refuses to run as root.
+///
+/// `@unchecked Sendable`: its state is set once at `init`; the calls run programs.
+public final class PostgresCluster: @unchecked Sendable {
+    public let folder: URL
+    public let data: URL
+    public let user = "casetrack"
+    private let asRoot = getuid() == 0
+    private let bin: String
+
+    /// The programs' folder of the newest installed PostgreSQL (Debian: /usr/lib/postgresql/N/bin).
+    public static var binFolder: String? {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        return versions.sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" }
+            .first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
+    }
+
+    /// Creates and starts a cluster. `settings` are extra `-c name=value` server settings.
+    public init(settings: [String] = []) throws {
+        guard let bin = Self.binFolder else {
+            throw CasetrackError(.internalError, "PostgreSQL is not installed (make deps installs Debian's postgresql)")
+        }
+        self.bin = bin
+        // Under /tmp with mode 0755: the postgres user must reach the folder.
+        folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("ct-pg-\(UUID().uuidString.prefix(8))")
+        data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        chmod(folder.path, 0o755)
+        chmod(data.path, 0o700)
+        if asRoot { try Self.run("/bin/chown", ["-R", "postgres", folder.path]) }
+        try run("initdb", ["-D", data.path, "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8", "--locale=C"])
+        let options = ["-k", data.path, "-c", "listen_addresses=", "-c", "fsync=on", "-c", "synchronous_commit=on"]
+            + settings.flatMap { ["-c", $0] }
+        self.options = options
+        try start(options: options)
+    }
+
+    private var options: [String] = []
+
+    deinit {
+        _ = try? run("pg_ctl", ["-D", data.path, "-m", "immediate", "-w", "stop"])
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// A libpq connection string for `database`, as `postgresql =` takes it.
+    public func connInfo(database: String) -> String { "host=\(data.path) dbname=\(database) user=\(user)" }
+
+    /// Creates an empty database.
+    public func createDatabase(_ name: String) throws { try psql("CREATE DATABASE \(name)", database: "postgres") }
+
+    /// Runs SQL through psql; returns its unaligned, tuples-only output.
+    @discardableResult
+    public func psql(_ sql: String, database: String) throws -> String {
+        try run("psql", ["-h", data.path, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+    }
+
+    /// Stops the server (fast shutdown: connections are cut, nothing committed is lost).
+    public func stop() throws { try run("pg_ctl", ["-D", data.path, "-m", "fast", "-w", "stop"]) }
+
+    /// Starts it again after `stop`.
+    public func start() throws { try start(options: options) }
+
+    private func start(options: [String]) throws {
+        let quoted = options.map { "'\($0)'" }.joined(separator: " ")
+        let arguments = ["-D", data.path, "-l", folder.appendingPathComponent("server.log").path, "-o", quoted, "-w", "-t", "60", "start"]
+        // Not through Foundation's Process: see Spawned.
+        let status = asRoot ? try Spawned.detached("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/pg_ctl"] + arguments).wait()
+            : try Spawned.detached("\(bin)/pg_ctl", arguments).wait()
+        guard status == 0 else {
+            let log = (try? String(contentsOf: folder.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
+            throw CasetrackError(.internalError, "pg_ctl start failed (\(status)): \(log.suffix(600))")
+        }
+    }
+
+    /// Runs one of PostgreSQL's programs (as the postgres user when root).
+    @discardableResult
+    private func run(_ program: String, _ arguments: [String]) throws -> String {
+        let path = "\(bin)/\(program)"
+        return asRoot ? try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments) : try Self.run(path, arguments)
+    }
+
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CasetrackError(.internalError, "\(path) \(arguments.joined(separator: " ")) failed: \(output.suffix(600))")
+        }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+

@@ -1,0 +1,209 @@
+#if Postgres
+import CasetrackClient
+import CasetrackCore
+import CasetrackTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// Several offices on one register: real daemons, each with its own SQLite copy, on one real
+/// PostgreSQL cluster started by the test (see PostgresCluster).
+@Suite("Several offices on PostgreSQL", .serialized)
+struct SharedStoreTests {
+    /// One cluster for the suite; a database per test.
+    static let cluster = Result { try PostgresCluster() }
+
+    /// A daemon of office `office` on database `database` of the cluster.
+    static func office(_ office: String, database: String, extra: String = "") throws -> Daemon {
+        let daemon = try Daemon(start: false)
+        try daemon.start(config: """
+            store = postgresql
+            postgresql = "\(try cluster.get().connInfo(database: database))"
+            office = \(office)
+            \(extra)
+            """)
+        return daemon
+    }
+
+    static func freshDatabase() throws -> String {
+        let name = "reg_\(UUID().uuidString.prefix(8).lowercased())"
+        try cluster.get().createDatabase(name)
+        return name
+    }
+
+    @Test("a change made at one office reaches the other's readers and subscribers, with the same seq and its office")
+    func twoOffices() throws {
+        let database = try Self.freshDatabase()
+        let kyiv = try Self.office("kyiv", database: database)
+        let lviv = try Self.office("lviv", database: database)
+        let watchers = [try SubscriberSwarm(socket: kyiv.socket, count: 1, subscribe: "SUBSCRIBE since=0"),
+                        try SubscriberSwarm(socket: lviv.socket, count: 1, subscribe: "SUBSCRIBE since=0")]
+
+        let added = try kyiv.casectl("add", "--name", "Гнатюк Орест", "--category", "civilian", "--status", "missing")
+        #expect(added.status == 0, "\(added.stderr)")
+        let id = try #require(added.stdout.split(separator: " ").first.map(String.init))
+        // Lviv changes the case Kyiv opened: its copy has it (the write ran against it).
+        let moved = try lviv.casectl("set-status", id, "captive", "--source", "ICRC list")
+        #expect(moved.status == 0, "\(moved.stderr)")
+
+        for swarm in watchers {
+            try swarm.collect(timeout: 30) { $0.sequences(0).count >= 2 }
+            #expect(swarm.sequences(0) == [1, 2])
+            #expect(swarm.lines[0][0].contains("office=kyiv") && swarm.lines[0][1].contains("office=lviv"), "\(swarm.lines[0])")
+        }
+        for daemon in [kyiv, lviv] {
+            let shown = try daemon.casectl("get", id)
+            #expect(shown.lines.contains { $0.hasPrefix("status:") && $0.hasSuffix(" captive") }, "\(shown.stdout)")
+            let history = try daemon.casectl("history", id)
+            #expect(history.stdout.contains("kyiv: uid") && history.stdout.contains("lviv: uid"), "\(history.stdout)")
+        }
+        let verified = try lviv.casectl("verify", "--json")
+        let report = try verified.json()
+        #expect(verified.status == 0 && report["ok"] as? Bool == true, "\(verified.stdout)")
+    }
+
+    @Test("writes through both offices at once: every event seen once, in order, on both sides; expect_version holds across offices")
+    func concurrentOffices() throws {
+        let database = try Self.freshDatabase()
+        let offices = [try Self.office("kyiv", database: database), try Self.office("odesa", database: database)]
+        let watchers = offices.map { try? SubscriberSwarm(socket: $0.socket, count: 2, subscribe: "SUBSCRIBE since=0") }
+        let perWriter = 40
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { writer in
+            let daemon = offices[writer % 2]
+            do {
+                let client = try daemon.client()
+                for step in 0..<perWriter {
+                    let answer = try client.request(Request(verb: "ADD", options: [
+                        ("name", "Тестовий \(writer)-\(step)"), ("category", "military"), ("status", "missing"),
+                    ]))
+                    if case .failure(let error) = answer.outcome { failures.withLock { $0.append("\(error)") } }
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let total = Int64(8 * perWriter)
+        for case let swarm? in watchers {
+            try swarm.collect(timeout: 60) { swarm in (0..<2).allSatisfy { swarm.sequences($0).count >= Int(total) } }
+            for index in 0..<2 { #expect(swarm.sequences(index) == Array(1...total)) }
+        }
+        // The two copies are the same register.
+        let counts = try offices.map { try $0.casectl("count").stdout }
+        #expect(counts[0] == counts[1] && counts[0].contains("\(total)"), "\(counts)")
+
+        // Optimistic concurrency across offices: both read version 1, one wins.
+        let id = "C-000001"
+        let results = try offices.map { try $0.casectl("set-status", id, "captive", "--expect-version", "1") }
+        #expect(results.filter { $0.status == 0 }.count == 1, "\(results.map { ($0.status, $0.stderr) })")
+        #expect(results.contains { $0.stderr.contains("version") && $0.status == 3 }, "\(results.map { ($0.status, $0.stderr) })")
+    }
+
+    @Test("PostgreSQL down: writes refused at once (storage-unavailable), reads and subscriptions go on, everything resumes when it is back")
+    func storeDown() throws {
+        let database = try Self.freshDatabase()
+        let kyiv = try Self.office("kyiv", database: database)
+        let lviv = try Self.office("lviv", database: database)
+        let first = try kyiv.casectl("add", "--name", "Дмитренко Яна", "--category", "civilian", "--status", "missing")
+        #expect(first.status == 0, "\(first.stderr)")
+        let watcher = try SubscriberSwarm(socket: lviv.socket, count: 1, subscribe: "SUBSCRIBE since=0")
+        try watcher.collect(timeout: 30) { $0.sequences(0).count >= 1 }
+
+        let cluster = try Self.cluster.get()
+        try cluster.stop()
+        let started = ContinuousClock.now
+        let refused = try kyiv.casectl("add", "--name", "Шевчук Ігор", "--category", "military", "--status", "captive")
+        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("storage-unavailable") || refused.stderr.contains("shared store"), "\(refused.stderr)")
+        // Reads are served from the office's copy meanwhile.
+        #expect(try lviv.casectl("count").stdout.contains("1"))
+        try cluster.start()
+
+        // pg_ctl returned once the server accepts: the next write goes through, and the
+        // subscriber on the other office gets it.
+        let resumed = try kyiv.casectl("add", "--name", "Шевчук Ігор", "--category", "military", "--status", "captive")
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try watcher.collect(timeout: 30) { $0.sequences(0).count >= 2 }
+        #expect(watcher.sequences(0) == [1, 2])
+    }
+
+    @Test("a daemon killed with -9 loses nothing acknowledged; its copy catches up with what the other office wrote meanwhile")
+    func killedOffice() throws {
+        let database = try Self.freshDatabase()
+        let kyiv = try Self.office("kyiv", database: database)
+        let lviv = try Self.office("lviv", database: database)
+        for index in 0..<20 {
+            let added = try kyiv.casectl("add", "--name", "Остапчук \(index)", "--category", "civilian", "--status", "missing")
+            #expect(added.status == 0)
+        }
+        kyiv.crash()
+        for index in 0..<5 {
+            let added = try lviv.casectl("add", "--name", "Бойчук \(index)", "--category", "civilian", "--status", "missing")
+            #expect(added.status == 0)
+        }
+        // Without the shared store the copy is refused: written alone it would leave the register.
+        let alone = try Daemon.run(kyiv.bin.appendingPathComponent("casetrackd"), ["--database", kyiv.database, "--socket", kyiv.socket])
+        #expect(alone.status == 1 && alone.stderr.contains("copy of the shared register"), "\(alone.stderr)")
+        try kyiv.start(extraArguments: ["--config", kyiv.configFile.path])
+        let count = try kyiv.casectl("count")
+        #expect(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "25", "\(count.stdout) \(count.stderr) \(kyiv.readAvailableOutput())")
+        let watcher = try SubscriberSwarm(socket: kyiv.socket, count: 1, subscribe: "SUBSCRIBE since=18")
+        try watcher.collect(timeout: 30) { $0.sequences(0).count >= 7 }
+        #expect(watcher.sequences(0) == Array(19...25))
+    }
+
+    @Test("a database with a history of its own is refused, and so is another register's copy")
+    func joinChecks() throws {
+        let solo = try Daemon()
+        #expect(try solo.casectl("add", "--name", "Левченко Юрій", "--category", "civilian", "--status", "missing").status == 0)
+        _ = solo.stop()
+        let database = try Self.freshDatabase()
+        let refused = try Daemon.run(solo.bin.appendingPathComponent("casetrackd"), [
+            "--database", solo.database, "--socket", solo.socket, "--config", Self.write(config: """
+                store = postgresql
+                postgresql = "\(try Self.cluster.get().connInfo(database: database))"
+                """, in: solo.folder),
+        ])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("holds a register of its own"), "\(refused.stderr)")
+
+        // An office's copy pointed at another register.
+        let first = try Self.office("kyiv", database: try Self.freshDatabase())
+        #expect(try first.casectl("add", "--name", "Левченко Юрій", "--category", "civilian", "--status", "missing").status == 0)
+        _ = first.stop()
+        let other = try Daemon.run(first.bin.appendingPathComponent("casetrackd"), [
+            "--database", first.database, "--socket", first.socket, "--config", Self.write(config: """
+                store = postgresql
+                postgresql = "\(try Self.cluster.get().connInfo(database: try Self.freshDatabase()))"
+                """, in: first.folder),
+        ])
+        #expect(other.status == 1 && other.stderr.contains("follows another register"), "\(other.stderr)")
+    }
+
+    @Test("--check-config reaches the shared store and says what it holds")
+    func checkConfig() throws {
+        let database = try Self.freshDatabase()
+        let daemon = try Daemon(start: false)
+        let config = try Self.write(config: """
+            store = postgresql
+            postgresql = "\(try Self.cluster.get().connInfo(database: database))"
+            """, in: daemon.folder)
+        let good = try Daemon.run(daemon.bin.appendingPathComponent("casetrackd"), ["--config", config, "--check-config"])
+        #expect(good.status == 0 && good.stdout.contains("no register yet"), "\(good.stdout) \(good.stderr)")
+        let bad = try Self.write(config: """
+            store = postgresql
+            postgresql = "host=/nonexistent dbname=x user=casetrack"
+            """, in: daemon.folder)
+        let refused = try Daemon.run(daemon.bin.appendingPathComponent("casetrackd"), ["--config", bad, "--check-config"])
+        #expect(refused.status != 0 && refused.stderr.contains("cannot be reached"), "\(refused.stderr)")
+    }
+
+    static func write(config: String, in folder: URL) throws -> String {
+        let path = folder.appendingPathComponent("office-\(UUID().uuidString.prefix(6)).conf")
+        try config.write(to: path, atomically: true, encoding: .utf8)
+        return path.path
+    }
+}
+#endif
