@@ -2,6 +2,7 @@
 import CasetrackCore
 import CasetrackStore
 import Dispatch
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -15,7 +16,9 @@ import Synchronization
 /// - `casetrack_register`: one row, the register's id, its last round and the schema (number
 ///   of migrations) its rounds are written for;
 /// - `casetrack_rounds`: every writer round of every office, by round number: the office,
-///   the event sequence numbers it recorded, and its rows as an SQLite changeset.
+///   the event sequence numbers it recorded, and its rows as an SQLite changeset;
+/// - `casetrack_base`: for a register moved in from one host, that database as it was, in
+///   parts: the rounds apply after it.
 ///
 /// A round is appended by one statement that bumps the register's round only if it is still
 /// the one before, and inserts the round in the same statement: numbers are gap-free in
@@ -90,13 +93,67 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             logger.warning("the shared register moved to schema \(schema): offices still running an older casetrackd are refused until they are upgraded")
         }
         register.withLock { $0 = (found.id, schema) }
-        return SharedRegister(id: found.id, round: found.round)
+        return SharedRegister(id: found.id, round: found.round, hasBase: found.base != nil)
     }
+
+    public func storeBase(path: String, sha256: String) throws {
+        guard let file = FileHandle(forReadingAtPath: path) else {
+            throw CasetrackError(.storageFailure, "cannot read \(path)")
+        }
+        defer { try? file.close() }
+        try query("BEGIN", what: "begin storing the register")
+        do {
+            let head = try query("SELECT round, base_sha256 FROM casetrack_register WHERE id = 1 FOR UPDATE", what: "lock the register")
+            guard let row = head.rows.first else { throw CasetrackError(.storageFailure, "the register's row is missing") }
+            let (round, base) = try row.decode((Int64, String?).self)
+            guard round == 0, base == nil else {
+                throw CasetrackError(.storageFailure, "the shared store holds a register already (round \(round)); nothing was moved")
+            }
+            var part: Int32 = 0
+            var total: Int64 = 0
+            while let chunk = try file.read(upToCount: Self.basePart), !chunk.isEmpty {
+                var bytes = ByteBuffer()
+                bytes.writeBytes(chunk)
+                try query("INSERT INTO casetrack_base (part, bytes) VALUES (\(part), \(bytes))", what: "store the register")
+                part += 1
+                total += Int64(chunk.count)
+            }
+            try query("UPDATE casetrack_register SET base_sha256 = \(sha256), base_bytes = \(total) WHERE id = 1", what: "store the register")
+            try query("COMMIT", what: "commit the register", sending: true)
+        } catch {
+            _ = try? query("ROLLBACK", what: "roll back")
+            throw error
+        }
+    }
+
+    public func fetchBase(to path: String) throws -> String? {
+        // A store that holds no register yet has no starting point either.
+        guard try probe()?.hasBase == true, let found = try head(), let sha = found.base else { return nil }
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CasetrackError(.storageFailure, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        var part: Int32 = 0
+        while true {
+            let result = try query("SELECT bytes FROM casetrack_base WHERE part = \(part)", what: "read the register's starting point")
+            guard let row = result.rows.first else { break }
+            let bytes = try row.decode(ByteBuffer.self)
+            let written = bytes.readableBytesView.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard written == bytes.readableBytes else {
+                throw CasetrackError(.storageFailure, "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            part += 1
+        }
+        guard fsync(fd) == 0 else { throw CasetrackError(.storageFailure, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+        return sha
+    }
+
+    /// The starting point is stored in parts of this many bytes (one statement each).
+    static let basePart = 4 << 20
 
     public func probe() throws -> SharedRegister? {
         let exists = try query("SELECT to_regclass('casetrack_register') IS NOT NULL", what: "look for the register")
         guard let row = exists.rows.first, try row.decode(Bool.self), let found = try head() else { return nil }
-        return SharedRegister(id: found.id, round: found.round)
+        return SharedRegister(id: found.id, round: found.round, hasBase: found.base != nil)
     }
 
     public func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend {
@@ -234,11 +291,11 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         }
     }
 
-    private func head() throws -> (id: String, round: Int64, schema: Int)? {
-        let result = try query("SELECT register, round, schema FROM casetrack_register WHERE id = 1", what: "read the register")
+    private func head() throws -> (id: String, round: Int64, schema: Int, base: String?)? {
+        let result = try query("SELECT register, round, schema, base_sha256 FROM casetrack_register WHERE id = 1", what: "read the register")
         guard let row = result.rows.first else { return nil }
-        let (id, round, schema) = try row.decode((String, Int64, Int32).self)
-        return (id, round, Int(schema))
+        let (id, round, schema, base) = try row.decode((String, Int64, Int32, String?).self)
+        return (id, round, Int(schema), base)
     }
 
     struct TimedOut: Error, CustomStringConvertible {
@@ -279,7 +336,15 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             register text NOT NULL,
             round bigint NOT NULL,
             schema integer NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT now()
+            created_at timestamptz NOT NULL DEFAULT now(),
+            base_sha256 text,
+            base_bytes bigint
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS casetrack_base (
+            part integer PRIMARY KEY,
+            bytes bytea NOT NULL
         )
         """,
         """

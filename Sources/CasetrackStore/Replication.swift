@@ -73,7 +73,8 @@ struct ChangeSession {
             ct_changeset_apply(UnsafeMutableRawPointer(connection), Int32(bytes.count), bytes.baseAddress, &message, message.count)
         }
         guard code == 0 else {
-            let detail = message[0] == 0 ? "SQLite code \(code)" : String(cString: message)
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = text.isEmpty ? "SQLite code \(code)" : text
             throw CasetrackError(.storageDamaged,
                 "this office's database does not follow the shared register: round \(round.round) (from office \(round.office)) does not apply to it (\(detail)). Writes are refused; stop the daemon, move the database file aside and start again: the copy is made anew from the register")
         }
@@ -117,6 +118,10 @@ extension SQLiteCaseStore {
         } else {
             let events = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
             let cases = try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0
+            guard !register.hasBase else {
+                throw CasetrackError(.storageFailure,
+                    "the register began as a register moved in from one host, and \(path) is not a copy of it; nothing was changed. Start this office with a new (empty) database file: the copy is made from the register")
+            }
             guard events == 0, cases == 0, round == 0 else {
                 throw CasetrackError(.storageFailure,
                     "the database \(path) holds a register of its own (\(cases) cases, \(events) events) and cannot join the shared store's; nothing was changed. Move it into the shared store with casetrackd --migrate-to-postgresql, or start with a new database file to join the register as it is")
@@ -163,9 +168,13 @@ public struct SharedRegister: Sendable, Equatable {
     public var id: String
     /// Its last round.
     public var round: Int64
+    /// It began as a single-host register moved in (casetrackd --migrate-to-postgresql):
+    /// a copy starts from that database, not from an empty one.
+    public var hasBase: Bool
 
-    public init(id: String, round: Int64) {
+    public init(id: String, round: Int64, hasBase: Bool = false) {
         self.id = id
         self.round = round
+        self.hasBase = hasBase
     }
 }

@@ -56,6 +56,15 @@ public final class SQLiteCaseStore: CaseStore, Service {
             // Look before touching: opening a pool switches the file to WAL, which would
             // already change another application's database.
             try SQLiteCaseStore.checkOwnership(path)
+            // A new office's empty file becomes the register's starting point, if it has one.
+            if let shared {
+                do {
+                    try Self.startFromBase(path, shared)
+                } catch let failure as SharedLogFailure {
+                    throw CasetrackError(.storageFailure,
+                        "cannot make this office's copy of the register: the shared store cannot be reached (\(failure.message)); nothing was changed. Start again once it answers")
+                }
+            }
             pool = try DatabasePool(path: path, configuration: configuration)
             // FULL: a commit is on disk before the writer answers (WAL + NORMAL can lose the
             // newest commits in a power cut). Set on the writer connection after GRDB's WAL

@@ -29,6 +29,14 @@ public protocol SharedLog: Sendable {
     /// register needs a newer casetrackd.
     func open(schema: Int) throws -> SharedRegister
 
+    /// Stores the database file at `path` as the register's starting point (a single-host
+    /// register moved in), all or nothing; refused unless the register is empty.
+    func storeBase(path: String, sha256: String) throws
+
+    /// Writes the register's starting point into the file at `path` (truncated first) and
+    /// returns its SHA-256 as stored; nil when the register began empty.
+    func fetchBase(to path: String) throws -> String?
+
     /// Connects and reads the register without changing anything (nil: the store holds none
     /// yet; the first daemon to start creates it). For `casetrackd --check-config`.
     func probe() throws -> SharedRegister?

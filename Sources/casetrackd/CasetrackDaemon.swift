@@ -60,9 +60,18 @@ struct CasetrackDaemon: AsyncParsableCommand {
     @Flag(name: .long, help: "With --rebuild: put the rebuilt file in place even if the log was cut or a table could not be copied.")
     var acceptLoss = false
 
+    @Option(name: .customLong("migrate-to-postgresql"), help: ArgumentHelp(
+        "Move this host's register (the database) into an empty PostgreSQL database, as the shared register of several offices, verify it, and exit.",
+        discussion: "CONNINFO is a connection string as for the postgresql setting. Ids, history, sequence numbers and the event chain are kept; the daemon must be stopped. Then set store = postgresql in the configuration and start it.",
+        valueName: "conninfo"))
+    var migrateToPostgresql: String?
+
     func validate() throws {
         if acceptLoss && !rebuild { throw ValidationError("--accept-loss only goes with --rebuild") }
         if rebuild && checkConfig { throw ValidationError("--rebuild and --check-config do not go together") }
+        if migrateToPostgresql != nil && (rebuild || checkConfig) {
+            throw ValidationError("--migrate-to-postgresql goes with neither --rebuild nor --check-config")
+        }
     }
 
     func run() async throws {
@@ -96,6 +105,10 @@ struct CasetrackDaemon: AsyncParsableCommand {
         if rebuild {
             umask(0o077)
             throw ExitCode(Self.rebuild(settings.databasePath, acceptLoss: acceptLoss))
+        }
+        if let connInfo = migrateToPostgresql {
+            umask(0o077)
+            throw ExitCode(await Self.migrate(settings, to: connInfo))
         }
         // Everything the daemon creates (database, WAL, folders) is for the service user only.
         umask(0o077)
@@ -349,6 +362,29 @@ struct CasetrackDaemon: AsyncParsableCommand {
         }
         write(1, lines.joined(separator: "\n") + "\n")
         return outcome.oldFile == nil ? 1 : 0
+    }
+
+    /// `--migrate-to-postgresql`: the register moved, or why not; progress on standard error.
+    static func migrate(_ settings: DaemonConfiguration, to connInfo: String) async -> Int32 {
+        var moving = settings
+        moving.store = .postgresql
+        do {
+            moving.postgresql = try PostgresConnInfo(connInfo)
+            let shared = try sharedLog(moving, logger: Logger(label: "casetrackd"))
+            defer { shared.close() }
+            let moved = try await SQLiteCaseStore.move(settings.databasePath, into: shared) { write(2, "casetrackd: \($0)\n") }
+            write(1, """
+                moved \(moved.cases) cases and \(moved.events) events (through \(moved.lastSequence), chain head \(moved.head)) into the shared register \(moved.register); read back and verified
+                now set in the configuration: store = postgresql and postgresql = "\(connInfo)", then start the daemon; other offices join with an empty database file
+
+                """)
+            return 0
+        } catch let failure as SharedLogFailure {
+            write(2, "casetrackd: the shared store cannot be reached: \(failure.message); nothing was moved\n")
+        } catch {
+            write(2, "casetrackd: \((error as? CasetrackError)?.message ?? "\(error)")\n")
+        }
+        return 1
     }
 
     static func now() -> Timestamp {

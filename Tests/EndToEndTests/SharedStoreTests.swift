@@ -200,6 +200,66 @@ struct SharedStoreTests {
         #expect(refused.status != 0 && refused.stderr.contains("cannot be reached"), "\(refused.stderr)")
     }
 
+    @Test("time alerts are raised once for the register, whichever office looks first")
+    func alertsOnce() throws {
+        let database = try Self.freshDatabase()
+        let config = "held_alerts = 8y\nhousekeeping_interval = 1"
+        let kyiv = try Self.office("kyiv", database: database, extra: config)
+        let lviv = try Self.office("lviv", database: database, extra: config)
+        let watcher = try SubscriberSwarm(socket: lviv.socket, count: 1, subscribe: "SUBSCRIBE kind=held")
+        var since = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
+        since.year = (since.year ?? 2026) - 9
+        let sinceText = String(format: "%04d-%02d-01", since.year ?? 0, since.month ?? 1)
+        for index in 0..<20 {
+            let added = try (index % 2 == 0 ? kyiv : lviv).casectl(
+                "add", "--name", "Литвиненко \(index)", "--category", "military", "--status", "captive", "--since", sinceText)
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        try watcher.collect(timeout: 60) { $0.sequences(0).count >= 20 }
+        // A last case: its alert shows that both offices looked after the first twenty's.
+        try kyiv.casectl("add", "--name", "Литвиненко Ярина", "--category", "civilian", "--status", "captive", "--since", sinceText)
+        try watcher.collect(timeout: 60) { $0.lines[0].contains { $0.contains("id=C-000021 ") } }
+        let alerted = watcher.lines[0].compactMap { line in line.split(separator: " ").first { $0.hasPrefix("id=") } }
+        #expect(alerted.count == 21 && Set(alerted).count == 21, "\(alerted)")
+    }
+
+    @Test("a single-host register moves into PostgreSQL whole: ids, history, seq and chain; a new office starts from it")
+    func migrate() throws {
+        let solo = try Daemon()
+        for index in 0..<5 {
+            #expect(try solo.casectl("add", "--name", "Мороз \(index)", "--category", "civilian", "--status", "missing").status == 0)
+        }
+        #expect(try solo.casectl("set-status", "C-000002", "captive", "--source", "ICRC").status == 0)
+        #expect(try solo.casectl("contact", "add", "C-000002", "--name", "Мороз Олена", "--relation", "mother").status == 0)
+        let head = try solo.casectl("verify", "--json").json()["head"] as? String
+        _ = solo.stop()
+
+        let database = try Self.freshDatabase()
+        let connInfo = try Self.cluster.get().connInfo(database: database)
+        let casetrackd = solo.bin.appendingPathComponent("casetrackd")
+        let moved = try Daemon.run(casetrackd, ["--database", solo.database, "--migrate-to-postgresql", connInfo])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(moved.stdout.contains("moved 5 cases and 6 events") && moved.stdout.contains(head ?? "?"), "\(moved.stdout)")
+        let again = try Daemon.run(casetrackd, ["--database", solo.database, "--migrate-to-postgresql", connInfo])
+        #expect(again.status == 1, "\(again.stdout)")
+
+        // The old host goes on as an office; a new office starts from the register.
+        try solo.start(config: "store = postgresql\npostgresql = \"\(connInfo)\"\noffice = kyiv\n")
+        let lviv = try Self.office("lviv", database: database)
+        let watcher = try SubscriberSwarm(socket: solo.socket, count: 1, subscribe: "SUBSCRIBE since=6")
+        let next = try lviv.casectl("set-status", "C-000002", "returned")
+        #expect(next.status == 0, "\(next.stderr)")
+        try watcher.collect(timeout: 30) { $0.sequences(0).count >= 1 }
+        #expect(watcher.sequences(0) == [7] && watcher.lines[0][0].contains("office=lviv"), "\(watcher.lines[0])")
+        for daemon in [solo, lviv] {
+            let history = try daemon.casectl("history", "C-000002", "--json").jsonLines()
+            #expect(history.map { $0["seq"] as? Int } == [2, 6, 7], "\(history)")
+            #expect(try daemon.casectl("contact", "list", "C-000002").stdout.contains("Мороз Олена"))
+            let report = try daemon.casectl("verify", "--json").json()
+            #expect(report["ok"] as? Bool == true && report["events"] as? Int == 7, "\(report)")
+        }
+    }
+
     static func write(config: String, in folder: URL) throws -> String {
         let path = folder.appendingPathComponent("office-\(UUID().uuidString.prefix(6)).conf")
         try config.write(to: path, atomically: true, encoding: .utf8)
