@@ -132,7 +132,8 @@ let package = Package(
         .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX"]),
         .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),
         .testTarget(name: "CasetrackStoreTests", dependencies: [
-            "CasetrackCore", "CasetrackStore", "CasetrackTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            "CasetrackCore", "CasetrackStore", "CasetrackTestSupport", "CasetrackPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(
             name: "CasetrackServerTests",

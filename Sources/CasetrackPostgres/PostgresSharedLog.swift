@@ -302,11 +302,14 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         var description: String { "no answer in time" }
     }
 
-    /// Runs async work to its end from a thread that may block (the writer's).
+    /// Runs async work to its end from a thread that may block (the writer's, or a caller of
+    /// the store's init). The work runs on an event loop, not on Swift's global executor: a
+    /// caller blocked on one of that executor's few threads (two on this machine) would
+    /// otherwise wait for a thread that never comes free.
     static func blocking<T: Sendable>(timeout: TimeAmount, _ work: @escaping @Sendable () async throws -> T) throws -> T {
         let outcome = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task {
+        Task(executorPreference: LoopExecutor(PostgresConnection.defaultEventLoopGroup.any())) {
             let result: Result<T, any Error>
             do { result = .success(try await work()) } catch { result = .failure(error) }
             outcome.withLock { $0 = result }
@@ -324,6 +327,19 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             return "\(error.code)"
         }
         return "\(error)"
+    }
+
+    /// Runs a task's jobs on one NIO event loop (see ``blocking(timeout:_:)``).
+    final class LoopExecutor: TaskExecutor {
+        let loop: any EventLoop
+
+        init(_ loop: any EventLoop) { self.loop = loop }
+
+        func enqueue(_ job: consuming ExecutorJob) {
+            let job = UnownedJob(job)
+            let executor = UnownedTaskExecutor(ordinary: self)
+            loop.execute { job.runSynchronously(on: executor) }
+        }
     }
 
     /// An advisory lock key for creating the tables (two offices starting at once).

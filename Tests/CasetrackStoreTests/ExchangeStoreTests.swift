@@ -2,6 +2,7 @@ import CasetrackCore
 @testable import CasetrackStore
 import CasetrackTestSupport
 import Foundation
+import GRDB
 import Testing
 
 @Suite("Exchanges, import and backup in the store")
@@ -13,9 +14,9 @@ struct ExchangeStoreTests {
                             details: EventDetails(), actor: testActor, clock: clock()).record.id
     }
 
-    @Test("completing a phase: all listed cases return in one transaction, or none, naming every case that cannot")
-    func completion() async throws {
-        try await withStore { store, _ in
+    @Test("completing a phase: all listed cases return in one transaction, or none, naming every case that cannot", arguments: StoreKind.all)
+    func completion(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             var ids: [CaseID] = []
             for index in 0..<7 {
                 ids.append(try await Self.open(store, "Мельник Тарас \(index)", index < 4 ? .military : .civilian,
@@ -97,9 +98,9 @@ struct ExchangeStoreTests {
         }
     }
 
-    @Test("import: one transaction per batch, idempotent by reference, conflicts refuse the batch")
-    func importBatches() async throws {
-        try await withStore { store, _ in
+    @Test("import: one transaction per batch, idempotent by reference, conflicts refuse the batch", arguments: StoreKind.all)
+    func importBatches(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let existing = try await Self.open(store, "Бойко Андрій", .military, ref: "UA-1")
             let rows = try ["name=\"Гнатюк Юрій\" category=civilian status=captive since=2015 ref=UA-2 ref=LIST-2",
                             "name=\"Бойко Андрій\" category=military status=captive ref=UA-1",
@@ -128,9 +129,9 @@ struct ExchangeStoreTests {
         }
     }
 
-    @Test("backup: a new 0600 file that opens as a store with every case and event")
-    func backup() async throws {
-        try await withStore { store, path in
+    @Test("backup: a new 0600 file that opens as a store with every case and event", arguments: StoreKind.all)
+    func backup(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, path in
             for index in 0..<20 { _ = try await Self.open(store, "Руденко Марія \(index)", .civilian, ref: "R-\(index)") }
             let target = path + ".backup"
             let summary = try await store.backup(to: target)
@@ -142,6 +143,14 @@ struct ExchangeStoreTests {
             #expect(stat(target, &info) == 0 && info.st_mode & 0o777 == 0o600)
             let again = await #expect(throws: CasetrackError.self) { try await store.backup(to: target) }
             #expect(again?.message.contains("exists already") == true)
+            guard kind == .sqlite else {
+                // An office's copy backs up as that copy: it opens only as one (and then
+                // follows the register), never as a register of its own.
+                #expect { try SQLiteCaseStore(path: target) } throws: { "\($0)".contains("copy of the shared register") }
+                let cases = try await DatabaseQueue(path: target).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM cases") }
+                #expect(cases == 20)
+                return
+            }
             let copy = try SQLiteCaseStore(path: target)
             #expect(try await copy.count(CaseFilter(), today: testToday) == 20)
             let original = try await store.notices(after: 0, limit: 100)

@@ -50,9 +50,9 @@ struct MergeTests {
         return (a, b, c)
     }
 
-    @Test("a merge joins what the two know, the source leaves every count and list, and an unmerge restores both exactly")
-    func roundTrip() async throws {
-        try await withStore { store, _ in
+    @Test("a merge joins what the two know, the source leaves every count and list, and an unmerge restores both exactly", arguments: StoreKind.all)
+    func roundTrip(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let (a, b, c) = try await register(store)
             let before = try await View.of(store, ids: [a, b, c])
             let historyBefore = try await store.history(a)
@@ -97,9 +97,9 @@ struct MergeTests {
         }
     }
 
-    @Test("facts the two disagree on refuse the merge, each named, until a side is chosen for each")
-    func conflicts() async throws {
-        try await withStore { store, _ in
+    @Test("facts the two disagree on refuse the merge, each named, until a side is chosen for each", arguments: StoreKind.all)
+    func conflicts(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let (_, b, c) = try await register(store)
             let seq = try await store.lastSequence()
             await #expect { try await store.merge(c, into: b, prefer: [:], details: details, actor: testActor,
@@ -115,9 +115,9 @@ struct MergeTests {
         }
     }
 
-    @Test("bad merges change nothing: into itself, into or from a merged case, an unknown id, a stale version, open into closed")
-    func refusals() async throws {
-        try await withStore { store, _ in
+    @Test("bad merges change nothing: into itself, into or from a merged case, an unknown id, a stale version, open into closed", arguments: StoreKind.all)
+    func refusals(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let (a, b, c) = try await register(store)
             func refused(_ source: CaseID, _ target: CaseID, expect: Int? = nil, _ code: CasetrackError.Code) async throws {
                 let seq = try await store.lastSequence()
@@ -149,9 +149,9 @@ struct MergeTests {
         }
     }
 
-    @Test("a not-duplicate decision is recorded once and can be forgotten")
-    func notDuplicate() async throws {
-        try await withStore { store, path in
+    @Test("a not-duplicate decision is recorded once and can be forgotten", arguments: StoreKind.all)
+    func notDuplicate(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, path in
             let (_, b, c) = try await register(store)
             #expect(try await store.markNotDuplicate(c, b, note: "різні роки", undo: false, actor: testActor, clock: clock(40)))
             #expect(try StoreTests.sqlite(path, "SELECT a, b, note FROM not_duplicates") == "2|3|різні роки\n")
@@ -162,9 +162,9 @@ struct MergeTests {
         }
     }
 
-    @Test("two merges into one case undo last first; exchange lists that disagree on a completed phase stop a merge")
-    func chainsAndExchanges() async throws {
-        try await withStore { store, _ in
+    @Test("two merges into one case undo last first; exchange lists that disagree on a completed phase stop a merge", arguments: StoreKind.all)
+    func chainsAndExchanges(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let (a, b, c) = try await register(store)
             let d = try await store.add(NewCase(names: ["Гнатюк Остап Петрович"], birth: PartialDate("1991-03"), category: .military,
                                                 status: .captive), details: EventDetails(), actor: testActor, clock: clock(3)).record.id
@@ -200,9 +200,9 @@ struct MergeTests {
 
 @Suite("Merges carry 'not a duplicate' decisions")
 struct MergeDecisionTests {
-    @Test("a person decided not to be the source is not the target either; an unmerge takes the carried decision back")
-    func carried() async throws {
-        try await withStore { store, _ in
+    @Test("a person decided not to be the source is not the target either; an unmerge takes the carried decision back", arguments: StoreKind.all)
+    func carried(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             func add(_ name: String, _ birth: String, _ offset: Int64) async throws -> CaseID {
                 try await store.add(NewCase(names: [name], birth: PartialDate(birth), category: .civilian, status: .missing),
                                     details: EventDetails(), actor: testActor, clock: clock(offset)).record.id

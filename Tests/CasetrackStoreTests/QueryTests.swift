@@ -152,9 +152,9 @@ struct QueryTests {
         return fixed
     }
 
-    @Test("list, count and statistics agree with the reference filter")
-    func agree() async throws {
-        try await withStore { store, _ in
+    @Test("list, count and statistics agree with the reference filter", arguments: StoreKind.all)
+    func agree(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let records = try await Self.populate(store)
             #expect(records.count == Self.caseCount)
             let keys = records.mapValues { NameKey.keys(for: $0.names) }

@@ -1,17 +1,55 @@
 import CasetrackCore
+#if Postgres
+import CasetrackPostgres
+import Logging
+#endif
 @testable import CasetrackStore
 import CasetrackTestSupport
 import Foundation
 import GRDB
 import Testing
 
+/// The stores every test of the store runs against, so that they cannot drift: SQLite alone,
+/// and (built with the trait Postgres) an office's copy of a register kept in PostgreSQL, a
+/// fresh database of a throw-away cluster per test.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgresql
+
+    static var all: [StoreKind] {
+        #if Postgres
+        [.sqlite, .postgresql]
+        #else
+        [.sqlite]
+        #endif
+    }
+
+    var testDescription: String { rawValue }
+
+    #if Postgres
+    static let cluster = Result { try PostgresCluster() }
+
+    /// A shared log on a new, empty database of the cluster.
+    func sharedLog() throws -> (any SharedLog)? {
+        guard self == .postgresql else { return nil }
+        let cluster = try Self.cluster.get()
+        let database = "store_\(UUID().uuidString.prefix(8).lowercased())"
+        try cluster.createDatabase(database)
+        return try PostgresSharedLog(try PostgresConnInfo(cluster.connInfo(database: database)), password: nil, office: "test-office",
+                                     defaultUser: cluster.user, logger: Logger(label: "store-tests"))
+    }
+    #else
+    func sharedLog() throws -> (any SharedLog)? { nil }
+    #endif
+}
+
 /// A store in a fresh temporary folder, with its writer running for the test's duration.
-func withStore<T>(_ body: (SQLiteCaseStore, String) async throws -> T) async throws -> T {
+func withStore<T>(_ kind: StoreKind = .sqlite, _ body: (SQLiteCaseStore, String) async throws -> T) async throws -> T {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-store-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = folder.appendingPathComponent("cases.sqlite").path
-    let store = try SQLiteCaseStore(path: path)
+    let store = try SQLiteCaseStore(path: path, shared: try kind.sharedLog())
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await store.run() }
         defer { group.cancelAll() }
@@ -36,9 +74,9 @@ func clock(_ offsetMilliseconds: Int64 = 0) -> WriteClock {
 
 @Suite("SQLite store")
 struct StoreTests {
-    @Test("add, get, change, history: versions and gap-free sequence numbers")
-    func basics() async throws {
-        try await withStore { store, _ in
+    @Test("add, get, change, history: versions and gap-free sequence numbers", arguments: StoreKind.all)
+    func basics(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let new = NewCase(names: ["Іваненко Петро", "Ivanenko Petro"], category: .military, unit: "12th brigade",
                               tags: ["azov"], status: .captive, since: PartialDate("2022-05-20"), references: ["UA-1"])
             let added = try await store.add(new, details: EventDetails(source: "official statement", confidence: .confirmed),
@@ -60,9 +98,9 @@ struct StoreTests {
         }
     }
 
-    @Test("a change rewrites only what differs: side tables, indexes and the case count stay exact")
-    func partialRewrites() async throws {
-        try await withStore { store, _ in
+    @Test("a change rewrites only what differs: side tables, indexes and the case count stay exact", arguments: StoreKind.all)
+    func partialRewrites(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             var ids: [CaseID] = []
             for number in 1...6 {
                 let new = NewCase(names: ["Коваленко Олена \(number)", "Kovalenko Olena"], category: number % 2 == 0 ? .civilian : .military,
@@ -123,9 +161,9 @@ struct StoreTests {
         }
     }
 
-    @Test("committed pages reach the database file beside the writer, long before its own checkpoint threshold")
-    func backgroundCheckpoint() async throws {
-        try await withStore { store, path in
+    @Test("committed pages reach the database file beside the writer, long before its own checkpoint threshold", arguments: StoreKind.all)
+    func backgroundCheckpoint(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, path in
             func size() -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
             let before = size()
             var written = 0
@@ -146,9 +184,9 @@ struct StoreTests {
         }
     }
 
-    @Test("WAL and synchronous=FULL on the connection that commits")
-    func durabilitySettings() async throws {
-        try await withStore { store, _ in
+    @Test("WAL and synchronous=FULL on the connection that commits", arguments: StoreKind.all)
+    func durabilitySettings(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let journal = try await store.writerPragma("journal_mode")
             let synchronous = try await store.writerPragma("synchronous")
             #expect(journal == "wal")
@@ -156,9 +194,9 @@ struct StoreTests {
         }
     }
 
-    @Test("refused writes change nothing and leave no gap in the sequence")
-    func refusals() async throws {
-        try await withStore { store, path in
+    @Test("refused writes change nothing and leave no gap in the sequence", arguments: StoreKind.all)
+    func refusals(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, path in
             let first = try await store.add(NewCase(names: ["Бойко Оксана"], category: .civilian, status: .captive,
                                                     references: ["REF-7"]),
                                             details: EventDetails(), actor: testActor, clock: clock())
@@ -188,9 +226,9 @@ struct StoreTests {
         }
     }
 
-    @Test("concurrent writers: every write acknowledged once, sequence gap-free, versions exact")
-    func concurrentWrites() async throws {
-        try await withStore { store, _ in
+    @Test("concurrent writers: every write acknowledged once, sequence gap-free, versions exact", arguments: StoreKind.all)
+    func concurrentWrites(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let added = try await store.add(NewCase(names: ["Мороз Ірина"], category: .civilian, status: .missing),
                                             details: EventDetails(), actor: testActor, clock: clock())
             let id = added.record.id
@@ -274,9 +312,9 @@ struct StoreTests {
         #expect(try Self.dump(path) == before)
     }
 
-    @Test("identity fields are stored, changed one at a time and cleared")
-    func identityFields() async throws {
-        try await withStore { store, _ in
+    @Test("identity fields are stored, changed one at a time and cleared", arguments: StoreKind.all)
+    func identityFields(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             let new = NewCase(names: ["Гнатюк Остап Петрович"], category: .military, status: .captive,
                               sex: .male, serviceNumber: "ЖС-401522", rank: "старший солдат", birthPlace: "Ніжин")
             let added = try await store.add(new, details: EventDetails(), actor: testActor, clock: clock())
