@@ -83,15 +83,16 @@ BENCH_CASES ?= 1000000
 BENCH_ARGS  ?=
 
 bench: deps
-	$(SWIFT) build -c release --product casetrackd
-	$(SWIFT) build -c release --product casetrack-bench
+	$(SWIFT) build -c release $(TRAIT_FLAGS) --product casetrackd
+	$(SWIFT) build -c release $(TRAIT_FLAGS) --product casetrack-bench
 	$(CURDIR)/.build/release/casetrack-bench --cases $(BENCH_CASES) --bin $(CURDIR)/.build/release --data $(CURDIR)/.build/bench $(BENCH_ARGS)
 
 # make bench-peers: the same, plus the same jobs on PostgreSQL and Redis (installed from
-# Debian's packages if missing, started on Unix sockets in a temp folder), with the ratios.
+# Debian's packages if missing, started on Unix sockets in a temp folder), and casetrackd on
+# PostgreSQL (one office, then two: built with the trait Postgres), with the ratios.
 bench-peers: deps
 	$(call install-missing,postgresql redis-server)
-	$(MAKE) --no-print-directory bench BENCH_ARGS="--peers $(BENCH_ARGS)"
+	$(MAKE) --no-print-directory bench TRAITS=Postgres BENCH_ARGS="--peers $(BENCH_ARGS)"
 
 test-deps:
 	$(call install-missing,$(TEST_PACKAGES))

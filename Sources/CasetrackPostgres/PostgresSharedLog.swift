@@ -31,13 +31,15 @@ import Synchronization
 /// by `timeout`: a server that does not answer is never waited for longer.
 public final class PostgresSharedLog: SharedLog, Sendable {
     public let office: String
-    private let configuration: PostgresConnection.Configuration
-    private let connInfo: PostgresConnInfo
+    /// Where the store is: replaced by a reload (a failover to a promoted standby).
+    private let target: Mutex<(configuration: PostgresConnection.Configuration, connInfo: PostgresConnInfo)>
     private let logger: Logger
     private let timeout: TimeAmount
     /// The writer's connection (used from the writer's thread only; kept in a mutex for the
     /// close at shutdown).
     private let connection = Mutex<PostgresConnection?>(nil)
+    /// The LISTENing connection, closed by a reload so that it connects to the new server.
+    private let listening = Mutex<PostgresConnection?>(nil)
     /// What `open` found, checked again by every append.
     private let register = Mutex<(id: String, schema: Int)?>(nil)
     private let nextID = Atomic<Int>(1)
@@ -47,9 +49,30 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     public init(_ connInfo: PostgresConnInfo, password: String?, office: String, defaultUser: String,
                 logger: Logger, timeout: Double = 5) throws {
         self.office = office
-        self.connInfo = connInfo
         self.logger = logger
         self.timeout = .milliseconds(Int64(timeout * 1000))
+        target = Mutex((try Self.configuration(connInfo, password: password, defaultUser: defaultUser), connInfo))
+    }
+
+    /// Points the store at another server (a reload after a failover): the connections are
+    /// closed, and the next request (and the listener) connect to the new one. The register
+    /// must be the same: every append checks its id, and a copy ahead of it refuses writes.
+    public func reconfigure(_ connInfo: PostgresConnInfo, password: String?, defaultUser: String) throws {
+        let configuration = try Self.configuration(connInfo, password: password, defaultUser: defaultUser)
+        target.withLock { $0 = (configuration, connInfo) }
+        let open = connection.withLock { connection -> PostgresConnection? in
+            defer { connection = nil }
+            return connection
+        }
+        let listener = listening.withLock { $0 }
+        for stale in [open, listener].compactMap({ $0 }) {
+            let _: EventLoopFuture<Void> = stale.close()
+        }
+        // Worth a warning: a failover, or a mistake; either way an operator wants to see it.
+        logger.warning("the shared store is now \(connInfo.description)")
+    }
+
+    static func configuration(_ connInfo: PostgresConnInfo, password: String?, defaultUser: String) throws -> PostgresConnection.Configuration {
         let user = connInfo.user ?? defaultUser
         var configuration: PostgresConnection.Configuration
         if connInfo.isUnixSocket {
@@ -66,7 +89,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
                                   database: connInfo.database ?? user, tls: tls)
         }
         configuration.options.connectTimeout = .seconds(Int64(connInfo.connectTimeout))
-        self.configuration = configuration
+        return configuration
     }
 
     deinit { close() }
@@ -233,7 +256,9 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         var failing = false
         while !Task.isCancelled {
             do {
-                let listener = try await PostgresConnection.connect(configuration: configuration, id: nextID.add(1, ordering: .relaxed).newValue, logger: logger)
+                let listener = try await PostgresConnection.connect(configuration: target.withLock { $0.configuration },
+                                                                    id: nextID.add(1, ordering: .relaxed).newValue, logger: logger)
+                listening.withLock { $0 = listener }
                 failing = false
                 do {
                     try await listener.listen(on: Self.channel) { notifications in
@@ -254,7 +279,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     private func connected() throws -> PostgresConnection {
         if let open = connection.withLock({ $0 }), !open.isClosed { return open }
         let id = nextID.add(1, ordering: .relaxed).newValue
-        let configuration = self.configuration
+        let (configuration, connInfo) = target.withLock { $0 }
         let logger = self.logger
         let made: PostgresConnection
         do {

@@ -236,8 +236,12 @@ final class GroupCommitWriter: Sendable {
                 // Another office appended first: apply what it did, then run the writes again.
                 if let replica {
                     do {
-                        let missed = try SQLiteCaseStore.followRegister(replica.log, pool)
+                        let (applied, missed) = try SQLiteCaseStore.followRegister(replica.log, pool)
                         if !missed.isEmpty { onCommit(missed) }
+                        // Behind, yet nothing to apply: the register holds fewer rounds than
+                        // this copy (a failover to a standby that was not synchronous). Writing
+                        // on would hand out again numbers that subscribers have seen.
+                        guard applied > 0 else { throw Self.registerBehind }
                         continue
                     } catch let unavailable as SharedLogFailure {
                         failure = SharedLogFailure(outcomeUnknown: false, message: unavailable.message).error
@@ -294,6 +298,9 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
+    static let registerBehind = CasetrackError(.storageDamaged,
+        "the shared register holds fewer rounds than this office's copy: it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). Writes are refused; see README: Several offices")
+
     private static func eventSeq(_ db: Database) throws -> Int64 {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'event_seq'")) ?? 0
     }
@@ -310,7 +317,7 @@ final class GroupCommitWriter: Sendable {
     /// stops writes.
     private func followQuietly(_ replica: Replica) {
         do {
-            let missed = try replica.join(pool)
+            let missed = try replica.join(pool).notices
             if !missed.isEmpty {
                 onCommit(missed)
                 afterCommit()

@@ -28,7 +28,7 @@ final class Replica: Sendable {
 
     /// Connects to the register and checks this database against it (see
     /// ``SQLiteCaseStore/join(_:path:_:)``), once; then applies what it missed.
-    func join(_ pool: DatabasePool) throws -> [Notice] {
+    func join(_ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
         if !joined {
             let schema = try pool.read { db in try Schema.migrator.appliedIdentifiers(db).count }
             let register = try log.open(schema: schema)
@@ -135,14 +135,17 @@ extension SQLiteCaseStore {
     }
 
     /// Applies the rounds of the register this database does not hold yet, in transactions of
-    /// up to `batch` rounds; returns the notices of their events (for subscribers), oldest first.
-    /// Runs on the writer connection (the writer's thread, or before the writer starts).
-    static func followRegister(_ log: any SharedLog, batch: Int = 256, _ pool: DatabasePool) throws -> [Notice] {
+    /// up to `batch` rounds; returns how many it applied and the notices of their events (for
+    /// subscribers), oldest first. Runs on the writer connection (the writer's thread, or
+    /// before the writer starts).
+    static func followRegister(_ log: any SharedLog, batch: Int = 256, _ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
         var notices: [Notice] = []
+        var applied = 0
         while true {
             let held = try pool.read { db in try sharedRound(db) }
             let rounds = try log.rounds(after: held, limit: batch)
-            guard !rounds.isEmpty else { return notices }
+            guard !rounds.isEmpty else { return (applied, notices) }
+            applied += rounds.count
             notices += try pool.writeWithoutTransaction { db in
                 let lastSeq = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
                 try db.inTransaction(.immediate) {
@@ -157,7 +160,7 @@ extension SQLiteCaseStore {
                 }
                 return try noticeRows(after: lastSeq, limit: .max, db)
             }
-            if rounds.count < batch { return notices }
+            if rounds.count < batch { return (applied, notices) }
         }
     }
 }

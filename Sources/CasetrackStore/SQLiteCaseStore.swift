@@ -68,9 +68,14 @@ public final class SQLiteCaseStore: CaseStore, Service {
             pool = try DatabasePool(path: path, configuration: configuration)
             // FULL: a commit is on disk before the writer answers (WAL + NORMAL can lose the
             // newest commits in a power cut). Set on the writer connection after GRDB's WAL
-            // setup, which sets NORMAL, and checked, because everything rests on it.
+            // setup, which sets NORMAL, and checked, because everything rests on it. An
+            // office's copy of a shared register is NORMAL: every round is durable in the
+            // shared store before the copy commits it, and a copy that lost its newest commits
+            // in a power cut takes them from the register again at start (a sync here too
+            // halved the office's write rate).
+            let wanted = shared == nil ? 2 : 1
             let synchronous = try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: "PRAGMA synchronous = \(wanted == 2 ? "FULL" : "NORMAL")")
                 // Every write runs in its own savepoint, whose page images go to the
                 // sub-journal; held in memory, SQLite walks it from its start at the end of
                 // each statement, so a job that changes thousands of pages (an import) cost
@@ -84,8 +89,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.writerBackstop)")
                 return try Int.fetchOne(db, sql: "PRAGMA synchronous")
             }
-            guard synchronous == 2 else {
-                throw CasetrackError(.storageFailure, "SQLite refused synchronous=FULL on \(path); refusing to run without it")
+            guard synchronous == wanted else {
+                throw CasetrackError(.storageFailure, "SQLite refused synchronous=\(wanted == 2 ? "FULL" : "NORMAL") on \(path); refusing to run without it")
             }
             // A database a newer casetrackd migrated holds what this one cannot read or keep
             // consistent (an older package installed over a newer one, a backup restored to

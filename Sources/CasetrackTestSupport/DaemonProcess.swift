@@ -171,6 +171,24 @@ public final class DaemonProcess: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Reads the daemon's output (a pipe) as it comes until it holds `text`; returns it.
+    /// Throws after `seconds` without.
+    @discardableResult
+    public func waitForOutput(containing text: String, seconds: Double = 20) throws -> String {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var seen = readAvailableOutput()
+        while !seen.contains(text) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero, logFile == nil else {
+                throw CasetrackError(.internalError, "casetrackd did not say '\(text)' within \(seconds) s: \(seen.suffix(600))")
+            }
+            var ready = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            seen += readAvailableOutput()
+        }
+        return seen
+    }
+
     /// What the daemon wrote, once it has exited (a pipe waits for more while it runs): the
     /// rest of the pipe, or the whole log file.
     public func drainOutput() -> String {

@@ -14,6 +14,9 @@ import Foundation
 public final class PostgresCluster: @unchecked Sendable {
     public let folder: URL
     public let data: URL
+    /// Where the server's Unix socket is: beside the data, not in it (a base backup of the
+    /// data would copy the socket's lock file, and the standby would refuse to start).
+    public let sockets: URL
     public let user = "casetrack"
     private let asRoot = getuid() == 0
     private let bin: String
@@ -26,7 +29,8 @@ public final class PostgresCluster: @unchecked Sendable {
     }
 
     /// Creates and starts a cluster. `settings` are extra `-c name=value` server settings.
-    public init(settings: [String] = []) throws {
+    /// With `standbyOf`, the cluster is a streaming standby of that one (pg_basebackup -R).
+    public init(settings: [String] = [], standbyOf primary: PostgresCluster? = nil) throws {
         guard let bin = Self.binFolder else {
             throw CasetrackError(.internalError, "PostgreSQL is not installed (make deps installs Debian's postgresql)")
         }
@@ -34,12 +38,18 @@ public final class PostgresCluster: @unchecked Sendable {
         // Under /tmp with mode 0755: the postgres user must reach the folder.
         folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("ct-pg-\(UUID().uuidString.prefix(8))")
         data = folder.appendingPathComponent("data")
+        sockets = folder.appendingPathComponent("sockets")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: sockets, withIntermediateDirectories: true)
         chmod(folder.path, 0o755)
         chmod(data.path, 0o700)
         if asRoot { try Self.run("/bin/chown", ["-R", "postgres", folder.path]) }
-        try run("initdb", ["-D", data.path, "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8", "--locale=C"])
-        let options = ["-k", data.path, "-c", "listen_addresses=", "-c", "fsync=on", "-c", "synchronous_commit=on"]
+        if let primary {
+            try run("pg_basebackup", ["-h", primary.sockets.path, "-U", user, "-D", data.path, "-R", "--no-sync", "-X", "stream"])
+        } else {
+            try run("initdb", ["-D", data.path, "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8", "--locale=C"])
+        }
+        let options = ["-k", sockets.path, "-c", "listen_addresses=", "-c", "fsync=on", "-c", "synchronous_commit=on"]
             + settings.flatMap { ["-c", $0] }
         self.options = options
         try start(options: options)
@@ -53,7 +63,7 @@ public final class PostgresCluster: @unchecked Sendable {
     }
 
     /// A libpq connection string for `database`, as `postgresql =` takes it.
-    public func connInfo(database: String) -> String { "host=\(data.path) dbname=\(database) user=\(user)" }
+    public func connInfo(database: String) -> String { "host=\(sockets.path) dbname=\(database) user=\(user)" }
 
     /// Creates an empty database.
     public func createDatabase(_ name: String) throws { try psql("CREATE DATABASE \(name)", database: "postgres") }
@@ -61,11 +71,18 @@ public final class PostgresCluster: @unchecked Sendable {
     /// Runs SQL through psql; returns its unaligned, tuples-only output.
     @discardableResult
     public func psql(_ sql: String, database: String) throws -> String {
-        try run("psql", ["-h", data.path, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+        try run("psql", ["-h", sockets.path, "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
     }
 
     /// Stops the server (fast shutdown: connections are cut, nothing committed is lost).
     public func stop() throws { try run("pg_ctl", ["-D", data.path, "-m", "fast", "-w", "stop"]) }
+
+    /// Stops the server as a crash would (immediate shutdown: no checkpoint, recovery at the
+    /// next start): the loss of the database host, as far as its clients can tell.
+    public func crash() throws { try run("pg_ctl", ["-D", data.path, "-m", "immediate", "-w", "stop"]) }
+
+    /// Makes a standby the primary (waits until it accepts writes).
+    public func promote() throws { try run("pg_ctl", ["-D", data.path, "-w", "promote"]) }
 
     /// Starts it again after `stop`.
     public func start() throws { try start(options: options) }

@@ -145,6 +145,7 @@ struct Bench: ParsableCommand {
         if peers {
             try PostgresPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
             try RedisPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
+            try OfficesRun.run(cases: cases, seconds: seconds, dataset: database, bin: bin, folder: folder, report: &report, figures: &figures)
         }
         Targets.check(figures, report: &report)
 
@@ -237,5 +238,7 @@ enum Targets {
         bound("MATCH of a 390-line list", "match390", 1_000, "ms")
         bound("DUPLICATES id=… p99", "duplicatesID", 50, "ms")
         bound("DUPLICATES over the whole register", "duplicatesAll", 60, "s")
+        // Issue 17's: several offices on PostgreSQL, beside PostgreSQL alone.
+        bound("notice p99 from send across offices, 100 subscribers", "p99send100.offices", 20, "ms")
     }
 }

@@ -24,16 +24,20 @@ final class Daemon {
         log_level = warning
         """
 
-    init(bin: String, folder: URL, database: String) throws {
+    /// Configuration lines after the bench's own (an office's store settings).
+    private let extraConfiguration: String
+
+    init(bin: String, folder: URL, database: String, configuration: String = "") throws {
         daemon = try DaemonProcess(bin: URL(fileURLWithPath: bin), folder: folder, database: database,
                                    logFile: folder.appendingPathComponent("casetrackd.log"))
+        extraConfiguration = configuration
         _ = FilePermissions.raiseOpenFileLimit(to: 16_384)
     }
 
     /// Starts the daemon and returns the microseconds from spawn to its READY=1, read from a
     /// NOTIFY_SOCKET of our own as systemd would.
     func start() throws -> UInt64 {
-        try daemon.startTimingReady(config: Daemon.configuration, extraArguments: ["--log-target", "stderr"])
+        try daemon.startTimingReady(config: Daemon.configuration + "\n" + extraConfiguration, extraArguments: ["--log-target", "stderr"])
     }
 
     func residentMegabytes() -> Int { daemon.residentMegabytes() }

@@ -12,8 +12,14 @@ enum Workloads {
     /// `writers` connections, each changing its own cases' status back and forth, one request
     /// at a time (each answered after its commit). Returns acknowledged changes a second.
     static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double) throws -> Double {
+        try statusChanges(sockets: [socket], writers: writers, cases: cases, seconds: seconds)
+    }
+
+    /// The same, writer `n` on socket `n % sockets.count` (offices of one register: each
+    /// writer keeps cases of its own, whichever office it writes through).
+    static func statusChanges(sockets: [String], writers: Int, cases: Int, seconds: Double) throws -> Double {
         throughput(threads: writers, seconds: seconds) { writer in
-            let client = try CasetrackClient(socketPath: socket)
+            let client = try CasetrackClient(socketPath: sockets[writer % sockets.count])
             // Cases of its own, spread over the data set; their status as the daemon says.
             let own = Array(Set((0..<16).map { CaseID(number: Int64(1 + (writer * 7_919 + $0 * 104_729) % cases)) }))
             var statuses: [CaseID: Status] = [:]
@@ -43,12 +49,15 @@ enum Workloads {
     /// `subscribers` connections subscribed to every status change, and one writer changing
     /// statuses at a steady 500 a second: the time from the writer's send (and from its
     /// acknowledgement) to each subscriber's reading of the notice line.
-    static func noticeLatency(socket: String, subscribers: Int, cases: Int, seconds: Double, daemon: Daemon) throws -> Latency {
+    /// With `writerSocket`, the writer writes through another daemon (another office of the
+    /// register) than the one the subscribers listen to.
+    static func noticeLatency(socket: String, subscribers: Int, cases: Int, seconds: Double, daemon: Daemon,
+                              writerSocket: String? = nil) throws -> Latency {
         let swarm = try Swarm(socket: socket, count: subscribers, subscribe: "SUBSCRIBE kind=status")
         let sent = Mutex<[String: (send: UInt64, ack: UInt64)]>([:])
         let stop = Atomic<Bool>(false)
         let writer = Thread {
-            guard let client = try? CasetrackClient(socketPath: socket) else { return }
+            guard let client = try? CasetrackClient(socketPath: writerSocket ?? socket) else { return }
             var own = (0..<64).map { CaseID(number: Int64(1 + (500_009 + $0 * 15_485_863) % cases)) }
             own = Array(Set(own))
             var records: [CaseID: CaseRecord] = [:]

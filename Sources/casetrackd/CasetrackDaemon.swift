@@ -134,12 +134,13 @@ struct CasetrackDaemon: AsyncParsableCommand {
         }
         let store: SQLiteCaseStore
         let listeners: [Listener]
+        let shared: (any SharedLog)?
         do {
             listeners = try Self.listeners(settings, logger: logger)
             // Refuse a busy socket before creating or opening anything.
             for case .path(let path, _) in listeners { try SocketServer.claim(path) }
             try Self.makeParentDirectory(of: settings.databasePath)
-            let shared = settings.store == .postgresql ? try Self.sharedLog(settings, logger: logger) : nil
+            shared = settings.store == .postgresql ? try Self.sharedLog(settings, logger: logger) : nil
             store = try SQLiteCaseStore(path: settings.databasePath, busyTimeout: Double(settings.busyTimeout),
                                         shared: shared, office: settings.office,
                                         onCommit: hub.publish, onFault: { fault in
@@ -218,7 +219,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
             _ = try await store.lastSequence()
         })
         let reload = ReloadService(ready: ready) {
-            await self.reload(live, level: level, logger: logger)
+            await self.reload(live, level: level, shared: shared, logger: logger)
             return await status()
         }
         // Order matters: services stop in reverse, so STOPPING=1 goes out first, and the
@@ -251,19 +252,28 @@ struct CasetrackDaemon: AsyncParsableCommand {
             throw CasetrackError.badArgument("store = postgresql needs postgresql = \"host=... dbname=... user=...\"")
         }
         #if Postgres
-        var password: String?
-        if let file = settings.postgresqlPasswordFile {
-            guard let text = readFile(file) else {
-                throw CasetrackError.badArgument("cannot read postgresql_password_file \(file)")
-            }
-            password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        }
-        return try PostgresSharedLog(connInfo, password: password, office: settings.office ?? hostName(),
+        return try PostgresSharedLog(connInfo, password: try password(settings), office: settings.office ?? hostName(),
                                      defaultUser: SystemAccounts().userName(uid: getuid()) ?? "casetrack", logger: logger)
         #else
         throw CasetrackError(.storageFailure,
             "this casetrackd was built without PostgreSQL (store = postgresql needs a build with the trait Postgres: make build-postgres); nothing was changed")
         #endif
+    }
+
+    /// Points the shared store at `connInfo` (a reload).
+    static func reconnect(_ shared: any SharedLog, to connInfo: PostgresConnInfo, settings: DaemonConfiguration) throws {
+        #if Postgres
+        guard let postgres = shared as? PostgresSharedLog else { return }
+        try postgres.reconfigure(connInfo, password: try password(settings), defaultUser: SystemAccounts().userName(uid: getuid()) ?? "casetrack")
+        #endif
+    }
+
+    static func password(_ settings: DaemonConfiguration) throws -> String? {
+        guard let file = settings.postgresqlPasswordFile else { return nil }
+        guard let text = readFile(file) else {
+            throw CasetrackError.badArgument("cannot read postgresql_password_file \(file)")
+        }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
     }
 
     /// This host's name, as an office name (only the characters an office name may have).
@@ -290,12 +300,17 @@ struct CasetrackDaemon: AsyncParsableCommand {
     }
 
     /// Re-reads the configuration file. A file that does not read or parse changes nothing.
-    func reload(_ live: LiveSettings, level: SharedLogLevel, logger: Logger) async {
+    func reload(_ live: LiveSettings, level: SharedLogLevel, shared: (any SharedLog)?, logger: Logger) async {
         do {
             // Options given on the command line still win over the file (loadSettings applies them).
             let fresh = try loadSettings()
             let access = try Self.accessPolicy(fresh)
             let (next, needRestart) = live.current.reloaded(from: fresh)
+            // The shared store moved (a failover to a promoted standby): connect there.
+            if let shared, let connInfo = next.postgresql,
+               connInfo != live.current.postgresql || next.postgresqlPasswordFile != live.current.postgresqlPasswordFile {
+                try Self.reconnect(shared, to: connInfo, settings: next)
+            }
             live.replace(with: next, access: access)
             level.value = Logger.Level(rawValue: next.logLevel) ?? .info
             logger.notice("configuration reloaded", metadata: [

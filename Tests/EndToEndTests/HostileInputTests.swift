@@ -228,7 +228,7 @@ struct LimitTests {
         let hog = try daemon.raw()
         try hog.send(String(repeating: "GET C-000001\n", count: 400))
         // The daemon says when it cuts the client off; only then does the client read.
-        #expect(daemon.waitForOutput(containing: "limit=send_timeout"))
+        #expect((try? daemon.waitForOutput(containing: "limit=send_timeout")) != nil)
         var answers = 0
         while let line = try? hog.line() { if line.hasPrefix("OK") { answers += 1 } }
         #expect(answers < 400, "disconnected before all \(answers) answers were taken")

@@ -89,19 +89,6 @@ final class AcknowledgedSequences: Sendable {
 }
 
 extension Daemon {
-    /// Waits until the daemon's output (standard output and error) holds `text`; false after
-    /// `timeout` seconds.
-    func waitForOutput(containing text: String, timeout: Double = 20) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        var seen = ""
-        while Date() < deadline {
-            seen += readAvailableOutput()
-            if seen.contains(text) { return true }
-            usleep(20_000)
-        }
-        return false
-    }
-
     /// Opens `count` cases (missing, military, alternating tags) and returns their ids.
     func openCases(_ count: Int, prefix: String = "Коваленко Петро") throws -> [String] {
         let client = try client()

@@ -260,6 +260,55 @@ struct SharedStoreTests {
         }
     }
 
+    @Test("failover: the synchronous standby promoted and the offices pointed at it by a reload lose nothing, and numbers go on")
+    func failover() throws {
+        // Synchronous from the start: a commit waits until the standby has it.
+        let primary = try PostgresCluster(settings: ["synchronous_standby_names=*"])
+        let standby = try PostgresCluster(standbyOf: primary)
+        try primary.createDatabase("register")
+        func config(_ cluster: PostgresCluster, _ office: String) -> String {
+            "store = postgresql\npostgresql = \"\(cluster.connInfo(database: "register"))\"\noffice = \(office)\n"
+        }
+        let offices = try ["kyiv", "lviv"].map { office -> Daemon in
+            let daemon = try Daemon(start: false)
+            try daemon.start(config: config(primary, office))
+            return daemon
+        }
+        let watchers = try offices.map { try SubscriberSwarm(socket: $0.socket, count: 1, subscribe: "SUBSCRIBE since=0") }
+        for index in 0..<20 {
+            let added = try offices[index % 2].casectl("add", "--name", "Ткачук \(index)", "--category", "civilian", "--status", "missing")
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        try primary.crash()
+        try standby.promote()
+        // Each office is pointed at the new primary by a reload, which answers once done.
+        for (daemon, office) in zip(offices, ["kyiv", "lviv"]) {
+            try config(standby, office).write(to: daemon.configFile, atomically: true, encoding: .utf8)
+            let pid = try #require(daemon.process?.processIdentifier)
+            let before = try daemon.casectl("add", "--name", "Ткачук до", "--category", "civilian", "--status", "missing")
+            #expect(before.status == 69 && before.stderr.contains("storage-unavailable") || before.stderr.contains("shared store"),
+                    "\(before.status) \(before.stderr)")
+            kill(pid, SIGHUP)
+        }
+        // Once the reload took, writes go through: each office's next write is the register's
+        // next number, seen by the subscriber right after the twenty from before.
+        for (index, daemon) in offices.enumerated() {
+            try daemon.waitForOutput(containing: "the shared store is now")
+            let added = try daemon.casectl("add", "--name", "Ткачук після \(index)", "--category", "civilian", "--status", "missing")
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        // Both offices' subscribers see every number once, in order, across the failover;
+        // once they have, each copy holds all of it.
+        for watcher in watchers {
+            try watcher.collect(timeout: 30) { $0.sequences(0).count >= 22 }
+            #expect(watcher.sequences(0) == Array(1...22))
+        }
+        for daemon in offices {
+            #expect(try daemon.casectl("count").stdout == "22\n")
+            #expect(try daemon.casectl("verify", "--json").json()["ok"] as? Bool == true)
+        }
+    }
+
     static func write(config: String, in folder: URL) throws -> String {
         let path = folder.appendingPathComponent("office-\(UUID().uuidString.prefix(6)).conf")
         try config.write(to: path, atomically: true, encoding: .utf8)

@@ -57,7 +57,7 @@ public struct DaemonConfiguration: Hashable, Sendable {
     /// Keys a reload (SIGHUP) puts in force; the others need a restart.
     public static let reloadableKeys = ["log_level", "log_personal_data", "held_alerts", "stale_after", "proof_alerts", "retention",
                                         "subscriber_buffer", "housekeeping_interval", "observers", "readers", "writers",
-                                        "admins", "audit_reads"] + ConnectionLimits.keys
+                                        "admins", "audit_reads", "postgresql", "postgresql_password_file"] + ConnectionLimits.keys
     public static let logTargets = ["auto", "journal", "stderr"]
 
     /// This configuration with the reloadable settings of `new`, and the names of the other
@@ -73,6 +73,11 @@ public struct DaemonConfiguration: Hashable, Sendable {
         result.members = new.members
         result.auditReads = new.auditReads
         result.limits = new.limits
+        // A failover moves the shared store: the daemon connects to the new server.
+        if new.store == store, store == .postgresql {
+            result.postgresql = new.postgresql
+            result.postgresqlPasswordFile = new.postgresqlPasswordFile
+        }
         var needRestart: [String] = []
         if new.socketPath != socketPath { needRestart.append("socket") }
         if new.socketMode != socketMode { needRestart.append("socket_mode") }
@@ -81,8 +86,8 @@ public struct DaemonConfiguration: Hashable, Sendable {
         if new.maximumLineLength != maximumLineLength { needRestart.append("max_line_length") }
         if new.logTarget != logTarget { needRestart.append("log_target") }
         if new.store != store { needRestart.append("store") }
-        if new.postgresql != postgresql { needRestart.append("postgresql") }
-        if new.postgresqlPasswordFile != postgresqlPasswordFile { needRestart.append("postgresql_password_file") }
+        if new.postgresql != result.postgresql { needRestart.append("postgresql") }
+        if new.postgresqlPasswordFile != result.postgresqlPasswordFile { needRestart.append("postgresql_password_file") }
         if new.office != office { needRestart.append("office") }
         return (result, needRestart)
     }
