@@ -43,6 +43,8 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     /// What `open` found, checked again by every append.
     private let register = Mutex<(id: String, schema: Int)?>(nil)
     private let nextID = Atomic<Int>(1)
+    /// Names this daemon's notifications (two daemons may share an office name).
+    private let instance = UUID().uuidString
     static let channel = "casetrack_rounds"
 
     /// `password` is the content of `postgresql_password_file`, if any.
@@ -196,7 +198,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
                 SELECT round, \(office), \(firstSeq), \(lastSeq), \(bytes) FROM head
                 RETURNING round
             )
-            SELECT round, pg_notify('\(unescaped: Self.channel)', round::text) FROM added
+            SELECT round, pg_notify('\(unescaped: Self.channel)', \(instance) || ' ' || round::text) FROM added
             """, what: "append the change", sending: true)
         if !result.rows.isEmpty { return .appended }
         // Nothing matched: another office was first, or the register changed under us.
@@ -263,7 +265,10 @@ public final class PostgresSharedLog: SharedLog, Sendable {
                 do {
                     try await listener.listen(on: Self.channel) { notifications in
                         onRound()
-                        for try await _ in notifications { onRound() }
+                        // This daemon's own rounds are in its copy already: waking the writer
+                        // for them cost a round trip per write.
+                        let own = self.instance + " "
+                        for try await notification in notifications where !notification.payload.hasPrefix(own) { onRound() }
                     }
                 } catch {}
                 try? await listener.close()

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CasetrackCore
 import Foundation
+import Synchronization
 
 /// A throw-away PostgreSQL cluster for the shared-store tests: `initdb` in a folder of its
 /// own, the server on a Unix socket in that folder only (no TCP), started and stopped with
@@ -53,12 +54,30 @@ public final class PostgresCluster: @unchecked Sendable {
             + settings.flatMap { ["-c", $0] }
         self.options = options
         try start(options: options)
+        // A suite's cluster is a static that lives to the end of the test process, whose
+        // deinit never runs: the server is stopped at exit instead of outliving the tests.
+        _ = Self.stopAtExit
+        let pgctl = "\(bin)/pg_ctl", path = data.path, folder = self.folder.path, asRoot = self.asRoot
+        Self.running.withLock { $0[path] = (pgctl, folder, asRoot) }
+    }
+
+    private static let running = Mutex<[String: (pgctl: String, folder: String, asRoot: Bool)]>([:])
+    private static let stopAtExit: Void = { atexit { PostgresCluster.stopAll() } }()
+
+    private static func stopAll() {
+        for (data, cluster) in running.withLock({ $0 }) {
+            let arguments = ["-D", data, "-m", "immediate", "-w", "stop"]
+            _ = cluster.asRoot ? try? Spawned.detached("/usr/sbin/runuser", ["-u", "postgres", "--", cluster.pgctl] + arguments).wait()
+                : try? Spawned.detached(cluster.pgctl, arguments).wait()
+            try? FileManager.default.removeItem(atPath: cluster.folder)
+        }
     }
 
     private var options: [String] = []
 
     deinit {
         _ = try? run("pg_ctl", ["-D", data.path, "-m", "immediate", "-w", "stop"])
+        _ = Self.running.withLock { $0.removeValue(forKey: data.path) }
         try? FileManager.default.removeItem(at: folder)
     }
 
