@@ -153,7 +153,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
 
     public func fetchBase(to path: String) throws -> String? {
         // A store that holds no register yet has no starting point either.
-        guard try probe()?.hasBase == true, let found = try head(), let sha = found.base else { return nil }
+        guard try registerExists(), let sha = try head()?.base else { return nil }
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CasetrackError(.storageFailure, "cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { Glibc.close(fd) }
@@ -176,9 +176,14 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     static let basePart = 4 << 20
 
     public func probe() throws -> SharedRegister? {
-        let exists = try query("SELECT to_regclass('casetrack_register') IS NOT NULL", what: "look for the register")
-        guard let row = exists.rows.first, try row.decode(Bool.self), let found = try head() else { return nil }
+        guard try registerExists(), let found = try head() else { return nil }
         return SharedRegister(id: found.id, round: found.round, hasBase: found.base != nil)
+    }
+
+    /// Whether the store holds the register's tables (without creating them).
+    private func registerExists() throws -> Bool {
+        let exists = try query("SELECT to_regclass('casetrack_register') IS NOT NULL", what: "look for the register")
+        return try exists.rows.first?.decode(Bool.self) ?? false
     }
 
     public func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend {

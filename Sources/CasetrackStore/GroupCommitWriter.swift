@@ -218,7 +218,7 @@ final class GroupCommitWriter: Sendable {
                     try db.inTransaction(.immediate) {
                         let session = try replica.map { _ in try ChangeSession(db) }
                         defer { session?.end() }
-                        let firstSeq = try replica.map { _ in try Self.eventSeq(db) + 1 }
+                        let firstSeq = try replica.map { _ in try SQLiteCaseStore.eventSeq(db) + 1 }
                         for job in jobs {
                             let (answer, told) = try job.run(db)
                             answers.append(answer)
@@ -244,7 +244,7 @@ final class GroupCommitWriter: Sendable {
                         guard applied > 0 else { throw Self.registerBehind }
                         continue
                     } catch let unavailable as SharedLogFailure {
-                        failure = SharedLogFailure(outcomeUnknown: false, message: unavailable.message).error
+                        failure = unavailable.notMade
                     } catch {
                         failure = error
                     }
@@ -287,7 +287,7 @@ final class GroupCommitWriter: Sendable {
         }
         let round = try SQLiteCaseStore.bump("shared_round", db)
         let changeset = try session.changeset()
-        let lastSeq = try Self.eventSeq(db)
+        let lastSeq = try SQLiteCaseStore.eventSeq(db)
         do {
             switch try replica.log.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq) {
             case .appended: return
@@ -300,10 +300,6 @@ final class GroupCommitWriter: Sendable {
 
     static let registerBehind = CasetrackError(.storageDamaged,
         "the shared register holds fewer rounds than this office's copy: it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). Writes are refused; see README: Several offices")
-
-    private static func eventSeq(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'event_seq'")) ?? 0
-    }
 
     /// Asks the writer to apply the rounds other offices appended (the follower heard of one).
     func followRegisterSoon() {
@@ -324,7 +320,7 @@ final class GroupCommitWriter: Sendable {
             }
             if reportedFault.withLock({ $0 }) == .storageUnavailable { report(nil) }
         } catch let failure as SharedLogFailure {
-            report(SharedLogFailure(outcomeUnknown: false, message: failure.message).error)
+            report(failure.notMade)
         } catch {
             let reported = SQLiteCaseStore.storageFailure(error)
             // A full disk passes; anything else (a round that does not apply, a register

@@ -86,9 +86,7 @@ struct SharedBehind: Error {}
 
 extension SQLiteCaseStore {
     /// The last round of the register this database holds.
-    static func sharedRound(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'shared_round'")) ?? 0
-    }
+    static func sharedRound(_ db: Database) throws -> Int64 { try counter("shared_round", db) }
 
     static func localValue(_ name: String, _ db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM office_local WHERE name = ?", arguments: [name])
@@ -141,25 +139,33 @@ extension SQLiteCaseStore {
     static func followRegister(_ log: any SharedLog, batch: Int = 256, _ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
         var notices: [Notice] = []
         var applied = 0
+        var held = try pool.read { db in try sharedRound(db) }
         while true {
-            let held = try pool.read { db in try sharedRound(db) }
             let rounds = try log.rounds(after: held, limit: batch)
             guard !rounds.isEmpty else { return (applied, notices) }
-            applied += rounds.count
-            notices += try pool.writeWithoutTransaction { db in
-                let lastSeq = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
+            notices += try pool.writeWithoutTransaction { [held] db in
+                let lastSeq = try eventSeq(db)
                 try db.inTransaction(.immediate) {
+                    var expected = held + 1
                     for round in rounds {
-                        guard round.round == (try sharedRound(db)) + 1 else {
+                        guard round.round == expected else {
                             throw CasetrackError(.storageDamaged,
-                                "the shared register skips from round \(try sharedRound(db)) to \(round.round): it was changed outside casetrack. Writes are refused; see README: Several offices")
+                                "the shared register skips from round \(expected - 1) to \(round.round): it was changed outside casetrack. Writes are refused; see README: Several offices")
                         }
                         try ChangeSession.apply(round, db)
+                        expected += 1
+                    }
+                    // Every round carries its own bump of shared_round.
+                    guard try sharedRound(db) == expected - 1 else {
+                        throw CasetrackError(.storageDamaged,
+                            "the shared register's rounds \(held + 1) to \(expected - 1) do not number themselves in this office's copy: it was changed outside casetrack. Writes are refused; see README: Several offices")
                     }
                     return .commit
                 }
                 return try noticeRows(after: lastSeq, limit: .max, db)
             }
+            applied += rounds.count
+            held += Int64(rounds.count)
             if rounds.count < batch { return (applied, notices) }
         }
     }

@@ -51,7 +51,7 @@ extension SQLiteCaseStore {
             (summary.cases, summary.events, summary.lastSequence) = try await store.pool.read { db in
                 (try Int.fetchOne(db, sql: "SELECT count(*) FROM cases") ?? 0,
                  try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0,
-                 try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0)
+                 try eventSeq(db))
             }
             summary.head = try await store.chainHead().hash
             // One snapshot, in a file of its own with nothing beside it (no WAL).

@@ -18,12 +18,12 @@ extension SQLiteCaseStore {
             }
             throw CasetrackError(.repeated, "request \(request.id) was done before")
         }
-        return (try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'event_seq'")) ?? 0) + 1
+        return try eventSeq(db) + 1
     }
 
     /// Inside the same savepoint, after the write ran.
     static func recordRequest(_ request: WriteRequest, firstSeq: Int64, _ db: Database) throws {
-        let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = 'event_seq'")) ?? 0
+        let last = try eventSeq(db)
         try run("INSERT INTO requests (request_id, verb, first_seq, last_seq, recorded_at) VALUES (?, ?, ?, ?, ?)",
                 [request.id, request.verb.name, firstSeq, last, Self.nowMilliseconds()], db)
     }

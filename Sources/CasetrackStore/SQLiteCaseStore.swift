@@ -115,7 +115,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
             do {
                 _ = try replica?.join(pool)
             } catch let failure as SharedLogFailure {
-                problem = SharedLogFailure(outcomeUnknown: false, message: failure.message).error
+                problem = failure.notMade
             }
             startupProblem = problem
         } catch let error as CasetrackError {
@@ -267,7 +267,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
     }
 
     public func lastSequence() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0 }
+        try await read { db in try Self.eventSeq(db) }
     }
 
     // MARK: Helpers
@@ -320,6 +320,14 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
         return record
     }
+
+    /// A counter's value (0 when missing).
+    static func counter(_ name: String, _ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM counters WHERE name = ?"), arguments: [name]) ?? 0
+    }
+
+    /// The sequence number of the newest event recorded (0: none).
+    static func eventSeq(_ db: Database) throws -> Int64 { try counter("event_seq", db) }
 
     static func bump(_ counter: String, _ db: Database) throws -> Int64 {
         guard let value = try Int64.fetchOne(db.cachedStatement(sql: "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value"),

@@ -93,6 +93,9 @@ public struct SharedLogFailure: Error, Sendable {
         self.message = message
     }
 
+    /// The error of a write that did not reach the store at all (a read, or a catch-up, failed).
+    public var notMade: CasetrackError { SharedLogFailure(outcomeUnknown: false, message: message).error }
+
     /// The error a write gets.
     public var error: CasetrackError {
         var details = Fields()

@@ -220,10 +220,12 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Runs a program to its end with its output captured (casectl, sqlite3, journalctl, make…).
-    public static func run(_ binary: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+    public static func run(_ binary: URL, _ arguments: [String], environment: [String: String] = [:],
+                           directory: URL? = nil) throws -> CommandResult {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

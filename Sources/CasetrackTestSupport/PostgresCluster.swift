@@ -127,20 +127,12 @@ public final class PostgresCluster: @unchecked Sendable {
 
     @discardableResult
     static func run(_ path: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CasetrackError(.internalError, "\(path) \(arguments.joined(separator: " ")) failed: \(output.suffix(600))")
+        // From /: PostgreSQL's programs, run as the postgres user, fail in a folder it cannot read.
+        let result = try DaemonProcess.run(URL(fileURLWithPath: path), arguments, directory: URL(fileURLWithPath: "/"))
+        guard result.status == 0 else {
+            throw CasetrackError(.internalError, "\(path) \(arguments.joined(separator: " ")) failed: \((result.stdout + result.stderr).suffix(600))")
         }
-        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CasetrackTestSupport
 import Foundation
 import Histogram
 import Synchronization
@@ -20,16 +21,9 @@ func program(_ name: String) -> String? {
 /// Runs a program to its end; throws with its output when it fails.
 @discardableResult
 func execute(_ path: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw BenchError("\(path) \(arguments.joined(separator: " ")): \(output.suffix(400))") }
+    let result = try DaemonProcess.run(URL(fileURLWithPath: path), arguments)
+    let output = result.stdout + result.stderr
+    guard result.status == 0 else { throw BenchError("\(path) \(arguments.joined(separator: " ")): \(output.suffix(400))") }
     return output
 }
 
