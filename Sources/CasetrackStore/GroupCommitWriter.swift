@@ -236,7 +236,7 @@ final class GroupCommitWriter: Sendable {
                 // Another office appended first: apply what it did, then run the writes again.
                 if let replica {
                     do {
-                        let (applied, missed) = try SQLiteCaseStore.followRegister(replica.log, pool)
+                        let (applied, missed) = try SQLiteCaseStore.followRegister(replica, pool)
                         if !missed.isEmpty { onCommit(missed) }
                         // Behind, yet nothing to apply: the register holds fewer rounds than
                         // this copy (a failover to a standby that was not synchronous). Writing

@@ -16,6 +16,8 @@ final class Replica: Sendable {
     /// Whether this database was checked against the register since the daemon started:
     /// nothing is appended before.
     private let joinedFlag = Atomic<Bool>(false)
+    /// Opened at the first round to apply; used on the writer's thread only.
+    private let applier = Mutex<RoundApplier?>(nil)
 
     init(log: any SharedLog, path: String) {
         self.log = log
@@ -26,6 +28,22 @@ final class Replica: Sendable {
     func takeWanted() -> Bool { wanted.exchange(false, ordering: .relaxed) }
     var joined: Bool { joinedFlag.load(ordering: .acquiring) }
 
+    /// The connection that applies other offices' rounds (see ``RoundApplier``).
+    func roundApplier() throws -> RoundApplier {
+        try applier.withLock { applier in
+            if let applier { return applier }
+            let opened = try RoundApplier(path: path)
+            applier = opened
+            return opened
+        }
+    }
+
+    /// Closes the applier's connection (the writer has stopped).
+    func close() {
+        log.close()
+        applier.withLock { $0 = nil }
+    }
+
     /// Connects to the register and checks this database against it (see
     /// ``SQLiteCaseStore/join(_:path:_:)``), once; then applies what it missed.
     func join(_ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
@@ -35,7 +53,7 @@ final class Replica: Sendable {
             try pool.write { db in try SQLiteCaseStore.join(register, path: path, db) }
             joinedFlag.store(true, ordering: .releasing)
         }
-        return try SQLiteCaseStore.followRegister(log, pool)
+        return try SQLiteCaseStore.followRegister(self, pool)
     }
 }
 
@@ -65,12 +83,12 @@ struct ChangeSession {
 
     func end() { ct_session_end(handle) }
 
-    /// Applies a round another office recorded; a row not as the round expects it aborts it.
-    static func apply(_ round: SharedRound, _ db: Database) throws {
-        guard let connection = db.sqliteConnection else { throw CasetrackError(.storageFailure, "the database is closed") }
+    /// Applies a round another office recorded to `connection` (a sqlite3 *); a row not as
+    /// the round expects it aborts it.
+    static func apply(_ round: SharedRound, to connection: UnsafeMutableRawPointer) throws {
         var message = [CChar](repeating: 0, count: 256)
         let code = round.changeset.withUnsafeBytes { bytes in
-            ct_changeset_apply(UnsafeMutableRawPointer(connection), Int32(bytes.count), bytes.baseAddress, &message, message.count)
+            ct_changeset_apply(connection, Int32(bytes.count), bytes.baseAddress, &message, message.count)
         }
         guard code == 0 else {
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -133,35 +151,20 @@ extension SQLiteCaseStore {
     }
 
     /// Applies the rounds of the register this database does not hold yet, in transactions of
-    /// up to `batch` rounds; returns how many it applied and the notices of their events (for
-    /// subscribers), oldest first. Runs on the writer connection (the writer's thread, or
-    /// before the writer starts).
-    static func followRegister(_ log: any SharedLog, batch: Int = 256, _ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
+    /// up to `batch` rounds, through the replica's ``RoundApplier``; returns how many it
+    /// applied and the notices of their events (for subscribers), oldest first. Runs on the
+    /// writer connection's queue (the writer's thread, or before the writer starts), which
+    /// stays out of a transaction meanwhile.
+    static func followRegister(_ replica: Replica, batch: Int = 256, _ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
         var notices: [Notice] = []
         var applied = 0
         var held = try pool.read { db in try sharedRound(db) }
         while true {
-            let rounds = try log.rounds(after: held, limit: batch)
+            let rounds = try replica.log.rounds(after: held, limit: batch)
             guard !rounds.isEmpty else { return (applied, notices) }
             notices += try pool.writeWithoutTransaction { [held] db in
                 let lastSeq = try eventSeq(db)
-                try db.inTransaction(.immediate) {
-                    var expected = held + 1
-                    for round in rounds {
-                        guard round.round == expected else {
-                            throw CasetrackError(.storageDamaged,
-                                "the shared register skips from round \(expected - 1) to \(round.round): it was changed outside casetrack. Writes are refused; see README: Several offices")
-                        }
-                        try ChangeSession.apply(round, db)
-                        expected += 1
-                    }
-                    // Every round carries its own bump of shared_round.
-                    guard try sharedRound(db) == expected - 1 else {
-                        throw CasetrackError(.storageDamaged,
-                            "the shared register's rounds \(held + 1) to \(expected - 1) do not number themselves in this office's copy: it was changed outside casetrack. Writes are refused; see README: Several offices")
-                    }
-                    return .commit
-                }
+                try replica.roundApplier().apply(rounds, after: held)
                 return try noticeRows(after: lastSeq, limit: .max, db)
             }
             applied += rounds.count

@@ -154,7 +154,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     /// Closes the database files. Call after ``run()`` returned.
     public func close() throws {
-        replica?.log.close()
+        replica?.close()
         pointReader.close()
         // A clean stop leaves every committed change in the database file itself: the file
         // alone is then the whole register (an operator's copy of it, a look with sqlite3).

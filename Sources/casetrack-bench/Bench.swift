@@ -38,7 +38,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Folder for the data sets (reused when they exist) and the run's files.")
     var data = ".build/bench"
 
-    @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, identity, floors.")
+    @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, identity, floors, offices (casetrackd on PostgreSQL; with --peers, it runs anyway).")
     var phases = "writes,notices,reads,queries,identity,floors"
 
     @Flag(help: "Also run the same jobs on PostgreSQL and Redis (make bench-peers), with the ratios.")
@@ -145,6 +145,8 @@ struct Bench: ParsableCommand {
         if peers {
             try PostgresPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
             try RedisPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
+        }
+        if peers || phases.contains("offices") {
             try OfficesRun.run(cases: cases, seconds: seconds, dataset: database, bin: bin, folder: folder, report: &report, figures: &figures)
         }
         Targets.check(figures, report: &report)
