@@ -5,8 +5,9 @@
 # database schema refused, an upgrade to a newer version (dpkg asks about the edited
 # configuration and keeps it; the daemon restarts on the new binary), apt remove (stopped,
 # data kept), apt purge (the register kept when nobody answered the question; a warning, then
-# the register and the user deleted when told). The newer version is DEB itself with a higher
-# version and a changed default configuration. Prints one PASS/FAIL line per check; exits 1
+# the register and the user deleted when told), then an office moved onto a throw-away
+# PostgreSQL with the package's own daemon (where Debian's postgresql is installed). The newer
+# version is DEB itself with a higher version and a changed default configuration. Prints one PASS/FAIL line per check; exits 1
 # on any FAIL, 77 when this machine cannot boot it. Needs root, cgroup2 and overlayfs,
 # dpkg-deb, lintian, sqlite3.
 set -euo pipefail
@@ -118,6 +119,39 @@ warned_first() { said 'Deleting it cannot be undone' && said 'casectl backup' &&
 check purge-warns-first      "purge_answering yes && warned_first"
 check purge-deletes-it       "! $IN test -e /var/lib/casetrack && ! $IN getent passwd casetrack >/dev/null && ! $IN getent group casetrack >/dev/null"
 check purge-leaves-nothing   "! $IN test -e /etc/casetrack && ! $IN test -e /lib/systemd/system/casetrackd.socket && ! $IN test -e /etc/systemd/system/sockets.target.wants/casetrackd.socket && [ -z \"\$($IN debconf-show casetrack)\" ]"
+# An office that joins others on PostgreSQL, as README "Several offices" sets it up, with the
+# package's own casetrackd under its hardened unit: a throw-away cluster in the root on the
+# local socket (peer authentication), the register moved in, the daemon started on it.
+# Last, on a fresh install: an office's copy stays one (a reinstall keeps it so).
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ -x "$PGBIN/initdb" ] && getent passwd postgres >/dev/null; then
+  # No tmpfs on the root's /dev/shm: PostgreSQL's dynamic shared memory goes to files.
+  $IN sh -ec "install -d -o postgres -g postgres /run/postgresql /var/tmp/pg
+    cd /var/tmp/pg
+    runuser -u postgres -- $PGBIN/initdb -D /var/tmp/pg/data -A peer >/dev/null
+    runuser -u postgres -- $PGBIN/pg_ctl -D /var/tmp/pg/data -w -l /var/tmp/pg/log start \
+      -o \"-k /run/postgresql -c listen_addresses= -c dynamic_shared_memory_type=mmap\" >/dev/null
+    runuser -u postgres -- $PGBIN/createuser -h /run/postgresql casetrack
+    runuser -u postgres -- $PGBIN/createdb -h /run/postgresql -O casetrack casetrack"
+  run $APT install $NEW
+  $IN usermod -aG casetrack alice
+  $IN sh -c 'printf "writers = @casetrack\n" >> /etc/casetrack/casetrackd.conf'
+  check pg-office-before       "shows alice 'casectl add --name \"Кравець Андрій\" --category military --status captive' '^C-000001 added'"
+  CONNINFO="host=/run/postgresql dbname=casetrack user=casetrack"
+  psql() { $IN runuser -u postgres -- $PGBIN/psql -h /run/postgresql -d casetrack -At -c "$1"; }
+  $IN systemctl stop casetrackd.socket casetrackd.service
+  check pg-register-moved-in   "run $IN runuser -u casetrack -- casetrackd --config /etc/casetrack/casetrackd.conf --migrate-to-postgresql '$CONNINFO' && said 'into the shared register' && [ \"\$(psql 'SELECT count(*) FROM casetrack_register')\" = 1 ]"
+  $IN sh -c "printf 'store = postgresql\npostgresql = \"%s\"\noffice = kyiv\n' '$CONNINFO' >> /etc/casetrack/casetrackd.conf"
+  check pg-check-config        "run $IN runuser -u casetrack -- casetrackd --config /etc/casetrack/casetrackd.conf --check-config && said 'the shared store answers'"
+  $IN systemctl start casetrackd.socket
+  check pg-serves-register     "shows alice 'casectl get C-000001' 'Кравець Андрій'"
+  rounds() { psql 'SELECT count(*) FROM casetrack_rounds'; }
+  R0=$(rounds)
+  check pg-records-write       "shows alice 'casectl add --name \"Бондар Олена\" --category civilian --status missing' '^C-000002 added' && [ \"\$(rounds)\" -gt '$R0' ] && shows alice 'casectl history C-000002' 'kyiv'"
+else
+  echo "SKIP pg-*: no PostgreSQL server here (make deps installs Debian's postgresql)"
+fi
+
 [ -n "${SHOW:-}" ] && $IN sh -c "$SHOW"
 [ "$fail" -eq 0 ] || { echo "--- output of the last apt-get:"; cat "$LOG"; } >&2
 boot_finish
