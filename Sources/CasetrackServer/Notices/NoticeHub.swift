@@ -1,4 +1,6 @@
 import CasetrackCore
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Hands every committed notice to every subscriber whose filter matches, without ever
@@ -28,12 +30,19 @@ public final class NoticeHub: Sendable {
     /// Called with the notices of each commit, in order. Never blocks on a subscriber.
     public func publish(_ notices: [Notice]) {
         guard let last = notices.last else { return }
-        state.withLock { state in
+        let waiting = state.withLock { state -> [NoticeWaiter] in
             state.lastPublished = last.seq
+            var waiting: [NoticeWaiter] = []
             var overflowed: [Int] = []
-            for (id, queue) in state.queues where !queue.offer(notices) { overflowed.append(id) }
+            for (id, queue) in state.queues {
+                let (open, waiter) = queue.offer(notices)
+                if let waiter { waiting.append(waiter) }
+                if !open { overflowed.append(id) }
+            }
             for id in overflowed { state.queues[id] = nil }
+            return waiting
         }
+        NoticeWaiter.wake(waiting)
     }
 
     /// A new subscriber's queue and the sequence number it starts after: every later notice
@@ -83,7 +92,7 @@ final class NoticeQueue: Sendable {
     private struct State {
         var items: [Notice] = []
         var end: End?
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: NoticeWaiter?
     }
 
     let id: Int
@@ -97,31 +106,30 @@ final class NoticeQueue: Sendable {
         self.capacity = capacity
     }
 
-    /// Queues the matching notices; returns `false` when the queue overflowed (it is then
-    /// ended and takes nothing more).
-    func offer(_ notices: [Notice]) -> Bool {
-        let (waiter, open) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
-            guard state.end == nil else { return (nil, false) }
+    /// Queues the matching notices; `open` is false when the queue overflowed (it is then
+    /// ended and takes nothing more). The subscriber's feed, if it waits, is to be woken with
+    /// ``NoticeWaiter/wake(_:)``.
+    func offer(_ notices: [Notice]) -> (open: Bool, waiter: NoticeWaiter?) {
+        state.withLock { state in
+            guard state.end == nil else { return (false, nil) }
             for notice in notices where filter.matches(notice) { state.items.append(notice) }
             if state.items.count > capacity {
                 state.items = []
                 state.end = .overflow
             }
-            guard !state.items.isEmpty || state.end != nil else { return (nil, true) }
+            guard !state.items.isEmpty || state.end != nil else { return (true, nil) }
             defer { state.waiter = nil }
-            return (state.waiter, state.end == nil)
+            return (state.end == nil, state.waiter)
         }
-        waiter?.resume()
-        return open
     }
 
     func close() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> NoticeWaiter? in
             if state.end == nil { state.end = .closed }
             defer { state.waiter = nil }
             return state.waiter
         }
-        waiter?.resume()
+        waiter?.continuation.resume()
     }
 
     /// Whether the queue has ended by overflowing.
@@ -155,13 +163,42 @@ final class NoticeQueue: Sendable {
             }
             if let taken { return taken }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // The feed runs on its connection's event loop (EventLoopTaskExecutor).
+                let waiter = NoticeWaiter(continuation: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop)
                 let ready = state.withLock { state -> Bool in
                     if !state.items.isEmpty || state.end != nil { return true }
-                    state.waiter = continuation
+                    state.waiter = waiter
                     return false
                 }
                 if ready { continuation.resume() }
             }
+        }
+    }
+}
+
+/// A subscriber's feed waiting for notices, and the event loop it runs on (nil: none).
+struct NoticeWaiter: Sendable {
+    let continuation: CheckedContinuation<Void, Never>
+    let loop: (any EventLoop)?
+
+    /// Wakes the feeds, one hop to each event loop for all of its feeds.
+    ///
+    /// The store's writer thread publishes. Resumed there, each feed's task was handed to its
+    /// loop on its own: a lock and, mostly, an eventfd write per subscriber and notice, on the
+    /// thread that commits the next writes. Resumed on its loop, a feed's task is queued there
+    /// without a wake-up.
+    static func wake(_ waiting: [NoticeWaiter]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, feeds: [CheckedContinuation<Void, Never>])] = [:]
+        for waiter in waiting {
+            guard let loop = waiter.loop, !loop.inEventLoop else {
+                waiter.continuation.resume()
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].feeds.append(waiter.continuation)
+        }
+        for (_, group) in byLoop {
+            let feeds = group.feeds
+            group.loop.execute { for feed in feeds { feed.resume() } }
         }
     }
 }
