@@ -256,7 +256,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
                                      defaultUser: SystemAccounts().userName(uid: getuid()) ?? "casetrack", logger: logger)
         #else
         throw CasetrackError(.storageFailure,
-            "this casetrackd was built without PostgreSQL (store = postgresql needs a build with the trait Postgres: make build-postgres); nothing was changed")
+            "this casetrackd was built without PostgreSQL (store = postgresql needs a build with the trait Postgres: make build-postgres, or the package of make deb PACKAGE_TRAITS=Postgres); nothing was changed")
         #endif
     }
 

@@ -6,10 +6,11 @@
 # configuration and keeps it; the daemon restarts on the new binary), apt remove (stopped,
 # data kept), apt purge (the register kept when nobody answered the question; a warning, then
 # the register and the user deleted when told), then an office moved onto a throw-away
-# PostgreSQL with the package's own daemon (where Debian's postgresql is installed). The newer
-# version is DEB itself with a higher version and a changed default configuration. Prints one PASS/FAIL line per check; exits 1
-# on any FAIL, 77 when this machine cannot boot it. Needs root, cgroup2 and overlayfs,
-# dpkg-deb, lintian, sqlite3.
+# PostgreSQL with the package's own daemon (when it was built with PostgreSQL and Debian's
+# postgresql is installed). The newer version is DEB itself with a higher version and a
+# changed default configuration. Prints one PASS/FAIL line per check; exits 1 on any FAIL, 77
+# when this machine cannot boot it. Needs root, cgroup2 and overlayfs, dpkg-deb, lintian,
+# sqlite3.
 set -euo pipefail
 DEB=${DEB:?set DEB to a casetrack_VERSION_ARCH.deb made by make deb}
 [ -f "$DEB" ] || { echo "no such package: $DEB"; exit 1; }
@@ -124,7 +125,13 @@ check purge-leaves-nothing   "! $IN test -e /etc/casetrack && ! $IN test -e /lib
 # local socket (peer authentication), the register moved in, the daemon started on it.
 # Last, on a fresh install: an office's copy stays one (a reinstall keeps it so).
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ -x "$PGBIN/initdb" ] && getent passwd postgres >/dev/null; then
+run $APT install $NEW
+# A package built without the trait (make deb's default) says so, and these checks are skipped.
+$IN sh -c 'printf "store = postgresql\npostgresql = \"host=/nonexistent dbname=x user=x\"\n" > /tmp/pg-probe.conf'
+probe=$($IN casetrackd --config /tmp/pg-probe.conf --check-config 2>&1 || true)
+if has 'built without PostgreSQL' <<<"$probe"; then
+  echo "SKIP pg-*: this package's casetrackd was built without PostgreSQL (make test-deb PACKAGE_TRAITS=Postgres checks one built with it)"
+elif [ -x "$PGBIN/initdb" ] && getent passwd postgres >/dev/null; then
   # No tmpfs on the root's /dev/shm: PostgreSQL's dynamic shared memory goes to files.
   $IN sh -ec "install -d -o postgres -g postgres /run/postgresql /var/tmp/pg
     cd /var/tmp/pg
@@ -133,7 +140,6 @@ if [ -x "$PGBIN/initdb" ] && getent passwd postgres >/dev/null; then
       -o \"-k /run/postgresql -c listen_addresses= -c dynamic_shared_memory_type=mmap\" >/dev/null
     runuser -u postgres -- $PGBIN/createuser -h /run/postgresql casetrack
     runuser -u postgres -- $PGBIN/createdb -h /run/postgresql -O casetrack casetrack"
-  run $APT install $NEW
   $IN usermod -aG casetrack alice
   $IN sh -c 'printf "writers = @casetrack\n" >> /etc/casetrack/casetrackd.conf'
   check pg-office-before       "shows alice 'casectl add --name \"Кравець Андрій\" --category military --status captive' '^C-000001 added'"
