@@ -158,7 +158,9 @@ extension SQLiteCaseStore {
     static func followRegister(_ replica: Replica, batch: Int = 256, _ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
         var notices: [Notice] = []
         var applied = 0
-        var held = try pool.read { db in try sharedRound(db) }
+        // Read on the applier's connection: a reader of the pool cost a queue hop and a
+        // transaction per follow, on the thread every round waits for.
+        var held = try replica.roundApplier().sharedRound()
         while true {
             let rounds = try replica.log.rounds(after: held, limit: batch)
             guard !rounds.isEmpty else { return (applied, notices) }

@@ -76,7 +76,8 @@ final class RoundApplier: @unchecked Sendable {
         }
     }
 
-    private func sharedRound() throws -> Int64 {
+    /// The last round of the register this copy holds.
+    func sharedRound() throws -> Int64 {
         var statement: OpaquePointer?
         let sql = "SELECT value FROM counters WHERE name = 'shared_round'"
         guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK, let statement else { throw failure() }

@@ -69,7 +69,7 @@ extension SQLiteCaseStore {
 
     /// Whether any case has a contact: a replay of many notices looks each one up only then.
     static func anyContacts(_ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE removed_at IS NULL)") ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE removed_at IS NULL)")) ?? false
     }
 
     /// The ids of a case's contacts (with those of cases merged into it), for the notices of

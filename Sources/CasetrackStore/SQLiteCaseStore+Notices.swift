@@ -12,10 +12,13 @@ extension SQLiteCaseStore {
     /// The stored events after `seq` as notices, oldest first, at most `limit`.
     static func noticeRows(after seq: Int64, limit: Int, _ db: Database) throws -> [Notice] {
         let contacts = try anyContacts(db)
-        return try Row.fetchAll(db, sql: """
+        // Cached: an office following others reads the notices of every round it applies, and
+        // a statement prepared anew runs GRDB's authorizer over every column of events.
+        let statement = try db.cachedStatement(sql: """
             SELECT events.*, cases.names FROM events LEFT JOIN cases ON cases.id = events.case_id
             WHERE events.seq > ? ORDER BY events.seq LIMIT ?
-            """, arguments: [seq, max(0, limit)]).map { row in
+            """)
+        return try Row.fetchAll(statement, arguments: [seq, max(0, limit)]).map { row in
                 var notice = try RowCoding.notice(row)
                 // As names: the contacts as they are now.
                 if contacts, notice.kind == .status || notice.kind == .correction, let id = notice.caseID {
