@@ -18,7 +18,7 @@ BIN_DIR     = $(CURDIR)/.build/debug
 # systemd-analyze and a PID 1 for the unit tests; util-linux: unshare, nsenter; fuse3 and
 # python3-pyfuse3: the power-cut tests' file system, Tests/Faults/lazyfs.py; postgresql: the
 # shared store of several offices, whose tests start throw-away clusters of it).
-DEB_PACKAGES = libsqlite3-dev libsystemd-dev sqlite3 socat systemd util-linux passwd bc fuse3 python3-pyfuse3 postgresql
+DEB_PACKAGES = libsqlite3-dev libsystemd-dev libssl-dev sqlite3 socat systemd util-linux passwd bc fuse3 python3-pyfuse3 postgresql
 # Only for the tests: the report is looked at as a person would, rendered by a browser.
 TEST_PACKAGES = chromium
 # The tests build with every package trait, so that both stores are checked (Postgres: the

@@ -6,8 +6,8 @@ import PackageDescription
 //                    line-protocol codec. Pure: no sockets, no files, no SQLite.
 //   CasetrackStore   the `CaseStore` protocol implemented over SQLite (GRDB), with the
 //                    single group-commit writer, the hash chain of the events
-//                    (swift-crypto) and the rounds an office shares with others
-//                    (SQLite's session extension, through CSQLiteSession).
+//                    (SHA-256 of the system's libcrypto, through CSHA256) and the rounds an
+//                    office shares with others (SQLite's session extension, CSQLiteSession).
 //   CasetrackPostgres the shared register in PostgreSQL (postgres-nio), built only with
 //                    the package trait `Postgres` (make build-postgres).
 //   CasetrackServer  the Unix-socket server (SwiftNIO) and the request dispatcher.
@@ -35,8 +35,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
-        // SHA-256 of the event chain (CasetrackStore only; the core stays free of it).
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // Latency percentiles of the benchmark (casetrack-bench only).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         // The shared store (CasetrackPostgres, trait Postgres only).
@@ -53,14 +51,16 @@ let package = Package(
         // SQLite's session extension (an office's rounds of a shared register), in C: GRDB's
         // SQLite module leaves the session API undeclared.
         .target(name: "CSQLiteSession", linkerSettings: [.linkedLibrary("sqlite3")]),
+        // SHA-256 of the event chain from the system's libcrypto (Debian: libssl-dev to build,
+        // libssl3 to run): swift-crypto's BoringSSL was most of a release build.
+        .target(name: "CSHA256", linkerSettings: [.linkedLibrary("crypto")]),
         .target(
             name: "CasetrackStore",
             dependencies: [
-                "CasetrackCore", "CSQLiteSession",
+                "CasetrackCore", "CSQLiteSession", "CSHA256",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API itself, for the point-read path (see PointReader).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

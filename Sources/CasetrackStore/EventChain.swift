@@ -1,5 +1,4 @@
 import CasetrackCore
-import Crypto
 import GRDB
 
 /// The history as a hash chain: every event row carries
@@ -43,14 +42,11 @@ enum EventChain {
     /// The hash of an event whose row holds `values` (in ``columns`` order, all of them or
     /// the first ``columnsBeforeImages``), after `previous`.
     static func link(_ previous: String, _ values: some Collection<DatabaseValue>) -> String {
-        var hasher = SHA256()
-        hasher.update(data: domain)
-        hasher.update(data: Array(previous.utf8))
-        hasher.update(data: CanonicalValues.encode(Array(values)))
-        return hasher.finalize().map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
+        var hasher = SHA256Digest()
+        hasher.update(domain)
+        hasher.update(previous.utf8)
+        hasher.update(CanonicalValues.encode(Array(values)))
+        return hasher.hex()
     }
 
     /// The hash of the event in `values`, hashed with its image or without, by its seq.

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CasetrackCore
-import Crypto
 import Foundation
 import GRDB
 
@@ -100,8 +99,8 @@ extension SQLiteCaseStore {
             throw CasetrackError(.storageFailure, "cannot read \(path)")
         }
         defer { try? file.close() }
-        var hasher = SHA256()
-        while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        var hasher = SHA256Digest()
+        while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(chunk) }
+        return hasher.hex()
     }
 }
