@@ -32,13 +32,7 @@ final class PointReader: Sendable {
         let statement: OpaquePointer
 
         init(path: String) throws {
-            var database: OpaquePointer?
-            let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
-            guard sqlite3_open_v2(path, &database, flags, nil) == SQLITE_OK, let database else {
-                let message = database.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-                sqlite3_close_v2(database)
-                throw CasetrackError(.storageFailure, "cannot open \(path) for reading: \(message)")
-            }
+            let database = try PlainConnection.open(path, flags: SQLITE_OPEN_READONLY, purpose: "for reading")
             // Never wait on the event loop: a busy database (recovery, a closing connection's
             // checkpoint) sends the read to the pool, whose readers wait off the loop.
             sqlite3_busy_timeout(database, 0)

@@ -17,32 +17,20 @@ import GRDBSQLite
 /// idle (and outside a transaction) while this one writes: never two writers at once.
 final class RoundApplier: @unchecked Sendable {
     private let database: OpaquePointer
-    private let path: String
 
     init(path: String) throws {
-        self.path = path
-        var database: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
-        guard sqlite3_open_v2(path, &database, flags, nil) == SQLITE_OK, let database else {
-            let message = database.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite3_close_v2(database)
-            throw CasetrackError(.storageFailure, "cannot open \(path) to apply the shared register's rounds: \(message)")
-        }
+        let database = try PlainConnection.open(path, flags: SQLITE_OPEN_READWRITE, purpose: "to apply the shared register's rounds")
         self.database = database
         // A checkpoint or a reader's recovery can hold a lock for a moment; wait as GRDB's
         // writer does rather than fail the round.
         sqlite3_busy_timeout(database, 10_000)
-        do {
-            // As on the writer connection (SQLiteCaseStore.init): the register, not this copy,
-            // is the durable record; the same checkpoint backstop; a smaller page cache, as
-            // this connection only touches what other offices changed.
-            for pragma in ["PRAGMA synchronous = NORMAL", "PRAGMA temp_store = FILE", "PRAGMA cache_size = -8192",
-                           "PRAGMA wal_autocheckpoint = \(Checkpointer.writerBackstop)"] {
-                try execute(pragma)
-            }
-        } catch {
-            sqlite3_close_v2(database)
-            throw error
+        // As on the writer connection (SQLiteCaseStore.init): the register, not this copy, is
+        // the durable record; the same checkpoint backstop; a smaller page cache, as this
+        // connection only touches what other offices changed. (A failure here releases self,
+        // and deinit closes the connection.)
+        for pragma in ["PRAGMA synchronous = NORMAL", "PRAGMA temp_store = FILE", "PRAGMA cache_size = -8192",
+                       "PRAGMA wal_autocheckpoint = \(Checkpointer.writerBackstop)"] {
+            try execute(pragma)
         }
     }
 
