@@ -41,6 +41,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, identity, floors, offices (casetrackd on PostgreSQL; with --peers, it runs anyway).")
     var phases = "writes,notices,reads,queries,identity,floors"
 
+    @Option(help: "Status changes a second in the notice phases, for casetrackd and the peers alike. The writer waits for each answer: it cannot go faster than the daemon answers, so compare figures at a rate every daemon keeps up with.")
+    var noticeRate = 500
+
     @Flag(help: "Also run the same jobs on PostgreSQL and Redis (make bench-peers), with the ratios.")
     var peers = false
 
@@ -94,7 +97,7 @@ struct Bench: ParsableCommand {
             report.add("durable status changes/s, \(writers) writer\(writers == 1 ? "" : "s")", rate.formatted(.number.precision(.fractionLength(0))))
         }
         for subscribers in [1, 100, 1_000] where phases.contains("notices") {
-            let result = try Workloads.noticeLatency(socket: daemon.socket, subscribers: subscribers, cases: cases,
+            let result = try Workloads.noticeLatency(socket: daemon.socket, subscribers: subscribers, cases: cases, rate: noticeRate,
                                                      seconds: seconds, daemon: daemon)
             report.add("notice latency from send, \(subscribers) sub. p50/p99/max", result.fromSend)
             report.add("notice latency from ack, \(subscribers) sub. p50/p99/max", result.fromAck)
@@ -143,8 +146,8 @@ struct Bench: ParsableCommand {
         daemon.stop()
 
         if peers {
-            try PostgresPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
-            try RedisPeer.run(cases: cases, seconds: seconds, folder: folder, report: &report, figures: &figures)
+            try PostgresPeer.run(cases: cases, seconds: seconds, noticeRate: noticeRate, folder: folder, report: &report, figures: &figures)
+            try RedisPeer.run(cases: cases, seconds: seconds, noticeRate: noticeRate, folder: folder, report: &report, figures: &figures)
         }
         if peers || phases.contains("offices") {
             try OfficesRun.run(cases: cases, seconds: seconds, dataset: database, bin: bin, folder: folder, report: &report, figures: &figures)

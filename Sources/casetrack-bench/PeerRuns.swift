@@ -67,7 +67,7 @@ func rate(_ value: Double) -> String { value.formatted(.number.precision(.fracti
 enum PostgresPeer {
     /// A throw-away cluster on a Unix socket, `synchronous_commit=on`, with the cases table, its
     /// best index for the query, and the NOTIFY trigger.
-    static func run(cases: Int, seconds: Double, folder: URL, report: inout Report, figures: inout Figures) throws {
+    static func run(cases: Int, seconds: Double, noticeRate: Int = 500, folder: URL, report: inout Report, figures: inout Figures) throws {
         guard let initdb = program("initdb"), let postgres = program("postgres") else {
             report.add("PostgreSQL", "skipped: initdb or postgres not found (make bench-peers installs postgresql)")
             return
@@ -144,7 +144,7 @@ enum PostgresPeer {
             for listener in listeners { _ = try listener.run("LISTEN cases") }
             let swarm = TokenSwarm(fds: listeners.map(\.wire.fd))
             let writer = try Postgres(path: socket, user: user)
-            let steady = SteadyWriter()
+            let steady = SteadyWriter(rate: noticeRate)
             // The listeners live until the swarm is done with their sockets: a socket closed early
             // would give its number to the writer's, and the swarm would read the writer's answers.
             steady.run(for: seconds, while: { withExtendedLifetime(listeners) { swarm.collect(until: now() + UInt64(seconds * 1_000_000)) } }) { index in
@@ -152,6 +152,7 @@ enum PostgresPeer {
                 let version = try writer.run(update(id)).first ?? "?"
                 return "\(id):\(version)"
             }
+            withExtendedLifetime(listeners) { swarm.drain(expected: steady.times.withLock { $0.count } * subscribers, within: 30) }
             let (fromSend, fromAck) = latencies(swarm.received, steady.times.withLock { $0 })
             report.add("PostgreSQL: NOTIFY latency from send, \(subscribers) listener\(subscribers == 1 ? "" : "s") p50/p99/max", fromSend)
             report.add("PostgreSQL: NOTIFY latency from commit, \(subscribers) listener\(subscribers == 1 ? "" : "s") p50/p99/max", fromAck)
@@ -186,7 +187,7 @@ enum PostgresPeer {
 
 enum RedisPeer {
     /// A throw-away server on a Unix socket with `appendonly yes`, `appendfsync always`.
-    static func run(cases: Int, seconds: Double, folder: URL, report: inout Report, figures: inout Figures) throws {
+    static func run(cases: Int, seconds: Double, noticeRate: Int = 500, folder: URL, report: inout Report, figures: inout Figures) throws {
         guard let redisServer = program("redis-server") else {
             report.add("Redis", "skipped: redis-server not found (make bench-peers installs redis-server)")
             return
@@ -237,7 +238,7 @@ enum RedisPeer {
             for listener in listeners { _ = try listener.call("SUBSCRIBE", "cases") }
             let swarm = TokenSwarm(fds: listeners.map(\.wire.fd))
             let writer = try Redis(path: socket)
-            let steady = SteadyWriter()
+            let steady = SteadyWriter(rate: noticeRate)
             // The listeners live until the swarm is done with their sockets: a socket closed early
             // would give its number to the writer's, and the swarm would read the writer's answers.
             steady.run(for: seconds, while: { withExtendedLifetime(listeners) { swarm.collect(until: now() + UInt64(seconds * 1_000_000)) } }) { index in
@@ -247,6 +248,7 @@ enum RedisPeer {
                 try writer.reply()
                 return token
             }
+            withExtendedLifetime(listeners) { swarm.drain(expected: steady.times.withLock { $0.count } * subscribers, within: 30) }
             let (fromSend, fromAck) = latencies(swarm.received, steady.times.withLock { $0 })
             report.add("Redis: pub/sub latency from send, \(subscribers) subscriber\(subscribers == 1 ? "" : "s") p50/p99/max", fromSend)
             report.add("Redis: pub/sub latency from reply, \(subscribers) subscriber\(subscribers == 1 ? "" : "s") p50/p99/max", fromAck)

@@ -188,13 +188,25 @@ final class TokenSwarm {
     let fds: [Int32]
     private(set) var received: [String: [UInt64]] = [:]
 
-    init(fds: [Int32]) { self.fds = fds }
+    /// Tokens received so far, over all connections.
+    private(set) var count = 0
+    private var partial: [[UInt8]]
 
-    func collect(until deadline: UInt64) {
+    init(fds: [Int32]) {
+        self.fds = fds
+        partial = [[UInt8]](repeating: [], count: fds.count)
+    }
+
+    /// Reads on until `expected` tokens arrived in all or `seconds` passed: a notice that
+    /// arrives after the run still counts.
+    func drain(expected: Int, within seconds: Double) {
+        collect(until: now() + UInt64(seconds * 1_000_000), expected: expected)
+    }
+
+    func collect(until deadline: UInt64, expected: Int = .max) {
         var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        var partial = [[UInt8]](repeating: [], count: fds.count)
-        while now() < deadline {
+        while now() < deadline, count < expected {
             guard poll(&polls, nfds_t(polls.count), 50) > 0 else { continue }
             for index in polls.indices where polls[index].revents != 0 {
                 let count = chunk.withUnsafeMutableBytes { recv(fds[index], $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -209,6 +221,7 @@ final class TokenSwarm {
                     let body = bytes[(k + 1)..<end]
                     guard !body.isEmpty, body.allSatisfy({ (48...58).contains($0) }) else { cursor = k + 1; continue }
                     received[String(decoding: body, as: UTF8.self), default: []].append(time)
+                    self.count += 1
                     cursor = end + 1
                 }
                 if let k = bytes[cursor...].firstIndex(of: UInt8(ascii: "K")), !bytes[k...].contains(UInt8(ascii: ";")) {
@@ -222,19 +235,23 @@ final class TokenSwarm {
     }
 }
 
-/// Sends `change(index)` every 2 ms (500 a second) until stopped, noting when each was sent
-/// and acknowledged, by its token.
+/// Sends `change(index)` `rate` times a second until stopped, noting when each was sent and
+/// acknowledged, by its token.
 final class SteadyWriter: Sendable {
     let stopped = Atomic<Bool>(false)
     let times = Mutex<[String: (UInt64, UInt64)]>([:])
+    let interval: UInt64
+
+    init(rate: Int = 500) { interval = UInt64(1_000_000 / max(1, rate)) }
 
     func run(for seconds: Double, while collecting: () -> Void, _ change: @escaping @Sendable (Int) throws -> String) {
+        let interval = self.interval
         let thread = Thread { [self] in
             var next = now()
             var index = 0
             while !stopped.load(ordering: .relaxed) {
                 while now() < next { usleep(100) }
-                next += 2_000
+                next += interval
                 let send = now()
                 guard let token = try? change(index) else { return }
                 let ack = now()

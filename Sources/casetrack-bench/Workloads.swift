@@ -47,11 +47,11 @@ enum Workloads {
     }
 
     /// `subscribers` connections subscribed to every status change, and one writer changing
-    /// statuses at a steady 500 a second: the time from the writer's send (and from its
+    /// statuses at a steady `rate` a second: the time from the writer's send (and from its
     /// acknowledgement) to each subscriber's reading of the notice line.
     /// With `writerSocket`, the writer writes through another daemon (another office of the
     /// register) than the one the subscribers listen to.
-    static func noticeLatency(socket: String, subscribers: Int, cases: Int, seconds: Double, daemon: Daemon,
+    static func noticeLatency(socket: String, subscribers: Int, cases: Int, rate: Int = 500, seconds: Double, daemon: Daemon,
                               writerSocket: String? = nil) throws -> Latency {
         let swarm = try Swarm(socket: socket, count: subscribers, subscribe: "SUBSCRIBE kind=status")
         let sent = Mutex<[String: (send: UInt64, ack: UInt64)]>([:])
@@ -63,7 +63,7 @@ enum Workloads {
             var records: [CaseID: CaseRecord] = [:]
             for id in own { records[id] = (try? client.get(id)) ?? nil }
             var index = 0
-            let interval: UInt64 = 2_000
+            let interval = UInt64(1_000_000 / max(1, rate))
             var next = now()
             while !stop.load(ordering: .relaxed) {
                 let id = own[index % own.count]
@@ -89,6 +89,10 @@ enum Workloads {
         try swarm.collect(until: deadline) { if memory == 0, now() > deadline - UInt64(seconds * 500_000) { memory = daemon.residentMegabytes() } }
         stop.store(true, ordering: .relaxed)
         while !writer.isFinished { usleep(5_000) }
+        // Every notice counts, also those that reach a subscriber after the run: a late
+        // notice left out would flatter the figures of whoever falls furthest behind.
+        let inRun = swarm.count
+        try swarm.drain(expected: sent.withLock { $0.count } * subscribers, within: 30)
         var fromSend = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var fromAck = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var early = 0
@@ -101,7 +105,7 @@ enum Workloads {
             }
         }
         let total = fromSend.totalCount
-        return Latency(fromSend: percentiles(fromSend) + " (\(total) notices)",
+        return Latency(fromSend: percentiles(fromSend) + " (\(total) notices, \(Int(total) - inRun) after the run)",
                        fromAck: percentiles(fromAck) + " (\(early) before the ack)", memory: memory,
                        p99: Double(fromSend.valueAtPercentile(99)) / 1000)
     }
@@ -198,7 +202,19 @@ final class Swarm {
 
     deinit { fds.forEach { close($0) } }
 
+    /// Notice lines received so far, over all connections.
+    private(set) var count = 0
+
+    /// Reads on until `expected` notice lines arrived in all or `seconds` passed.
+    func drain(expected: Int, within seconds: Double) throws {
+        try collect(until: now() + UInt64(seconds * 1_000_000), tick: {}, stop: { self.count >= expected })
+    }
+
     func collect(until deadline: UInt64, tick: () -> Void) throws {
+        try collect(until: deadline, tick: tick, stop: { false })
+    }
+
+    private func collect(until deadline: UInt64, tick: () -> Void, stop: () -> Bool) throws {
         let notice = Array("N ".utf8), idKey = Array("id=".utf8), versionKey = Array("version=".utf8)
         try collect(until: deadline, lines: { _, line, time in
             guard line.starts(with: notice) else { return }
@@ -213,7 +229,8 @@ final class Swarm {
                 }
             }
             received["\(String(decoding: id, as: UTF8.self)) \(String(decoding: version, as: UTF8.self))", default: []].append(time)
-        }, stop: { tick(); return false })
+            count += 1
+        }, stop: { tick(); return stop() })
     }
 
     /// Reads every ready connection and hands on each complete line with the time its bytes
