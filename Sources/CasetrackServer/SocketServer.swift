@@ -108,6 +108,7 @@ public struct SocketServer: Service {
         let initializer: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
             PeerCredentials.read(channel).flatMapThrowing { peer -> Connection in
                 let watch = ConnectionWatch()
+                try channel.pipeline.syncOperations.addHandler(NoticeOutlet())
                 try channel.pipeline.syncOperations.addHandler(PartialLineTracker(watch: watch))
                 try channel.pipeline.syncOperations.addHandler(
                     ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))

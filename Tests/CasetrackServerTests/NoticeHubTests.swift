@@ -1,4 +1,6 @@
 import CasetrackCore
+import NIOCore
+import NIOEmbedded
 @testable import CasetrackServer
 import Testing
 
@@ -56,5 +58,100 @@ struct NoticeHubTests {
         try await Task.sleep(for: .milliseconds(50))
         hub.unsubscribe(queue)
         #expect(await ended == .failure(NoticeQueueEnded(end: .closed)))
+    }
+}
+
+@Suite("Live subscribers written from their event loop")
+struct LiveFanOutTests {
+    let hub = NoticeHub()
+    let loop = EmbeddedEventLoop()
+
+    func notices(_ range: ClosedRange<Int64>) -> [Notice] {
+        NoticeHubTests().notices(range)
+    }
+
+    /// A subscriber on its own channel, live after the notices its queue held.
+    func live(capacity: Int, publishedBefore: ClosedRange<Int64>? = nil) throws -> (EmbeddedChannel, LiveSink) {
+        let channel = EmbeddedChannel(handler: NoticeOutlet(), loop: loop)
+        let (queue, after) = hub.subscribe(filter: NoticeFilter(), capacity: capacity)
+        if let publishedBefore { hub.publish(notices(publishedBefore)) }
+        let outlet = try channel.pipeline.syncOperations.handler(type: NoticeOutlet.self)
+        let hub = self.hub
+        let sink = LiveSink(id: queue.id, outlet: outlet, channel: channel, watch: ConnectionWatch(), filter: NoticeFilter(),
+                            format: .text, capacity: capacity, last: after, lines: hub.lines, settings: nil,
+                            personalData: { false }, onEnd: { hub.removeLive($0) })
+        let left = try #require(hub.goLive(queue, as: sink))
+        sink.start(with: left)
+        return (channel, sink)
+    }
+
+    /// The sequence numbers of the notice lines written to `channel` since the last call.
+    func written(_ channel: EmbeddedChannel) throws -> [Int64] {
+        var seqs: [Int64] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            for line in String(buffer: buffer).split(separator: "\n") where line.hasPrefix("N seq=") {
+                seqs.append(Int64(line.dropFirst(6).prefix { $0 != " " }) ?? -1)
+            }
+        }
+        return seqs
+    }
+
+    @Test("what the queue held goes first, then each pass; a notice published at the seam comes once")
+    func seam() throws {
+        let (channel, _) = try live(capacity: 100, publishedBefore: 1...3)
+        #expect(try written(channel) == [1, 2, 3])
+        hub.publish(notices(4...5))
+        hub.publish(notices(6...6))
+        #expect(try written(channel) == [], "written by the loop's pass, not by the publisher")
+        loop.run()
+        #expect(try written(channel) == [4, 5, 6])
+        // Another subscriber goes live while a pass with 7 is due: 7 reaches it once.
+        hub.publish(notices(7...7))
+        let (second, _) = try live(capacity: 100)
+        loop.run()
+        #expect(try written(channel) == [7])
+        #expect(try written(second) == [])
+        hub.publish(notices(8...8))
+        loop.run()
+        #expect(try written(second) == [8])
+        #expect(hub.subscriberCount == 2)
+    }
+
+    @Test("a full channel holds its notices and sends them when writable; past capacity it ends alone with overflow")
+    func fullChannel() throws {
+        let (fast, _) = try live(capacity: 3)
+        let (paused, _) = try live(capacity: 3)
+        let (stuck, stuckSink) = try live(capacity: 3)
+        paused.isWritable = false
+        stuck.isWritable = false
+        hub.publish(notices(1...1))
+        loop.run()
+        // Written, then found full: the next ones wait.
+        #expect(try written(paused) == [1])
+        #expect(try written(stuck) == [1])
+        hub.publish(notices(2...3))
+        loop.run()
+        #expect(try written(paused) == [])
+        paused.isWritable = true
+        paused.pipeline.fireChannelWritabilityChanged()
+        #expect(try written(paused) == [2, 3], "sent once writable again, in order")
+        hub.publish(notices(4...5))
+        loop.run()
+        #expect(try written(stuck) == [], "four waiting, more than its 3")
+        var outcome: NoticeFeed.Outcome?
+        stuckSink.outcome.whenSuccess { outcome = $0 }
+        loop.run()
+        guard case .overflow(let last)? = outcome else {
+            Issue.record("outcome: \(String(describing: outcome))")
+            return
+        }
+        #expect(last == 1, "resuming after the last notice written loses nothing")
+        #expect(try written(fast) == [1, 2, 3, 4, 5], "the fast one got everything")
+        #expect(try written(paused) == [4, 5])
+        #expect(hub.subscriberCount == 2, "only the stuck one is gone")
+        hub.publish(notices(6...6))
+        loop.run()
+        #expect(try written(fast) == [6])
+        #expect(try written(stuck) == [])
     }
 }

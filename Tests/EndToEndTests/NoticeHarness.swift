@@ -12,6 +12,8 @@ final class SubscriberSwarm {
     private var pending: [[UInt8]] = []
     /// Per connection: every line after the SUBSCRIBE answer.
     private(set) var lines: [[String]] = []
+    /// Per connection, per line: when it was read (monotonic nanoseconds).
+    private(set) var arrivals: [[UInt64]] = []
 
     /// Connects `count` clients and sends each `subscribe` (a whole request line); returns once
     /// every one has its `OK`.
@@ -23,6 +25,7 @@ final class SubscriberSwarm {
             fds.append(fd)
             pending.append([])
             lines.append([])
+            arrivals.append([])
             let bytes = Array((subscribe + "\n").utf8)
             guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
                 throw CasetrackError(.internalError, "cannot send SUBSCRIBE")
@@ -37,6 +40,7 @@ final class SubscriberSwarm {
                 throw CasetrackError(.internalError, "SUBSCRIBE refused: \(lines[index])")
             }
             lines[index].removeFirst(answer + 1)
+            arrivals[index].removeFirst(answer + 1)
         }
     }
 
@@ -70,8 +74,10 @@ final class SubscriberSwarm {
                     continue
                 }
                 pending[index] += chunk[0..<count]
+                let now = MonotonicClock.nanoseconds()
                 while let newline = pending[index].firstIndex(of: UInt8(ascii: "\n")) {
                     lines[index].append(String(decoding: pending[index][..<newline], as: UTF8.self))
+                    arrivals[index].append(now)
                     pending[index].removeFirst(newline + 1)
                 }
             }

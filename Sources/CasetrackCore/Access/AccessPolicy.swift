@@ -91,9 +91,12 @@ public struct AccessPolicy: Hashable, Sendable {
     public func role(of peer: PeerIdentity) -> Role? {
         if peer.uid == 0 || peer.uid == ownUID { return .admin }
         var best = users[peer.uid]
-        for gid in [peer.gid] + peer.groups {
+        // Asked before every batch of notices for every subscriber: no array built here.
+        func consider(_ gid: UInt32) {
             if let role = groups[gid], best.map({ role > $0 }) ?? true { best = role }
         }
+        consider(peer.gid)
+        peer.groups.forEach(consider)
         return best
     }
 }

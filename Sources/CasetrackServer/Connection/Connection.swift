@@ -68,8 +68,8 @@ struct Connection: Sendable {
                         session.subscription = nil
                         outcome = try? await stop(subscription, feeds: &feeds)
                     }
-                    // Notices written without waiting (sendNow) reach the socket before it
-                    // closes: writes complete in order, so waiting for an empty one suffices.
+                    // Live notices (written by the hub's pass, unwaited) reach the socket before
+                    // it closes: writes complete in order, so waiting for an empty one suffices.
                     try? await channel.channel.writeAndFlush(ByteBuffer()).get()
                     if Task.isShuttingDownGracefully {
                         var bye = CasetrackError(.shuttingDown, "the daemon is stopping; reconnect later")
@@ -106,7 +106,7 @@ struct Connection: Sendable {
                 let notices = self.notices
                 feeds.addTask {
                     let outcome = await notices.run(subscription, currentRole: { granted.role(under: access.access) },
-                                                    send: output.send, sendNow: output.sendNow)
+                                                    output: output)
                     // A feed that cannot go on says why and where to resume; then the connection closes.
                     if let farewell = outcome.farewell {
                         try? await output.send(ResponseLine.bye(farewell).encoded(subscription.format) + "\n")
@@ -174,16 +174,6 @@ struct ConnectionOutput: Sendable {
         watch.sendBegins()
         defer { watch.sendEnds() }
         try await channel.writeAndFlush(ByteBuffer(string: text)).get()
-    }
-
-    /// Writes at once when called on the connection's event loop and the connection can take
-    /// more; false otherwise (then ``send(_:)`` must be used, and waits).
-    @Sendable func sendNow(_ text: String) -> Bool {
-        guard channel.eventLoop.inEventLoop, channel.isWritable else { return false }
-        watch.sendBegins()
-        let watch = self.watch
-        channel.writeAndFlush(ByteBuffer(string: text)).whenComplete { _ in watch.sendEnds() }
-        return true
     }
 
     func close() async throws {

@@ -74,6 +74,8 @@ struct NoticeFeed {
     /// that lowers it to observer strips personal data from what follows; one that leaves
     /// too little for the subscription's filter, or no role, ends the subscription.
     var currentRole: @Sendable () -> Role? = { .admin }
+    /// The settings the role comes from; nil: ask `currentRole` for every batch.
+    var settings: LiveSettings?
 
     /// How a feed ended; `last` is the sequence number through which the subscriber has been
     /// served (resuming with `since=last` loses nothing).
@@ -97,16 +99,16 @@ struct NoticeFeed {
     static let replayPage = 512
     static let liveBatch = 1_024
 
-    /// Runs the feed. `send` writes and waits until the bytes reached the socket;
-    /// `sendNow`, when it returns true, wrote them without waiting (the connection could take
-    /// them at once). Live notices try `sendNow` first: waiting for each write cost a task
-    /// switch per notice and subscriber. The replay, which can be long, always waits.
-    func run(_ subscription: Subscription, capacity: Int, send: (String) async throws -> Void,
-             sendNow: (String) -> Bool = { _ in false }) async -> Outcome {
+    /// Runs the feed: the replay written with `send`, which waits until the bytes reached the
+    /// socket; then live, written by the hub's pass on `output`'s event loop (``LiveSink``)
+    /// until the subscription ends.
+    func run(_ subscription: Subscription, capacity: Int, hub: NoticeHub, output: ConnectionOutput,
+             send: (String) async throws -> Void) async -> Outcome {
         var queue = subscription.queue
         var registered = subscription.firstRegisteredAfter
         var last = subscription.since ?? registered
         defer { subscription.stop() }
+        let sink: LiveSink
         do {
             while true {
                 while last < registered {
@@ -129,8 +131,12 @@ struct NoticeFeed {
                     if !text.isEmpty { try await send(text) }
                 }
                 last = max(last, registered)
-                guard queue.overflowed else { break }
-                guard let fresh = subscription.reregister(capacity: capacity) else { return .closed(last: last) }
+                if !queue.overflowed, let live = try await goLive(subscription, queue: queue, last: last, capacity: capacity,
+                                                                  hub: hub, output: output) {
+                    sink = live
+                    break
+                }
+                guard queue.overflowed, let fresh = subscription.reregister(capacity: capacity) else { return .closed(last: last) }
                 (queue, registered) = fresh
             }
         } catch let error as CasetrackError where error.code == .storageFailure || error.code == .internalError {
@@ -138,24 +144,40 @@ struct NoticeFeed {
         } catch {
             return .closed(last: last)  // the connection broke: nobody to tell
         }
-        while true {
-            switch await queue.take(maximum: NoticeFeed.liveBatch) {
-            case .success(let batch):
-                guard let personal = personalData(for: subscription) else { return .revoked(last: last) }
-                var text = ""
-                for notice in batch where notice.seq > last {
-                    text += lines.line(for: notice, format: subscription.format, personal: personal)
-                    last = notice.seq
-                }
-                do {
-                    if !text.isEmpty, !sendNow(text) { try await send(text) }
-                } catch {
-                    return .closed(last: last)
-                }
-            case .failure(let ended):
-                return ended.end == .overflow ? .overflow(last: last) : .closed(last: last)
-            }
+        return await withTaskCancellationHandler {
+            // Only ever succeeded.
+            (try? await sink.outcome.get()) ?? .closed(last: last)
+        } onCancel: {
+            sink.end(.closed)
         }
+    }
+
+    /// Hands the subscription from its queue to the hub's pass on the connection's event
+    /// loop, and sends there what the queue held; nil when the queue ended meanwhile.
+    private func goLive(_ subscription: Subscription, queue: NoticeQueue, last: Int64, capacity: Int, hub: NoticeHub,
+                        output: ConnectionOutput) async throws -> LiveSink? {
+        let lines = self.lines
+        let currentRole = self.currentRole
+        let settings = self.settings
+        let filter = subscription.filter
+        let allowed = subscription.includePersonalData
+        return try await output.channel.eventLoop.submit { () -> LiveSink? in
+            let outlet = try output.channel.pipeline.syncOperations.handler(type: NoticeOutlet.self)
+            let sink = LiveSink(id: queue.id, outlet: outlet, channel: output.channel, watch: output.watch, filter: filter,
+                                format: subscription.format, capacity: capacity, last: last, lines: lines,
+                                settings: settings,
+                                personalData: {
+                                    guard let role = currentRole(), role >= filter.requiredRole else { return nil }
+                                    return allowed && role >= .reader
+                                },
+                                onEnd: { hub.removeLive($0) })
+            guard let left = hub.goLive(queue, as: sink) else {
+                sink.end(.closed)  // never registered: only its promise to keep
+                return nil
+            }
+            sink.start(with: left)
+            return sink
+        }.get()
     }
 }
 

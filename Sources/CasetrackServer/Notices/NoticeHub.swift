@@ -4,14 +4,19 @@ import NIOPosix
 import Synchronization
 
 /// Hands every committed notice to every subscriber whose filter matches, without ever
-/// waiting for one: each subscriber has its own bounded ``NoticeQueue``.
+/// waiting for one: a subscriber replaying stored events has its own bounded ``NoticeQueue``;
+/// one gone live is written from its event loop's pass (``LoopFanOut``).
 ///
 /// The store's writer calls ``publish(_:)`` after each commit, in sequence order; a subscriber
 /// registered with ``subscribe(filter:capacity:)`` receives every notice after the sequence
 /// number the registration returns, and none before it.
 public final class NoticeHub: Sendable {
     private struct State {
+        /// Subscribers replaying the stored events: live notices wait in their queues.
         var queues: [Int: NoticeQueue] = [:]
+        /// Subscribers gone live: written from their event loop's pass.
+        var live: [Int: LiveSink] = [:]
+        var fanOuts: [ObjectIdentifier: LoopFanOut] = [:]
         var nextID = 0
         var lastPublished: Int64 = 0
     }
@@ -30,7 +35,7 @@ public final class NoticeHub: Sendable {
     /// Called with the notices of each commit, in order. Never blocks on a subscriber.
     public func publish(_ notices: [Notice]) {
         guard let last = notices.last else { return }
-        let waiting = state.withLock { state -> [NoticeWaiter] in
+        let (waiting, passes) = state.withLock { state -> ([NoticeWaiter], [LoopFanOut]) in
             state.lastPublished = last.seq
             var waiting: [NoticeWaiter] = []
             var overflowed: [Int] = []
@@ -40,9 +45,37 @@ public final class NoticeHub: Sendable {
                 if !open { overflowed.append(id) }
             }
             for id in overflowed { state.queues[id] = nil }
-            return waiting
+            // Under the same lock as goLive: a notice is either in the queue it drains or
+            // in a pass after it.
+            return (waiting, state.fanOuts.values.filter { $0.add(notices) })
         }
         NoticeWaiter.wake(waiting)
+        for fanOut in passes { fanOut.schedule() }
+    }
+
+    /// Moves a subscriber from its queue to its event loop's passes; returns what the queue
+    /// held (to be sent first, on the loop), or nil when the queue had ended meanwhile
+    /// (unsubscribed, or overflowed: see ``NoticeQueue/overflowed``).
+    func goLive(_ queue: NoticeQueue, as sink: LiveSink) -> [Notice]? {
+        state.withLock { state in
+            guard state.queues.removeValue(forKey: queue.id) != nil else { return nil }
+            guard let left = queue.handOver() else { return nil }
+            state.live[queue.id] = sink
+            let key = ObjectIdentifier(sink.loop)
+            let fanOut = state.fanOuts[key] ?? LoopFanOut(loop: sink.loop)
+            state.fanOuts[key] = fanOut
+            fanOut.insert(sink)
+            return left
+        }
+    }
+
+    /// Takes an ended live subscriber out of its loop's passes.
+    func removeLive(_ sink: LiveSink) {
+        state.withLock { state in
+            guard state.live[sink.id] === sink else { return }
+            state.live[sink.id] = nil
+            state.fanOuts[ObjectIdentifier(sink.loop)]?.remove(sink)
+        }
     }
 
     /// A new subscriber's queue and the sequence number it starts after: every later notice
@@ -58,7 +91,7 @@ public final class NoticeHub: Sendable {
     /// registered under one lock, so that subscribers arriving together cannot pass it).
     func subscribe(filter: NoticeFilter, capacity: Int, limit: Int) -> (queue: NoticeQueue, after: Int64)? {
         state.withLock { state in
-            guard state.queues.count < limit else { return nil }
+            guard state.queues.count + state.live.count < limit else { return nil }
             let queue = NoticeQueue(id: state.nextID, filter: filter, capacity: capacity)
             state.nextID += 1
             state.queues[queue.id] = queue
@@ -68,12 +101,16 @@ public final class NoticeHub: Sendable {
 
     /// Removes a subscriber and ends its queue.
     func unsubscribe(_ queue: NoticeQueue) {
-        _ = state.withLock { $0.queues.removeValue(forKey: queue.id) }
+        let sink = state.withLock { state -> LiveSink? in
+            state.queues[queue.id] = nil
+            return state.live[queue.id]
+        }
         queue.close()
+        sink?.end(.closed)
     }
 
     /// How many subscribers are connected.
-    public var subscriberCount: Int { state.withLock { $0.queues.count } }
+    public var subscriberCount: Int { state.withLock { $0.queues.count + $0.live.count } }
 
     /// The newest sequence number published.
     public var lastSequence: Int64 { state.withLock { $0.lastPublished } }
@@ -120,6 +157,17 @@ final class NoticeQueue: Sendable {
             guard !state.items.isEmpty || state.end != nil else { return (true, nil) }
             defer { state.waiter = nil }
             return (state.end == nil, state.waiter)
+        }
+    }
+
+    /// Ends the queue because its subscriber went live, and returns what it held; nil when it
+    /// had ended already.
+    func handOver() -> [Notice]? {
+        state.withLock { state in
+            guard state.end == nil else { return nil }
+            state.end = .closed
+            defer { state.items = [] }
+            return state.items
         }
     }
 

@@ -1,8 +1,9 @@
 import CasetrackCore
+import NIOCore
 import Synchronization
 
-/// Live notice lines as sent, rendered once for every subscriber that takes them in the
-/// same form. Only for live notices: a replayed one is read back with the case's names as they
+/// Live notice lines as sent, rendered once into a buffer that every subscriber taking them in
+/// the same form writes to its socket as is (a `ByteBuffer` is shared, not copied). Only for live notices: a replayed one is read back with the case's names as they
 /// are now, and must not be mixed with the line of the same event as it went out live.
 ///
 /// A notice goes out in at most four forms (text or JSON, with or without personal data).
@@ -17,7 +18,7 @@ public final class NoticeLines: Sendable {
     }
 
     private struct Lines {
-        var byKey: [Key: String] = [:]
+        var byKey: [Key: ByteBuffer] = [:]
         /// Keys in the order added, to forget the oldest first.
         var order: [Key] = []
         var oldest = 0
@@ -30,10 +31,10 @@ public final class NoticeLines: Sendable {
     public init(capacity: Int = 8_192) { self.capacity = capacity }
 
     /// The line (with its `\n`) for `notice` in this form.
-    func line(for notice: Notice, format: WireFormat, personal: Bool) -> String {
+    func line(for notice: Notice, format: WireFormat, personal: Bool) -> ByteBuffer {
         let key = Key(seq: notice.seq, format: format, personal: personal)
         if let kept = lines.withLock({ $0.byKey[key] }) { return kept }
-        let line = Self.render(notice, format: format, personal: personal)
+        let line = ByteBuffer(string: Self.render(notice, format: format, personal: personal))
         lines.withLock { lines in
             guard lines.byKey.updateValue(line, forKey: key) == nil else { return }
             lines.order.append(key)

@@ -47,9 +47,10 @@ public struct NoticeService: Sendable {
     /// Sends the subscription's notices until it stops or cannot go on (see ``NoticeFeed``).
     /// `currentRole` is asked before every batch, so that a reload takes effect at once.
     func run(_ subscription: Subscription, currentRole: @escaping @Sendable () -> Role?,
-             send: (String) async throws -> Void, sendNow: (String) -> Bool) async -> NoticeFeed.Outcome {
-        let feed = NoticeFeed(store: store, lines: hub.lines, currentRole: currentRole)
-        return await feed.run(subscription, capacity: settings.current.subscriberBuffer, send: send, sendNow: sendNow)
+             output: ConnectionOutput) async -> NoticeFeed.Outcome {
+        let feed = NoticeFeed(store: store, lines: hub.lines, currentRole: currentRole, settings: settings)
+        return await feed.run(subscription, capacity: settings.current.subscriberBuffer, hub: hub, output: output,
+                              send: output.send)
     }
 
     /// How many subscriptions are running.
