@@ -38,8 +38,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Folder for the data sets (reused when they exist) and the run's files.")
     var data = ".build/bench"
 
-    @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, identity, floors, offices (casetrackd on PostgreSQL; with --peers, it runs anyway).")
-    var phases = "writes,notices,reads,queries,identity,floors"
+    @Option(help: "Phases to run, comma-separated: writes, notices, reads, queries, identity, import, floors, offices (casetrackd on PostgreSQL; with --peers, it runs anyway).")
+    var phases = "writes,notices,reads,queries,identity,import,floors"
+
+    @Option(help: "New cases the import phase loads into the data set.")
+    var importRows = 50_000
 
     @Option(help: "Status changes a second in the notice phases, for casetrackd and the peers alike. The writer waits for each answer: it cannot go faster than the daemon answers, so compare figures at a rate every daemon keeps up with.")
     var noticeRate = 500
@@ -142,6 +145,12 @@ struct Bench: ParsableCommand {
                        String(format: "%.1f s (%lld, %lld, %lld)", whole.seconds, whole.pairs, whole.compared, whole.oversized))
             report.add("resident memory, after DUPLICATES", "\(daemon.residentMegabytes()) MB")
         }
+        if phases.contains("import") {
+            let seconds = try Dataset.load(socket: daemon.socket, rows: importRows, seed: 7_000_000, referencePrefix: "I")
+            figures["import.casetrack"] = Double(importRows) / seconds
+            report.add("IMPORT of \(importRows.formatted()) new cases (requests of 1,000 rows, one ahead)",
+                       String(format: "%.1f s (%.0f cases/s)", seconds, Double(importRows) / seconds))
+        }
         report.add("resident memory, after the run", "\(daemon.residentMegabytes()) MB")
         daemon.stop()
 
@@ -243,6 +252,8 @@ enum Targets {
         bound("MATCH of a 390-line list", "match390", 1_000, "ms")
         bound("DUPLICATES id=… p99", "duplicatesID", 50, "ms")
         bound("DUPLICATES over the whole register", "duplicatesAll", 60, "s")
+        // Issue 16's: 1,000,000 rows through IMPORT in under 60 s, that is over 16,667 a second.
+        bound("IMPORT rate (1,000,000 in under 60 s)", "import.casetrack", 16_667, "cases/s", above: true)
         // Issue 17's: several offices on PostgreSQL, beside PostgreSQL alone.
         bound("notice p99 from send across offices, 100 subscribers", "p99send100.offices", 20, "ms")
     }

@@ -57,6 +57,46 @@ struct BenchError: Error, CustomStringConvertible {
 
 /// The generated data set: built once per size with IMPORT through a daemon, then copied.
 enum Dataset {
+    /// Loads `rows` new synthetic cases through IMPORT, in requests of up to 1,000 rows sent
+    /// one ahead (each batch is sent as soon as it is made, the next one generated while the
+    /// daemon commits it); returns the seconds it took.
+    static func load(socket: String, rows count: Int, seed: UInt64, referencePrefix: String) throws -> Double {
+        let today = Day(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+        var random = SeededRandom(seed: seed)
+        let client = try CasetrackClient(socketPath: socket)
+        let started = now()
+        var rows: [(key: String, value: String)] = []
+        var size = 0
+        var inFlight = 0
+        func send() throws {
+            guard !rows.isEmpty else { return }
+            try client.send(Request(verb: "IMPORT", options: rows))
+            rows = []
+            size = 0
+            inFlight += 1
+            if inFlight > 1 {
+                _ = try client.receive().get()
+                inFlight -= 1
+            }
+        }
+        for index in 0..<count {
+            var new = Synthetic.newCase(&random, today: today)
+            new.references = ["\(referencePrefix)-\(index)"]
+            let text = ImportRow(new: new, details: EventDetails()).text
+            // As it goes on the line: quoted, its quotes escaped.
+            let cost = LineCodec.quote(text).utf8.count + 5
+            if size + cost > 60_000 || rows.count == ImportRow.maximumRowsPerRequest { try send() }
+            rows.append(("row", text))
+            size += cost
+        }
+        try send()
+        while inFlight > 0 {
+            _ = try client.receive().get()
+            inFlight -= 1
+        }
+        return Double(now() - started) / 1_000_000
+    }
+
     static func prepare(cases: Int, bin: String, folder: URL, report: inout Report) throws -> String {
         let path = folder.appendingPathComponent("data-\(cases).sqlite").path
         if FileManager.default.fileExists(atPath: path) {
@@ -77,42 +117,7 @@ enum Dataset {
         defer { try? FileManager.default.removeItem(at: build) }
         let daemon = try Daemon(bin: bin, folder: build, database: build.appendingPathComponent("cases.sqlite").path)
         _ = try daemon.start()
-        let today = Day(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
-        var random = SeededRandom(seed: 1_000_000)
-        let client = try CasetrackClient(socketPath: daemon.socket)
-        let started = now()
-        var rows: [(key: String, value: String)] = []
-        var size = 0
-        var inFlight = 0
-        // Each batch is sent as soon as it is made, with the next one generated while the
-        // daemon commits it.
-        func send() throws {
-            guard !rows.isEmpty else { return }
-            try client.send(Request(verb: "IMPORT", options: rows))
-            rows = []
-            size = 0
-            inFlight += 1
-            if inFlight > 1 {
-                _ = try client.receive().get()
-                inFlight -= 1
-            }
-        }
-        for index in 0..<cases {
-            var new = Synthetic.newCase(&random, today: today)
-            new.references = ["B-\(index)"]
-            let text = ImportRow(new: new, details: EventDetails()).text
-            // As it goes on the line: quoted, its quotes escaped.
-            let cost = LineCodec.quote(text).utf8.count + 5
-            if size + cost > 60_000 || rows.count == ImportRow.maximumRowsPerRequest { try send() }
-            rows.append(("row", text))
-            size += cost
-        }
-        try send()
-        while inFlight > 0 {
-            _ = try client.receive().get()
-            inFlight -= 1
-        }
-        let seconds = Double(now() - started) / 1_000_000
+        let seconds = try load(socket: daemon.socket, rows: cases, seed: 1_000_000, referencePrefix: "B")
         report.note("data set", "\(cases.formatted()) synthetic cases loaded with IMPORT in \(String(format: "%.0f", seconds)) s (\(String(format: "%.0f", Double(cases) / seconds)) cases/s)")
         daemon.stop()
         try settle(daemon.database)
