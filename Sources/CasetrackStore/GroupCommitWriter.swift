@@ -25,9 +25,13 @@ final class GroupCommitWriter: Sendable {
     /// write never ran because the batch failed before reaching it.
     struct Job: Sendable {
         typealias Answer = @Sendable (_ commitError: (any Error)?) -> Void
-        /// Runs the write; returns how to answer and the notices of what it committed.
-        let run: @Sendable (Database) throws -> (Answer, [Notice])
+        /// Runs the write; returns how to answer, the notices of what it committed, and
+        /// whether it was refused. `alone`: the only write of its round, run without a
+        /// savepoint of its own (a refusal rolls the round back instead).
+        let run: @Sendable (_ db: Database, _ alone: Bool) throws -> (Answer, [Notice], refused: Bool)
         let abandon: @Sendable (any Error) -> Void
+        /// Runs in a round of its own (``submit(solo:notices:_:)``).
+        var solo = false
     }
 
     private struct Queue {
@@ -69,30 +73,42 @@ final class GroupCommitWriter: Sendable {
 
     /// Runs `work` in the next batch and returns its result after the batch committed.
     /// `notices` names what the result tells subscribers once committed.
-    func submit<T: Sendable>(notices: @escaping @Sendable (T) -> [Notice] = { _ in [] },
+    ///
+    /// `solo` runs it in a round of its own, for a write that changes thousands of pages (an
+    /// import's batch): SQLite copies every page a savepoint changes to its sub-journal,
+    /// written to a temporary file past 64 KiB, so that the savepoint can be rolled back.
+    /// Alone in its round the write needs no savepoint: a refusal rolls the round back. For
+    /// an import that halved what the writer wrote.
+    func submit<T: Sendable>(solo: Bool = false, notices: @escaping @Sendable (T) -> [Notice] = { _ in [] },
                              _ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         // A write named by its client (request_id) is recorded with it, in its savepoint.
         let request = WriteRequest.current
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let job = Job(
-                run: { db in
-                    // A refusal (CasetrackError) rolls back this write's savepoint only. Any
-                    // other error is the database failing: it aborts the whole batch.
+            var job = Job(
+                run: { db, alone in
+                    // A refusal (CasetrackError) rolls back this write's savepoint only (alone,
+                    // the round). Any other error is the database failing: it aborts the
+                    // whole batch.
                     let result: Result<T, any Error>
+                    func write() throws -> T {
+                        guard let request else { return try work(db) }
+                        let first = try SQLiteCaseStore.beginRequest(request, db)
+                        let value = try work(db)
+                        try SQLiteCaseStore.recordRequest(request, firstSeq: first, db)
+                        return value
+                    }
                     do {
-                        var value: T?
-                        try db.inSavepoint {
-                            if let request {
-                                let first = try SQLiteCaseStore.beginRequest(request, db)
-                                value = try work(db)
-                                try SQLiteCaseStore.recordRequest(request, firstSeq: first, db)
-                            } else {
-                                value = try work(db)
+                        if alone {
+                            result = .success(try write())
+                        } else {
+                            var value: T?
+                            try db.inSavepoint {
+                                value = try write()
+                                return .commit
                             }
-                            return .commit
+                            guard let value else { throw CasetrackError(.internalError, "write produced no result") }
+                            result = .success(value)
                         }
-                        guard let value else { throw CasetrackError(.internalError, "write produced no result") }
-                        result = .success(value)
                     } catch let refusal as CasetrackError {
                         result = .failure(refusal)
                     }
@@ -104,9 +120,10 @@ final class GroupCommitWriter: Sendable {
                             continuation.resume(with: result)
                         }
                     }
-                    return (answer, told)
+                    return (answer, told, (try? result.get()) == nil)
                 },
                 abandon: { error in continuation.resume(throwing: error) })
+            job.solo = solo
             let refusal = queue.withLock { queue -> CasetrackError? in
                 if let refusal = queue.refusal { return refusal }
                 guard !queue.closed else { return CasetrackError(.shuttingDown, "the daemon is shutting down; the write was not made") }
@@ -124,12 +141,14 @@ final class GroupCommitWriter: Sendable {
     /// Queues `work` for the next batch without waiting for it: what it writes is made
     /// durable with that batch (or lost with it, if the batch fails).
     func post(_ work: @escaping @Sendable (Database) throws -> Void) {
-        let job = Job(run: { db in
+        let job = Job(run: { db, _ in
+            // Always in a savepoint: it has nobody to tell of a failure, so it never rolls
+            // the round back.
             try? db.inSavepoint {
                 try work(db)
                 return .commit
             }
-            return ({ _ in }, [])
+            return ({ _ in }, [], false)
         }, abandon: { _ in })
         let accepted = queue.withLock { queue -> Bool in
             guard !queue.closed, queue.refusal == nil else { return false }
@@ -181,7 +200,10 @@ final class GroupCommitWriter: Sendable {
                 if let replica, replica.takeWanted() { followQuietly(replica) }
                 try commitQueued(closing: false)
             }
-            try commitQueued(closing: true)
+            // Closing: every round still queued (solo writes each make one).
+            repeat {
+                try commitQueued(closing: true)
+            } while queue.withLock({ !$0.jobs.isEmpty })
         } catch {
             // Whatever stopped the writer, nobody may wait for it any more: refuse what is
             // queued and everything submitted later.
@@ -189,6 +211,19 @@ final class GroupCommitWriter: Sendable {
             let reported = SQLiteCaseStore.storageFailure(error)
             for job in stranded { job.abandon(reported) }
             throw reported
+        }
+    }
+
+    /// Takes every queued write; with `closing`, also refuses every later one.
+    /// Takes the next round's writes: every queued one up to the first solo write, or that
+    /// solo write alone. (Each write rang the doorbell once and each round answers one ring,
+    /// so what is left is taken by the rounds its rings start.)
+    private func takeRound(closing: Bool) -> [Job] {
+        queue.withLock { queue in
+            if closing { queue.closed = true }
+            let end = queue.jobs.first?.solo == true ? 1 : queue.jobs.firstIndex(where: \.solo) ?? queue.jobs.count
+            defer { queue.jobs.removeFirst(end) }
+            return Array(queue.jobs[..<end])
         }
     }
 
@@ -202,8 +237,9 @@ final class GroupCommitWriter: Sendable {
     }
 
     private func commitQueued(closing: Bool) throws {
-        let jobs = takeQueued(closing: closing)
+        let jobs = takeRound(closing: closing)
         guard !jobs.isEmpty else { return }
+        let alone = jobs.count == 1
         var answers: [Job.Answer] = []
         var notices: [Notice] = []
         var failure: (any Error)?
@@ -220,9 +256,11 @@ final class GroupCommitWriter: Sendable {
                         defer { session?.end() }
                         let firstSeq = try replica.map { _ in try SQLiteCaseStore.eventSeq(db) + 1 }
                         for job in jobs {
-                            let (answer, told) = try job.run(db)
+                            let (answer, told, refused) = try job.run(db, alone)
                             answers.append(answer)
                             notices += told
+                            // Alone and refused: nothing of the round stays.
+                            if alone, refused { return .rollback }
                         }
                         if let replica, let session, let firstSeq, !session.isEmpty {
                             try share(session, firstSeq: firstSeq, replica, db)

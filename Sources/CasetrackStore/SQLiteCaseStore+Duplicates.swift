@@ -31,8 +31,12 @@ extension SQLiteCaseStore {
     /// cases of unknown birth when one of the two has a birth date: a case with one looks its
     /// year-less keys up among the `u:` keys, which only cases without a birth date have. A
     /// key shared by more than ``DuplicateBlocking/maxBlockSize`` cases is passed over.
+    ///
+    /// `prepared` keeps the candidates' prepared identities for the next call in the same
+    /// transaction (an import's rows, a list's lines meet the same candidates again and again).
     static func candidates(for identity: Identity, minimumScore: Double, excluding: Set<CasePair>,
-                           blockLimit: Int = DuplicateBlocking.maxBlockSize, _ db: Database) throws -> DuplicateReport {
+                           blockLimit: Int = DuplicateBlocking.maxBlockSize, prepared: PreparedIdentities? = nil,
+                           _ db: Database) throws -> DuplicateReport {
         var report = DuplicateReport()
         var ids = Set<Int64>()
         for key in DuplicateBlocking.keys(for: identity) {
@@ -47,11 +51,13 @@ extension SQLiteCaseStore {
             ids.formUnion(members)
         }
         ids.remove(identity.id.number)
+        let mine = PreparedIdentity(identity)
+        let cache = prepared ?? PreparedIdentities()
         for number in ids.sorted() {
-            guard let other = try fetch(CaseID(number: number), db) else { continue }
+            guard let other = try cache.identity(of: number, db) else { continue }
             report.compared += 1
             guard !excluding.contains(CasePair(identity.id, other.id)),
-                  let candidate = DuplicateScoring.score(identity, Identity(other)), candidate.score >= minimumScore else { continue }
+                  let candidate = DuplicateScoring.score(mine, other), candidate.score >= minimumScore else { continue }
             report.candidates.append(candidate)
         }
         report.total = report.candidates.count
@@ -78,11 +84,11 @@ extension SQLiteCaseStore {
 
     /// After a case is opened, in its transaction: the cases it probably duplicates, and a
     /// `possible-duplicate` event naming them when there are any.
-    static func flagDuplicates(_ change: inout CaseChange, _ db: Database) throws {
+    static func flagDuplicates(_ change: inout CaseChange, prepared: PreparedIdentities? = nil, _ db: Database) throws {
         // In the writer's transaction, which every other write waits for: a name shared by
         // more than a couple of hundred cases is left to DUPLICATES.
         let found = try candidates(for: Identity(change.record), minimumScore: DuplicateScoring.defaultThreshold,
-                                   excluding: [], blockLimit: 200, db).candidates
+                                   excluding: [], blockLimit: 200, prepared: prepared, db).candidates
         guard !found.isEmpty else { return }
         change.possibleDuplicates = Array(found.prefix(10))
         let record = change.record
@@ -144,5 +150,20 @@ extension Identity {
     init(_ record: CaseRecord) {
         self.init(id: record.id, names: record.names, birth: record.birth, sex: record.sex, serviceNumber: record.serviceNumber,
                   unit: record.unit, since: record.since, references: record.references)
+    }
+}
+
+/// Stored cases' prepared identities, read once per transaction. Valid only while the cases
+/// it read do not change: within one import's or one list's transaction (new cases have new
+/// ids; nothing there rewrites an existing one's names).
+final class PreparedIdentities {
+    private var byCase: [Int64: PreparedIdentity] = [:]
+
+    func identity(of number: Int64, _ db: Database) throws -> PreparedIdentity? {
+        if let kept = byCase[number] { return kept }
+        guard let record = try SQLiteCaseStore.fetch(CaseID(number: number), db) else { return nil }
+        let prepared = PreparedIdentity(Identity(record))
+        byCase[number] = prepared
+        return prepared
     }
 }

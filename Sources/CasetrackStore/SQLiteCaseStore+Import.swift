@@ -23,12 +23,13 @@ extension SQLiteCaseStore {
                 }
             }
         }
-        return try await writer.submit(notices: { outcomes in
+        return try await writer.submit(solo: true, notices: { outcomes in
             outcomes.flatMap { $0.change?.notices ?? [] }
         }) { db in
             // Added rows are inserted as they are decided, so later rows see their references.
             var planner = ImportPlanner(owner: { try Self.referenceOwner($0, db) })
             var outcomes: [ImportOutcome] = []
+            let prepared = PreparedIdentities()
             for (position, row) in rows.enumerated() {
                 let index = row.number > 0 ? row.number - 1 : position
                 let decision = try planner.decide(row, index: index)
@@ -50,7 +51,7 @@ extension SQLiteCaseStore {
                     }
                     try Self.insert(change.record, db)
                     try Self.append(&change.event, change.record, db)
-                    try Self.flagDuplicates(&change, db)
+                    try Self.flagDuplicates(&change, prepared: prepared, db)
                     outcomes.append(ImportOutcome(decision: decision, change: change))
                 }
             }

@@ -11,11 +11,12 @@ extension SQLiteCaseStore {
 
     public func match(_ rows: [MatchRow], minimumScore: Double, limit: Int) async throws -> [MatchOutcome] {
         try await read { db in
-            try rows.enumerated().map { position, row in
+            let prepared = PreparedIdentities()
+            return try rows.enumerated().map { position, row in
                 let number = row.number > 0 ? row.number : position + 1
                 if let id = row.caseID { return try Self.matchByID(id, row: number, db) }
                 let report = try Self.candidates(for: row.identity, minimumScore: minimumScore, excluding: [],
-                                                 blockLimit: Self.matchBlockLimit, db)
+                                                 blockLimit: Self.matchBlockLimit, prepared: prepared, db)
                 var scored: [MatchCandidate] = []
                 for candidate in report.candidates {
                     let id = candidate.a == row.identity.id ? candidate.b : candidate.a
@@ -55,7 +56,7 @@ extension SQLiteCaseStore {
                 }
             }
         }
-        return try await writer.submit(notices: { outcomes in
+        return try await writer.submit(solo: true, notices: { outcomes in
             outcomes.flatMap { outcome -> [Notice] in
                 guard case .changed(let change) = outcome else { return [] }
                 return Self.notices(change)

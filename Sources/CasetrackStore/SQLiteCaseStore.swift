@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CasetrackCore
 import Foundation
+import CSQLiteSession
 import GRDB
 import ServiceLifecycle
 
@@ -43,6 +44,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) throws {
         lock = try DatabaseLock(path: path)
         self.path = path
+        _ = Self.statementJournalInMemory
         var configuration = Configuration()
         configuration.label = "casetrack"
         // A short lock by another process (an sqlite3 shell, a backup) is waited for, not fatal.
@@ -329,6 +331,15 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// The sequence number of the newest event recorded (0: none).
     static func eventSeq(_ db: Database) throws -> Int64 { try counter("event_seq", db) }
 
+    /// Set once, before the process's first connection (a static let runs once, on first
+    /// use). Inserting a case is a statement that may abort after writing (its triggers keep
+    /// the counts), so SQLite journals the pages it touches. Past 64 KiB, SQLite's default,
+    /// the journal spills to a temporary file, which then stays for the rest of the
+    /// transaction: every later statement's journal went to that file, about a third of what
+    /// a 1,000-row import batch wrote. 1 MiB keeps any single write's journal in memory; a
+    /// larger job in a savepoint still spills (see temp_store below), so memory stays bounded.
+    static let statementJournalInMemory: Int32 = ct_sqlite_statement_journal_spill(1 << 20)
+
     static func bump(_ counter: String, _ db: Database) throws -> Int64 {
         guard let value = try Int64.fetchOne(db.cachedStatement(sql: "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value"),
                                              arguments: [counter]) else {
@@ -419,7 +430,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
         if record.references != old.references {
             try run("DELETE FROM case_refs WHERE case_id = ?", [record.id.number], db)
-            try insertRows("case_refs", "ref", record.references, record.id, db)
+            try insertReferences(record, db)
         }
         if matchKeysDiffer(record, old) {
             try run("DELETE FROM case_match_keys WHERE case_id = ?", [record.id.number], db)
@@ -434,19 +445,31 @@ public final class SQLiteCaseStore: CaseStore, Service {
 
     static func insertKeys(_ record: CaseRecord, _ db: Database) throws {
         try insertRows("case_tags", "tag", record.tags, record.id, db)
-        try insertRows("case_refs", "ref", record.references, record.id, db)
+        try insertReferences(record, db)
         try insertRows("case_name_keys", "key", NameKey.keys(for: record.names), record.id, db)
         try insertMatchKeys(record, db)
     }
 
-    /// One statement for all of a case's rows of a side table (a statement per row was most of
-    /// the cost of opening a case).
+    /// One statement for all of a case's rows of a side table whose rows are a set (a
+    /// statement per row was most of the cost of opening a case). `OR IGNORE`: a value
+    /// twice is the same row, and a statement that cannot abort halfway needs no statement
+    /// journal. With one, SQLite copied every page the statement touched to a temporary
+    /// file once it had spilled there: half of what an import wrote.
     private static func insertRows(_ table: String, _ column: String, _ values: [String], _ id: CaseID, _ db: Database) throws {
         guard !values.isEmpty else { return }
         let rows = Array(repeating: "(?, ?)", count: values.count).joined(separator: ", ")
         var arguments = StatementArguments()
         for value in values { arguments += [value, id.number] }
-        try run("INSERT INTO \(table) (\(column), case_id) VALUES \(rows)", arguments, db)
+        try run("INSERT OR IGNORE INTO \(table) (\(column), case_id) VALUES \(rows)", arguments, db)
+    }
+
+    /// References one statement each: a reference another case holds must abort (the checks
+    /// before it make that a failure of the store, not a silent loss), and a single-row
+    /// insert needs no statement journal.
+    private static func insertReferences(_ record: CaseRecord, _ db: Database) throws {
+        for ref in record.references {
+            try run("INSERT INTO case_refs (ref, case_id) VALUES (?, ?)", [ref, record.id.number], db)
+        }
     }
 
     /// Runs one of the store's fixed statements, prepared once per connection: the writer

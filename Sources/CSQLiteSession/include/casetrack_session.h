@@ -32,4 +32,9 @@ void ct_free(void *bytes);
 /// naming the table in `message` (of `capacity` bytes).
 int ct_changeset_apply(void *db, int size, const void *bytes, char *message, size_t capacity);
 
+/// How many bytes of a statement journal (and a savepoint's sub-journal) SQLite keeps in
+/// memory before it spills to a temporary file (SQLITE_CONFIG_STMTJRNL_SPILL). Only before
+/// SQLite's first use in the process: SQLITE_MISUSE after.
+int ct_sqlite_statement_journal_spill(int bytes);
+
 #endif

@@ -147,6 +147,11 @@ public enum DuplicateScoring {
         score(PreparedIdentity(x), PreparedIdentity(y), frequencies: nil)
     }
 
+    /// The same, on identities prepared once.
+    public static func score(_ x: PreparedIdentity, _ y: PreparedIdentity) -> DuplicateCandidate? {
+        score(x, y, frequencies: nil)
+    }
+
     static func score(_ x: PreparedIdentity, _ y: PreparedIdentity, frequencies: DuplicateFrequencies?) -> DuplicateCandidate? {
         var reasons: [DuplicateReason] = []
         if let service = x.service, service == y.service {

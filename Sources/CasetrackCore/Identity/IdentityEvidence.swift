@@ -71,9 +71,10 @@ struct FoldedSpelling: Hashable, Sendable {
 }
 
 /// An ``Identity`` with everything matching compares computed once: the folded spellings,
-/// the service, reference and unit keys.
-struct PreparedIdentity: Sendable {
-    let id: CaseID
+/// the service, reference and unit keys. Folding the names is most of a comparison's cost:
+/// whoever compares one identity with many, or the same candidates again, keeps these.
+public struct PreparedIdentity: Sendable {
+    public let id: CaseID
     let spellings: [FoldedSpelling]
     let birth: PartialDate?
     let sex: Sex?
@@ -86,7 +87,7 @@ struct PreparedIdentity: Sendable {
     /// The patronymic of each spelling that has one.
     let patronymics: [String]
 
-    init(_ identity: Identity) {
+    public init(_ identity: Identity) {
         id = identity.id
         var spellings: [FoldedSpelling] = []
         for name in identity.names {
