@@ -31,6 +31,16 @@ extension Import {
         }
     }
 
+    /// Sends each request once the one before was answered, and stops at the first that
+    /// `handle` says ends it: so a load that stops leaves exactly the batches before the one
+    /// that stopped it. (Sent one ahead, the batch behind a refused one was committed too.)
+    static func inOrder(_ client: CasetrackClient, _ requests: [Request], _ handle: (Int, Answer) throws -> Bool) throws {
+        for index in requests.indices {
+            try client.send(requests[index])
+            guard try handle(index, try client.receive()) else { return }
+        }
+    }
+
     static func request(_ batch: ArraySlice<(line: Int, text: String)>, dryRun: Bool, update: Bool) -> Request {
         Request(verb: "IMPORT", options: batch.map { ("row", $0.text) } + (dryRun ? [("dry_run", "yes")] : [])
                     + (update ? [("update", "yes")] : []))
@@ -64,6 +74,21 @@ extension Import {
         }
         if start < texts.count { batches.append(texts[start...]) }
         return batches
+    }
+
+    /// A batch refused for one of its rows, said as the file's check says a problem: the
+    /// file, the row's line and field, and why (without the daemon's "row N:" within the batch
+    /// and its "nothing was imported", which is true of the batch, not of the file). nil when
+    /// the refusal names no row.
+    static func refusedRow(_ error: any Error, file: String, line: Int) -> String? {
+        guard let error = error as? CasetrackError, let row = error.details.int("row") else { return nil }
+        var message = error.message
+        if message.hasPrefix("row \(row): ") { message.removeFirst("row \(row): ".count) }
+        for tail in ["; nothing was imported", "; nothing was updated"] where message.hasSuffix(tail) {
+            message.removeLast(tail.count)
+        }
+        let field = ImportRow.field(of: CasetrackError(error.code, message)).map(CaseFile.column(for:))
+        return "\(file): line \(line)\(field.map { ", field \($0)" } ?? ""): \(strip(message))"
     }
 
     static func strip(_ message: String) -> String {

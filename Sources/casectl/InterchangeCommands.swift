@@ -13,10 +13,14 @@ struct Import: ParsableCommand {
         discussion: """
             The file is checked as a whole first: every problem is printed with its line and field, \
             and if there is any, nothing is imported (exit 65). Then it is loaded in batches of up to \
-            1,000 rows, each one durable transaction. A row whose references (refs) all belong to a case \
-            on record is that case, and is skipped: so if a load stops half-way (a lost connection, a \
-            refused batch), running the same command again resumes it. Every row needs at least one \
-            reference for that reason.
+            1,000 rows, one after the other, each one durable transaction: a batch is in whole or not at \
+            all. A batch refused while loading (say another clerk entered one of its references in the \
+            meantime) stops the load there: the batches before it stay, nothing after it is sent, and \
+            casectl names the row and says how many rows were loaded. A row whose references (refs) all \
+            belong to a case on record is that case, and is skipped: so if a load stops half-way (a lost \
+            connection, a refused batch), running the same command again resumes it. Every row needs at \
+            least one reference for that reason. Each case opened is one event and one notice to \
+            subscribers, as for add.
 
             CSV: a header line naming the columns, then one case per line (RFC 4180 quoting). The columns \
             are the record's field names, as casectl export writes them: names, category, status, since, \
@@ -136,11 +140,9 @@ struct Import: ParsableCommand {
             var added = 0
             var existing = 0
             var flagged = 0
-            var failure: (line: Int, error: any Error)?
+            var failure: (line: Int, error: any Error, batch: Int?)?
             do {
-                try Import.pipelined(client, batches.map { Import.request($0, dryRun: false, update: update) }) { index, answer in
-                    // Each batch commits on its own: after a refused one, the one already sent
-                    // behind it is still counted if it committed.
+                try Import.inOrder(client, batches.map { Import.request($0, dryRun: false, update: update) }) { index, answer in
                     switch answer.outcome {
                     case .success(let final):
                         added += Int(final.int(update ? "changed" : "added") ?? 0)
@@ -152,26 +154,39 @@ struct Import: ParsableCommand {
                         let batch = batches[index]
                         let row = error.details.int("row").map { batch.startIndex + Int($0) - 1 }
                         let line = row.flatMap { batch.indices.contains($0) ? batch[$0].line : nil } ?? batch.first?.line ?? 0
-                        if failure == nil { failure = (line, error) }
+                        if failure == nil { failure = (line, error, index) }
                     }
                     return failure == nil
                 }
             } catch {
-                failure = failure ?? (0, error)
+                failure = failure ?? (0, error, nil)
             }
             progress.finish()
-            if let failure, update {
-                Output.error("\(file): stopped at line \(failure.line) after \(added + existing) rows applied (\(added) cases changed); run the same command again to resume: rows applied already change nothing")
+            // Where it stopped: the refused batch, or (the connection lost) after what was answered.
+            func stoppedAt(_ failure: (line: Int, error: any Error, batch: Int?)) -> String {
+                let done = update ? "applied" : "loaded"
+                guard let batch = failure.batch else {
+                    // No answer to the batch in flight: it may have committed.
+                    return "stopped without an answer to the batch it was sending (it may have been \(done) or not);"
+                }
+                return "stopped at line \(failure.line), in batch \(batch + 1) of \(batches.count) (nothing of that batch or after it was \(done));"
+            }
+            if let failure {
+                let why = Import.refusedRow(failure.error, file: file, line: failure.line)
+                if let why { Output.error(why) }
+                if update {
+                    Output.error("\(file): \(stoppedAt(failure)) \(added + existing) rows before it were applied (\(added) cases changed); run the same command again to resume: rows applied already change nothing")
+                } else {
+                    Output.error("\(file): \(stoppedAt(failure)) \(added + existing) rows before it were loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
+                }
+                // Said above, with the row's line: not again as the daemon put it.
+                if why != nil, let error = failure.error as? CasetrackError { throw ExitCode(ExitStatus.code(for: error)) }
                 throw failure.error
             }
             if update {
                 Output.line(connection.json ? "{\"rows\":\(texts.count),\"changed\":\(added),\"unchanged\":\(existing)}"
                     : "\(file): \(texts.count) rows, \(added) cases changed, \(existing) held them already")
                 return
-            }
-            if let failure {
-                Output.error("\(file): stopped at line \(failure.line) after \(added + existing) rows loaded (\(added) added); run the same command again to resume: loaded rows are skipped by their references")
-                throw failure.error
             }
             Output.line(connection.json ? "{\"rows\":\(texts.count),\"added\":\(added),\"existing\":\(existing),\"possible_duplicates\":\(flagged)}"
                 : "\(file): \(texts.count) rows, \(added) added, \(existing) on record already")

@@ -81,3 +81,52 @@ struct ImportExportTests {
         }.sorted()
     }
 }
+
+@Suite("Import: a load refused half-way")
+struct ImportStopTests {
+    @Test("a row refused in batch 3 of 5 leaves batches 1-2, says so, sends nothing after; a notice per case loaded")
+    func refusedBatch() throws {
+        let daemon = try Daemon(start: false)
+        // Lines long enough for batches of 1,000 rows (this file's notes make them long).
+        try daemon.start(config: "held_alerts = off\nmax_line_length = 1048576\n")
+        let file = daemon.folder.appendingPathComponent("registry.csv").path
+        // 5,000 rows: batches of 1,000. Row 2,500 is in the third, on line 2,752 (the header,
+        // and a note with a line break in every tenth row before it).
+        try LoadScenarios.registry(5_000).write(toFile: file, atomically: true, encoding: .utf8)
+        let created = try SubscriberSwarm(socket: daemon.socket, count: 1, subscribe: "SUBSCRIBE kind=created")
+        let outcome = Mutex<CommandResult?>(nil)
+        let importing = Thread {
+            let result = try? daemon.casectl("import", file)
+            outcome.withLock { $0 = result }
+        }
+        importing.start()
+        // The first batch is in (its first notice came): another clerk enters a person under one
+        // of row 2,500's references meanwhile. Its other reference is on no case: that row now
+        // names a case and no case, which the file's check did not see.
+        try created.collect(timeout: 120) { !$0.lines[0].isEmpty }
+        let clerk = try daemon.client()
+        let entered = try #require(try clerk.request(Request(verb: "ADD", options: [
+            ("name", "Остапчук Лука Іванович"), ("category", "civilian"), ("status", "missing"), ("ref", "REG-2500"),
+        ])).get().string("id"))
+        while !importing.isFinished { usleep(10_000) }
+        let result = try #require(outcome.withLock { $0 })
+        #expect(result.stderr.contains("registry.csv: stopped at line 2752, in batch 3 of 5 (nothing of that batch or after it was loaded); 2000 rows before it were loaded (2000 added)"),
+                "\(result.stderr.prefix(600))")
+        #expect(result.stderr.hasPrefix("casectl: \(file): line 2752, field refs: the references of this row belong to \(entered) and no case (LIST-1-2500); one row must match one case by all its references or none\n"),
+                "the refusal says why, on the file's line: \(result.stderr.prefix(900))")
+        #expect(!result.stderr.contains("nothing was imported"), "2,000 rows were")
+        #expect(result.status == 3, "refused")
+        #expect(try daemon.casectl("count").stdout == "2001\n", "batches 1 and 2, and the clerk's case")
+        // A notice per case opened: 2,000 from the import, one for the clerk's; then a marker.
+        let marker = try #require(try clerk.request(Request(verb: "ADD", options: [
+            ("name", "Марченко Ірина Петрівна"), ("category", "civilian"), ("status", "missing"), ("ref", "MARK-1"),
+        ])).get().int("seq"))
+        try created.collect(timeout: 60) { $0.sequences(0).contains(marker) }
+        #expect(created.lines[0].count == 2_002 && created.sequences(0).last == marker, "\(created.lines[0].count) notices")
+        // Run again: the file's check now sees the conflict and loads nothing more.
+        let again = try daemon.casectl("import", file)
+        #expect(again.status == 65)
+        #expect(again.stderr.contains("line 2752, field refs: the references of this row belong to \(entered)"), "\(again.stderr.prefix(600))")
+        #expect(try daemon.casectl("count").stdout == "2002\n")
+    }
+}
