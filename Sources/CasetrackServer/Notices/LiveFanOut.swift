@@ -169,20 +169,24 @@ final class LiveSink: Sendable {
                     wrote = true
                 }
             }
-            if wrote {
-                state.outlet.flush()
-                if !channel.isWritable { block(&state) }
-            }
-            return .nothing
+            return wrote ? .flush(state.outlet) : .nothing
         }
         switch after {
         case .nothing: break
+        case .flush(let outlet): flush(outlet)
         case .overflow: end(.overflow)
         case .revoked: end(.revoked)
         }
     }
 
-    private enum AfterDelivery { case nothing, overflow, revoked }
+    private enum AfterDelivery { case nothing, flush(NoticeOutlet), overflow, revoked }
+
+    /// Outside any access to the state: a flush that drains the socket makes the channel
+    /// writable again at once, and NIO says so before the flush returns (``unblock()``).
+    private func flush(_ outlet: NoticeOutlet) {
+        outlet.flush()
+        if !channel.isWritable { state.withValue { block(&$0) } }
+    }
 
     private func currentPersonalData(_ state: inout State) -> Bool? {
         guard let generation = settings?.generation else { return personalData() }
@@ -200,17 +204,17 @@ final class LiveSink: Sendable {
 
     /// The channel is writable again: what waited goes out.
     private func unblock() {
-        state.withValue { state in
-            guard state.blocked else { return }
+        let outlet = state.withValue { state -> NoticeOutlet? in
+            guard state.blocked else { return nil }
             state.blocked = false
             watch.sendEnds()
-            guard !state.done, !state.held.isEmpty else { return }
+            guard !state.done, !state.held.isEmpty else { return nil }
             for line in state.held { state.outlet.write(line) }
             state.held = []
             state.last = state.heldLast
-            state.outlet.flush()
-            if !channel.isWritable { block(&state) }
+            return state.outlet
         }
+        if let outlet { flush(outlet) }
     }
 
     enum End { case closed, overflow, revoked }
