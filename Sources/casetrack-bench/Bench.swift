@@ -155,7 +155,8 @@ struct Bench: ParsableCommand {
         daemon.stop()
 
         if peers {
-            try PostgresPeer.run(cases: cases, seconds: seconds, noticeRate: noticeRate, folder: folder, report: &report, figures: &figures)
+            try PostgresPeer.run(cases: cases, seconds: seconds, noticeRate: noticeRate, importRows: phases.contains("import") ? importRows : 0,
+                                 folder: folder, report: &report, figures: &figures)
             try RedisPeer.run(cases: cases, seconds: seconds, noticeRate: noticeRate, folder: folder, report: &report, figures: &figures)
         }
         if peers || phases.contains("offices") {
@@ -254,6 +255,7 @@ enum Targets {
         bound("DUPLICATES over the whole register", "duplicatesAll", 60, "s")
         // Issue 16's: 1,000,000 rows through IMPORT in under 60 s, that is over 16,667 a second.
         bound("IMPORT rate (1,000,000 in under 60 s)", "import.casetrack", 16_667, "cases/s", above: true)
+        ratio("IMPORT, casetrackd ÷ PostgreSQL COPY (rows/s)", "import.casetrack", "import.pg", target: 1)
         // Issue 17's: several offices on PostgreSQL, beside PostgreSQL alone.
         bound("notice p99 from send across offices, 100 subscribers", "p99send100.offices", 20, "ms")
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Histogram
@@ -67,7 +68,8 @@ func rate(_ value: Double) -> String { value.formatted(.number.precision(.fracti
 enum PostgresPeer {
     /// A throw-away cluster on a Unix socket, `synchronous_commit=on`, with the cases table, its
     /// best index for the query, and the NOTIFY trigger.
-    static func run(cases: Int, seconds: Double, noticeRate: Int = 500, folder: URL, report: inout Report, figures: inout Figures) throws {
+    static func run(cases: Int, seconds: Double, noticeRate: Int = 500, importRows: Int = 0, folder: URL, report: inout Report,
+                    figures: inout Figures) throws {
         guard let initdb = program("initdb"), let postgres = program("postgres") else {
             report.add("PostgreSQL", "skipped: initdb or postgres not found (make bench-peers installs postgresql)")
             return
@@ -182,6 +184,46 @@ enum PostgresPeer {
         figures["query.pg"] = Double(histogram.valueAtPercentile(50)) / 1000
         report.add("PostgreSQL: civilians captive 8y+: count + first page p50/p99 (count \(count))",
                    "\(ms(histogram.valueAtPercentile(50))) / \(ms(histogram.valueAtPercentile(99))) ms")
+        if importRows > 0 {
+            let seconds = try copyImport(rows: importRows, admin: admin, folder: folder)
+            figures["import.pg"] = Double(importRows) / seconds
+            report.add("PostgreSQL: COPY of the same \(importRows.formatted()) rows as CSV into an indexed table",
+                       String(format: "%.1f s (%.0f rows/s)", seconds, Double(importRows) / seconds))
+        }
+    }
+
+    /// The import phase's rows (same generator, same seed) as a CSV file, loaded with `COPY`
+    /// into a table with the indexes our cases have (status, category, since; category,
+    /// since; since; unit; a unique reference; names), on top of the data set. One
+    /// transaction, synchronous_commit on: nothing checked but the reference's uniqueness.
+    static func copyImport(rows: Int, admin: Postgres, folder: URL) throws -> Double {
+        let file = folder.appendingPathComponent("import.csv")
+        let today = Day(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+        var random = SeededRandom(seed: 7_000_000)
+        var text = CaseFile.csvLine(["names", "category", "status", "since", "birth", "unit", "tags", "refs", "notes"]) + "\n"
+        for index in 0..<rows {
+            let new = Synthetic.newCase(&random, today: today)
+            text += CaseFile.csvLine([new.names.joined(separator: "|"), new.category.rawValue, new.status.rawValue,
+                                      new.since?.description ?? "", new.birth?.description ?? "", new.unit ?? "",
+                                      new.tags.joined(separator: "|"), "I-\(index)", new.notes ?? ""]) + "\n"
+        }
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        chmod(file.path, 0o644)
+        for sql in [
+            "CREATE TABLE imported (id bigserial PRIMARY KEY, names text NOT NULL, category text NOT NULL, status text NOT NULL, "
+                + "since text, birth text, unit text, tags text, refs text NOT NULL, notes text)",
+            "CREATE INDEX imported_by_status ON imported (status, category, since)",
+            "CREATE INDEX imported_by_category ON imported (category, since)",
+            "CREATE INDEX imported_by_since ON imported (since)",
+            "CREATE INDEX imported_by_unit ON imported (unit)",
+            "CREATE UNIQUE INDEX imported_by_ref ON imported (refs)",
+            "CREATE INDEX imported_by_names ON imported (names)",
+            "INSERT INTO imported (names, category, status, since, refs) SELECT names, category, status, since::text, 'B-' || id FROM cases",
+            "CHECKPOINT",
+        ] { _ = try admin.run(sql) }
+        let started = now()
+        _ = try admin.run("COPY imported (names, category, status, since, birth, unit, tags, refs, notes) FROM '\(file.path)' WITH (FORMAT csv, HEADER)")
+        return Double(now() - started) / 1_000_000
     }
 }
 
