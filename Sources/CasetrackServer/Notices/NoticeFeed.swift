@@ -66,7 +66,7 @@ public final class Subscription: Sendable {
 /// replay ran (a long replay, a slow reader) is replaced by a new registration at `R'`, and
 /// the replay goes on to `R'`: a subscriber is never cut off for the store's pace. Once
 /// live, an overflow ends the subscription with a marker saying where to resume.
-struct NoticeFeed {
+struct NoticeFeed: Sendable {
     let store: any CaseStore
     /// Live notice lines already rendered for other subscribers.
     let lines: NoticeLines
@@ -97,7 +97,6 @@ struct NoticeFeed {
     }
 
     static let replayPage = 512
-    static let liveBatch = 1_024
 
     /// Runs the feed: the replay written with `send`, which waits until the bytes reached the
     /// socket; then live, written by the hub's pass on `output`'s event loop (``LiveSink``)
@@ -156,20 +155,12 @@ struct NoticeFeed {
     /// loop, and sends there what the queue held; nil when the queue ended meanwhile.
     private func goLive(_ subscription: Subscription, queue: NoticeQueue, last: Int64, capacity: Int, hub: NoticeHub,
                         output: ConnectionOutput) async throws -> LiveSink? {
-        let lines = self.lines
-        let currentRole = self.currentRole
-        let settings = self.settings
-        let filter = subscription.filter
-        let allowed = subscription.includePersonalData
-        return try await output.channel.eventLoop.submit { () -> LiveSink? in
+        return try await output.channel.eventLoop.submit { [self] () -> LiveSink? in
             let outlet = try output.channel.pipeline.syncOperations.handler(type: NoticeOutlet.self)
-            let sink = LiveSink(id: queue.id, outlet: outlet, channel: output.channel, watch: output.watch, filter: filter,
-                                format: subscription.format, capacity: capacity, last: last, lines: lines,
-                                settings: settings,
-                                personalData: {
-                                    guard let role = currentRole(), role >= filter.requiredRole else { return nil }
-                                    return allowed && role >= .reader
-                                },
+            let sink = LiveSink(id: queue.id, outlet: outlet, channel: output.channel, watch: output.watch,
+                                filter: subscription.filter, format: subscription.format, capacity: capacity, last: last,
+                                lines: lines, settings: settings,
+                                personalData: { personalData(for: subscription) },
                                 onEnd: { hub.removeLive($0) })
             guard let left = hub.goLive(queue, as: sink) else {
                 sink.end(.closed)  // never registered: only its promise to keep

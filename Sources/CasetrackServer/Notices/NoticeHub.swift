@@ -1,6 +1,5 @@
 import CasetrackCore
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Hands every committed notice to every subscriber whose filter matches, without ever
@@ -35,21 +34,15 @@ public final class NoticeHub: Sendable {
     /// Called with the notices of each commit, in order. Never blocks on a subscriber.
     public func publish(_ notices: [Notice]) {
         guard let last = notices.last else { return }
-        let (waiting, passes) = state.withLock { state -> ([NoticeWaiter], [LoopFanOut]) in
+        let passes = state.withLock { state -> [LoopFanOut] in
             state.lastPublished = last.seq
-            var waiting: [NoticeWaiter] = []
             var overflowed: [Int] = []
-            for (id, queue) in state.queues {
-                let (open, waiter) = queue.offer(notices)
-                if let waiter { waiting.append(waiter) }
-                if !open { overflowed.append(id) }
-            }
+            for (id, queue) in state.queues where !queue.offer(notices) { overflowed.append(id) }
             for id in overflowed { state.queues[id] = nil }
             // Under the same lock as goLive: a notice is either in the queue it drains or
             // in a pass after it.
-            return (waiting, state.fanOuts.values.filter { $0.add(notices) })
+            return state.fanOuts.values.filter { $0.add(notices) }
         }
-        NoticeWaiter.wake(waiting)
         for fanOut in passes { fanOut.schedule() }
     }
 
@@ -116,20 +109,21 @@ public final class NoticeHub: Sendable {
     public var lastSequence: Int64 { state.withLock { $0.lastPublished } }
 }
 
-/// The notices waiting for one subscriber. Bounded: when more than `capacity` wait, the queue
-/// drops them all and ends with ``End/overflow`` (the subscriber resumes from the store).
+/// The notices waiting for one subscriber while it replays the stored events. Bounded: when
+/// more than `capacity` wait, the queue drops them all and ends with ``End/overflow`` (the
+/// subscriber registers again and replays further). Once the replay caught up, the
+/// subscriber goes live and takes what waited (``handOver()``).
 final class NoticeQueue: Sendable {
     enum End: Sendable, Equatable {
-        /// The subscriber did not keep up.
+        /// More than `capacity` notices waited.
         case overflow
-        /// Unsubscribed, or the connection or daemon is ending.
+        /// Unsubscribed, handed over, or the connection or daemon is ending.
         case closed
     }
 
     private struct State {
         var items: [Notice] = []
         var end: End?
-        var waiter: NoticeWaiter?
     }
 
     let id: Int
@@ -143,20 +137,17 @@ final class NoticeQueue: Sendable {
         self.capacity = capacity
     }
 
-    /// Queues the matching notices; `open` is false when the queue overflowed (it is then
-    /// ended and takes nothing more). The subscriber's feed, if it waits, is to be woken with
-    /// ``NoticeWaiter/wake(_:)``.
-    func offer(_ notices: [Notice]) -> (open: Bool, waiter: NoticeWaiter?) {
+    /// Queues the matching notices; false when the queue overflowed (it is then ended and
+    /// takes nothing more).
+    func offer(_ notices: [Notice]) -> Bool {
         state.withLock { state in
-            guard state.end == nil else { return (false, nil) }
+            guard state.end == nil else { return false }
             for notice in notices where filter.matches(notice) { state.items.append(notice) }
             if state.items.count > capacity {
                 state.items = []
                 state.end = .overflow
             }
-            guard !state.items.isEmpty || state.end != nil else { return (true, nil) }
-            defer { state.waiter = nil }
-            return (state.end == nil, state.waiter)
+            return state.end == nil
         }
     }
 
@@ -172,86 +163,14 @@ final class NoticeQueue: Sendable {
     }
 
     func close() {
-        let waiter = state.withLock { state -> NoticeWaiter? in
+        state.withLock { state in
             if state.end == nil { state.end = .closed }
-            defer { state.waiter = nil }
-            return state.waiter
         }
-        waiter?.continuation.resume()
     }
 
     /// Whether the queue has ended by overflowing.
     var overflowed: Bool { state.withLock { $0.end == .overflow } }
 
-    /// Whether the queue was closed (unsubscribed, or the connection is ending).
+    /// Whether the queue was closed (unsubscribed, handed over, or the connection is ending).
     var closed: Bool { state.withLock { $0.end == .closed } }
-
-    /// Waits for notices and takes up to `maximum` of them, oldest first; returns the end
-    /// instead once the queue ended and nothing is left.
-    func take(maximum: Int) async -> Result<[Notice], NoticeQueueEnded> {
-        // A cancelled reader ends the queue, so that the wait below never outlives it.
-        await withTaskCancellationHandler {
-            await nextBatch(maximum: maximum)
-        } onCancel: {
-            close()
-        }
-    }
-
-    private func nextBatch(maximum: Int) async -> Result<[Notice], NoticeQueueEnded> {
-        while true {
-            let taken = state.withLock { state -> Result<[Notice], NoticeQueueEnded>? in
-                if !state.items.isEmpty {
-                    let count = min(maximum, state.items.count)
-                    let batch = Array(state.items.prefix(count))
-                    state.items.removeFirst(count)
-                    return .success(batch)
-                }
-                if let end = state.end { return .failure(NoticeQueueEnded(end: end)) }
-                return nil
-            }
-            if let taken { return taken }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // The feed runs on its connection's event loop (EventLoopTaskExecutor).
-                let waiter = NoticeWaiter(continuation: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop)
-                let ready = state.withLock { state -> Bool in
-                    if !state.items.isEmpty || state.end != nil { return true }
-                    state.waiter = waiter
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        }
-    }
-}
-
-/// A subscriber's feed waiting for notices, and the event loop it runs on (nil: none).
-struct NoticeWaiter: Sendable {
-    let continuation: CheckedContinuation<Void, Never>
-    let loop: (any EventLoop)?
-
-    /// Wakes the feeds, one hop to each event loop for all of its feeds.
-    ///
-    /// The store's writer thread publishes. Resumed there, each feed's task was handed to its
-    /// loop on its own: a lock and, mostly, an eventfd write per subscriber and notice, on the
-    /// thread that commits the next writes. Resumed on its loop, a feed's task is queued there
-    /// without a wake-up.
-    static func wake(_ waiting: [NoticeWaiter]) {
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, feeds: [CheckedContinuation<Void, Never>])] = [:]
-        for waiter in waiting {
-            guard let loop = waiter.loop, !loop.inEventLoop else {
-                waiter.continuation.resume()
-                continue
-            }
-            byLoop[ObjectIdentifier(loop), default: (loop, [])].feeds.append(waiter.continuation)
-        }
-        for (_, group) in byLoop {
-            let feeds = group.feeds
-            group.loop.execute { for feed in feeds { feed.resume() } }
-        }
-    }
-}
-
-/// How a ``NoticeQueue`` ended.
-struct NoticeQueueEnded: Error, Equatable {
-    let end: NoticeQueue.End
 }
