@@ -217,10 +217,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    public func getNow(_ id: CaseID) -> CaseRecord? {
+    public func getNow(_ ids: [CaseID]) -> [CaseRecord] {
         // Any failure, a busy file or a missing case is left to `get`, which reports it.
-        guard let served = try? pointReader.fetch(id), let record = served else { return nil }
-        return record
+        pointReader.fetchPrefix(ids)
     }
 
     public func history(_ id: CaseID) async throws -> [HistoryEvent]? {

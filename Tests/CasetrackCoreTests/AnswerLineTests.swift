@@ -15,6 +15,17 @@ struct AnswerLineTests {
         #expect(ResponseLine.bye(CasetrackError(.shuttingDown, "bye")).encoded(.text) == "BYE shutting-down message=bye")
     }
 
+    @Test("numbers are written in decimal as Swift writes them, at both ends of their range")
+    func numbers() {
+        for value: Int64 in [0, 1, -1, 9, 10, -10, 999_999, 1_000_000, Int64(Int32.max) + 1, .max, .min, .max - 1, .min + 1] {
+            var fields = Fields()
+            fields.append("n", value)
+            fields.append("m", list: [])
+            fields.append("k", "")
+            #expect(fields.text == "n=\(value) k=\"\"", "\(value)")
+        }
+    }
+
     @Test("JSON mode: one object per line, the code inside errors too")
     func json() {
         #expect(ResponseLine.data(fields).encoded(.json) ==

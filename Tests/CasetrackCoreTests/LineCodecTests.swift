@@ -59,7 +59,12 @@ struct LineCodecTests {
         for value in UInt32(0)...0x10FFFF {
             guard let scalar = Unicode.Scalar(value) else { continue }
             for text in [String(scalar), "a" + String(scalar) + "b"] {
-                #expect(LineCodec.quote(text) == ReferenceLineCodec.quote(text), "U+\(String(value, radix: 16))")
+                let reference = ReferenceLineCodec.quote(text)
+                #expect(LineCodec.quote(text) == reference, "U+\(String(value, radix: 16))")
+                // Answers are written as bytes: the same quoting.
+                var bytes: [UInt8] = [0x41]
+                LineCodec.quote(text, into: &bytes)
+                #expect(bytes.elementsEqual(("A" + reference).utf8), "U+\(String(value, radix: 16)) as bytes")
             }
         }
         // Random lines, well formed or not: the same tokens, or the same error message.

@@ -56,6 +56,58 @@ struct ImmediateReadsTests {
         #expect(fourth?.hasPrefix("ERR limit-exceeded limit=request_rate ") == true, "\(fourth ?? "nil")")
     }
 
+    @Test("the GET read from bytes is the GET the request parser reads, or is left to it")
+    func plainGetAgreesWithParser() throws {
+        let lines = [
+            "GET C-000001", "get c-1", "GET 123", "Get\tC-0000042", "GET  \t C-999999999999999", "GET C-1000000",
+            "GET C-0", "GET 0", "GET C-", "GET c-x1", "GET C-1 ", "GET C-1x", "GET C-1 extra=1", "GET \"C-000001\"",
+            "GET 1234567890123456", "GET C-1234567890123456", "GET -1", "GET +1", "GET C--1", "GET C-١٢٣", "GET C_1",
+            "GET c-000000000000001", "GET  ", "GET\t", "GETC-1",
+        ]
+        var accepted = 0
+        for line in lines {
+            let buffer = ByteBuffer(string: line)
+            let parsed: CaseID? = {
+                guard let command = try? Command(Request(line: line), today: Day(year: 2026, month: 6, day: 15)!),
+                      case .get(let id) = command else { return nil }
+                return id
+            }()
+            guard Dispatcher.startsWithGet(buffer.readableBytesView) else {
+                #expect(parsed == nil, "\(line)")
+                continue
+            }
+            if let fast = Dispatcher.plainGet(buffer.readableBytesView) {
+                accepted += 1
+                #expect(fast == parsed, "\(line)")
+            }
+        }
+        // The common forms are all read from bytes.
+        #expect(accepted == 7)
+    }
+
+    @Test("a burst of GETs is answered in order, held ones beyond one read too; from a missing case on, the task answers")
+    func burst() async throws {
+        let fixture = try Fixture(servesNow: true)
+        var writer = fixture.session(.writer)
+        for _ in 0..<3 { _ = await fixture.ask(DispatcherTests.addLine, &writer) }
+        let pipe = try Pipe(fixture)
+        pipe.state.open = true
+        // More GETs than are read from the store together, all in one burst.
+        let ids = (0..<(ImmediateReads.heldGets * 2 + 5)).map { "C-00000\($0 % 3 + 1)" }
+        try pipe.send(ids.map { "GET \($0)" })
+        let answered = try pipe.written().joined().split(separator: "\n").filter { $0.hasPrefix("D ") }
+        #expect(answered.map { $0.split(separator: " ")[1] } == ids.map { "id=\($0)" })
+        #expect(try pipe.forwarded().isEmpty)
+        // A missing case in the middle: the GETs before it are answered here, it and every
+        // line after it go to the task, in order.
+        try pipe.send(["GET C-000001", "GET C-000002", "GET C-000009", "GET C-000003", "PING"])
+        let first = try pipe.written().joined().split(separator: "\n").filter { $0.hasPrefix("D ") }
+        #expect(first.map { $0.split(separator: " ")[1] } == ["id=C-000001", "id=C-000002"])
+        #expect(try pipe.forwarded() == ["GET C-000009", "GET C-000003", "PING"])
+        #expect(pipe.state.forwarded == 3)
+        _ = try pipe.channel.finish()
+    }
+
     /// The handler in a pipeline of its own: what it writes, and what it passes on to the task.
     struct Pipe {
         let channel = EmbeddedChannel()

@@ -23,8 +23,16 @@ actor StoreDouble: CaseStore {
         self.onCommit = onCommit
     }
 
-    nonisolated func getNow(_ id: CaseID) -> CaseRecord? {
-        servesNow ? committed.withLock { $0[id] } : nil
+    nonisolated func getNow(_ ids: [CaseID]) -> [CaseRecord] {
+        guard servesNow else { return [] }
+        return committed.withLock { committed in
+            var records: [CaseRecord] = []
+            for id in ids {
+                guard let record = committed[id] else { break }
+                records.append(record)
+            }
+            return records
+        }
     }
 
     func fail(with error: (any Error)?) { failure = error }

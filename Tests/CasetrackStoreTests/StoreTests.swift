@@ -98,6 +98,29 @@ struct StoreTests {
         }
     }
 
+    @Test("reads without waiting: a prefix of the ids, one snapshot per call, never an old one after")
+    func readsNow() async throws {
+        try await withStore { store, _ in
+            var records: [CaseRecord] = []
+            for name in ["Оксана Левчук", "Marko Dovhan", "Ярема Шульга"] {
+                records.append(try await store.add(NewCase(names: [name], category: .civilian, status: .captive),
+                                                   details: EventDetails(), actor: testActor, clock: clock()).record)
+            }
+            let ids = records.map(\.id)
+            #expect(store.getNow([]) == [])
+            #expect(store.getNow(ids) == records)
+            #expect(store.getNow([ids[2], ids[0]]) == [records[2], records[0]])
+            // It stops at a case it does not serve: the rest are left to get().
+            #expect(store.getNow([ids[0], CaseID(number: 99), ids[1]]) == [records[0]])
+            #expect(store.getNow([CaseID(number: 99), ids[1]]) == [])
+            // Each call sees what was acknowledged before it: no snapshot is kept between calls.
+            let changed = try await store.setStatus(ids[1], to: .returned, details: EventDetails(occurredOn: PartialDate("2025-05-23")),
+                                                    actor: testActor, expectVersion: 1, correction: false, clock: clock(1))
+            #expect(store.getNow([ids[0], ids[1]]) == [records[0], changed.record])
+            #expect(store.getNow([ids[1]]) == [changed.record])
+        }
+    }
+
     @Test("a change rewrites only what differs: side tables, indexes and the case count stay exact", arguments: StoreKind.all)
     func partialRewrites(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in

@@ -45,45 +45,69 @@ public enum LineCodec {
         var value = value
         let quoted: String? = value.withUTF8 { bytes in
             guard bytes.isEmpty || Self.firstNotBareSafe(bytes) != nil else { return nil }
-            // Runs of plain bytes are copied whole; only what needs an escape is decoded and
-            // written on its own (this runs for every field of every answer and import row).
             var escaped: [UInt8] = []
             escaped.reserveCapacity(bytes.count + 8)
-            escaped.append(UInt8(ascii: "\""))
-            var run = 0
-            var index = 0
-            while index < bytes.count {
-                let byte = bytes[index]
-                let escape: String?
-                var length = 1
-                switch byte {
-                case UInt8(ascii: "\""): escape = "\\\""
-                case UInt8(ascii: "\\"): escape = "\\\\"
-                case 0x0A: escape = "\\n"
-                case 0x09: escape = "\\t"
-                case 0x0D: escape = "\\r"
-                default:
-                    length = Self.scalarLength(byte)
-                    escape = Self.special(bytes, at: index).flatMap { $0 == " " ? nil : "\\u{" + String($0.value, radix: 16) + "}" }
-                }
-                if let escape {
-                    escaped += UnsafeBufferPointer(rebasing: bytes[run..<index])
-                    escaped += escape.utf8
-                    run = index + length
-                }
-                index += length
-            }
-            escaped += UnsafeBufferPointer(rebasing: bytes[run..<min(index, bytes.count)])
-            escaped.append(UInt8(ascii: "\""))
+            appendQuoted(bytes, into: &escaped)
             return String(decoding: escaped, as: UTF8.self)
         }
         output += quoted ?? value
+    }
+
+    /// Appends the quoted form of `value` to `output`, as UTF-8.
+    public static func quote(_ value: String, into output: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in
+            if bytes.isEmpty || Self.firstNotBareSafe(bytes) != nil {
+                appendQuoted(bytes, into: &output)
+            } else {
+                output.append(contentsOf: bytes)
+            }
+        }
+    }
+
+    /// Appends `bytes` quoted and escaped. Runs of plain bytes are copied whole; only what
+    /// needs an escape is decoded and written on its own (this runs for every field of every
+    /// answer and import row that is not bare).
+    private static func appendQuoted(_ bytes: UnsafeBufferPointer<UInt8>, into escaped: inout [UInt8]) {
+        escaped.append(UInt8(ascii: "\""))
+        var run = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            let escape: String?
+            var length = 1
+            switch byte {
+            case UInt8(ascii: "\""): escape = "\\\""
+            case UInt8(ascii: "\\"): escape = "\\\\"
+            case 0x0A: escape = "\\n"
+            case 0x09: escape = "\\t"
+            case 0x0D: escape = "\\r"
+            default:
+                length = Self.scalarLength(byte)
+                escape = Self.special(bytes, at: index).flatMap { $0 == " " ? nil : "\\u{" + String($0.value, radix: 16) + "}" }
+            }
+            if let escape {
+                escaped += UnsafeBufferPointer(rebasing: bytes[run..<index])
+                escaped += escape.utf8
+                run = index + length
+            }
+            index += length
+        }
+        escaped += UnsafeBufferPointer(rebasing: bytes[run..<min(index, bytes.count)])
+        escaped.append(UInt8(ascii: "\""))
     }
 
     /// Writes `key=value` with the value quoted as needed.
     public static func pair(_ key: String, _ value: String, into output: inout String) {
         output += key
         output += "="
+        quote(value, into: &output)
+    }
+
+    /// Writes `key=value` with the value quoted as needed, as UTF-8.
+    public static func pair(_ key: String, _ value: String, into output: inout [UInt8]) {
+        output.append(contentsOf: key.utf8)
+        output.append(UInt8(ascii: "="))
         quote(value, into: &output)
     }
 

@@ -26,15 +26,22 @@ public struct Reply: Sendable {
 
     /// Appends every line of the answer, each ending in a line feed.
     public func write(_ format: WireFormat, into output: inout String) {
+        var bytes: [UInt8] = []
+        write(format, into: &bytes)
+        output += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends every line of the answer as UTF-8, each ending in a line feed.
+    public func write(_ format: WireFormat, into output: inout [UInt8]) {
         for fields in data {
-            output += ResponseLine.data(fields).encoded(format)
-            output += "\n"
+            ResponseLine.data(fields).write(format, into: &output)
+            output.append(UInt8(ascii: "\n"))
         }
         switch outcome {
-        case .success(let fields): output += ResponseLine.ok(fields).encoded(format)
-        case .failure(let error): output += ResponseLine.error(error).encoded(format)
+        case .success(let fields): ResponseLine.ok(fields).write(format, into: &output)
+        case .failure(let error): ResponseLine.error(error).write(format, into: &output)
         }
-        output += "\n"
+        output.append(UInt8(ascii: "\n"))
     }
 }
 
@@ -54,20 +61,38 @@ public enum ResponseLine: Hashable, Sendable {
     case bye(CasetrackError)
 
     public func encoded(_ format: WireFormat) -> String {
+        var bytes: [UInt8] = []
+        write(format, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the line as UTF-8, without its line feed.
+    public func write(_ format: WireFormat, into output: inout [UInt8]) {
+        func head(_ word: String) { output.append(contentsOf: word.utf8) }
         switch self {
-        case .hello(let fields): return "HELLO " + fields.text
-        case .data(let fields): return "D " + body(fields, format)
-        case .notice(let fields): return "N " + body(fields, format)
+        case .hello(let fields):
+            head("HELLO ")
+            fields.writeText(into: &output)
+        case .data(let fields):
+            head("D ")
+            body(fields, format, into: &output)
+        case .notice(let fields):
+            head("N ")
+            body(fields, format, into: &output)
         case .ok(let fields):
-            if format == .text, fields.isEmpty { return "OK" }
-            return "OK " + body(fields, format)
-        case .error(let error): return "ERR " + error.code.rawValue + " " + body(errorFields(error, format), format)
-        case .bye(let error): return "BYE " + error.code.rawValue + " " + body(errorFields(error, format), format)
+            if format == .text, fields.isEmpty { return head("OK") }
+            head("OK ")
+            body(fields, format, into: &output)
+        case .error(let error), .bye(let error):
+            if case .error = self { head("ERR ") } else { head("BYE ") }
+            head(error.code.rawValue)
+            head(" ")
+            body(errorFields(error, format), format, into: &output)
         }
     }
 
-    private func body(_ fields: Fields, _ format: WireFormat) -> String {
-        format == .json ? fields.json : fields.text
+    private func body(_ fields: Fields, _ format: WireFormat, into output: inout [UInt8]) {
+        if format == .json { output.append(contentsOf: fields.json.utf8) } else { fields.writeText(into: &output) }
     }
 
     private func errorFields(_ error: CasetrackError, _ format: WireFormat) -> Fields {

@@ -35,10 +35,12 @@ public protocol CaseStore: Sendable {
     func enquiries(of id: CaseID?, unansweredOlder: HeldDuration?, today: Day) async throws -> [Enquiry]
     /// Every contact not removed, by id, after `after`, at most `limit`.
     func allContacts(after: ContactID?, limit: Int) async throws -> [Contact]
-    /// The case, read on the calling thread without waiting, when the store can do that (a
-    /// few microseconds); nil otherwise, and when there is no such case or the read fails:
-    /// then ``get(_:)`` says which. It sees every change acknowledged before it began.
-    func getNow(_ id: CaseID) -> CaseRecord?
+    /// The cases, in order, read on the calling thread without waiting when the store can do
+    /// that (a few microseconds each), together in one read that sees every change
+    /// acknowledged before it began. It stops at the first case it does not serve (there is
+    /// none, or the read would wait or fails): ``get(_:)`` says which, for that one and the
+    /// rest. So the result is the cases of a prefix of `ids`, possibly empty.
+    func getNow(_ ids: [CaseID]) -> [CaseRecord]
     /// The events of a case, oldest first; `nil` when there is no such case.
     func history(_ id: CaseID) async throws -> [HistoryEvent]?
     func list(_ filter: CaseFilter, today: Day, limit: Int, after: CaseID?) async throws -> [CaseRecord]
@@ -271,5 +273,5 @@ public struct DuplicateReport: Sendable {
 
 extension CaseStore {
     /// A store that cannot read without waiting answers every read through ``get(_:)``.
-    public func getNow(_ id: CaseID) -> CaseRecord? { nil }
+    public func getNow(_ ids: [CaseID]) -> [CaseRecord] { [] }
 }

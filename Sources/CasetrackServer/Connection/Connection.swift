@@ -129,36 +129,37 @@ struct Connection: Sendable {
     }
 }
 
-/// The answers to lines read together, collected for one write.
+/// The answers to lines read together, collected for one write, as the bytes that go out.
 struct PendingAnswers {
-    private(set) var text = ""
+    private(set) var bytes: [UInt8] = []
 
-    var isEmpty: Bool { text.isEmpty }
-    var byteCount: Int { text.utf8.count }
+    var isEmpty: Bool { bytes.isEmpty }
+    var byteCount: Int { bytes.count }
 
     /// Adds an answer. An answer larger than `limit` (output_buffer) is replaced by an error
     /// saying so, unless it acknowledges a committed write (a client told "answer too large"
     /// would believe nothing was done). Returns what must be written first so that one write
     /// never carries more than `limit` (unless one answer alone does).
-    mutating func add(_ reply: Reply, format: WireFormat, limit: Int) -> String? {
-        var answer = ""
-        reply.write(format, into: &answer)
-        let size = answer.utf8.count
+    mutating func add(_ reply: Reply, format: WireFormat, limit: Int) -> [UInt8]? {
+        // Rendered in place, behind what is already held: no copy for the common answer.
+        let start = bytes.count
+        reply.write(format, into: &bytes)
+        let size = bytes.count - start
         if size > limit, !reply.acknowledgesWrite {
-            answer = ""
+            bytes.removeSubrange(start...)
             Reply(error: .limitExceeded("output_buffer",
                 "the answer would be \(size) bytes, more than the \(limit) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
-                .write(format, into: &answer)
+                .write(format, into: &bytes)
         }
-        var first: String?
-        if !text.isEmpty, text.utf8.count + answer.utf8.count > limit { first = take() }
-        text += answer
+        guard start > 0, bytes.count > limit else { return nil }
+        let first = Array(bytes[..<start])
+        bytes.removeSubrange(..<start)
         return first
     }
 
-    mutating func take() -> String {
-        defer { text = "" }
-        return text
+    mutating func take() -> [UInt8] {
+        defer { bytes = [] }
+        return bytes
     }
 }
 
@@ -171,9 +172,17 @@ struct ConnectionOutput: Sendable {
     /// Writes and returns once the bytes reached the socket, so that nothing is left queued
     /// when the connection closes.
     @Sendable func send(_ text: String) async throws {
+        try await send(ByteBuffer(string: text))
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await send(ByteBuffer(bytes: bytes))
+    }
+
+    private func send(_ buffer: ByteBuffer) async throws {
         watch.sendBegins()
         defer { watch.sendEnds() }
-        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+        try await channel.writeAndFlush(buffer).get()
     }
 
     func close() async throws {

@@ -31,33 +31,50 @@ final class ConnectionState {
 /// of its answer: about two thirds of the daemon's turnaround for a client that asks one
 /// thing at a time. The answer is the dispatcher's (``Dispatcher/answerNow(_:session:)``):
 /// same rate limit, role, audit and text.
+///
+/// The GETs of one read burst (a pipelining client's) are held until its end, or a line that
+/// is not one, and read from the store together: one snapshot and one lock for all of them.
+/// They were all read from the socket before that snapshot, so each still sees every change
+/// acknowledged before it was sent.
 final class ImmediateReads: HoldsBurst {
     typealias InboundIn = InboundLine
     typealias InboundOut = InboundLine
 
+    /// GETs read from the store together at most: enough to share the read's fixed cost,
+    /// few enough that their answers go out while the client still sends.
+    static let heldGets = 128
+
     private let state: ConnectionState
     private let dispatcher: Dispatcher
     private let watch: ConnectionWatch
+    /// GETs of this burst not yet answered, with their lines (passed on if the store does
+    /// not serve them here).
+    private var held: [(line: InboundLine, get: ImmediateGet)] = []
     /// Answers of this read burst not yet written.
     private var pending = PendingAnswers()
     private var unflushed = false
+    /// Bytes written here and not yet taken by the socket.
+    private var queued = 0
 
     init(state: ConnectionState, dispatcher: Dispatcher, watch: ConnectionWatch) {
         self.state = state
         self.dispatcher = dispatcher
         self.watch = watch
+        held.reserveCapacity(Self.heldGets)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
         // A client that does not read its answers is left to the task, which waits for the
-        // socket (and is cut off by send_timeout) instead of queueing more here.
-        if state.answersHere, context.channel.isWritable, let reply = dispatcher.answerNow(line, session: &state.session) {
-            let limit = dispatcher.settings.current.limits.outputBuffer
-            if let first = pending.add(reply, format: state.session.format, limit: limit) { write(first, context) }
-            if pending.byteCount >= Connection.batchedOutput { write(pending.take(), context) }
+        // socket (and is cut off by send_timeout) instead of queueing more here than one
+        // connection may have queued (output_buffer).
+        if state.answersHere, queued < dispatcher.settings.current.limits.outputBuffer,
+           let get = dispatcher.immediateGet(line, session: state.session) {
+            held.append((line, get))
+            if held.count >= Self.heldGets { answerHeld(context) }
             return
         }
+        answerHeld(context)
         // What was answered here goes out before anything the task answers later.
         if !pending.isEmpty { write(pending.take(), context) }
         state.forwarded += 1
@@ -70,6 +87,7 @@ final class ImmediateReads: HoldsBurst {
     }
 
     func deliver(_ context: ChannelHandlerContext) {
+        answerHeld(context)
         if !pending.isEmpty { write(pending.take(), context) }
         if unflushed {
             unflushed = false
@@ -77,11 +95,41 @@ final class ImmediateReads: HoldsBurst {
         }
     }
 
+    /// Answers the held GETs that the store serves at once; the rest go to the task, in order
+    /// (and with them every line after them, as ``ConnectionState/answersHere`` says).
+    private func answerHeld(_ context: ChannelHandlerContext) {
+        guard !held.isEmpty else { return }
+        let gets = held
+        held.removeAll(keepingCapacity: true)
+        let replies = dispatcher.answerNow(gets.map(\.get), session: &state.session)
+        let limit = dispatcher.settings.current.limits.outputBuffer
+        for reply in replies {
+            if let first = pending.add(reply, format: state.session.format, limit: limit) { write(first, context) }
+            if pending.byteCount >= Connection.batchedOutput {
+                write(pending.take(), context)
+                // A long burst's answers go out as they are made, not all at its end.
+                unflushed = false
+                context.flush()
+            }
+        }
+        guard replies.count < gets.count else { return }
+        if !pending.isEmpty { write(pending.take(), context) }
+        for (line, _) in gets[replies.count...] {
+            state.forwarded += 1
+            context.fireChannelRead(wrapInboundOut(line))
+        }
+    }
+
     /// Writes one batch of answers, watched like every write (send_timeout).
-    private func write(_ text: String, _ context: ChannelHandlerContext) {
+    private func write(_ bytes: [UInt8], _ context: ChannelHandlerContext) {
         watch.sendBegins()
         let watch = self.watch
-        context.write(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in watch.sendEnds() }
+        let size = bytes.count
+        queued += size
+        context.write(wrapOutboundOut(ByteBuffer(bytes: bytes))).assumeIsolated().whenComplete { [self] _ in
+            queued -= size
+            watch.sendEnds()
+        }
         unflushed = true
     }
 }

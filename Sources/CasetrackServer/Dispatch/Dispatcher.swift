@@ -76,39 +76,8 @@ public struct Dispatcher: Sendable {
         }
     }
 
-    /// Answers a line at once, on the calling thread, when that needs no waiting: a well-formed
-    /// GET by someone allowed to read, of a case the store reads without waiting. Otherwise
-    /// nil, and nothing was taken or logged: ``answer(_:session:)`` must answer the line.
-    ///
-    /// A GET answered here is answered as there: the same rate limit, role, audit and answer.
-    public func answerNow(_ inbound: InboundLine, session: inout Session) -> Reply? {
-        guard case .line(let buffer) = inbound, Self.startsWithGet(buffer.readableBytesView),
-              let line = String(validating: buffer.readableBytesView, as: UTF8.self) else { return nil }
-        let (configuration, access) = settings.snapshot
-        let today = now().day
-        guard let command = try? Command(Request(line: line), today: today), case .get(let id) = command,
-              let role = session.role(under: access), role >= command.requiredRole,
-              let record = store.getNow(id) else { return nil }
-        if let refusal = Self.rateRefusal(configuration, session: &session) { return refusal }
-        let reply = Reply(data: [record.fields(today: today)])
-        if configuration.auditReads { audit(command, reply: reply, session: session) }
-        return reply
-    }
-
-    /// Whether a line starts with the verb GET and a separator, in any case (the cheap test
-    /// before parsing: every other line goes the usual way).
-    static func startsWithGet(_ bytes: ByteBufferView) -> Bool {
-        guard bytes.count > 4 else { return false }
-        var index = bytes.startIndex
-        for letter in [UInt8(ascii: "g"), UInt8(ascii: "e"), UInt8(ascii: "t")] {
-            guard bytes[index] | 0x20 == letter else { return false }
-            index = bytes.index(after: index)
-        }
-        return bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t")
-    }
-
     /// The answer to a request over the connection's rate (taking a token when it is not).
-    private static func rateRefusal(_ configuration: DaemonConfiguration, session: inout Session) -> Reply? {
+    static func rateRefusal(_ configuration: DaemonConfiguration, session: inout Session) -> Reply? {
         guard !session.rate.take(now: MonotonicClock.seconds(), rate: configuration.limits.requestRate) else { return nil }
         return Reply(error: .limitExceeded("request_rate",
             "more than \(configuration.limits.requestRate) requests a second on this connection; this one was not run. Slow down and send it again"))
@@ -333,7 +302,7 @@ public struct Dispatcher: Sendable {
     }
 
     /// With `audit_reads`, who read which records.
-    private func audit(_ command: Command, reply: Reply, session: Session) {
+    func audit(_ command: Command, reply: Reply, session: Session) {
         guard command.verb.readsRecords, case .success(let final) = reply.outcome else { return }
         // An export below the reader role carries no personal data: nothing to audit.
         if case .export = command, final.string("personal_data") != "yes" { return }
