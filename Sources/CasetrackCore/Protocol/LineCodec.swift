@@ -140,12 +140,35 @@ public enum LineCodec {
 
     /// The offset of the first byte that keeps `bytes` from being written bare, if any.
     static func firstNotBareSafe(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        for index in bytes.indices {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "=") { return index }
-            if special(bytes, at: index) != nil { return index }
+        // Every value of every answer passes here: one table look-up a byte, and a scalar
+        // decoded only after the few lead bytes that can start white space or a control.
+        bareClasses.withUnsafeBufferPointer { classes in
+            for index in bytes.indices {
+                switch classes[Int(bytes[index])] {
+                case .bare: continue
+                case .never: return index
+                case .look: if special(bytes, at: index) != nil { return index }
+                }
+            }
+            return nil
         }
-        return nil
+    }
+
+    enum BareClass: UInt8 {
+        /// The byte never stops a value from being bare.
+        case bare
+        /// It always does: `"`, `\`, `=`, an ASCII control or space, DEL.
+        case never
+        /// It starts a scalar that may be white space or a control (``special(_:at:)``).
+        case look
+    }
+
+    static let bareClasses: [BareClass] = (0...255).map { byte -> BareClass in
+        switch byte {
+        case 0x22, 0x5C, 0x3D, 0x00...0x20, 0x7F: .never
+        case 0xC2, 0xE1, 0xE2, 0xE3: .look
+        default: .bare
+        }
     }
 
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
