@@ -120,7 +120,11 @@ final class GroupCommitWriter: Sendable {
                             continuation.resume(with: result)
                         }
                     }
-                    return (answer, told, (try? result.get()) == nil)
+                    // By the result's case, not by whether it has a value: a write may succeed
+                    // with an empty (nil) result.
+                    let refused: Bool
+                    if case .failure = result { refused = true } else { refused = false }
+                    return (answer, told, refused)
                 },
                 abandon: { error in continuation.resume(throwing: error) })
             job.solo = solo
@@ -214,10 +218,10 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    /// Takes every queued write; with `closing`, also refuses every later one.
     /// Takes the next round's writes: every queued one up to the first solo write, or that
-    /// solo write alone. (Each write rang the doorbell once and each round answers one ring,
-    /// so what is left is taken by the rounds its rings start.)
+    /// solo write alone; with `closing`, also refuses every later one. (Each write rang the
+    /// doorbell once and each round answers one ring, so what is left is taken by the rounds
+    /// its rings start.)
     private func takeRound(closing: Bool) -> [Job] {
         queue.withLock { queue in
             if closing { queue.closed = true }

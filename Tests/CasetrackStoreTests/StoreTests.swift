@@ -121,6 +121,27 @@ struct StoreTests {
         }
     }
 
+    @Test("a write alone in its round: a refusal rolls the round back, a success (even an empty result) stays")
+    func aloneInRound() async throws {
+        try await withStore { store, _ in
+            try await store.writer.submit { db in try db.execute(sql: "CREATE TABLE probe (x INTEGER)") }
+            // Each submitted and awaited alone: each is the only write of its round.
+            let empty: Int64? = try await store.writer.submit(solo: true) { db -> Int64? in
+                try db.execute(sql: "INSERT INTO probe VALUES (1)")
+                return nil
+            }
+            #expect(empty == nil)
+            await #expect(throws: CasetrackError.self) {
+                try await store.writer.submit(solo: true) { db in
+                    try db.execute(sql: "INSERT INTO probe VALUES (2)")
+                    throw CasetrackError(.badArgument, "refused")
+                }
+            }
+            let kept = try await store.read { db in try Int64.fetchAll(db, sql: "SELECT x FROM probe") }
+            #expect(kept == [1], "the answered write stays; the refused one left nothing")
+        }
+    }
+
     @Test("a change rewrites only what differs: side tables, indexes and the case count stay exact", arguments: StoreKind.all)
     func partialRewrites(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in

@@ -74,11 +74,13 @@ struct FanOutTests {
         let cutOffAt = Atomic<Int>(0)
         let times = SendTimes()
         let done = Atomic<Bool>(false)
+        let readerEnded = DispatchSemaphore(value: 0)
         let reader = Thread {
             slow.read(every: 50_000) { line in
                 slowLines.withLock { $0.append(line) }
                 if line.hasPrefix("BYE") { cutOffAt.store(max(1, times.count), ordering: .sequentiallyConsistent) }
             }
+            readerEnded.signal()
         }
         let outcome = Mutex<Result<Int, any Error>>(.success(0))
         let writer = Thread {
@@ -101,7 +103,7 @@ struct FanOutTests {
         for index in 0..<10 {
             #expect(fast.sequences(index) == written, "fast subscriber \(index) got every notice once, in order")
         }
-        while !reader.isFinished { usleep(2_000) }
+        readerEnded.wait()
         let cut = cutOffAt.load(ordering: .sequentiallyConsistent)
         #expect(cut > 0 && written.count >= cut + 300, "the slow one was cut off while the writes went on")
 

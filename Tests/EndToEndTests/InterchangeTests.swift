@@ -95,9 +95,11 @@ struct ImportStopTests {
         try LoadScenarios.registry(5_000).write(toFile: file, atomically: true, encoding: .utf8)
         let created = try SubscriberSwarm(socket: daemon.socket, count: 1, subscribe: "SUBSCRIBE kind=created")
         let outcome = Mutex<CommandResult?>(nil)
+        let imported = DispatchSemaphore(value: 0)
         let importing = Thread {
             let result = try? daemon.casectl("import", file)
             outcome.withLock { $0 = result }
+            imported.signal()
         }
         importing.start()
         // The first batch is in (its first notice came): another clerk enters a person under one
@@ -108,7 +110,7 @@ struct ImportStopTests {
         let entered = try #require(try clerk.request(Request(verb: "ADD", options: [
             ("name", "Остапчук Лука Іванович"), ("category", "civilian"), ("status", "missing"), ("ref", "REG-2500"),
         ])).get().string("id"))
-        while !importing.isFinished { usleep(10_000) }
+        imported.wait()
         let result = try #require(outcome.withLock { $0 })
         #expect(result.stderr.contains("registry.csv: stopped at line 2752, in batch 3 of 5 (nothing of that batch or after it was loaded); 2000 rows before it were loaded (2000 added)"),
                 "\(result.stderr.prefix(600))")

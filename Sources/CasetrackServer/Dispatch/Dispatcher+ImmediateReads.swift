@@ -4,7 +4,6 @@ import NIOCore
 /// A GET that may be answered on the calling thread: well formed, by a session whose role
 /// may read. Taking one takes nothing (no rate token, no log line).
 public struct ImmediateGet: Sendable {
-    let command: Command
     let id: CaseID
 }
 
@@ -23,14 +22,15 @@ extension Dispatcher {
         }
         guard case .get(let id) = command, let role = session.role(under: settings.access),
               role >= command.requiredRole else { return nil }
-        return ImmediateGet(command: command, id: id)
+        return ImmediateGet(id: id)
     }
 
     /// The id of a line that is exactly `GET`, blanks and a bare case id (`C-000123`, `c-123`
     /// or `123`, as ``CaseID`` reads them), read from its bytes; nil for any other line, which
-    /// the request parser reads instead. Every line this accepts, the parser reads as the same
-    /// GET (a test holds the two together): it only skips building a request for the common
-    /// case, which was a fifth of a pipelined GET's cost.
+    /// the request parser reads instead. Only for a line that ``startsWithGet(_:)``. Every
+    /// line this accepts, the parser reads as the same GET (a test holds the two together):
+    /// it only skips building a request for the common case, which was a fifth of a
+    /// pipelined GET's cost.
     static func plainGet(_ bytes: ByteBufferView) -> CaseID? {
         var index = bytes.startIndex + 3
         let blanks = index
@@ -68,14 +68,14 @@ extension Dispatcher {
                 continue
             }
             let reply = Reply(data: [record.fields(today: today)])
-            if configuration.auditReads { audit(get.command, reply: reply, session: session) }
+            if configuration.auditReads { audit(.get(get.id), reply: reply, session: session) }
             replies.append(reply)
         }
         return replies
     }
 
-    /// One line answered at once, or nil (nothing taken or logged): see
-    /// ``answerNow(_:session:)-([ImmediateGet],_)``.
+    /// One line answered at once, or nil (nothing taken or logged): a GET as the one above
+    /// answers it, alone.
     public func answerNow(_ inbound: InboundLine, session: inout Session) -> Reply? {
         guard let get = immediateGet(inbound, session: session) else { return nil }
         return answerNow([get], session: &session).first

@@ -70,11 +70,12 @@ struct NoticeFeed: Sendable {
     let store: any CaseStore
     /// Live notice lines already rendered for other subscribers.
     let lines: NoticeLines
-    /// The connection's role under the policy in force, asked before every batch: a reload
+    /// The connection's role under the policy in force, asked again after a reload: a reload
     /// that lowers it to observer strips personal data from what follows; one that leaves
     /// too little for the subscription's filter, or no role, ends the subscription.
     var currentRole: @Sendable () -> Role? = { .admin }
-    /// The settings the role comes from; nil: ask `currentRole` for every batch.
+    /// The settings the role comes from (their ``LiveSettings/generation`` says when to ask
+    /// again); nil: ask `currentRole` for every batch.
     var settings: LiveSettings?
 
     /// How a feed ended; `last` is the sequence number through which the subscriber has been

@@ -3,8 +3,9 @@ import NIOCore
 import Synchronization
 
 /// Live notice lines as sent, rendered once into a buffer that every subscriber taking them in
-/// the same form writes to its socket as is (a `ByteBuffer` is shared, not copied). Only for live notices: a replayed one is read back with the case's names as they
-/// are now, and must not be mixed with the line of the same event as it went out live.
+/// the same form writes to its socket as is (a `ByteBuffer` is shared, not copied). Only for
+/// live notices: a replayed one is read back with the case's names as they are now, and must
+/// not be mixed with the line of the same event as it went out live.
 ///
 /// A notice goes out in at most four forms (text or JSON, with or without personal data).
 /// Rendering it per subscriber cost more than sending it: with a thousand subscribers, a
@@ -34,7 +35,7 @@ public final class NoticeLines: Sendable {
     func line(for notice: Notice, format: WireFormat, personal: Bool) -> ByteBuffer {
         let key = Key(seq: notice.seq, format: format, personal: personal)
         if let kept = lines.withLock({ $0.byKey[key] }) { return kept }
-        let line = ByteBuffer(string: Self.render(notice, format: format, personal: personal))
+        let line = ByteBuffer(bytes: Self.renderBytes(notice, format: format, personal: personal))
         lines.withLock { lines in
             guard lines.byKey.updateValue(line, forKey: key) == nil else { return }
             lines.order.append(key)
@@ -53,6 +54,14 @@ public final class NoticeLines: Sendable {
 
     /// The line for `notice` in this form, rendered afresh (what a replay sends).
     static func render(_ notice: Notice, format: WireFormat, personal: Bool) -> String {
-        ResponseLine.notice(notice.fields(includePersonalData: personal)).encoded(format) + "\n"
+        String(decoding: renderBytes(notice, format: format, personal: personal), as: UTF8.self)
+    }
+
+    /// ``render(_:format:personal:)`` as the UTF-8 bytes that go out.
+    static func renderBytes(_ notice: Notice, format: WireFormat, personal: Bool) -> [UInt8] {
+        var bytes: [UInt8] = []
+        ResponseLine.notice(notice.fields(includePersonalData: personal)).write(format, into: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
     }
 }

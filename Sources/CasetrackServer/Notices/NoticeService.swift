@@ -45,7 +45,8 @@ public struct NoticeService: Sendable {
     }
 
     /// Sends the subscription's notices until it stops or cannot go on (see ``NoticeFeed``).
-    /// `currentRole` is asked before every batch, so that a reload takes effect at once.
+    /// `currentRole` is asked again whenever the settings are replaced, so that a reload takes
+    /// effect with the next notice.
     func run(_ subscription: Subscription, currentRole: @escaping @Sendable () -> Role?,
              output: ConnectionOutput) async -> NoticeFeed.Outcome {
         let feed = NoticeFeed(store: store, lines: hub.lines, currentRole: currentRole, settings: settings)
