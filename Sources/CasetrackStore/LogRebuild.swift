@@ -219,7 +219,8 @@ public enum LogRebuild {
             guard !image.isEmpty, let decoded = CanonicalValues.decode(image) else { return }
             let values = try RowCoding.padded(decoded)
             try SQLiteCaseStore.run(RowCoding.insertCase, StatementArguments(values), db)
-            try SQLiteCaseStore.insertKeys(try RowCoding.record(tableValues: values), db)
+            let record = try RowCoding.record(tableValues: values)
+            try SQLiteCaseStore.insertKeys(record, keys: CaseKeys(record), db)
             outcome.cases += 1
         }
         while let row = try images.next() {

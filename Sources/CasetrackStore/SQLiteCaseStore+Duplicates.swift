@@ -37,10 +37,19 @@ extension SQLiteCaseStore {
     static func candidates(for identity: Identity, minimumScore: Double, excluding: Set<CasePair>,
                            blockLimit: Int = DuplicateBlocking.maxBlockSize, prepared: PreparedIdentities? = nil,
                            _ db: Database) throws -> DuplicateReport {
+        let mine = PreparedIdentity(identity)
+        return try candidates(for: mine, keys: DuplicateBlocking.keys(mine), minimumScore: minimumScore,
+                              excluding: excluding, blockLimit: blockLimit, prepared: prepared, db)
+    }
+
+    /// The same for an identity prepared beforehand, with its blocking keys.
+    static func candidates(for mine: PreparedIdentity, keys: Set<String>, minimumScore: Double, excluding: Set<CasePair>,
+                           blockLimit: Int = DuplicateBlocking.maxBlockSize, prepared: PreparedIdentities? = nil,
+                           _ db: Database) throws -> DuplicateReport {
         var report = DuplicateReport()
         var ids = Set<Int64>()
-        for key in DuplicateBlocking.keys(for: identity) {
-            let lookup = identity.birth != nil && key.hasPrefix("n:") ? "u:" + key.dropFirst(2) : key
+        for key in keys {
+            let lookup = mine.hasBirth && key.hasPrefix("n:") ? "u:" + key.dropFirst(2) : key
             let members = try Int64.fetchAll(
                 db.cachedStatement(sql: "SELECT case_id FROM case_match_keys WHERE key = ? LIMIT ?"),
                 arguments: [lookup, blockLimit + 1])
@@ -50,13 +59,12 @@ extension SQLiteCaseStore {
             }
             ids.formUnion(members)
         }
-        ids.remove(identity.id.number)
-        let mine = PreparedIdentity(identity)
+        ids.remove(mine.id.number)
         let cache = prepared ?? PreparedIdentities()
         for number in ids.sorted() {
             guard let other = try cache.identity(of: number, db) else { continue }
             report.compared += 1
-            guard !excluding.contains(CasePair(identity.id, other.id)),
+            guard !excluding.contains(CasePair(mine.id, other.id)),
                   let candidate = DuplicateScoring.score(mine, other), candidate.score >= minimumScore else { continue }
             report.candidates.append(candidate)
         }
@@ -71,8 +79,8 @@ extension SQLiteCaseStore {
     /// memory (a few hundred bytes a case) for the length of the request.
     static func scan(minimumScore: Double, limit: Int, excluding: Set<CasePair>, _ db: Database) throws -> DuplicateReport {
         var identities: [Identity] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseColumns) FROM cases ORDER BY id")
-        while let row = try rows.next() { identities.append(Identity(try RowCoding.record(row))) }
+        let rows = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.identityColumns) FROM cases ORDER BY id")
+        while let row = try rows.next() { identities.append(try RowCoding.identity(row)) }
         let search = DuplicateBlocking.candidates(identities, threshold: minimumScore, excluding: excluding)
         var report = DuplicateReport()
         report.total = search.candidates.count
@@ -83,12 +91,16 @@ extension SQLiteCaseStore {
     }
 
     /// After a case is opened, in its transaction: the cases it probably duplicates, and a
-    /// `possible-duplicate` event naming them when there are any.
-    static func flagDuplicates(_ change: inout CaseChange, prepared: PreparedIdentities? = nil, _ db: Database) throws {
+    /// `possible-duplicate` event naming them when there are any. `ready`: the case's identity
+    /// and blocking keys when prepared beforehand (an import's rows), under any number.
+    static func flagDuplicates(_ change: inout CaseChange, ready: PreparedNewCase? = nil, prepared: PreparedIdentities? = nil,
+                               _ db: Database) throws {
+        let mine = ready?.identity.numbered(change.record.id) ?? PreparedIdentity(Identity(change.record))
         // In the writer's transaction, which every other write waits for: a name shared by
         // more than a couple of hundred cases is left to DUPLICATES.
-        let found = try candidates(for: Identity(change.record), minimumScore: DuplicateScoring.defaultThreshold,
-                                   excluding: [], blockLimit: 200, prepared: prepared, db).candidates
+        let found = try candidates(for: mine, keys: ready?.blockingKeys ?? DuplicateBlocking.keys(mine),
+                                   minimumScore: DuplicateScoring.defaultThreshold, excluding: [], blockLimit: 200,
+                                   prepared: prepared, db).candidates
         guard !found.isEmpty else { return }
         change.possibleDuplicates = Array(found.prefix(10))
         let record = change.record
@@ -120,21 +132,25 @@ extension SQLiteCaseStore {
     }
 
     static func matchKeys(_ record: CaseRecord) -> [String] {
-        var all = DuplicateBlocking.keys(for: Identity(record))
+        matchKeys(blocking: DuplicateBlocking.keys(for: Identity(record)), hasBirth: record.birth != nil)
+    }
+
+    /// The keys stored for a case with these blocking keys.
+    static func matchKeys(blocking: Set<String>, hasBirth: Bool) -> [String] {
+        var all = blocking
         // A case without a birth date is also found by the year-less name keys of cases that
         // have one (see candidates(for:)).
-        if record.birth == nil {
-            for key in all where key.hasPrefix("n:") { all.insert("u:" + key.dropFirst(2)) }
+        if !hasBirth {
+            for key in blocking where key.hasPrefix("n:") { all.insert("u:" + key.dropFirst(2)) }
         }
         return all.sorted()
     }
 
-    static func insertMatchKeys(_ record: CaseRecord, _ db: Database) throws {
-        let keys = matchKeys(record)
+    static func insertMatchKeys(_ keys: [String], _ id: CaseID, _ db: Database) throws {
         guard !keys.isEmpty else { return }
         let rows = Array(repeating: "(?, ?)", count: keys.count).joined(separator: ", ")
         var arguments = StatementArguments()
-        for key in keys { arguments += [key, record.id.number] }
+        for key in keys { arguments += [key, id.number] }
         try run("INSERT OR IGNORE INTO case_match_keys (key, case_id) VALUES \(rows)", arguments, db)
     }
 
@@ -161,8 +177,9 @@ final class PreparedIdentities {
 
     func identity(of number: Int64, _ db: Database) throws -> PreparedIdentity? {
         if let kept = byCase[number] { return kept }
-        guard let record = try SQLiteCaseStore.fetch(CaseID(number: number), db) else { return nil }
-        let prepared = PreparedIdentity(Identity(record))
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(RowCoding.identityColumns) FROM cases WHERE id = ?"),
+                                         arguments: [number]) else { return nil }
+        let prepared = PreparedIdentity(try RowCoding.identity(row))
         byCase[number] = prepared
         return prepared
     }

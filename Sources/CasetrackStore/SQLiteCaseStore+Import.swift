@@ -23,6 +23,7 @@ extension SQLiteCaseStore {
                 }
             }
         }
+        let ready = await PreparedNewCase.prepare(rows, actor: actor, clock: clock)
         return try await writer.submit(solo: true, notices: { outcomes in
             outcomes.flatMap { $0.change?.notices ?? [] }
         }) { db in
@@ -49,9 +50,9 @@ extension SQLiteCaseStore {
                         details.append("row", index + 1)
                         throw CasetrackError(error.code, "row \(index + 1): \(error.message); nothing was imported", details: details)
                     }
-                    try Self.insert(change.record, db)
+                    try Self.insert(change.record, keys: ready[position]?.keys, db)
                     try Self.append(&change.event, change.record, db)
-                    try Self.flagDuplicates(&change, prepared: prepared, db)
+                    try Self.flagDuplicates(&change, ready: ready[position], prepared: prepared, db)
                     outcomes.append(ImportOutcome(decision: decision, change: change))
                 }
             }

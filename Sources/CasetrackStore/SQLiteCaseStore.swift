@@ -398,10 +398,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    static func insert(_ record: CaseRecord, _ db: Database) throws {
+    /// `keys`: the case's name and blocking keys when computed beforehand (an import's rows).
+    static func insert(_ record: CaseRecord, keys: CaseKeys? = nil, _ db: Database) throws {
         try run(RowCoding.insertCase, RowCoding.caseArguments(record), db)
         _ = try bump("cases", db)
-        try insertKeys(record, db)
+        try insertKeys(record, keys: keys ?? CaseKeys(record), db)
     }
 
     /// Writes `record` over `old`, its stored version, touching only what differs.
@@ -433,7 +434,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
         if matchKeysDiffer(record, old) {
             try run("DELETE FROM case_match_keys WHERE case_id = ?", [record.id.number], db)
-            try insertMatchKeys(record, db)
+            try insertMatchKeys(matchKeys(record), record.id, db)
         }
         // Names first: their keys cost more to compute than the rest of a change.
         if record.names != old.names {
@@ -442,11 +443,11 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    static func insertKeys(_ record: CaseRecord, _ db: Database) throws {
+    static func insertKeys(_ record: CaseRecord, keys: CaseKeys, _ db: Database) throws {
         try insertRows("case_tags", "tag", record.tags, record.id, db)
         try insertReferences(record, db)
-        try insertRows("case_name_keys", "key", NameKey.keys(for: record.names), record.id, db)
-        try insertMatchKeys(record, db)
+        try insertRows("case_name_keys", "key", keys.names, record.id, db)
+        try insertMatchKeys(keys.match, record.id, db)
     }
 
     /// One statement for all of a case's rows of a side table whose rows are a set (a

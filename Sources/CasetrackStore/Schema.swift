@@ -241,7 +241,8 @@ enum Schema {
             // The keys of the cases already on record: computed here, once.
             let records = try Row.fetchCursor(db, sql: "SELECT \(RowCoding.caseColumnsBeforeV10) FROM cases")
             while let row = try records.next() {
-                try SQLiteCaseStore.insertMatchKeys(try RowCoding.record(row), db)
+                let record = try RowCoding.record(row)
+                try SQLiteCaseStore.insertMatchKeys(SQLiteCaseStore.matchKeys(record), record.id, db)
             }
         }
         migrator.registerMigration("v6: request ids") { db in

@@ -53,7 +53,8 @@ public enum DuplicateBlocking {
         keys(PreparedIdentity(identity))
     }
 
-    static func keys(_ identity: PreparedIdentity) -> Set<String> {
+    /// The blocking keys of an identity prepared beforehand (its folding is done once).
+    public static func keys(_ identity: PreparedIdentity) -> Set<String> {
         var keys = Set<String>()
         let year = identity.birth.map { String($0.year) }
         for spelling in identity.spellings {

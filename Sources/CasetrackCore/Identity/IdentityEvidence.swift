@@ -74,7 +74,7 @@ struct FoldedSpelling: Hashable, Sendable {
 /// the service, reference and unit keys. Folding the names is most of a comparison's cost:
 /// whoever compares one identity with many, or the same candidates again, keeps these.
 public struct PreparedIdentity: Sendable {
-    public let id: CaseID
+    public private(set) var id: CaseID
     let spellings: [FoldedSpelling]
     let birth: PartialDate?
     let sex: Sex?
@@ -107,5 +107,16 @@ public struct PreparedIdentity: Sendable {
         references = Set(identity.references.map(Identity.serviceKey).filter { !$0.isEmpty })
         coreWords = Set(spellings.flatMap(\.core))
         patronymics = spellings.compactMap { spelling in spelling.patronymic.map { spelling.words[$0] } }
+    }
+
+    /// Whether the birth date (or year) is known: it decides which name keys find the case.
+    public var hasBirth: Bool { birth != nil }
+
+    /// The same identity under another case number: an import prepares a row's identity
+    /// before the writer gives the case its number.
+    public func numbered(_ id: CaseID) -> PreparedIdentity {
+        var copy = self
+        copy.id = id
+        return copy
     }
 }

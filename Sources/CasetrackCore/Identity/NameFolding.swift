@@ -22,6 +22,70 @@ public enum NameFolding {
     public static func fold(_ word: some StringProtocol) -> String {
         var skeleton: [UInt8] = []
         var latin: [UInt8] = []
+        if !foldPlain(word, into: &skeleton, latin: &latin) {
+            skeleton.removeAll()
+            latin.removeAll()
+            foldAny(word, into: &skeleton, latin: &latin)
+        }
+        return finish(&skeleton, latin: &latin)
+    }
+
+    /// ``fold(_:)`` without its fast path, for the test that both agree.
+    static func foldByRules(_ word: some StringProtocol) -> String {
+        var skeleton: [UInt8] = []
+        var latin: [UInt8] = []
+        foldAny(word, into: &skeleton, latin: &latin)
+        return finish(&skeleton, latin: &latin)
+    }
+
+    private static func finish(_ skeleton: inout [UInt8], latin: inout [UInt8]) -> String {
+        appendLatin(&latin, to: &skeleton)
+        return NameWords.withoutDoublesAndGlides(skeleton)
+    }
+
+    /// ``foldAny(_:into:latin:)`` for a word of ASCII and the Ukrainian and Russian alphabets,
+    /// the words nearly every name has, without lowercasing a copy or hashing each letter:
+    /// those were most of the cost of folding, and folding most of preparing an identity.
+    /// Returns false, having folded part of it, at the first scalar outside them.
+    private static func foldPlain(_ word: some StringProtocol, into skeleton: inout [UInt8], latin: inout [UInt8]) -> Bool {
+        var previousCyrillic: UInt32 = 0
+        for scalar in word.unicodeScalars {
+            var value = scalar.value
+            if value < 0x80 {
+                if value >= 0x41, value <= 0x5A { value += 0x20 }
+                if value >= 0x61, value <= 0x7A {
+                    latin.append(UInt8(value))
+                    previousCyrillic = 0
+                }
+                // Apostrophes, digits and the rest add nothing and, as in foldAny, leave the
+                // letter before them as the previous one.
+                continue
+            }
+            // Capitals to small letters: А-Я, then Ѐ-Џ, then Ґ.
+            if value >= 0x410, value <= 0x42F { value += 0x20 } else if value >= 0x400, value <= 0x40F { value += 0x50 } else if value == 0x490 { value = 0x491 }
+            guard value >= plainCyrillicBase, value < plainCyrillicBase + UInt32(plainCyrillic.count) else { return false }
+            guard let mapped = plainCyrillic[Int(value - plainCyrillicBase)] else { continue }
+            appendLatin(&latin, to: &skeleton)
+            if value == 0x441, previousCyrillic == 0x442 {
+                // тс: see foldAny.
+                skeleton.removeLast()
+                skeleton.append(UInt8(ascii: "c"))
+            } else {
+                skeleton.append(contentsOf: mapped)
+            }
+            if value != 0x44C { previousCyrillic = value }
+        }
+        return true
+    }
+
+    private static let plainCyrillicBase: UInt32 = 0x430
+    /// ``cyrillicBytes`` by scalar from U+0430 (а) to U+0491 (ґ); `nil` for a scalar it lacks.
+    private static let plainCyrillic: [[UInt8]?] = (plainCyrillicBase...0x491).map { value in
+        Unicode.Scalar(value).flatMap { cyrillicBytes[$0] }
+    }
+
+    /// Folding by the rules as written, for any word.
+    private static func foldAny(_ word: some StringProtocol, into skeleton: inout [UInt8], latin: inout [UInt8]) {
         var previousCyrillic: Unicode.Scalar?
         for scalar in word.lowercased().unicodeScalars {
             if apostrophes.contains(scalar) { continue }
@@ -46,24 +110,12 @@ public enum NameFolding {
             // Anything else (digits, other scripts, combining accents of decomposed letters)
             // carries nothing the other spellings share.
         }
-        appendLatin(&latin, to: &skeleton)
-        // A doubled letter is one (Hanna ~ Hana, the ii of Hryhorii); then the glide i before a
-        // vowel goes (ia, iu, ie, io: Mariia ~ Maria ~ Marija, Yevhen ~ Ievhen ~ Evgen).
-        var single: [UInt8] = []
-        for byte in skeleton where single.last != byte { single.append(byte) }
-        var result: [UInt8] = []
-        result.reserveCapacity(single.count)
-        for (index, byte) in single.enumerated() {
-            if byte == UInt8(ascii: "i"), index + 1 < single.count, vowels.contains(single[index + 1]) { continue }
-            result.append(byte)
-        }
-        return String(decoding: result, as: UTF8.self)
     }
 
     /// The skeletons of the words of a name, in their order; words that fold to nothing are left
-    /// out. Words are split as ``NameKey`` splits them (letters, digits and apostrophes).
+    /// out. Words are split as ``NameKey`` splits them (``NameWords``).
     public static func words(of name: String) -> [String] {
-        name.split(whereSeparator: { !($0.isLetter || $0.isNumber || NameKey.apostrophes.contains($0)) })
+        NameWords.split(name)
             .map { fold($0) }
             .filter { !$0.isEmpty }
     }
@@ -90,7 +142,6 @@ public enum NameFolding {
     static let patronymicEndings = ["ovic", "evic", "ivna", "ovna", "evna", "icna"]
     static let shortPatronymics: Set<String> = ["ilic", "kusmic", "lukic", "fomic", "savic", "nikitic"]
 
-    private static let vowels: Set<UInt8> = Set("aeou".utf8)
     private static let apostrophes: Set<Unicode.Scalar> = ["'", "’", "ʼ", "ʹ", "`", "‘"]
 
     /// Cyrillic letters straight to skeleton letters. They are not read again by the Latin

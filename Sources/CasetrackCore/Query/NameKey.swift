@@ -23,7 +23,7 @@ public enum NameKey {
 
     /// The skeletons of the words of one name or query.
     public static func words(of text: String) -> [String] {
-        text.split(whereSeparator: { !($0.isLetter || $0.isNumber || apostrophes.contains($0)) })
+        NameWords.split(text)
             .map { skeleton(String($0)) }
             .filter { !$0.isEmpty }
     }
@@ -105,21 +105,10 @@ public enum NameKey {
             // that the other romanizations share, so it is dropped.
         }
         for (from, to) in digraphBytes { replace(from, with: to, in: &latin) }
-        // Fold doubled letters, then the glide `i` before a vowel (Yuliia ~ Yulia ~ Julia).
-        var folded: [UInt8] = []
-        folded.reserveCapacity(latin.count)
-        for byte in latin where folded.last != byte { folded.append(byte) }
-        var result: [UInt8] = []
-        result.reserveCapacity(folded.count)
-        for (index, byte) in folded.enumerated() {
-            if byte == UInt8(ascii: "i"), index + 1 < folded.count, vowels.contains(folded[index + 1]) { continue }
-            result.append(byte)
-        }
-        return String(decoding: result, as: UTF8.self)
+        return NameWords.withoutDoublesAndGlides(latin)
     }
 
     private static let digraphBytes: [([UInt8], [UInt8])] = digraphs.map { (Array($0.0.utf8), Array($0.1.utf8)) }
-    private static let vowels: Set<UInt8> = Set("aeou".utf8)
 
     /// Replaces every occurrence of `pattern`, left to right and not overlapping, as
     /// `replacingOccurrences(of:with:)` does.
