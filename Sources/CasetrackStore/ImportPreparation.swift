@@ -1,4 +1,5 @@
 import CasetrackCore
+import Foundation
 
 /// What opening an imported case needs besides its number, worked out before the writer's
 /// turn and off the event loop.
@@ -24,10 +25,21 @@ struct PreparedNewCase: Sendable {
     }
 
     /// Every row's preparation, on Swift's global executor: the caller may be a connection's
-    /// task on its event loop, which must not spend a thousand rows' worth of folding.
+    /// task on its event loop, which must not spend a thousand rows' worth of folding. The
+    /// rows are split over the cores: the writer waits for all of them.
     static func prepare(_ rows: [ImportRow], actor: Actor, clock: WriteClock) async -> [PreparedNewCase?] {
-        await withTaskExecutorPreference(globalConcurrentExecutor) {
-            rows.map { PreparedNewCase($0, actor: actor, clock: clock) }
+        let parts = rows.count < 64 ? 1 : max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let size = (rows.count + parts - 1) / max(parts, 1)
+        return await withTaskExecutorPreference(globalConcurrentExecutor) {
+            await withTaskGroup(of: (Int, [PreparedNewCase?]).self) { group in
+                for start in stride(from: 0, to: rows.count, by: max(size, 1)) {
+                    let part = rows[start..<min(start + size, rows.count)]
+                    group.addTask { (start, part.map { PreparedNewCase($0, actor: actor, clock: clock) }) }
+                }
+                var prepared = [PreparedNewCase?](repeating: nil, count: rows.count)
+                for await (start, part) in group { prepared.replaceSubrange(start..<start + part.count, with: part) }
+                return prepared
+            }
         }
     }
 }

@@ -42,10 +42,12 @@ extension SQLiteCaseStore {
                               excluding: excluding, blockLimit: blockLimit, prepared: prepared, db)
     }
 
-    /// The same for an identity prepared beforehand, with its blocking keys.
+    /// The same for an identity prepared beforehand, with its blocking keys. `overlay`: cases
+    /// not in `db` that count as if they were (an import's earlier rows, checked on a snapshot
+    /// taken before the writer inserted them: ``ImportCheck``).
     static func candidates(for mine: PreparedIdentity, keys: Set<String>, minimumScore: Double, excluding: Set<CasePair>,
                            blockLimit: Int = DuplicateBlocking.maxBlockSize, prepared: PreparedIdentities? = nil,
-                           _ db: Database) throws -> DuplicateReport {
+                           overlay: RequestOverlay? = nil, _ db: Database) throws -> DuplicateReport {
         var report = DuplicateReport()
         var ids = Set<Int64>()
         for key in keys {
@@ -53,16 +55,18 @@ extension SQLiteCaseStore {
             let members = try Int64.fetchAll(
                 db.cachedStatement(sql: "SELECT case_id FROM case_match_keys WHERE key = ? LIMIT ?"),
                 arguments: [lookup, blockLimit + 1])
-            if members.count > blockLimit {
+            let more = overlay?.members(of: lookup) ?? []
+            if members.count + more.count > blockLimit {
                 report.oversizedBlocks += 1
                 continue
             }
             ids.formUnion(members)
+            ids.formUnion(more)
         }
         ids.remove(mine.id.number)
         let cache = prepared ?? PreparedIdentities()
         for number in ids.sorted() {
-            guard let other = try cache.identity(of: number, db) else { continue }
+            guard let other = try overlay?.identity(of: number) ?? cache.identity(of: number, db) else { continue }
             report.compared += 1
             guard !excluding.contains(CasePair(mine.id, other.id)),
                   let candidate = DuplicateScoring.score(mine, other), candidate.score >= minimumScore else { continue }
@@ -90,17 +94,24 @@ extension SQLiteCaseStore {
         return report
     }
 
+    /// In the writer's transaction, which every other write waits for: a name shared by more
+    /// than a couple of hundred cases is left to DUPLICATES.
+    static let importBlockLimit = 200
+
     /// After a case is opened, in its transaction: the cases it probably duplicates, and a
     /// `possible-duplicate` event naming them when there are any. `ready`: the case's identity
     /// and blocking keys when prepared beforehand (an import's rows), under any number.
     static func flagDuplicates(_ change: inout CaseChange, ready: PreparedNewCase? = nil, prepared: PreparedIdentities? = nil,
                                _ db: Database) throws {
         let mine = ready?.identity.numbered(change.record.id) ?? PreparedIdentity(Identity(change.record))
-        // In the writer's transaction, which every other write waits for: a name shared by
-        // more than a couple of hundred cases is left to DUPLICATES.
         let found = try candidates(for: mine, keys: ready?.blockingKeys ?? DuplicateBlocking.keys(mine),
-                                   minimumScore: DuplicateScoring.defaultThreshold, excluding: [], blockLimit: 200,
+                                   minimumScore: DuplicateScoring.defaultThreshold, excluding: [], blockLimit: importBlockLimit,
                                    prepared: prepared, db).candidates
+        try flagDuplicates(&change, found: found, db)
+    }
+
+    /// The same with the candidates found already (best first).
+    static func flagDuplicates(_ change: inout CaseChange, found: [DuplicateCandidate], _ db: Database) throws {
         guard !found.isEmpty else { return }
         change.possibleDuplicates = Array(found.prefix(10))
         let record = change.record

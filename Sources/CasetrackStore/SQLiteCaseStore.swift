@@ -6,6 +6,7 @@ import Foundation
 import CSQLiteSession
 import GRDB
 import ServiceLifecycle
+import Synchronization
 
 /// The ``CaseStore`` over one SQLite file: WAL, `synchronous=FULL`, one group-commit writer,
 /// concurrent readers.
@@ -24,6 +25,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
     let replica: Replica?
     /// Why the shared register could not be reached at start (writes wait for it).
     public let startupProblem: CasetrackError?
+    /// How many readers check an import's rows beside the writer (``ImportCheck``), set by
+    /// how long the writer waited for them in the last import.
+    let importReaders = Atomic<Int>(1)
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///

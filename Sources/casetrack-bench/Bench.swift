@@ -44,6 +44,9 @@ struct Bench: ParsableCommand {
     @Option(help: "New cases the import phase loads into the data set.")
     var importRows = 50_000
 
+    @Option(help: "The daemon's max_line_length, which bounds an IMPORT request (as casectl import sends them: up to 1,000 rows, up to this many bytes).")
+    var maxLine = 65_536
+
     @Option(help: "Status changes a second in the notice phases, for casetrackd and the peers alike. The writer waits for each answer: it cannot go faster than the daemon answers, so compare figures at a rate every daemon keeps up with.")
     var noticeRate = 500
 
@@ -82,7 +85,7 @@ struct Bench: ParsableCommand {
         guard copy >= 0, fsync(copy) == 0 else { throw BenchError("cannot sync \(workingCopy)") }
         close(copy)
 
-        let daemon = try Daemon(bin: bin, folder: folder, database: workingCopy)
+        let daemon = try Daemon(bin: bin, folder: folder, database: workingCopy, configuration: "max_line_length = \(maxLine)\n")
         var figures = Figures()
         let ready = try daemon.start()
         figures["ready"] = Double(ready) / 1000
@@ -146,9 +149,10 @@ struct Bench: ParsableCommand {
             report.add("resident memory, after DUPLICATES", "\(daemon.residentMegabytes()) MB")
         }
         if phases.contains("import") {
-            let seconds = try Dataset.load(socket: daemon.socket, rows: importRows, seed: 7_000_000, referencePrefix: "I")
+            let seconds = try Dataset.load(socket: daemon.socket, rows: importRows, seed: 7_000_000, referencePrefix: "I",
+                                           maxLine: maxLine)
             figures["import.casetrack"] = Double(importRows) / seconds
-            report.add("IMPORT of \(importRows.formatted()) new cases (requests of 1,000 rows, one ahead)",
+            report.add("IMPORT of \(importRows.formatted()) new cases (requests of up to 1,000 rows in \(maxLine.formatted())-byte lines, one ahead)",
                        String(format: "%.1f s (%.0f cases/s)", seconds, Double(importRows) / seconds))
         }
         report.add("resident memory, after the run", "\(daemon.residentMegabytes()) MB")

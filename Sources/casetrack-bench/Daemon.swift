@@ -57,10 +57,10 @@ struct BenchError: Error, CustomStringConvertible {
 
 /// The generated data set: built once per size with IMPORT through a daemon, then copied.
 enum Dataset {
-    /// Loads `rows` new synthetic cases through IMPORT, in requests of up to 1,000 rows sent
-    /// one ahead (each batch is sent as soon as it is made, the next one generated while the
-    /// daemon commits it); returns the seconds it took.
-    static func load(socket: String, rows count: Int, seed: UInt64, referencePrefix: String) throws -> Double {
+    /// Loads `rows` new synthetic cases through IMPORT, in requests of up to 1,000 rows that
+    /// fit a `maxLine`-byte line, sent one ahead (each batch is sent as soon as it is made, the
+    /// next one generated while the daemon commits it); returns the seconds it took.
+    static func load(socket: String, rows count: Int, seed: UInt64, referencePrefix: String, maxLine: Int = 65_536) throws -> Double {
         let today = Day(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         var random = SeededRandom(seed: seed)
         let client = try CasetrackClient(socketPath: socket)
@@ -85,7 +85,8 @@ enum Dataset {
             let text = ImportRow(new: new, details: EventDetails()).text
             // As it goes on the line: quoted, its quotes escaped.
             let cost = LineCodec.quote(text).utf8.count + 5
-            if size + cost > 60_000 || rows.count == ImportRow.maximumRowsPerRequest { try send() }
+            // The same room casectl import leaves for the verb and the rest of the line.
+            if size + cost > maxLine - 64 || rows.count == ImportRow.maximumRowsPerRequest { try send() }
             rows.append(("row", text))
             size += cost
         }
