@@ -8,16 +8,18 @@ extension Dispatcher {
     }
 
     func match(_ texts: [String], minimumScore: Double, limit: Int, _ call: Call) async throws -> Reply {
-        var rows: [MatchRow] = []
-        for (index, text) in texts.enumerated() {
-            do {
-                var row = try MatchRow(text, today: call.today)
-                row.number = index + 1
-                rows.append(row)
-            } catch let error as CasetrackError {
-                var details = error.details
-                details.append("row", index + 1)
-                throw CasetrackError(error.code, "row \(index + 1): \(error.message)", details: details)
+        let today = call.today
+        let rows = try await Self.offTheLoop {
+            try texts.enumerated().map { index, text in
+                do {
+                    var row = try MatchRow(text, today: today)
+                    row.number = index + 1
+                    return row
+                } catch let error as CasetrackError {
+                    var details = error.details
+                    details.append("row", index + 1)
+                    throw CasetrackError(error.code, "row \(index + 1): \(error.message)", details: details)
+                }
             }
         }
         return Replies.matched(try await store.match(rows, minimumScore: minimumScore, limit: limit))

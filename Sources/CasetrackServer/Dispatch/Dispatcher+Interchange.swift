@@ -4,10 +4,12 @@ import CasetrackCore
 extension Dispatcher {
     /// `IMPORT`: every row is read first; one bad row refuses the batch (a dry run lists each).
     func importRows(_ texts: [String], dryRun: Bool, _ call: Call, session: Session) async throws -> Reply {
-        let (rows, problems) = try Self.readRows(texts, dryRun: dryRun, what: "imported", retry: "IMPORT dry_run=yes") { text, number in
-            var row = try ImportRow(text, today: call.today)
-            row.number = number
-            return row
+        let (rows, problems) = try await Self.offTheLoop {
+            try Self.readRows(texts, dryRun: dryRun, what: "imported", retry: "IMPORT dry_run=yes") { text, number in
+                var row = try ImportRow(text, today: call.today)
+                row.number = number
+                return row
+            }
         }
         let outcomes = try await store.importRows(rows.map(\.row), dryRun: dryRun, actor: session.peer.actor, clock: call.clock)
         let result = ImportResult(rows: texts.count, indices: rows.map(\.index), outcomes: outcomes, problems: problems)
@@ -22,10 +24,12 @@ extension Dispatcher {
 
     /// `IMPORT update=yes`: every row is read before any is applied, as for an import.
     func reviseRows(_ texts: [String], dryRun: Bool, _ call: Call, session: Session) async throws -> Reply {
-        let (read, problems) = try Self.readRows(texts, dryRun: dryRun, what: "updated", retry: "IMPORT update=yes dry_run=yes") { text, number in
-            var row = try UpdateRow(text, today: call.today)
-            row.number = number
-            return row
+        let (read, problems) = try await Self.offTheLoop {
+            try Self.readRows(texts, dryRun: dryRun, what: "updated", retry: "IMPORT update=yes dry_run=yes") { text, number in
+                var row = try UpdateRow(text, today: call.today)
+                row.number = number
+                return row
+            }
         }
         let rows = read.map(\.row)
         let outcomes = try await store.reviseRows(rows, dryRun: dryRun, actor: session.peer.actor, clock: call.clock)
@@ -42,6 +46,13 @@ extension Dispatcher {
         }
         return Replies.revised(rows: texts.count, numbers: rows.map(\.number), outcomes: outcomes, problems: problems,
                                dryRun: dryRun)
+    }
+
+    /// Runs `body` on Swift's global executor, not on the connection's event loop: reading a
+    /// thousand rows of an IMPORT took the loop 17 ms, in which the other connections it
+    /// serves got no answers and no notices.
+    static func offTheLoop<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(globalConcurrentExecutor) { try body() }
     }
 
     /// Reads every row of a batch (`number` is the row's, from 1). Unless it is a dry run,
