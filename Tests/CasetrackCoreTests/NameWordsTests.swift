@@ -59,3 +59,23 @@ struct NameFoldingFastPathTests {
         #expect(NameFolding.fold("Шевченко") == NameFolding.fold("Schewtschenko"))
     }
 }
+
+@Suite("Unit and number keys' fast paths")
+struct IdentityKeyFastPathTests {
+    /// ASCII takes the byte path; anything else the rule as written. Both must agree on text
+    /// that mixes ASCII with what only the rule handles.
+    @Test("unit and service keys by bytes agree with the rules")
+    func agreesWithRules() {
+        var random = SeededRandom(seed: 11)
+        let pieces = ["12th", "Brigade", "brigade", " ", "  ", "-", "/", ".", "\t", "\n", "\u{0B}", "\u{0C}", "\r", "_", "#", "a", "Z",
+                      "0", "9", "~", "АА", "аа", "Х", "ß", "é", "\u{00A0}", "\u{2009}", "Ⅻ", "²", "ǅ", "İ"]
+        for _ in 0..<30_000 {
+            var text = ""
+            for _ in 0..<Int.random(in: 0...7, using: &random) { text += pieces[Int.random(in: pieces.indices, using: &random)] }
+            #expect(Identity.unitKey(text) == Identity.unitKeyByRules(text), "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(Identity.serviceKey(text) == Identity.serviceKeyByRules(text), "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        #expect(Identity.unitKey("  12th  Brigade-3 ") == "12th brigade 3")
+        #expect(Identity.serviceKey("aa 123-45/6.7") == "AA1234567")
+    }
+}

@@ -32,6 +32,25 @@ public struct Identity: Hashable, Sendable {
     /// Latin ones written as Latin, separators (`-`, `/`, `.`, spaces) removed; so `АА-123456`,
     /// `aa 123456` and `AA123456` are one number.
     public static func serviceKey(_ number: String) -> String {
+        // ASCII (nearly every number) without uppercasing a copy or asking each scalar's
+        // properties: done for each reference of each candidate a duplicate check reads.
+        if number.utf8.allSatisfy({ $0 < 0x80 }) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(number.utf8.count)
+            for byte in number.utf8 {
+                switch byte {
+                case UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "."), 0x09...0x0D, 0x20: continue
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): bytes.append(byte - 0x20)
+                default: bytes.append(byte)
+                }
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return serviceKeyByRules(number)
+    }
+
+    /// ``serviceKey(_:)`` for any text, as the rule is written.
+    static func serviceKeyByRules(_ number: String) -> String {
         var key = String.UnicodeScalarView()
         for scalar in number.uppercased().unicodeScalars {
             if scalar == "-" || scalar == "/" || scalar == "." || scalar.properties.isWhitespace { continue }
@@ -48,6 +67,31 @@ public struct Identity: Hashable, Sendable {
 
     /// A unit as compared: its words (letters and digits), lower case, one space apart.
     static func unitKey(_ unit: String) -> String {
+        // ASCII (most units): its letters and digits are the only ones, a byte each.
+        if unit.utf8.allSatisfy({ $0 < 0x80 }) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(unit.utf8.count)
+            var pendingSpace = false
+            for byte in unit.utf8 {
+                var letter = byte
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): letter = byte + 0x20
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): break
+                default:
+                    pendingSpace = !bytes.isEmpty
+                    continue
+                }
+                if pendingSpace { bytes.append(0x20) }
+                pendingSpace = false
+                bytes.append(letter)
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return unitKeyByRules(unit)
+    }
+
+    /// ``unitKey(_:)`` for any text, as the rule is written.
+    static func unitKeyByRules(_ unit: String) -> String {
         unit.lowercased()
             .split(whereSeparator: { !($0.isLetter || $0.isNumber) })
             .joined(separator: " ")
