@@ -58,7 +58,6 @@ final class ImportCheck: @unchecked Sendable {
     /// added row's number and keys), and checks the added rows of its own groups. Runs in a
     /// read transaction (one snapshot) until done or abandoned.
     func run(_ rows: [ImportRow], ready: [PreparedNewCase?], worker: Int, _ db: Database) throws {
-        defer { end(worker) }
         let seq = try SQLiteCaseStore.eventSeq(db)
         var nextID = try SQLiteCaseStore.counter("case_id", db)
         publish(seq: seq, worker: worker)
@@ -98,8 +97,10 @@ final class ImportCheck: @unchecked Sendable {
         publish(batch, through: rows.count - 1, worker: worker)
     }
 
-    /// Returns once every reader has its snapshot (or one has ended without): the writer's
-    /// turn is asked for only then, so that it never waits for a reader to become free.
+    /// Returns once every reader has its snapshot, or one has ended without: the writer's
+    /// turn is asked for only then, so that the writer never waits for a reader to become
+    /// free (long reads may hold them all). A snapshot that other writes made stale before
+    /// the import's turn is found so by ``matches(eventSeq:)``.
     func snapshotTaken() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             condition.lock()
@@ -159,7 +160,8 @@ final class ImportCheck: @unchecked Sendable {
         return findings[position]?.candidates
     }
 
-    /// Tells the reader to stop: the writer is done, or checks the rest itself.
+    /// Tells the readers to stop: the writer is done, checks the rest itself, or the import
+    /// never reached it.
     func abandon() {
         condition.lock()
         abandoned = true
@@ -194,7 +196,8 @@ final class ImportCheck: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func end(_ worker: Int) {
+    /// A reader is done, however it ended (also when its read failed before it began).
+    func end(_ worker: Int) {
         condition.lock()
         ended[worker] = true
         let waiter = snapshotWaiter

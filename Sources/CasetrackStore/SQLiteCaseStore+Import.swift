@@ -27,19 +27,28 @@ extension SQLiteCaseStore {
         return try await importRowsCheckedBeside(rows, actor: actor, clock: clock).outcomes
     }
 
-    /// An import with its duplicate check made by a reader beside the writer, and that check
-    /// (which tells how many rows it served).
+    /// An import with its duplicate check made by readers beside the writer, and that check
+    /// (which tells how many rows it served); none for a few rows.
     func importRowsCheckedBeside(_ rows: [ImportRow], actor: Actor, clock: WriteClock) async throws
-        -> (outcomes: [ImportOutcome], check: ImportCheck) {
+        -> (outcomes: [ImportOutcome], check: ImportCheck?) {
         let ready = await PreparedNewCase.prepare(rows, actor: actor, clock: clock)
-        let check = ImportCheck(workers: rows.count < 32 ? 1 : importReaders.load(ordering: .relaxed))
+        // A few rows the writer checks as fast as it would wait for readers' snapshots.
+        guard rows.count >= Self.rowsForReaders else {
+            return (try await importRows(rows, ready: ready, check: nil, actor: actor, clock: clock), nil)
+        }
+        let check = ImportCheck(workers: importReaders.load(ordering: .relaxed))
         return try await withThrowingTaskGroup(of: Void.self) { readers in
             for worker in 0..<check.workers {
-                // A reader's failure is no import's: the writer checks the rows itself.
-                readers.addTask { _ = try? await self.read { db in try check.run(rows, ready: ready, worker: worker, db) } }
+                readers.addTask {
+                    // However the reader ends (its read may fail before it begins: a cancelled
+                    // task), neither this import nor the writer may wait for it.
+                    defer { check.end(worker) }
+                    // A reader's failure is no import's: the writer checks the rows itself.
+                    _ = try? await self.read { db in try check.run(rows, ready: ready, worker: worker, db) }
+                }
             }
-            await check.snapshotTaken()
             defer { check.abandon() }
+            await check.snapshotTaken()
             let started = DispatchTime.now().uptimeNanoseconds
             let outcomes = try await importRows(rows, ready: ready, check: check, actor: actor, clock: clock)
             if check.rowsServed > 0 {
@@ -49,6 +58,9 @@ extension SQLiteCaseStore {
             return (outcomes, check)
         }
     }
+
+    /// Below this many rows an import's writer checks them itself.
+    static let rowsForReaders = 32
 
     /// How many readers the next import gets, from the share of its time the writer waited
     /// for `readers` in the last one. The check costs what the register's blocks hold: about

@@ -76,7 +76,8 @@ struct ImportCheckTests {
             for (number, rows) in requests.enumerated() {
                 // One reader, then two, each with its share of the rows.
                 store.importReaders.store(number % 2 + 1, ordering: .relaxed)
-                let (outcomes, check) = try await store.importRowsCheckedBeside(rows, actor: testActor, clock: clock(Int64(number + 1)))
+                let (outcomes, checked) = try await store.importRowsCheckedBeside(rows, actor: testActor, clock: clock(Int64(number + 1)))
+                let check = try #require(checked)
                 #expect(check.workers == number % 2 + 1)
                 let same = outcomes == expected[number]
                 let differing = outcomes.indices.first { $0 >= expected[number].count || outcomes[$0] != expected[number][$0] }
@@ -121,6 +122,7 @@ struct ImportCheckTests {
             let ready = await PreparedNewCase.prepare(rows, actor: testActor, clock: clock(1))
             let check = ImportCheck(workers: 1)
             try await store.read { db in try check.run(rows, ready: ready, worker: 0, db) }
+            check.end(0)
             #expect(check.findingMade(at: 0) == [], "on the snapshot, nobody resembles the first row")
 
             var update = CaseUpdate()
@@ -134,6 +136,47 @@ struct ImportCheckTests {
             let added = outcomes.first?.change?.record.id
             let flagged = outcomes.first?.change?.possibleDuplicates.map { $0.a == added ? $0.b : $0.a }
             #expect(flagged == [renamed.record.id], "the renamed case is flagged")
+        }
+    }
+
+    /// Waits for `work` at most `seconds`, on a thread of its own: an import that never ends
+    /// must fail the test, not hang it. The limit is generous: other suites' blocking waits
+    /// can hold every thread of Swift's cooperative pool, which the import needs, for a
+    /// minute and more.
+    static func finishes(within seconds: Int, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await work()
+            done.signal()
+        }
+        return await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: done.wait(timeout: .now() + .seconds(seconds)) == .success) }.start()
+        }
+    }
+
+    @Test("an import whose task is cancelled, or whose write is refused, ends: its readers never hold it")
+    func readersNeverHold() async throws {
+        try await withStore { store, _ in
+            let rows = Self.rows(Array(Self.base().prefix(100)))
+            // Cancelled from the start: the readers' reads fail before they begin.
+            let cancelled = await Self.finishes(within: 600) {
+                let task = Task { try await store.importRowsCheckedBeside(rows, actor: testActor, clock: clock()) }
+                task.cancel()
+                _ = await task.result
+            }
+            #expect(cancelled, "a cancelled import ended")
+            // Refused by the writer: the import's round never begins, and its readers stop.
+            store.writer.refuseWrites(CasetrackError(.storageDamaged, "refused for the test"))
+            let refusal = Mutex<CasetrackError?>(nil)
+            let refused = await Self.finishes(within: 600) {
+                do {
+                    _ = try await store.importRowsCheckedBeside(Self.rows(Array(Self.base().suffix(100))), actor: testActor, clock: clock(1))
+                } catch let error as CasetrackError {
+                    refusal.withLock { $0 = error }
+                } catch {}
+            }
+            #expect(refused, "a refused import ended")
+            #expect(refusal.withLock { $0?.code } == .storageDamaged)
         }
     }
 }

@@ -6,8 +6,9 @@
 /// Unicode properties: in an import that was a seventh of the writer's time. Names are almost
 /// always Latin and Cyrillic letters, spaces and hyphens, and in those scripts (below U+0300,
 /// and Cyrillic, U+0400-U+052F, but for its combining marks) every scalar is a character of
-/// its own and is looked up in a table built from the same properties. A name with any other scalar is split by
-/// characters, as before: the answer is the same either way (`NameWordsTests`).
+/// its own and is looked up in a table built from the same properties. A name with any other
+/// scalar (the apostrophe ’, say) is split by characters, as before: the answer is the same
+/// either way (`NameWordsTests`).
 public enum NameWords {
     public static func split(_ text: String) -> [Substring] {
         if let words = splitSimple(text) { return words }
