@@ -24,7 +24,7 @@ final class ImportCheck: @unchecked Sendable {
     }
 
     /// How many readers share the rows, each on its own snapshot: the check costs more a row
-    /// than the writer's inserts (at a million cases, three times more), so one reader kept
+    /// than the writer's inserts (at a million cases, about twice as much), so one reader kept
     /// the writer waiting.
     let workers: Int
     private let condition = NSCondition()

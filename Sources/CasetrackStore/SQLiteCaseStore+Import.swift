@@ -66,7 +66,7 @@ extension SQLiteCaseStore {
     /// for `readers` in the last one. The check costs what the register's blocks hold: about
     /// as much as the writer's inserts a row at 100,000 cases (the writer waited 2-27% of its
     /// time for one reader, and a second one only took cores from it: 0.85 times the rate),
-    /// three times as much at 1,000,000 (it waited half its time; two readers gave 1.4 times
+    /// about twice as much at 1,000,000 (it waited half its time; two readers gave 1.4 times
     /// the rate). A second reader, then, when the writer waits a third of its time for one,
     /// and back to one when it hardly waits for two.
     static func readers(after waitedShare: Double, with readers: Int) -> Int {
