@@ -29,10 +29,10 @@ struct PreparedNewCase: Sendable {
     /// rows are split over the cores: the writer waits for all of them.
     static func prepare(_ rows: [ImportRow], actor: Actor, clock: WriteClock) async -> [PreparedNewCase?] {
         let parts = rows.count < 64 ? 1 : max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let size = (rows.count + parts - 1) / max(parts, 1)
+        let size = max(1, (rows.count + parts - 1) / parts)
         return await withTaskExecutorPreference(globalConcurrentExecutor) {
             await withTaskGroup(of: (Int, [PreparedNewCase?]).self) { group in
-                for start in stride(from: 0, to: rows.count, by: max(size, 1)) {
+                for start in stride(from: 0, to: rows.count, by: size) {
                     let part = rows[start..<min(start + size, rows.count)]
                     group.addTask { (start, part.map { PreparedNewCase($0, actor: actor, clock: clock) }) }
                 }

@@ -52,10 +52,7 @@ enum RowCoding {
             detentionPlace: columns.text(10), references: try decodeList(columns.text(11) ?? ""), notes: columns.text(12),
             version: Int(columns.integer(13)), createdAt: Timestamp(unixMilliseconds: columns.integer(14)),
             updatedAt: Timestamp(unixMilliseconds: columns.integer(15)),
-            sex: try columns.text(16).map { text in
-                guard let sex = Sex(rawValue: text) else { throw corrupt("case \(CaseID(number: id)) has an unknown sex") }
-                return sex
-            },
+            sex: try sex(columns.text(16), of: id),
             serviceNumber: columns.text(17), rank: columns.text(18), birthPlace: columns.text(19),
             proofOfLife: try date(columns.text(20)).map { on in
                 guard let kind = columns.text(21).flatMap(ProofKind.init(rawValue:)) else {
@@ -78,11 +75,16 @@ enum RowCoding {
         let id: Int64 = row[0]
         return Identity(
             id: CaseID(number: id), names: try decodeList(row[1] ?? ""), birth: date(row[2]),
-            sex: try (row[3] as String?).map { text in
-                guard let sex = Sex(rawValue: text) else { throw corrupt("case \(CaseID(number: id)) has an unknown sex") }
-                return sex
-            },
+            sex: try sex(row[3], of: id),
             serviceNumber: row[4], unit: row[5], since: date(row[6]), references: try decodeList(row[7] ?? ""))
+    }
+
+    /// A `sex` column's value; one that is not a ``Sex`` is a damaged row.
+    static func sex(_ text: String?, of id: Int64) throws -> Sex? {
+        try text.map { text in
+            guard let sex = Sex(rawValue: text) else { throw corrupt("case \(CaseID(number: id)) has an unknown sex") }
+            return sex
+        }
     }
 
     /// Where each of ``caseColumns`` sits among ``caseTableColumns``.

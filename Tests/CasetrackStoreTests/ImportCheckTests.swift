@@ -28,11 +28,7 @@ struct ImportCheckTests {
                 rows.append(new)
             }
             rows[50].references = base[5].references
-            requests.append(rows.enumerated().map { position, new in
-                var row = ImportRow(new: new, details: EventDetails())
-                row.number = position + 1
-                return row
-            })
+            requests.append(Self.rows(rows))
         }
         return requests
     }
