@@ -122,11 +122,13 @@ let package = Package(
         .executableTarget(
             name: "casetrack-bench",
             dependencies: [
-                "CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackTestSupport",
+                "CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackTestSupport", "CEpoll",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // epoll(7) for the benchmark's notice listeners (Glibc's module leaves it out).
+        .systemLibrary(name: "CEpoll", path: "Sources/CEpoll"),
         // Synthetic data and the real-daemon harness (DaemonProcess), shared by the test
         // targets and casetrack-bench (never shipped).
         .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX"]),

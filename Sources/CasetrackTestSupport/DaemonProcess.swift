@@ -197,6 +197,9 @@ public final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Its resident memory (VmRSS) in MiB; -1 when it does not run.
+    /// The running daemon's process id.
+    public var pid: pid_t? { process.map(\.processIdentifier) }
+
     public func residentMegabytes() -> Int {
         guard let process, let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),

@@ -107,6 +107,7 @@ struct Bench: ParsableCommand {
                                                      seconds: seconds, daemon: daemon)
             report.add("notice latency from send, \(subscribers) sub. p50/p99/max", result.fromSend)
             report.add("notice latency from ack, \(subscribers) sub. p50/p99/max", result.fromAck)
+            report.add("notice CPU a line, \(subscribers) sub.", result.cost)
             figures["p99send\(subscribers).casetrack"] = result.p99
             if subscribers == 1_000 {
                 figures["rss1000"] = Double(result.memory)

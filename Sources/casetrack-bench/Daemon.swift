@@ -42,6 +42,8 @@ final class Daemon {
 
     func residentMegabytes() -> Int { daemon.residentMegabytes() }
 
+    var pid: pid_t { daemon.pid ?? 0 }
+
     /// SIGTERM, then as long a wait as it takes: a daemon writing out a large data set is
     /// never killed in the middle.
     func stop() { daemon.stop(timeout: nil) }

@@ -144,18 +144,18 @@ enum PostgresPeer {
         for subscribers in [1, 100] {
             let listeners = try (0..<subscribers).map { _ in try Postgres(path: socket, user: user) }
             for listener in listeners { _ = try listener.run("LISTEN cases") }
-            let swarm = TokenSwarm(fds: listeners.map(\.wire.fd))
+            let swarm = try TokenSwarm(fds: listeners.map(\.wire.fd))
             let writer = try Postgres(path: socket, user: user)
             let steady = SteadyWriter(rate: noticeRate)
             // The listeners live until the swarm is done with their sockets: a socket closed early
             // would give its number to the writer's, and the swarm would read the writer's answers.
             steady.run(for: seconds, while: { withExtendedLifetime(listeners) { swarm.collect(until: now() + UInt64(seconds * 1_000_000)) } }) { index in
                 let id = 1 + (500_009 + (index % 64) * 15_485_863) % cases
-                let version = try writer.run(update(id)).first ?? "?"
-                return "\(id):\(version)"
+                let version = try writer.run(update(id)).first.flatMap { UInt64($0) } ?? 0
+                return noticeKey(UInt64(id), version)
             }
             withExtendedLifetime(listeners) { swarm.drain(expected: steady.times.withLock { $0.count } * subscribers, within: 30) }
-            let (fromSend, fromAck) = latencies(swarm.received, steady.times.withLock { $0 })
+            let (fromSend, fromAck) = latencies(swarm.arrivals, steady.times.withLock { $0 })
             report.add("PostgreSQL: NOTIFY latency from send, \(subscribers) listener\(subscribers == 1 ? "" : "s") p50/p99/max", fromSend)
             report.add("PostgreSQL: NOTIFY latency from commit, \(subscribers) listener\(subscribers == 1 ? "" : "s") p50/p99/max", fromAck)
         }
@@ -278,22 +278,23 @@ enum RedisPeer {
         for subscribers in [1, 100, 1_000] {
             let listeners = try (0..<subscribers).map { _ in try Redis(path: socket) }
             for listener in listeners { _ = try listener.call("SUBSCRIBE", "cases") }
-            let swarm = TokenSwarm(fds: listeners.map(\.wire.fd))
+            let swarm = try TokenSwarm(fds: listeners.map(\.wire.fd))
             let writer = try Redis(path: socket)
             let steady = SteadyWriter(rate: noticeRate)
+            let cost = LineCost(server: server.processIdentifier)
             // The listeners live until the swarm is done with their sockets: a socket closed early
             // would give its number to the writer's, and the swarm would read the writer's answers.
             steady.run(for: seconds, while: { withExtendedLifetime(listeners) { swarm.collect(until: now() + UInt64(seconds * 1_000_000)) } }) { index in
-                let token = "\(index):1"
-                try writer.send([["HSET", "case:\(1 + index % cases)", "status", "captive"], ["PUBLISH", "cases", "K\(token);"]])
+                try writer.send([["HSET", "case:\(1 + index % cases)", "status", "captive"], ["PUBLISH", "cases", "K\(index):1;"]])
                 try writer.reply()
                 try writer.reply()
-                return token
+                return noticeKey(UInt64(index), 1)
             }
             withExtendedLifetime(listeners) { swarm.drain(expected: steady.times.withLock { $0.count } * subscribers, within: 30) }
-            let (fromSend, fromAck) = latencies(swarm.received, steady.times.withLock { $0 })
+            let (fromSend, fromAck) = latencies(swarm.arrivals, steady.times.withLock { $0 })
             report.add("Redis: pub/sub latency from send, \(subscribers) subscriber\(subscribers == 1 ? "" : "s") p50/p99/max", fromSend)
             report.add("Redis: pub/sub latency from reply, \(subscribers) subscriber\(subscribers == 1 ? "" : "s") p50/p99/max", fromAck)
+            report.add("Redis: pub/sub CPU a line, \(subscribers) subscriber\(subscribers == 1 ? "" : "s")", cost.text(lines: swarm.count))
             figures["p99send\(subscribers).redis"] = Double(p99(fromSend))
         }
         for window in [1, 1_000] {

@@ -185,17 +185,13 @@ final class Postgres: @unchecked Sendable {
 /// Listeners that tell notices apart by a token in the payload, `K<id>:<version>;`, whatever
 /// the framing around it.
 final class TokenSwarm {
-    let fds: [Int32]
-    private(set) var received: [String: [UInt64]] = [:]
+    private let reader: SocketReader
+    private(set) var arrivals = Arrivals()
 
     /// Tokens received so far, over all connections.
-    private(set) var count = 0
-    private var partial: [[UInt8]]
+    var count: Int { arrivals.count }
 
-    init(fds: [Int32]) {
-        self.fds = fds
-        partial = [[UInt8]](repeating: [], count: fds.count)
-    }
+    init(fds: [Int32]) throws { reader = try SocketReader(fds: fds) }
 
     /// Reads on until `expected` tokens arrived in all or `seconds` passed: a notice that
     /// arrives after the run still counts.
@@ -204,33 +200,22 @@ final class TokenSwarm {
     }
 
     func collect(until deadline: UInt64, expected: Int = .max) {
-        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        while now() < deadline, count < expected {
-            guard poll(&polls, nfds_t(polls.count), 50) > 0 else { continue }
-            for index in polls.indices where polls[index].revents != 0 {
-                let count = chunk.withUnsafeMutableBytes { recv(fds[index], $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                guard count > 0 else { continue }
-                let time = now()
-                var bytes = partial[index] + chunk[0..<count]
-                var cursor = 0
-                while let k = bytes[cursor...].firstIndex(of: UInt8(ascii: "K")) {
-                    guard let end = bytes[k...].firstIndex(of: UInt8(ascii: ";")) else { cursor = k; break }
-                    // Only digits and a colon between K and ;: a K byte in the binary framing
-                    // (a backend's pid) is not a token.
-                    let body = bytes[(k + 1)..<end]
-                    guard !body.isEmpty, body.allSatisfy({ (48...58).contains($0) }) else { cursor = k + 1; continue }
-                    received[String(decoding: body, as: UTF8.self), default: []].append(time)
-                    self.count += 1
-                    cursor = end + 1
-                }
-                if let k = bytes[cursor...].firstIndex(of: UInt8(ascii: "K")), !bytes[k...].contains(UInt8(ascii: ";")) {
-                    bytes = Array(bytes[k...])
-                } else {
-                    bytes = []
-                }
-                partial[index] = bytes
+        reader.read(until: deadline, stop: { count >= expected }) { _, bytes, time in
+            var cursor = 0
+            while cursor < bytes.count {
+                guard bytes[cursor] == UInt8(ascii: "K") else { cursor += 1; continue }
+                // Only digits and a colon between K and ;: a K byte in the binary framing (a
+                // backend's pid) is not a token.
+                let (first, colon) = bytes.number(at: cursor + 1, to: bytes.count)
+                guard colon < bytes.count else { return cursor }
+                guard colon > cursor + 1, bytes[colon] == UInt8(ascii: ":") else { cursor += 1; continue }
+                let (version, end) = bytes.number(at: colon + 1, to: bytes.count)
+                guard end < bytes.count else { return cursor }
+                guard end > colon + 1, bytes[end] == UInt8(ascii: ";") else { cursor += 1; continue }
+                arrivals.append(noticeKey(first, version), at: time)
+                cursor = end + 1
             }
+            return cursor
         }
     }
 }
@@ -239,12 +224,12 @@ final class TokenSwarm {
 /// acknowledged, by its token.
 final class SteadyWriter: Sendable {
     let stopped = Atomic<Bool>(false)
-    let times = Mutex<[String: (UInt64, UInt64)]>([:])
+    let times = Mutex<[UInt64: (UInt64, UInt64)]>([:])
     let interval: UInt64
 
     init(rate: Int = 500) { interval = UInt64(1_000_000 / max(1, rate)) }
 
-    func run(for seconds: Double, while collecting: () -> Void, _ change: @escaping @Sendable (Int) throws -> String) {
+    func run(for seconds: Double, while collecting: () -> Void, _ change: @escaping @Sendable (Int) throws -> UInt64) {
         let interval = self.interval
         let thread = Thread { [self] in
             var next = now()
@@ -266,13 +251,13 @@ final class SteadyWriter: Sendable {
     }
 }
 
-func latencies(_ received: [String: [UInt64]], _ times: [String: (UInt64, UInt64)]) -> (String, String) {
+func latencies(_ arrivals: Arrivals, _ times: [UInt64: (UInt64, UInt64)]) -> (String, String) {
     var fromSend = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var fromAck = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var early = 0
-    for (token, arrivals) in received {
+    for (token, received) in arrivals.byKey() {
         guard let (send, ack) = times[token] else { continue }
-        for time in arrivals {
+        for time in received {
             _ = fromSend.record(time > send ? time - send : 0)
             if time >= ack { _ = fromAck.record(time - ack) } else { early += 1 }
         }

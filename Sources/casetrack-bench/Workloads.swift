@@ -42,6 +42,8 @@ enum Workloads {
         var fromSend: String
         var fromAck: String
         var memory: Int
+        /// The daemon's and the listeners' CPU time per notice line.
+        var cost: String
         /// p99 from the writer's send, in milliseconds.
         var p99: Double
     }
@@ -54,8 +56,9 @@ enum Workloads {
     static func noticeLatency(socket: String, subscribers: Int, cases: Int, rate: Int = 500, seconds: Double, daemon: Daemon,
                               writerSocket: String? = nil) throws -> Latency {
         let swarm = try Swarm(socket: socket, count: subscribers, subscribe: "SUBSCRIBE kind=status")
-        let sent = Mutex<[String: (send: UInt64, ack: UInt64)]>([:])
+        let sent = Mutex<[UInt64: (send: UInt64, ack: UInt64)]>([:])
         let stop = Atomic<Bool>(false)
+        let cost = LineCost(server: daemon.pid)
         let writer = Thread {
             guard let client = try? CasetrackClient(socketPath: writerSocket ?? socket) else { return }
             var own = (0..<64).map { CaseID(number: Int64(1 + (500_009 + $0 * 15_485_863) % cases)) }
@@ -72,7 +75,7 @@ enum Workloads {
                 while now() < next { usleep(100) }
                 next += interval
                 let status: Status = record.status == .captive ? .missing : .captive
-                let key = "\(id) \(record.version + 1)"
+                let key = noticeKey(UInt64(id.number), UInt64(record.version + 1))
                 let send = now()
                 sent.withLock { $0[key] = (send, 0) }
                 guard let answer = try? client.request(Request(verb: "SET-STATUS", positional: [id.description, status.rawValue])),
@@ -86,18 +89,18 @@ enum Workloads {
         writer.start()
         let deadline = now() + UInt64(seconds * 1_000_000)
         var memory = 0
-        try swarm.collect(until: deadline) { if memory == 0, now() > deadline - UInt64(seconds * 500_000) { memory = daemon.residentMegabytes() } }
+        swarm.collect(until: deadline) { if memory == 0, now() > deadline - UInt64(seconds * 500_000) { memory = daemon.residentMegabytes() } }
         stop.store(true, ordering: .relaxed)
         while !writer.isFinished { usleep(5_000) }
         // Every notice counts, also those that reach a subscriber after the run: a late
         // notice left out would flatter the figures of whoever falls furthest behind.
         let inRun = swarm.count
-        try swarm.drain(expected: sent.withLock { $0.count } * subscribers, within: 30)
+        swarm.drain(expected: sent.withLock { $0.count } * subscribers, within: 30)
         var fromSend = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var fromAck = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var early = 0
         let times = sent.withLock { $0 }
-        for (key, received) in swarm.received {
+        for (key, received) in swarm.arrivals.byKey() {
             guard let (send, ack) = times[key] else { continue }
             for time in received {
                 _ = fromSend.record(time > send ? time - send : 0)
@@ -107,6 +110,7 @@ enum Workloads {
         let total = fromSend.totalCount
         return Latency(fromSend: percentiles(fromSend) + " (\(total) notices, \(Int(total) - inRun) after the run)",
                        fromAck: percentiles(fromAck) + " (\(early) before the ack)", memory: memory,
+                       cost: cost.text(lines: swarm.count),
                        p99: Double(fromSend.valueAtPercentile(99)) / 1000)
     }
 
@@ -175,89 +179,81 @@ enum Workloads {
     }
 }
 
-/// Many subscribed connections read by one thread with poll(2); each notice line's receive
-/// time is kept by its case id and version.
+/// Many subscribed connections read by one thread (`SocketReader`); each notice line's
+/// receive time is kept by its case number and version.
 final class Swarm {
-    private var fds: [Int32] = []
-    private var pending: [[UInt8]] = []
-    private(set) var received: [String: [UInt64]] = [:]
+    private let reader: SocketReader
+    private(set) var arrivals = Arrivals()
 
     init(socket: String, count: Int, subscribe: String) throws {
+        var fds: [Int32] = []
         for _ in 0..<count {
-            guard case .success(let fd) = UnixSocket.connect(to: socket) else { throw BenchError("cannot connect to \(socket)") }
+            guard case .success(let fd) = UnixSocket.connect(to: socket) else {
+                fds.forEach { close($0) }
+                throw BenchError("cannot connect to \(socket)")
+            }
             let bytes = Array((subscribe + "\n").utf8)
             _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             fds.append(fd)
-            pending.append([])
         }
+        do { reader = try SocketReader(fds: fds) } catch { fds.forEach { close($0) }; throw error }
         // Wait for every greeting and SUBSCRIBE answer.
         var answered = Set<Int>()
-        try collect(until: now() + 60_000_000, lines: { index, line, _ in
-            if line.starts(with: Array("OK".utf8)) { answered.insert(index) }
-            if line.starts(with: Array("ERR".utf8)) || line.starts(with: Array("BYE".utf8)) {
-                throw BenchError("SUBSCRIBE refused: \(String(decoding: line, as: UTF8.self))")
-            }
-        }, stop: { answered.count == count })
-    }
-
-    deinit { fds.forEach { close($0) } }
-
-    /// Notice lines received so far, over all connections.
-    private(set) var count = 0
-
-    /// Reads on until `expected` notice lines arrived in all or `seconds` passed.
-    func drain(expected: Int, within seconds: Double) throws {
-        try collect(until: now() + UInt64(seconds * 1_000_000), tick: {}, stop: { self.count >= expected })
-    }
-
-    func collect(until deadline: UInt64, tick: () -> Void) throws {
-        try collect(until: deadline, tick: tick, stop: { false })
-    }
-
-    private func collect(until deadline: UInt64, tick: () -> Void, stop: () -> Bool) throws {
-        let notice = Array("N ".utf8), idKey = Array("id=".utf8), versionKey = Array("version=".utf8)
-        try collect(until: deadline, lines: { _, line, time in
-            guard line.starts(with: notice) else { return }
-            // "N seq=… id=C-… kind=status old=… new=… category=… occurred=… recorded_at=… version=V"
-            var id = ArraySlice<UInt8>(), version = ArraySlice<UInt8>()
-            for token in line.split(separator: UInt8(ascii: " ")) {
-                if token.starts(with: idKey) {
-                    id = token.dropFirst(idKey.count)
-                } else if token.starts(with: versionKey) {
-                    version = token.dropFirst(versionKey.count)
-                    break
+        var refusal: String?
+        reader.read(until: now() + 60_000_000, stop: { answered.count == count || refusal != nil }) { index, bytes, _ in
+            Swarm.lines(bytes) { start, end in
+                if bytes.find("OK", from: start, to: min(end, start + 2)) != nil { answered.insert(index) }
+                if bytes.find("ERR", from: start, to: min(end, start + 3)) != nil
+                    || bytes.find("BYE", from: start, to: min(end, start + 3)) != nil {
+                    refusal = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
                 }
-            }
-            received["\(String(decoding: id, as: UTF8.self)) \(String(decoding: version, as: UTF8.self))", default: []].append(time)
-            count += 1
-        }, stop: { tick(); return stop() })
-    }
-
-    /// Reads every ready connection and hands on each complete line with the time its bytes
-    /// were read. Linear in the bytes read (the lines of a chunk are cut from it in place), so
-    /// that a daemon sending large batches does not slow the reader down.
-    private func collect(until deadline: UInt64, lines: (Int, ArraySlice<UInt8>, UInt64) throws -> Void,
-                         stop: () -> Bool) throws {
-        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        while !stop(), now() < deadline {
-            let ready = poll(&polls, nfds_t(polls.count), 50)
-            guard ready > 0 else { continue }
-            for index in polls.indices where polls[index].revents != 0 {
-                let count = chunk.withUnsafeMutableBytes { recv(fds[index], $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                guard count > 0 else { continue }
-                let time = now()
-                var buffer = pending[index]
-                pending[index] = []
-                buffer += chunk[0..<count]
-                var start = 0
-                while let newline = buffer[start...].firstIndex(of: 10) {
-                    try lines(index, buffer[start..<newline], time)
-                    start = newline + 1
-                }
-                pending[index] = Array(buffer[start...])
             }
         }
+        if let refusal { throw BenchError("SUBSCRIBE refused: \(refusal)") }
+        guard answered.count == count else { throw BenchError("\(count - answered.count) subscribers got no answer to SUBSCRIBE") }
+    }
+
+    deinit { reader.fds.forEach { close($0) } }
+
+    /// Notice lines received so far, over all connections.
+    var count: Int { arrivals.count }
+
+    /// Reads on until `expected` notice lines arrived in all or `seconds` passed.
+    func drain(expected: Int, within seconds: Double) {
+        collect(until: now() + UInt64(seconds * 1_000_000), tick: {}, stop: { self.count >= expected })
+    }
+
+    func collect(until deadline: UInt64, tick: () -> Void) {
+        collect(until: deadline, tick: tick, stop: { false })
+    }
+
+    private func collect(until deadline: UInt64, tick: () -> Void, stop: () -> Bool) {
+        reader.read(until: deadline, stop: { tick(); return stop() }) { _, bytes, time in
+            // "N seq=… id=C-… kind=status old=… new=… category=… occurred=… recorded_at=… version=V"
+            Swarm.lines(bytes) { start, end in
+                guard end - start > 2, bytes[start] == UInt8(ascii: "N"), bytes[start + 1] == UInt8(ascii: " "),
+                      let id = bytes.find(" id=C-", from: start, to: end),
+                      let version = bytes.find(" version=", from: id, to: end)
+                else { return }
+                let number = bytes.number(at: id + 6, to: end).0
+                arrivals.append(noticeKey(number, bytes.number(at: version + 9, to: end).0), at: time)
+            }
+        }
+    }
+
+    /// Calls `line(start, end)` for each complete line in `bytes`; returns the bytes used.
+    @discardableResult
+    static func lines(_ bytes: UnsafeBufferPointer<UInt8>, _ line: (Int, Int) -> Void) -> Int {
+        var start = 0
+        var at = 0
+        while at < bytes.count {
+            if bytes[at] == 10 {
+                line(start, at)
+                start = at + 1
+            }
+            at += 1
+        }
+        return start
     }
 }
 
