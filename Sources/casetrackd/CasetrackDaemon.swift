@@ -11,6 +11,7 @@ import CasetrackServer
 import CasetrackStore
 import CasetrackSystemd
 import Logging
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -83,6 +84,10 @@ struct CasetrackDaemon: AsyncParsableCommand {
         } catch let error as CasetrackError {
             throw ValidationError(error.message)
         }
+        // Before anything uses NIO's loops (the shared store's connections do too); NIO takes
+        // this once, and only before its first use.
+        let eventLoops = settings.eventLoopCount(cores: System.coreCount)
+        NIOSingletons.groupLoopCountSuggestion = eventLoops
         if checkConfig {
             if settings.store == .postgresql {
                 // The shared store must answer too: a configuration that cannot reach it is not good.
@@ -121,6 +126,7 @@ struct CasetrackDaemon: AsyncParsableCommand {
         let journal = target.resolved == .journal ? logger : nil
         logger.notice("casetrackd \(Self.version) starting", metadata: [
             "message_id": "\(MessageID.started)", "database": "\(settings.databasePath)", "log_target": "\(target.resolved)",
+            "event_loops": "\(eventLoops)",
         ])
 
         let hub = NoticeHub()

@@ -21,6 +21,20 @@ struct ConfigurationTests {
         #expect(configuration.socketMode == 0o600)
     }
 
+    @Test("event_loops: a number, or auto for one fewer than the cores (at least one)")
+    func eventLoops() throws {
+        var configuration = DaemonConfiguration()
+        #expect(configuration.eventLoopCount(cores: 1) == 1)
+        #expect(configuration.eventLoopCount(cores: 2) == 1)
+        #expect(configuration.eventLoopCount(cores: 16) == 15)
+        try configuration.apply(fileText: "event_loops = 3", origin: "test.conf")
+        #expect(configuration.eventLoopCount(cores: 2) == 3 && configuration.eventLoopCount(cores: 16) == 3)
+        let (reloaded, needRestart) = DaemonConfiguration().reloaded(from: configuration)
+        #expect(reloaded.eventLoops == nil && needRestart == ["event_loops"])
+        try configuration.apply(fileText: "event_loops = auto", origin: "test.conf")
+        #expect(configuration.eventLoops == nil)
+    }
+
     @Test("a bad line is named", arguments: [
         ("colour = red", "test.conf:1: unknown key 'colour'"),
         ("log_level = debug\nsocket", "test.conf:2: expected key = value"),
@@ -30,6 +44,8 @@ struct ConfigurationTests {
         ("socket = \"/a", "unterminated"),
         ("socket = /a /b", "one word"),
         ("socket_mode = 999", "octal"),
+        ("event_loops = 0", "event_loops must be auto or a number of threads from 1 to 256"),
+        ("event_loops = many", "event_loops must be auto"),
     ])
     func invalid(_ text: String, _ fragment: String) {
         var configuration = DaemonConfiguration()
@@ -52,7 +68,7 @@ struct ShippedConfigurationTests {
         configuration.logLevel = "error"
         try configuration.apply(fileText: text, origin: path.path)
         #expect(configuration == DaemonConfiguration())
-        for key in ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length"] {
+        for key in ["socket", "socket_mode", "database", "busy_timeout", "log_level", "max_line_length", "event_loops"] {
             #expect(text.contains("\n\(key) = "), "\(key) is in the file")
         }
     }
