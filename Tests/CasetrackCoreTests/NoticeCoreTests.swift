@@ -62,6 +62,49 @@ struct NoticeCoreTests {
         #expect(!filter.matches(notice()) && filter.matches(notice(id: 8)) && !filter.matches(notice(category: .civilian, id: 8)))
     }
 
+    @Test("the fan-out's bit-set matcher says what the filter says, for every kind of condition")
+    func matcherAgrees() {
+        #expect(EventKind.allCases.count < 64 && Status.allCases.count < 64 && Category.allCases.count < 64)
+        var random = SystemRandomNumberGenerator()
+        func some<T: Hashable>(_ all: [T], _ most: Int) -> Set<T> {
+            Set((0..<Int.random(in: 0...most, using: &random)).map { _ in all.randomElement(using: &random)! })
+        }
+        func maybe<T>(_ value: T) -> T? { Bool.random(using: &random) ? value : nil }
+        let units = ["36th Brigade", "36TH brigade", "Border guard 9"]
+        let tags = ["medic", "kherson", "pilot"]
+        var notices: [Notice] = []
+        for _ in 0..<300 {
+            notices.append(notice(kind: EventKind.allCases.randomElement(using: &random)!,
+                                  old: maybe(Status.allCases.randomElement(using: &random)!),
+                                  new: maybe(Status.allCases.randomElement(using: &random)!),
+                                  category: maybe(Category.allCases.randomElement(using: &random)!),
+                                  unit: maybe(units.randomElement(using: &random)!),
+                                  tags: Array(some(tags, 2)), id: Int64.random(in: 0...4, using: &random)))
+        }
+        var checked = 0
+        var passed = 0
+        for _ in 0..<2_000 {
+            var filter = NoticeFilter()
+            filter.kinds = some(EventKind.allCases, 3)
+            filter.statuses = some(Status.allCases, 2)
+            filter.oldStatuses = some(Status.allCases, 2)
+            filter.newStatuses = some(Status.allCases, 2)
+            filter.categories = some(Category.allCases, 2)
+            if Int.random(in: 0..<4, using: &random) == 0 { filter.tags = some(tags, 2) }
+            if Int.random(in: 0..<4, using: &random) == 0 { filter.unit = units.randomElement(using: &random) }
+            if Int.random(in: 0..<4, using: &random) == 0 { filter.caseIDs = Set([CaseID(number: Int64.random(in: 1...4, using: &random))]) }
+            let matcher = NoticeMatcher(filter)
+            for notice in notices {
+                let expected = filter.matches(notice)
+                #expect(matcher.matches(NoticeMatcher.Bits(notice), notice) == expected, "\(filter) \(notice.kind)")
+                checked += 1
+                if expected { passed += 1 }
+            }
+        }
+        // Both answers come up often enough to mean something.
+        #expect(checked == 600_000 && passed > 10_000 && passed < checked - 10_000)
+    }
+
     @Test("a test notice passes every filter except one on kinds")
     func testNoticePasses() {
         let test = notice(kind: .test, old: nil, new: nil, category: nil, unit: nil, tags: [], id: 0)

@@ -55,13 +55,24 @@ final class LoopFanOut: Sendable {
 }
 
 /// The lines of one pass, looked up in the shared ``NoticeLines`` once per notice and form
-/// rather than once per subscriber (which would take its lock a thousand times a notice).
+/// rather than once per subscriber (which would take its lock a thousand times a notice),
+/// and what the subscribers' filters ask of each notice, worked out once too.
 struct PassLines {
     /// By the notice's index in the pass, then the form (``slot(_:_:)``).
     private var memo: [ByteBuffer?] = []
+    /// What filters ask of each notice, by its index in the pass.
+    private var bits: [NoticeMatcher.Bits?] = []
 
     private static func slot(_ format: WireFormat, _ personal: Bool) -> Int {
         (format == .text ? 0 : 2) + (personal ? 1 : 0)
+    }
+
+    mutating func bits(_ notices: [Notice], _ index: Int) -> NoticeMatcher.Bits {
+        if bits.isEmpty { bits = Array(repeating: nil, count: notices.count) }
+        if let known = bits[index] { return known }
+        let made = NoticeMatcher.Bits(notices[index])
+        bits[index] = made
+        return made
     }
 
     mutating func line(_ notices: [Notice], _ index: Int, format: WireFormat, personal: Bool,
@@ -90,7 +101,7 @@ final class LiveSink: Sendable {
     let loop: any EventLoop
     private let channel: any Channel
     private let watch: ConnectionWatch
-    private let filter: NoticeFilter
+    private let matcher: NoticeMatcher
     private let format: WireFormat
     private let capacity: Int
     /// Whether personal data may go out now; nil when the role no longer allows the
@@ -128,7 +139,7 @@ final class LiveSink: Sendable {
         self.loop = channel.eventLoop
         self.channel = channel
         self.watch = watch
-        self.filter = filter
+        self.matcher = NoticeMatcher(filter)
         self.format = format
         self.capacity = capacity
         self.lines = lines
@@ -137,7 +148,11 @@ final class LiveSink: Sendable {
         self.onEnd = onEnd
         self.ended = channel.eventLoop.makePromise()
         self.state = NIOLoopBoundBox(State(outlet: outlet, last: last, seen: last), eventLoop: channel.eventLoop)
-        outlet.onWritable = { [weak self] in self?.unblock() }
+        // Held strongly: a weak reference gives the sink a side table, and every retain and
+        // release of it (several per sink and pass) then took Swift's slow path, a twentieth
+        // of the loop with 1,000 subscribers. The cycle ends with the sink (`end` clears it)
+        // or with the channel's pipeline (``NoticeOutlet`` drops it when removed).
+        outlet.onWritable = { self.unblock() }
     }
 
     /// How the subscription ended, once it has.
@@ -157,7 +172,7 @@ final class LiveSink: Sendable {
             for index in notices.indices where notices[index].seq > state.seen {
                 let seq = notices[index].seq
                 state.seen = seq
-                guard filter.matches(notices[index]) else { continue }
+                guard matcher.matches(pass.bits(notices, index), notices[index]) else { continue }
                 let line = pass.line(notices, index, format: format, personal: personal, from: lines)
                 if state.blocked {
                     state.held.append(line)
