@@ -341,7 +341,14 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// transaction: every later statement's journal went to that file, about a third of what
     /// a 1,000-row import batch wrote. 1 MiB keeps any single write's journal in memory; a
     /// larger job in a savepoint still spills (see temp_store below), so memory stays bounded.
-    static let statementJournalInMemory: Int32 = ct_sqlite_statement_journal_spill(1 << 20)
+    ///
+    /// Memory statistics off: SQLite counts every allocation under one mutex for the whole
+    /// process, and two threads reading at once (a loop and ``ReadHelper``) waited on it.
+    /// Nothing here asks SQLite how much memory it uses.
+    static let statementJournalInMemory: Int32 = {
+        _ = ct_sqlite_memory_statistics(0)
+        return ct_sqlite_statement_journal_spill(1 << 20)
+    }()
 
     static func bump(_ counter: String, _ db: Database) throws -> Int64 {
         guard let value = try Int64.fetchOne(db.cachedStatement(sql: "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value"),

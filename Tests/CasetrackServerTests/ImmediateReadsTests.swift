@@ -108,6 +108,54 @@ struct ImmediateReadsTests {
         _ = try pipe.channel.finish()
     }
 
+    @Test("a long burst is read in two halves, one on the helper thread: the answers of one GET at a time, in order")
+    func splitBurst() async throws {
+        let fixture = try Fixture(servesNow: true) { $0.limits.requestRate = 150 }
+        var writer = fixture.session(.writer)
+        for _ in 0..<5 { _ = await fixture.ask(DispatcherTests.addLine, &writer) }
+        let gets = (0..<100).map { ImmediateGet(id: CaseID(number: Int64($0 * 7 % 5 + 1))) }
+        #expect(gets.count >= Dispatcher.splitBurst)
+        // One at a time, as a client that waits for each answer is served.
+        var single = fixture.session(.reader)
+        var expected: [String] = []
+        for get in gets {
+            var bytes: [UInt8] = []
+            fixture.dispatcher.answerNow([get], session: &single).forEach { $0.write(.text, into: &bytes) }
+            expected.append(String(decoding: bytes, as: UTF8.self))
+        }
+        func answers(_ rendered: RenderedAnswers) -> [String] {
+            (0..<rendered.count).map { String(decoding: rendered[$0], as: UTF8.self) }
+        }
+        // Until the helper took a half at least once (it may be busy, or not yet scheduled,
+        // in which case the loop does the whole burst: the same answers either way).
+        let ranBefore = ReadHelper.shared.ran
+        var bursts = 0
+        repeat {
+            var reader = fixture.session(.reader)
+            #expect(answers(fixture.dispatcher.renderNow(gets, session: &reader, format: .text)) == expected)
+            bursts += 1
+        } while ReadHelper.shared.ran == ranBefore && bursts < 500
+        #expect(ReadHelper.shared.ran > ranBefore, "the helper never took a half in \(bursts) bursts")
+        // A missing case in either half: the answers before it, and nothing after it.
+        for missing in [10, 70] {
+            var some = gets
+            some[missing] = ImmediateGet(id: CaseID(number: 99))
+            var reader = fixture.session(.reader)
+            #expect(answers(fixture.dispatcher.renderNow(some, session: &reader, format: .text)) == Array(expected[..<missing]))
+        }
+        // The rate limit (150 a second, a second's worth at once) is applied in order: after
+        // 60 GETs, about 90 of the next 100 are answered, then every one is refused (what the
+        // bucket refilled meanwhile may let one or two more through).
+        var limited = fixture.session(.reader)
+        _ = fixture.dispatcher.renderNow(Array(gets[..<60]), session: &limited, format: .text)
+        let over = answers(fixture.dispatcher.renderNow(gets, session: &limited, format: .text))
+        let refused = { (answer: String) in answer.hasPrefix("ERR limit-exceeded limit=request_rate ") }
+        let answered = over.firstIndex(where: refused) ?? over.count
+        #expect(over.count == 100 && (90...92).contains(answered), "\(answered)")
+        #expect(Array(over[..<answered]) == Array(expected[..<answered]))
+        #expect(over[answered...].allSatisfy(refused))
+    }
+
     /// The handler in a pipeline of its own: what it writes, and what it passes on to the task.
     struct Pipe {
         let channel = EmbeddedChannel()

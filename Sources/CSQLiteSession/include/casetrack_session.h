@@ -37,4 +37,8 @@ int ct_changeset_apply(void *db, int size, const void *bytes, char *message, siz
 /// SQLite's first use in the process: SQLITE_MISUSE after.
 int ct_sqlite_statement_journal_spill(int bytes);
 
+/// SQLITE_CONFIG_MEMSTATUS, before the first connection: with it on, every allocation of every
+/// connection takes one process-wide mutex.
+int ct_sqlite_memory_statistics(int on);
+
 #endif

@@ -147,10 +147,31 @@ struct PendingAnswers {
         let size = bytes.count - start
         if size > limit, !reply.acknowledgesWrite {
             bytes.removeSubrange(start...)
-            Reply(error: .limitExceeded("output_buffer",
-                "the answer would be \(size) bytes, more than the \(limit) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
-                .write(format, into: &bytes)
+            Self.tooLarge(size, limit).write(format, into: &bytes)
         }
+        return spill(from: start, limit: limit)
+    }
+
+    /// Adds an answer already rendered (a read's: it acknowledges no write), as
+    /// ``add(_:format:limit:)`` would.
+    mutating func add(rendered answer: ArraySlice<UInt8>, format: WireFormat, limit: Int) -> [UInt8]? {
+        let start = bytes.count
+        if answer.count > limit {
+            Self.tooLarge(answer.count, limit).write(format, into: &bytes)
+        } else {
+            bytes += answer
+        }
+        return spill(from: start, limit: limit)
+    }
+
+    private static func tooLarge(_ size: Int, _ limit: Int) -> Reply {
+        Reply(error: .limitExceeded("output_buffer",
+            "the answer would be \(size) bytes, more than the \(limit) one connection may have queued; ask for less (a smaller limit= for LIST or EXPORT)"))
+    }
+
+    /// What must be written before the answer that starts at `start`, so that one write
+    /// never carries more than `limit` (unless one answer alone does).
+    private mutating func spill(from start: Int, limit: Int) -> [UInt8]? {
         guard start > 0, bytes.count > limit else { return nil }
         let first = Array(bytes[..<start])
         bytes.removeSubrange(..<start)

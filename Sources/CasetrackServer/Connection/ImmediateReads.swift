@@ -29,12 +29,13 @@ final class ConnectionState {
 ///
 /// Through the task, a GET cost a wake-up of the task on every line and a wait for the write
 /// of its answer: about two thirds of the daemon's turnaround for a client that asks one
-/// thing at a time. The answer is the dispatcher's (``Dispatcher/answerNow(_:session:)``):
+/// thing at a time. The answer is the dispatcher's (``Dispatcher/renderNow(_:session:format:)``):
 /// same rate limit, role, audit and text.
 ///
 /// The GETs of one read burst (a pipelining client's) are held until its end, or a line that
-/// is not one, and read from the store together: one snapshot and one lock for all of them.
-/// They were all read from the socket before that snapshot, so each still sees every change
+/// is not one, and read from the store together: one snapshot and one lock for all of them
+/// (two for a long burst, half of it done on another core by ``ReadHelper``). They were all
+/// read from the socket before the snapshots began, so each still sees every change
 /// acknowledged before it was sent.
 final class ImmediateReads: HoldsBurst {
     typealias InboundIn = InboundLine
@@ -101,10 +102,11 @@ final class ImmediateReads: HoldsBurst {
         guard !held.isEmpty else { return }
         let gets = held
         held.removeAll(keepingCapacity: true)
-        let replies = dispatcher.answerNow(gets.map(\.get), session: &state.session)
+        let format = state.session.format
+        let answers = dispatcher.renderNow(gets.map(\.get), session: &state.session, format: format)
         let limit = dispatcher.settings.current.limits.outputBuffer
-        for reply in replies {
-            if let first = pending.add(reply, format: state.session.format, limit: limit) { write(first, context) }
+        for index in 0..<answers.count {
+            if let first = pending.add(rendered: answers[index], format: format, limit: limit) { write(first, context) }
             if pending.byteCount >= Connection.batchedOutput {
                 write(pending.take(), context)
                 // A long burst's answers go out as they are made, not all at its end.
@@ -112,9 +114,9 @@ final class ImmediateReads: HoldsBurst {
                 context.flush()
             }
         }
-        guard replies.count < gets.count else { return }
+        guard answers.count < gets.count else { return }
         if !pending.isEmpty { write(pending.take(), context) }
-        for (line, _) in gets[replies.count...] {
+        for (line, _) in gets[answers.count...] {
             state.forwarded += 1
             context.fireChannelRead(wrapInboundOut(line))
         }

@@ -1,5 +1,6 @@
 import CasetrackCore
 import NIOCore
+import Synchronization
 
 /// A GET that may be answered on the calling thread: well formed, by a session whose role
 /// may read. Taking one takes nothing (no rate token, no log line).
@@ -74,6 +75,62 @@ extension Dispatcher {
         return replies
     }
 
+    /// ``answerNow(_:session:)`` with the answers rendered: the bytes of the first `count`
+    /// GETs' answers, in order. A burst of ``splitBurst`` or more is split in two, the second
+    /// half read and rendered by ``ReadHelper`` while this thread does the first (each half in
+    /// a snapshot of its own, both taken after every line of the burst was read, so each GET
+    /// still sees every change acknowledged before it was sent). The rate limit is applied
+    /// afterwards, here, in order; with `audit_reads` each answer is logged as it is made, so
+    /// the burst is not split.
+    func renderNow(_ gets: [ImmediateGet], session: inout Session, format: WireFormat) -> RenderedAnswers {
+        let configuration = settings.current
+        guard !gets.isEmpty else { return RenderedAnswers() }
+        if configuration.auditReads {
+            var rendered = RenderedAnswers()
+            for reply in answerNow(gets, session: &session) { rendered.append(reply, format) }
+            return rendered
+        }
+        let today = now().day
+        let ids = gets.map(\.id)
+        let store = self.store
+        @Sendable func render(_ ids: ArraySlice<CaseID>) -> RenderedAnswers {
+            var rendered = RenderedAnswers()
+            for record in store.getNow(Array(ids)) { rendered.append(Reply(data: [record.fields(today: today)]), format) }
+            return rendered
+        }
+        var served: RenderedAnswers
+        if ids.count >= Self.splitBurst {
+            let half = ids.count / 2
+            let second = HalfBurst()
+            let helped = ReadHelper.shared.offer {
+                let answers = render(ids[half...])
+                second.answers.withLock { $0 = answers }
+            }
+            served = render(ids[..<half])
+            let secondDone = helped && ReadHelper.shared.finish()
+            // The second half counts only behind a whole first half: from a case not served
+            // here on, every line goes to the task.
+            if served.count == half {
+                served.append(contentsOf: secondDone ? second.answers.withLock { $0 } : render(ids[half...]))
+            }
+        } else {
+            served = render(ids[...])
+        }
+        var answers = RenderedAnswers()
+        for index in 0..<served.count {
+            if let refusal = Self.rateRefusal(configuration, session: &session) {
+                answers.append(refusal, format)
+            } else {
+                answers.append(served[index])
+            }
+        }
+        return answers
+    }
+
+    /// GETs in one burst from which half is handed to ``ReadHelper``: fewer are not worth
+    /// the hand-over.
+    static let splitBurst = 32
+
     /// One line answered at once, or nil (nothing taken or logged): a GET as the one above
     /// answers it, alone.
     public func answerNow(_ inbound: InboundLine, session: inout Session) -> Reply? {
@@ -92,4 +149,38 @@ extension Dispatcher {
         }
         return bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t")
     }
+}
+
+/// The answers of a burst as the bytes that go out, one after the other.
+struct RenderedAnswers: Sendable {
+    private(set) var bytes: [UInt8] = []
+    /// Where each answer ends in `bytes`.
+    private var ends: [Int] = []
+
+    var count: Int { ends.count }
+
+    subscript(index: Int) -> ArraySlice<UInt8> {
+        bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+    }
+
+    mutating func append(_ reply: Reply, _ format: WireFormat) {
+        reply.write(format, into: &bytes)
+        ends.append(bytes.count)
+    }
+
+    mutating func append(_ answer: ArraySlice<UInt8>) {
+        bytes += answer
+        ends.append(bytes.count)
+    }
+
+    mutating func append(contentsOf other: RenderedAnswers) {
+        let base = bytes.count
+        bytes += other.bytes
+        ends += other.ends.map { $0 + base }
+    }
+}
+
+/// The half of a burst ``ReadHelper`` answers, handed from its thread to the loop.
+private final class HalfBurst: Sendable {
+    let answers = Mutex(RenderedAnswers())
 }
