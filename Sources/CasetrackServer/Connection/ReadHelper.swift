@@ -34,6 +34,8 @@ final class ReadHelper: Sendable {
 
     private init() {
         let thread = Thread { [self] in
+            // Named from inside: on Linux a name set before start does not reach the thread.
+            Thread.current.name = "ct-reads"
             while true {
                 work.wait()
                 let job = slot.withLock { slot -> (@Sendable () -> Void)? in
@@ -48,7 +50,6 @@ final class ReadHelper: Sendable {
                 done.signal()
             }
         }
-        thread.name = "ct-reads"
         thread.start()
     }
 
