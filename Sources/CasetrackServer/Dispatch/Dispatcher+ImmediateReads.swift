@@ -116,9 +116,15 @@ extension Dispatcher {
         } else {
             served = render(ids[...])
         }
+        var refusals: [Int: Reply] = [:]
+        for index in 0..<served.count {
+            if let refusal = Self.rateRefusal(configuration, session: &session) { refusals[index] = refusal }
+        }
+        // Usually none: the bytes go out as rendered.
+        guard !refusals.isEmpty else { return served }
         var answers = RenderedAnswers()
         for index in 0..<served.count {
-            if let refusal = Self.rateRefusal(configuration, session: &session) {
+            if let refusal = refusals[index] {
                 answers.append(refusal, format)
             } else {
                 answers.append(served[index])
