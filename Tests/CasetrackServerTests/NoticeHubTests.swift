@@ -123,11 +123,11 @@ struct LiveFanOutTests {
         hub.publish(notices(4...5))
         loop.run()
         #expect(try written(stuck) == [], "four waiting, more than its 3")
-        var outcome: NoticeFeed.Outcome?
-        stuckSink.outcome.whenSuccess { outcome = $0 }
+        let outcome = NIOLoopBoundBox<NoticeFeed.Outcome?>(nil, eventLoop: loop)
+        stuckSink.outcome.whenSuccess { outcome.value = $0 }
         loop.run()
-        guard case .overflow(let last)? = outcome else {
-            Issue.record("outcome: \(String(describing: outcome))")
+        guard case .overflow(let last)? = outcome.value else {
+            Issue.record("outcome: \(String(describing: outcome.value))")
             return
         }
         #expect(last == 1, "resuming after the last notice written loses nothing")
