@@ -102,6 +102,29 @@ struct LiveFanOutTests {
         #expect(hub.subscriberCount == 2)
     }
 
+    @Test("subscribers ending in any order leave the passes; every other one still gets each notice")
+    func endingInAnyOrder() throws {
+        var subscribers = try (0..<40).map { _ in try live(capacity: 100) }
+        var rng = SystemRandomNumberGenerator()
+        var seq: Int64 = 0
+        while !subscribers.isEmpty {
+            // End a few at random places, then publish one notice and check who got it.
+            for _ in 0..<min(subscribers.count, Int.random(in: 1...5, using: &rng)) {
+                let (channel, sink) = subscribers.remove(at: Int.random(in: 0..<subscribers.count, using: &rng))
+                sink.end(.closed)
+                seq += 1
+                hub.publish(notices(seq...seq))
+                loop.run()
+                #expect(try written(channel).isEmpty, "an ended subscriber gets nothing")
+                for (other, _) in subscribers {
+                    #expect(try written(other) == [seq])
+                }
+            }
+            #expect(hub.sinksInPasses == subscribers.count)
+            #expect(hub.subscriberCount == subscribers.count)
+        }
+    }
+
     @Test("a full channel holds its notices and sends them when writable; past capacity it ends alone with overflow")
     func fullChannel() throws {
         let (fast, _) = try live(capacity: 3)

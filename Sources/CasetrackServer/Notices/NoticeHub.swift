@@ -102,6 +102,10 @@ public final class NoticeHub: Sendable {
         sink?.end(.closed)
     }
 
+    /// How many live subscribers the loops' passes write (for tests: the same as the live
+    /// subscribers, unless one that ended was left in a pass).
+    var sinksInPasses: Int { state.withLock { $0.fanOuts.values.reduce(0) { $0 + $1.count } } }
+
     /// How many subscribers are connected.
     public var subscriberCount: Int { state.withLock { $0.queues.count + $0.live.count } }
 
