@@ -85,8 +85,9 @@ final class PointReader: Sendable {
     }
 
     /// The cases of a prefix of `ids`, read in one transaction: up to the first that is
-    /// missing or not served here (see ``fetch(_:)``).
-    func fetchPrefix(_ ids: [CaseID]) -> [CaseRecord] {
+    /// missing or not served here (see ``fetch(_:)``). `whenBegun` runs after the first
+    /// case was read: SQLite takes a deferred transaction's snapshot at its first read.
+    func fetchPrefix(_ ids: [CaseID], whenBegun: () -> Void = {}) -> [CaseRecord] {
         guard !ids.isEmpty, let connection = connectionOfThisThread() else { return [] }
         // One read is its own transaction already.
         let together = ids.count > 1
@@ -96,6 +97,7 @@ final class PointReader: Sendable {
         for id in ids {
             guard let served = try? read(id, connection), let record = served else { break }
             records.append(record)
+            if records.count == 1 { whenBegun() }
         }
         // A read-only transaction always ends; if COMMIT failed, ROLLBACK by hand so the
         // connection never keeps an old snapshot for the next reads.

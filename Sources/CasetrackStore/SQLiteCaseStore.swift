@@ -221,9 +221,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
         }
     }
 
-    public func getNow(_ ids: [CaseID]) -> [CaseRecord] {
+    public func getNow(_ ids: [CaseID], whenBegun: () -> Void) -> [CaseRecord] {
         // Any failure, a busy file or a missing case is left to `get`, which reports it.
-        pointReader.fetchPrefix(ids)
+        pointReader.fetchPrefix(ids, whenBegun: whenBegun)
     }
 
     public func history(_ id: CaseID) async throws -> [HistoryEvent]? {

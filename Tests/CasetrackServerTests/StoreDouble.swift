@@ -23,9 +23,9 @@ actor StoreDouble: CaseStore {
         self.onCommit = onCommit
     }
 
-    nonisolated func getNow(_ ids: [CaseID]) -> [CaseRecord] {
+    nonisolated func getNow(_ ids: [CaseID], whenBegun: () -> Void) -> [CaseRecord] {
         guard servesNow else { return [] }
-        return committed.withLock { committed in
+        let records = committed.withLock { committed in
             var records: [CaseRecord] = []
             for id in ids {
                 guard let record = committed[id] else { break }
@@ -33,6 +33,9 @@ actor StoreDouble: CaseStore {
             }
             return records
         }
+        // The copy was taken whole, under the lock: its snapshot began before this.
+        if !records.isEmpty { whenBegun() }
+        return records
     }
 
     func fail(with error: (any Error)?) { failure = error }

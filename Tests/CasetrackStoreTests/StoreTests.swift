@@ -65,6 +65,22 @@ func withFolder<T>(_ body: (URL) async throws -> T) async throws -> T {
     return try await body(folder)
 }
 
+/// Written by a thread before it signals, read after the wait: the semaphore orders the two.
+private final class ThreadResult<T>: @unchecked Sendable { var value: T? }
+
+/// `work`'s result, run on a thread of its own (the caller waits).
+func onAnotherThread<T: Sendable>(_ work: @escaping @Sendable () -> T) -> T {
+    let result = ThreadResult<T>()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+        result.value = work()
+        done.signal()
+    }.start()
+    done.wait()
+    guard let value = result.value else { preconditionFailure("the thread ended without a result") }
+    return value
+}
+
 let testToday = Day(year: 2026, month: 6, day: 15)!
 let testActor = Actor(uid: 1000, pid: 4242)
 
@@ -100,7 +116,7 @@ struct StoreTests {
 
     @Test("reads without waiting: a prefix of the ids, one snapshot per call, never an old one after")
     func readsNow() async throws {
-        try await withStore { store, _ in
+        try await withStore { store, path in
             var records: [CaseRecord] = []
             for name in ["Оксана Левчук", "Marko Dovhan", "Ярема Шульга"] {
                 records.append(try await store.add(NewCase(names: [name], category: .civilian, status: .captive),
@@ -118,6 +134,25 @@ struct StoreTests {
                                                     actor: testActor, expectVersion: 1, correction: false, clock: clock(1))
             #expect(store.getNow([ids[0], ids[1]]) == [records[0], changed.record])
             #expect(store.getNow([ids[1]]) == [changed.record])
+
+            // The snapshot is taken by the time `whenBegun` runs: a change committed in it is
+            // not in the rest of that read, and is in a read begun there on another thread
+            // (a thread reads through its own connection, as the read helper does).
+            let other = try DatabaseQueue(path: path)
+            var begun = 0
+            var inner: [CaseRecord] = []
+            let before = store.getNow([ids[0], ids[2]]) {
+                begun += 1
+                try? other.write { db in
+                    try db.execute(sql: "UPDATE cases SET unit = 'Unit changed meanwhile' WHERE id = ?", arguments: [ids[2].number])
+                }
+                inner = onAnotherThread { store.getNow([ids[2]]) }
+            }
+            #expect(begun == 1)
+            #expect(before == [records[0], records[2]], "the rest of the read is in the snapshot taken before the change")
+            #expect(inner.map(\.unit) == ["Unit changed meanwhile"], "a read begun in whenBegun sees it")
+            #expect(store.getNow([CaseID(number: 99), ids[0]]) { begun += 1 } == [])
+            #expect(begun == 1, "not called when no case is served")
         }
     }
 

@@ -40,7 +40,11 @@ public protocol CaseStore: Sendable {
     /// acknowledged before it began. It stops at the first case it does not serve (there is
     /// none, or the read would wait or fails): ``get(_:)`` says which, for that one and the
     /// rest. So the result is the cases of a prefix of `ids`, possibly empty.
-    func getNow(_ ids: [CaseID]) -> [CaseRecord]
+    ///
+    /// `whenBegun` is called once the read's snapshot is taken (the first case read), before
+    /// the rest is read; not at all when none is served. A read begun in it sees at least
+    /// what this one does.
+    func getNow(_ ids: [CaseID], whenBegun: () -> Void) -> [CaseRecord]
     /// The events of a case, oldest first; `nil` when there is no such case.
     func history(_ id: CaseID) async throws -> [HistoryEvent]?
     func list(_ filter: CaseFilter, today: Day, limit: Int, after: CaseID?) async throws -> [CaseRecord]
@@ -273,5 +277,7 @@ public struct DuplicateReport: Sendable {
 
 extension CaseStore {
     /// A store that cannot read without waiting answers every read through ``get(_:)``.
-    public func getNow(_ ids: [CaseID]) -> [CaseRecord] { [] }
+    public func getNow(_ ids: [CaseID], whenBegun: () -> Void) -> [CaseRecord] { [] }
+
+    public func getNow(_ ids: [CaseID]) -> [CaseRecord] { getNow(ids, whenBegun: {}) }
 }

@@ -77,11 +77,12 @@ extension Dispatcher {
 
     /// ``answerNow(_:session:)`` with the answers rendered: the bytes of the first `count`
     /// GETs' answers, in order. A burst of ``splitBurst`` or more is split in two, the second
-    /// half read and rendered by ``ReadHelper`` while this thread does the first (each half in
-    /// a snapshot of its own, both taken after every line of the burst was read, so each GET
-    /// still sees every change acknowledged before it was sent). The rate limit is applied
-    /// afterwards, here, in order; with `audit_reads` each answer is logged as it is made, so
-    /// the burst is not split.
+    /// half read and rendered by ``ReadHelper`` while this thread does the first. Each half
+    /// reads in a snapshot of its own, both taken after every line of the burst was read (each
+    /// GET still sees every change acknowledged before it was sent), the second half's after
+    /// the first's (a later GET never sees an older state than an earlier one). The rate limit
+    /// is applied afterwards, here, in order; with `audit_reads` each answer is logged as it is
+    /// made, so the burst is not split.
     func renderNow(_ gets: [ImmediateGet], session: inout Session, format: WireFormat) -> RenderedAnswers {
         let configuration = settings.current
         guard !gets.isEmpty else { return RenderedAnswers() }
@@ -93,20 +94,26 @@ extension Dispatcher {
         let today = now().day
         let ids = gets.map(\.id)
         let store = self.store
-        @Sendable func render(_ ids: ArraySlice<CaseID>) -> RenderedAnswers {
+        @Sendable func render(_ ids: ArraySlice<CaseID>) -> RenderedAnswers { render(ids, whenBegun: {}) }
+        @Sendable func render(_ ids: ArraySlice<CaseID>, whenBegun: () -> Void) -> RenderedAnswers {
             var rendered = RenderedAnswers()
-            for record in store.getNow(Array(ids)) { rendered.append(Reply(data: [record.fields(today: today)]), format) }
+            for record in store.getNow(Array(ids), whenBegun: whenBegun) {
+                rendered.append(Reply(data: [record.fields(today: today)]), format)
+            }
             return rendered
         }
         var served: RenderedAnswers
         if ids.count >= Self.splitBurst {
             let half = ids.count / 2
             let second = HalfBurst()
-            let helped = ReadHelper.shared.offer {
-                let answers = render(ids[half...])
-                second.answers.withLock { $0 = answers }
+            var helped = false
+            // Offered once this half's snapshot is taken: the helper's begins after it.
+            served = render(ids[..<half]) {
+                helped = ReadHelper.shared.offer {
+                    let answers = render(ids[half...])
+                    second.answers.withLock { $0 = answers }
+                }
             }
-            served = render(ids[..<half])
             let secondDone = helped && ReadHelper.shared.finish()
             // The second half counts only behind a whole first half: from a case not served
             // here on, every line goes to the task.
