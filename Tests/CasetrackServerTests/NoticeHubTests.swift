@@ -55,9 +55,10 @@ struct LiveFanOutTests {
         NoticeHubTests().notices(range)
     }
 
-    /// A subscriber on its own channel, live after the notices its queue held.
-    func live(capacity: Int, publishedBefore: ClosedRange<Int64>? = nil) throws -> (EmbeddedChannel, LiveSink) {
-        let channel = EmbeddedChannel(handler: NoticeOutlet(), loop: loop)
+    /// A subscriber on its own channel (or on `existing`), live after the notices its queue held.
+    func live(capacity: Int, publishedBefore: ClosedRange<Int64>? = nil,
+              on existing: EmbeddedChannel? = nil) throws -> (EmbeddedChannel, LiveSink) {
+        let channel = existing ?? EmbeddedChannel(handler: NoticeOutlet(), loop: loop)
         let (queue, after) = hub.subscribe(filter: NoticeFilter(), capacity: capacity)
         if let publishedBefore { hub.publish(notices(publishedBefore)) }
         let outlet = try channel.pipeline.syncOperations.handler(type: NoticeOutlet.self)
@@ -123,6 +124,25 @@ struct LiveFanOutTests {
             #expect(hub.sinksInPasses == subscribers.count)
             #expect(hub.subscriberCount == subscribers.count)
         }
+    }
+
+    @Test("an earlier subscription on the connection ending late leaves the later one's wake-up in place")
+    func lateEnd() throws {
+        let (channel, first) = try live(capacity: 10)
+        let (_, second) = try live(capacity: 10, on: channel)
+        first.end(.closed)
+        loop.run()
+        channel.isWritable = false
+        hub.publish(notices(1...1))
+        loop.run()
+        #expect(try written(channel) == [1])
+        hub.publish(notices(2...2))
+        loop.run()
+        #expect(try written(channel) == [], "held while the channel is full")
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try written(channel) == [2], "the later subscription is woken")
+        second.end(.closed)
     }
 
     @Test("a full channel holds its notices and sends them when writable; past capacity it ends alone with overflow")

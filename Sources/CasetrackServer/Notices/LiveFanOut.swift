@@ -173,7 +173,7 @@ final class LiveSink: Sendable {
         // release of it (several per sink and pass) then took Swift's slow path, a twentieth
         // of the loop with 1,000 subscribers. The cycle ends with the sink (`end` clears it)
         // or with the channel's pipeline (``NoticeOutlet`` drops it when removed).
-        outlet.onWritable = { self.unblock() }
+        outlet.setOnWritable(owner: id) { self.unblock() }
     }
 
     /// How the subscription ended, once it has.
@@ -270,7 +270,7 @@ final class LiveSink: Sendable {
                 state.blocked = false
                 watch.sendEnds()
             }
-            state.outlet.onWritable = nil
+            state.outlet.clearOnWritable(owner: id)
             return state.last
         }
         guard let last else { return }

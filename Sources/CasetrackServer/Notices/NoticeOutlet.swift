@@ -13,12 +13,28 @@ final class NoticeOutlet: ChannelInboundHandler {
 
     private var context: ChannelHandlerContext?
     /// Called when the channel becomes writable again (the live subscriber's ``LiveSink``).
-    var onWritable: (() -> Void)?
+    private(set) var onWritable: (() -> Void)?
+    /// The id of the sink `onWritable` belongs to.
+    private var owner: Int?
+
+    /// Sets what is called when the channel becomes writable, for the sink `owner`.
+    func setOnWritable(owner: Int, _ action: @escaping () -> Void) {
+        self.owner = owner
+        onWritable = action
+    }
+
+    /// Drops `owner`'s callback; a later subscription's on the same connection stays.
+    func clearOnWritable(owner: Int) {
+        guard self.owner == owner else { return }
+        self.owner = nil
+        onWritable = nil
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        owner = nil
         onWritable = nil
     }
 
