@@ -2,13 +2,15 @@
 import Glibc
 #endif
 import CasetrackCore
+import Synchronization
 
 /// An exclusive `flock` on the database file: one daemon per database, whatever its socket.
 final class DatabaseLock: Sendable {
-    let fd: Int32
+    /// The locked descriptor; -1 once released.
+    private let fd: Atomic<Int32>
 
     init(path: String) throws {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw CasetrackError(.storageFailure, "cannot open the database \(path): \(String(cString: strerror(errno)))")
         }
@@ -20,7 +22,16 @@ final class DatabaseLock: Sendable {
                 ? "another casetrackd already uses the database \(path); stop it first"
                 : "cannot lock the database \(path): \(reason)")
         }
+        self.fd = Atomic(fd)
     }
 
-    deinit { close(fd) }
+    /// Lets another store open the file. Called when the store is closed: the store object
+    /// itself may live on a moment in a thread that is still ending (the writer's), and the
+    /// file must be free when `close()` returns, not when the last reference goes.
+    func release() {
+        let fd = self.fd.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { close(fd) }
+    }
+
+    deinit { release() }
 }

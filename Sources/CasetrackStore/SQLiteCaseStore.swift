@@ -167,6 +167,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         // Without this the WAL kept it all. Best effort: the WAL is durable either way.
         _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         try pool.close()
+        lock.release()
     }
 
     // MARK: Writes
