@@ -169,6 +169,10 @@ struct Import: ParsableCommand {
                     // No answer to the batch in flight: it may have committed.
                     return "stopped without an answer to the batch it was sending (it may have been \(done) or not);"
                 }
+                if let error = failure.error as? CasetrackError, error.details.string("outcome") == "unknown" {
+                    // The daemon could not say whether the batch's commit held.
+                    return "stopped at batch \(batch + 1) of \(batches.count), which may have been \(done) or not (nothing after it was);"
+                }
                 return "stopped at line \(failure.line), in batch \(batch + 1) of \(batches.count) (nothing of that batch or after it was \(done));"
             }
             if let failure {
