@@ -67,9 +67,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             return connection
         }
         let listener = listening.withLock { $0 }
-        for stale in [open, listener].compactMap({ $0 }) {
-            let _: EventLoopFuture<Void> = stale.close()
-        }
+        for stale in [open, listener].compactMap({ $0 }) { Self.close(stale) }
         // Worth a warning: a failover, or a mistake; either way an operator wants to see it.
         logger.warning("the shared store is now \(connInfo.description)")
     }
@@ -221,10 +219,15 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         return .behind
     }
 
-    public func rounds(after round: Int64, limit: Int) throws -> [SharedRound] {
-        let result = try query(
-            "SELECT round, office, changeset FROM casetrack_rounds WHERE round > \(round) ORDER BY round LIMIT \(limit)",
-            what: "read the register")
+    public func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> [SharedRound] {
+        // The sizes come from the stored values' headers: nothing is sent past the limit.
+        let result = try query("""
+            SELECT round, office, changeset FROM (
+                SELECT round, office, changeset,
+                       sum(octet_length(changeset)) OVER (ORDER BY round) - octet_length(changeset) AS before
+                FROM casetrack_rounds WHERE round > \(round) ORDER BY round LIMIT \(limit)
+            ) AS fetched WHERE before < \(Int64(maxBytes)) ORDER BY round
+            """, what: "read the register")
         return try result.rows.map { row in
             let (number, office, bytes) = try row.decode((Int64, String, ByteBuffer).self)
             return SharedRound(round: number, office: office, changeset: Array(bytes.readableBytesView))
@@ -293,7 +296,8 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         let logger = self.logger
         let made: PostgresConnection
         do {
-            made = try Self.blocking(timeout: timeout) {
+            // A connection made after the wait gave up is closed, not left open on the server.
+            made = try Self.blocking(timeout: timeout, late: { Self.close($0) }) {
                 try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
             }
         } catch {
@@ -321,7 +325,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         } catch {
             // The connection is in an unknown state: start afresh next time.
             connection.withLock { $0 = nil }
-            let _: EventLoopFuture<Void> = open.close()
+            Self.close(open)
             throw SharedLogFailure(outcomeUnknown: sending, message: "PostgreSQL did not answer (\(what)): \(Self.describe(error))")
         }
     }
@@ -331,50 +335,6 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         guard let row = result.rows.first else { return nil }
         let (id, round, schema, base) = try row.decode((String, Int64, Int32, String?).self)
         return (id, round, Int(schema), base)
-    }
-
-    struct TimedOut: Error, CustomStringConvertible {
-        var description: String { "no answer in time" }
-    }
-
-    /// Runs async work to its end from a thread that may block (the writer's, or a caller of
-    /// the store's init). The work runs on an event loop, not on Swift's global executor: a
-    /// caller blocked on one of that executor's few threads (two on this machine) would
-    /// otherwise wait for a thread that never comes free.
-    static func blocking<T: Sendable>(timeout: TimeAmount, _ work: @escaping @Sendable () async throws -> T) throws -> T {
-        let outcome = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task(executorPreference: LoopExecutor(PostgresConnection.defaultEventLoopGroup.any())) {
-            let result: Result<T, any Error>
-            do { result = .success(try await work()) } catch { result = .failure(error) }
-            outcome.withLock { $0 = result }
-            done.signal()
-        }
-        guard done.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success,
-              let result = outcome.withLock({ $0 }) else { throw TimedOut() }
-        return try result.get()
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? PSQLError {
-            if let message = error.serverInfo?[.message] { return message }
-            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
-            return "\(error.code)"
-        }
-        return "\(error)"
-    }
-
-    /// Runs a task's jobs on one NIO event loop (see ``blocking(timeout:_:)``).
-    final class LoopExecutor: TaskExecutor {
-        let loop: any EventLoop
-
-        init(_ loop: any EventLoop) { self.loop = loop }
-
-        func enqueue(_ job: consuming ExecutorJob) {
-            let job = UnownedJob(job)
-            let executor = UnownedTaskExecutor(ordinary: self)
-            loop.execute { job.runSynchronously(on: executor) }
-        }
     }
 
     /// An advisory lock key for creating the tables (two offices starting at once).

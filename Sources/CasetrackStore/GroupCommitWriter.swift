@@ -32,9 +32,12 @@ final class GroupCommitWriter: Sendable {
         let abandon: @Sendable (any Error) -> Void
         /// Runs in a round of its own (``submit(solo:notices:_:)``).
         var solo = false
+        /// When it was queued: a write that waited through a failed try of the shared store
+        /// is refused at once rather than tried again (see ``unreachable``).
+        var queued = ContinuousClock.now
     }
 
-    private struct Queue {
+    struct Queue {
         var jobs: [Job] = []
         /// No more writes are taken (the writer stopped or failed).
         var closed = false
@@ -44,23 +47,28 @@ final class GroupCommitWriter: Sendable {
         var refusal: CasetrackError?
     }
 
-    private let pool: DatabasePool
+    let pool: DatabasePool
     /// The shared register this database follows, if any.
-    private let replica: Replica?
+    let replica: Replica?
     /// Told the notices of every commit, in sequence order, after the commit and before any
     /// caller is answered. Called from the writer's thread only, so never concurrently.
-    private let onCommit: @Sendable ([Notice]) -> Void
+    let onCommit: @Sendable ([Notice]) -> Void
     /// Told of every commit (the checkpointer), after `onCommit`.
-    private let afterCommit: @Sendable () -> Void
+    let afterCommit: @Sendable () -> Void
     /// Told when writes start being refused for a full disk or a damaged file, and when
     /// they are taken again (`nil`); from the writer's thread, once per change.
     private let onFault: @Sendable (CasetrackError?) -> Void
-    private let queue = Mutex(Queue())
-    private let doorbell = DispatchSemaphore(value: 0)
+    let queue = Mutex(Queue())
+    let doorbell = DispatchSemaphore(value: 0)
     /// Opened once the database file was checked at start.
     private let gate = DispatchSemaphore(value: 0)
     /// The fault last reported through `onFault`.
-    private let reportedFault = Mutex<CasetrackError.Code?>(nil)
+    let reportedFault = Mutex<CasetrackError.Code?>(nil)
+    /// While the shared store does not answer: what writes are told, and when a try of it
+    /// last failed. A write queued before that waited through the try, which may have taken
+    /// the store's whole timeout: it is refused at once instead of waiting for another. A write
+    /// queued after it tries the store again, so writes resume as soon as it answers.
+    let unreachable = Mutex<(error: CasetrackError, failed: ContinuousClock.Instant)?>(nil)
 
     init(pool: DatabasePool, replica: Replica? = nil, onCommit: @escaping @Sendable ([Notice]) -> Void,
          afterCommit: @escaping @Sendable () -> Void = {}, onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) {
@@ -201,6 +209,8 @@ final class GroupCommitWriter: Sendable {
             while true {
                 doorbell.wait()
                 if queue.withLock({ $0.stopping }) { break }
+                // Before a catch-up, which may wait out the store's timeout once more.
+                refuseWaited()
                 if let replica, replica.takeWanted() { followQuietly(replica) }
                 try commitQueued(closing: false)
             }
@@ -241,6 +251,7 @@ final class GroupCommitWriter: Sendable {
     }
 
     private func commitQueued(closing: Bool) throws {
+        refuseWaited()
         let jobs = takeRound(closing: closing)
         guard !jobs.isEmpty else { return }
         let alone = jobs.count == 1
@@ -249,6 +260,8 @@ final class GroupCommitWriter: Sendable {
         var failure: (any Error)?
         // Set once every write ran: an error after it is the commit's own.
         let committing = Mutex(false)
+        let started = ContinuousClock.now
+        var lostRaces = false
         while true {
             do {
                 (answers, notices) = try pool.writeWithoutTransaction { db in
@@ -278,12 +291,18 @@ final class GroupCommitWriter: Sendable {
                 // Another office appended first: apply what it did, then run the writes again.
                 if let replica {
                     do {
-                        let (applied, missed) = try SQLiteCaseStore.followRegister(replica, pool)
-                        if !missed.isEmpty { onCommit(missed) }
+                        let applied = try SQLiteCaseStore.followRegister(replica, pool, publish: onCommit)
                         // Behind, yet nothing to apply: the register holds fewer rounds than
                         // this copy (a failover to a standby that was not synchronous). Writing
                         // on would hand out again numbers that subscribers have seen.
                         guard applied > 0 else { throw Self.registerBehind }
+                        // A far office loses every race to a busy near one: its writes are
+                        // refused in time rather than left waiting.
+                        guard ContinuousClock.now - started < Self.racingLimit else {
+                            lostRaces = true
+                            failure = Self.lostRaces
+                            break
+                        }
                         continue
                     } catch let unavailable as SharedLogFailure {
                         failure = unavailable.notMade
@@ -307,67 +326,20 @@ final class GroupCommitWriter: Sendable {
         // not made. A failed commit may have reached the log: its callers are told the truth
         // (outcome unknown) and the daemon stops, to recover from what is on disk.
         let reported = committing.withLock { $0 } ? SQLiteCaseStore.commitFailure(failure) : SQLiteCaseStore.storageFailure(failure)
-        for job in jobs { job.abandon(reported) }
+        // With a shared register, a round past `share` is in the register whatever happens
+        // here: its callers must not hear "not made" (a retry would make it twice).
+        let told = replica != nil && committing.withLock { $0 } ? SQLiteCaseStore.sharedCommitFailure(failure) : reported
+        for job in jobs { job.abandon(told) }
         switch reported.code {
         case .storageFull, .storageUnavailable:
             // Nothing was written here (the shared store may hold it: it comes back with the
             // register); the next batch tries again, and succeeds once there is space, or
-            // once the shared store answers.
-            report(reported)
+            // once the shared store answers. A round lost to other offices is no fault.
+            if !lostRaces { report(reported) }
         case .storageDamaged:
             refuseWrites(reported)
         default:
             throw reported
-        }
-    }
-
-    /// Appends the round's rows to the shared register, as the round after the last this
-    /// database holds; throws ``SharedBehind`` when another office appended it first.
-    private func share(_ session: ChangeSession, firstSeq: Int64, _ replica: Replica, _ db: Database) throws {
-        guard replica.joined else {
-            throw SharedLogFailure(outcomeUnknown: false, message: "this office has not reached it since the daemon started").error
-        }
-        let round = try SQLiteCaseStore.bump("shared_round", db)
-        let changeset = try session.changeset()
-        let lastSeq = try SQLiteCaseStore.eventSeq(db)
-        do {
-            switch try replica.log.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq) {
-            case .appended: return
-            case .behind: throw SharedBehind()
-            }
-        } catch let failure as SharedLogFailure {
-            throw failure.error
-        }
-    }
-
-    static let registerBehind = CasetrackError(.storageDamaged,
-        "the shared register holds fewer rounds than this office's copy: it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). Writes are refused; see README: Several offices")
-
-    /// Asks the writer to apply the rounds other offices appended (the follower heard of one).
-    func followRegisterSoon() {
-        guard let replica else { return }
-        replica.want()
-        doorbell.signal()
-    }
-
-    /// Applies what other offices appended and tells subscribers. A shared store that does
-    /// not answer is reported (writes get the same answer); a round that does not apply
-    /// stops writes.
-    private func followQuietly(_ replica: Replica) {
-        do {
-            let missed = try replica.join(pool).notices
-            if !missed.isEmpty {
-                onCommit(missed)
-                afterCommit()
-            }
-            if reportedFault.withLock({ $0 }) == .storageUnavailable { report(nil) }
-        } catch let failure as SharedLogFailure {
-            report(failure.notMade)
-        } catch {
-            let reported = SQLiteCaseStore.storageFailure(error)
-            // A full disk passes; anything else (a round that does not apply, a register
-            // that is not this database's) needs the operator.
-            if reported.code == .storageFull { report(reported) } else { refuseWrites(reported) }
         }
     }
 
@@ -388,7 +360,10 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Tells `onFault` of a change: a new fault, or writes taken again.
-    private func report(_ fault: CasetrackError?) {
+    func report(_ fault: CasetrackError?) {
+        unreachable.withLock { unreachable in
+            unreachable = fault?.code == .storageUnavailable ? (Self.unreachableRefusal, .now) : nil
+        }
         let changed = reportedFault.withLock { reported -> Bool in
             guard fault?.code != reported else { return false }
             reported = fault?.code

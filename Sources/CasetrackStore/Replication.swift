@@ -45,15 +45,17 @@ final class Replica: Sendable {
     }
 
     /// Connects to the register and checks this database against it (see
-    /// ``SQLiteCaseStore/join(_:path:_:)``), once; then applies what it missed.
-    func join(_ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
+    /// ``SQLiteCaseStore/join(_:path:_:)``), once; then applies what it missed, telling
+    /// `publish` the notices of each part as it is committed.
+    @discardableResult
+    func join(_ pool: DatabasePool, publish: ([Notice]) -> Void) throws -> Int {
         if !joined {
             let schema = try pool.read { db in try Schema.migrator.appliedIdentifiers(db).count }
             let register = try log.open(schema: schema)
             try pool.write { db in try SQLiteCaseStore.join(register, path: path, db) }
             joinedFlag.store(true, ordering: .releasing)
         }
-        return try SQLiteCaseStore.followRegister(self, pool)
+        return try SQLiteCaseStore.followRegister(self, pool, publish: publish)
     }
 }
 
@@ -152,26 +154,30 @@ extension SQLiteCaseStore {
 
     /// Applies the rounds of the register this database does not hold yet, in transactions of
     /// up to `batch` rounds, through the replica's ``RoundApplier``; returns how many it
-    /// applied and the notices of their events (for subscribers), oldest first. Runs on the
-    /// writer connection's queue (the writer's thread, or before the writer starts), which
-    /// stays out of a transaction meanwhile.
-    static func followRegister(_ replica: Replica, batch: Int = 256, _ pool: DatabasePool) throws -> (applied: Int, notices: [Notice]) {
-        var notices: [Notice] = []
+    /// applied. The notices of each transaction's events go to `publish` (subscribers) as soon
+    /// as it committed, oldest first: a later transaction that fails, or a fetch that does
+    /// not answer, must not take back what subscribers of this office are owed, because the
+    /// next follow starts after it. Runs on the writer connection's queue (the writer's
+    /// thread, or before the writer starts), which stays out of a transaction meanwhile.
+    @discardableResult
+    static func followRegister(_ replica: Replica, batch: Int = 256, maxBytes: Int = 8 << 20, _ pool: DatabasePool,
+                               publish: ([Notice]) -> Void) throws -> Int {
         var applied = 0
         // Read on the applier's connection: a reader of the pool cost a queue hop and a
         // transaction per follow, on the thread every round waits for.
         var held = try replica.roundApplier().sharedRound()
         while true {
-            let rounds = try replica.log.rounds(after: held, limit: batch)
-            guard !rounds.isEmpty else { return (applied, notices) }
-            notices += try pool.writeWithoutTransaction { [held] db in
+            let rounds = try replica.log.rounds(after: held, limit: batch, maxBytes: maxBytes)
+            guard !rounds.isEmpty else { return applied }
+            let notices = try pool.writeWithoutTransaction { [held] db in
                 let lastSeq = try eventSeq(db)
                 try replica.roundApplier().apply(rounds, after: held)
                 return try noticeRows(after: lastSeq, limit: .max, db)
             }
+            if !notices.isEmpty { publish(notices) }
             applied += rounds.count
             held += Int64(rounds.count)
-            if rounds.count < batch { return (applied, notices) }
+            if rounds.count < batch, rounds.reduce(0, { $0 + $1.changeset.count }) < maxBytes { return applied }
         }
     }
 }

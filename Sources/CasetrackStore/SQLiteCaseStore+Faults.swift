@@ -74,6 +74,18 @@ extension SQLiteCaseStore {
         }
     }
 
+    /// A round of an office's copy whose local commit failed after the round was appended to
+    /// the shared register: other offices have the change, and this copy takes it from the
+    /// register once it can (after a restart, or once there is space).
+    static func sharedCommitFailure(_ error: any Error) -> CasetrackError {
+        var details = Fields()
+        details.append("outcome", "unknown")
+        let cause = (error as? CasetrackError)?.message ?? describe(error)
+        return CasetrackError(.storageFailure,
+            "this office's copy failed while taking the change (\(cause)) after it was appended to the shared register: other offices have it, and this office takes it from the register once its copy can. Read the case, or send the request again with the same request_id, before writing again",
+            details: details)
+    }
+
     /// A read that failed: said as a read, never as a change.
     static func readFailure(_ error: any Error) -> CasetrackError {
         if let error = error as? CasetrackError { return error }

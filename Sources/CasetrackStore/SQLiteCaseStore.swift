@@ -119,7 +119,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
             self.replica = replica
             var problem: CasetrackError?
             do {
-                _ = try replica?.join(pool)
+                // Before the hub begins: subscribers start after what this applied.
+                try replica?.join(pool) { _ in }
             } catch let failure as SharedLogFailure {
                 problem = failure.notMade
             }

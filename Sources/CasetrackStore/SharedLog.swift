@@ -48,8 +48,11 @@ public protocol SharedLog: Sendable {
     /// was written. Throws ``SharedLogFailure``.
     func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend
 
-    /// The rounds after `round`, oldest first, at most `limit`.
-    func rounds(after round: Int64, limit: Int) throws -> [SharedRound]
+    /// The rounds after `round`, oldest first: at most `limit`, and past the first only while
+    /// the changesets before each come to under `maxBytes` (an import's or a trim's round can
+    /// be megabytes; a fetch must arrive within the store's timeout). So fewer than `limit`
+    /// with under `maxBytes` in all is the end of the register.
+    func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> [SharedRound]
 
     /// Until the task is cancelled, calls `onRound` whenever another office may have appended
     /// a round (the server's notification, a wake-up only), after each reconnection, and every

@@ -130,6 +130,54 @@ struct SharedStoreTests {
         #expect(watcher.sequences(0) == [1, 2])
     }
 
+    @Test("a store that stops answering: writes waiting behind a try are refused with it, not after one of their own")
+    func hungStore() throws {
+        // A cluster of its own: it is frozen (every process stopped), as a server gone from
+        // the network would be, with nothing refusing the connection.
+        let cluster = try PostgresCluster()
+        try cluster.createDatabase("hung")
+        let daemon = try Daemon(start: false)
+        try daemon.start(config: """
+            store = postgresql
+            postgresql = "\(cluster.connInfo(database: "hung"))"
+            office = odesa
+            """, extraArguments: ["--log-level", "notice"])
+        #expect(try daemon.casectl("add", "--name", "Мельничук Влада", "--category", "civilian", "--status", "missing").status == 0)
+        let pidFile = try String(contentsOf: cluster.data.appendingPathComponent("postmaster.pid"), encoding: .utf8)
+        let postmaster = try #require(pidFile.split(separator: "\n").first.flatMap { Int32($0) })
+        let children = try Daemon.run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-P", "\(postmaster)"]).stdout
+            .split(separator: "\n").compactMap { Int32($0) }
+        let frozen = [postmaster] + children
+        for pid in frozen { kill(pid, SIGSTOP) }
+        defer { for pid in frozen { kill(pid, SIGCONT) } }
+
+        // Three writers at once: the first round waits out the store's timeout (5 s); the
+        // writes queued behind it are refused when it fails, not after a try of their own.
+        let outcomes = Mutex<[(status: Int32, seconds: Double)]>([])
+        let answered = DispatchSemaphore(value: 0)
+        let writers = (0..<3).map { index in
+            Thread {
+                let started = ContinuousClock.now
+                let status = (try? daemon.casectl("add", "--name", "Мельничук \(index)", "--category", "civilian", "--status", "missing").status) ?? -1
+                let took = ContinuousClock.now - started
+                outcomes.withLock { $0.append((status, Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)) }
+                answered.signal()
+            }
+        }
+        writers.forEach { $0.start() }
+        for _ in 0..<3 { _ = answered.wait(timeout: .now() + 60) }
+        let seen = outcomes.withLock { $0 }
+        #expect(seen.count == 3)
+        #expect(seen.allSatisfy { [69, 75].contains($0.status) }, "refused, or of unknown outcome for the one cut mid-append: \(seen)")
+        #expect(seen.allSatisfy { $0.seconds < 8 }, "each within the store's timeout and a margin: \(seen)")
+        for pid in frozen { kill(pid, SIGCONT) }
+        // Back: the office's next look at the store finds it, and writes go through again.
+        _ = try daemon.waitForOutput(containing: "writes resumed")
+        let resumed = try daemon.casectl("add", "--name", "Мельничук Ліна", "--category", "civilian", "--status", "missing")
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        try? cluster.stop()
+    }
+
     @Test("a daemon killed with -9 loses nothing acknowledged; its copy catches up with what the other office wrote meanwhile")
     func killedOffice() throws {
         let database = try Self.freshDatabase()

@@ -1,0 +1,116 @@
+#if Postgres
+import CasetrackCore
+import CasetrackPostgres
+@testable import CasetrackStore
+import Foundation
+import Synchronization
+import Testing
+
+/// The register as another office's log sees it, whose reads of rounds fail once the
+/// allowed number was made (a store that stops answering part-way through a catch-up).
+final class FailingReads: SharedLog {
+    let base: any SharedLog
+    private let left = Atomic<Int>(0)
+
+    init(_ base: any SharedLog) { self.base = base }
+
+    /// The next `reads` reads of rounds are answered; the ones after fail.
+    func allow(_ reads: Int) { left.store(reads, ordering: .relaxed) }
+
+    var office: String { base.office }
+    func open(schema: Int) throws -> SharedRegister { try base.open(schema: schema) }
+    func storeBase(path: String, sha256: String) throws { try base.storeBase(path: path, sha256: sha256) }
+    func fetchBase(to path: String) throws -> String? { try base.fetchBase(to: path) }
+    func probe() throws -> SharedRegister? { try base.probe() }
+    func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend {
+        try base.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq)
+    }
+    func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> [SharedRound] {
+        guard left.subtract(1, ordering: .relaxed).newValue >= 0 else {
+            throw SharedLogFailure(outcomeUnknown: false, message: "the test's store stopped answering")
+        }
+        return try base.rounds(after: round, limit: limit, maxBytes: maxBytes)
+    }
+    func follow(every seconds: Double, _ onRound: @escaping @Sendable () -> Void) async {}
+    func close() { base.close() }
+}
+
+@Suite("An office's copy catching up with the register")
+struct FollowRegisterTests {
+    /// Office a's store on a new register with `cases` cases added (a round each), and the
+    /// register's database for a second office.
+    func register(cases: Int, _ body: (SQLiteCaseStore, _ second: () throws -> any SharedLog) async throws -> Void) async throws {
+        let cluster = try StoreKind.cluster.get()
+        let database = "follow_\(UUID().uuidString.prefix(8).lowercased())"
+        try cluster.createDatabase(database)
+        func log(_ office: String) throws -> any SharedLog {
+            try PostgresSharedLog(try PostgresConnInfo(cluster.connInfo(database: database)), password: nil, office: office,
+                                  defaultUser: cluster.user, logger: .init(label: "follow-tests"))
+        }
+        try await withFolder { folder in
+            let store = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: try log("a"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                defer { group.cancelAll() }
+                for number in 0..<cases {
+                    _ = try await store.add(NewCase(names: ["Бойко Остап \(number)"], category: .civilian, status: .missing),
+                                            details: EventDetails(), actor: testActor, clock: clock())
+                }
+                try await body(store, { try log("b") })
+            }
+        }
+    }
+
+    /// Office b's copy, joined with nothing applied (its start-up read of rounds fails).
+    func officeB(_ log: FailingReads, in folder: URL) throws -> SQLiteCaseStore {
+        let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: log)
+        #expect(b.startupProblem != nil)
+        return b
+    }
+
+    @Test("rounds fetched in parts by size: the follow goes on to the end of the register")
+    func bySize() async throws {
+        try await register(cases: 12) { a, second in
+            try await withFolder { folder in
+                let log = FailingReads(try second())
+                let b = try officeB(log, in: folder)
+                defer { try? b.close() }
+                log.allow(1_000)
+                var published: [Int64] = []
+                // Every changeset is over one byte: one round a read.
+                let applied = try SQLiteCaseStore.followRegister(try #require(b.replica), maxBytes: 1, b.pool) {
+                    published += $0.map(\.seq)
+                }
+                #expect(applied == 12)
+                let last = try await a.lastSequence()
+                #expect(published == Array(1...last))
+                #expect(try await b.count(CaseFilter(), today: testToday) == 12)
+            }
+        }
+    }
+
+    @Test("a catch-up cut part-way: what it committed is published, and the next one goes on from there")
+    func cutPartWay() async throws {
+        try await register(cases: 12) { a, second in
+            try await withFolder { folder in
+                let log = FailingReads(try second())
+                let b = try officeB(log, in: folder)
+                defer { try? b.close() }
+                let replica = try #require(b.replica)
+                var published: [Int64] = []
+                log.allow(2)
+                #expect(throws: SharedLogFailure.self) {
+                    try SQLiteCaseStore.followRegister(replica, batch: 4, b.pool) { published += $0.map(\.seq) }
+                }
+                #expect(try await b.count(CaseFilter(), today: testToday) == 8, "two parts of four committed")
+                let committed = try await b.lastSequence()
+                #expect(committed > 0 && published == Array(1...committed), "their notices were published")
+                log.allow(1_000)
+                try SQLiteCaseStore.followRegister(replica, batch: 4, b.pool) { published += $0.map(\.seq) }
+                let last = try await a.lastSequence()
+                #expect(published == Array(1...last), "every notice once, in order")
+            }
+        }
+    }
+}
+#endif
