@@ -58,6 +58,7 @@ final class ImportCheck: @unchecked Sendable {
     /// added row's number and keys), and checks the added rows of its own groups. Runs in a
     /// read transaction (one snapshot) until done or abandoned.
     func run(_ rows: [ImportRow], ready: [PreparedNewCase?], worker: Int, _ db: Database) throws {
+        if isAbandoned { return }
         let seq = try SQLiteCaseStore.eventSeq(db)
         var nextID = try SQLiteCaseStore.counter("case_id", db)
         publish(seq: seq, worker: worker)

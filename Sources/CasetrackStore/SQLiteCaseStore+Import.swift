@@ -47,7 +47,13 @@ extension SQLiteCaseStore {
                     _ = try? await self.read { db in try check.run(rows, ready: ready, worker: worker, db) }
                 }
             }
-            defer { check.abandon() }
+            defer {
+                check.abandon()
+                // A reader still waiting for a pool connection (long reads holding them all)
+                // would take one, a snapshot and a group of rows before it saw it was not
+                // wanted, and the committed import's answer waited for it: its read fails now.
+                readers.cancelAll()
+            }
             await check.snapshotTaken()
             let started = DispatchTime.now().uptimeNanoseconds
             let outcomes = try await importRows(rows, ready: ready, check: check, actor: actor, clock: clock)

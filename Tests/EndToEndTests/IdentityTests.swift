@@ -63,4 +63,23 @@ struct IdentityTests {
                                          ("birth", "1972"), ("sex", "female")])
         #expect(different.strings("duplicate_of").isEmpty, "another birth year and sex: not the same person")
     }
+
+    @Test("an IMPORT row flagged as a possible duplicate: last_seq covers its possible-duplicate event")
+    func importFlagged() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        _ = try add(client, [("name", "Кравчишин Устим Петрович"), ("category", "military"), ("status", "captive"),
+                             ("birth", "1987-05-11")])
+        let answer = try client.request(Request(verb: "IMPORT", options: [
+            ("row", "name=\"Kravchyshyn Ustym\" category=military status=captive birth=1987 ref=IM-2024-1"),
+        ]))
+        let final = try answer.get()
+        let row = try #require(answer.data.first)
+        #expect(row.strings("duplicate_of") == ["C-000001"], "\(row)")
+        let created = try #require(row.int("seq"))
+        #expect(final.int("first_seq") == created)
+        #expect(final.int("last_seq") == created + 1, "the possible-duplicate event is one of the new case's: \(final)")
+        let history = try client.request(Request(verb: "HISTORY", positional: ["C-000002"]))
+        #expect(history.data.last?.int("seq") == final.int("last_seq"), "\(history.data)")
+    }
 }

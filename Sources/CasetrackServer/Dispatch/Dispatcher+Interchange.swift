@@ -128,6 +128,9 @@ struct ImportResult {
 
     var added: Int { outcomes.filter { if case .add = $0.decision { return true } else { return false } }.count }
     var existing: Int { outcomes.filter { if case .existing = $0.decision { return true } else { return false } }.count }
-    /// The sequence numbers of the cases opened, in order.
-    var seqs: [Int64] { outcomes.compactMap { $0.change?.event.seq } }
+    /// The sequence numbers of the events of the cases opened, in order: each one's creation
+    /// and, when it was flagged, its possible-duplicate event.
+    var seqs: [Int64] {
+        outcomes.flatMap { outcome in [outcome.change?.event.seq, outcome.change?.duplicateEvent?.seq].compactMap { $0 } }
+    }
 }
