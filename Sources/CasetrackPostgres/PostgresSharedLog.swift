@@ -108,8 +108,8 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             throw SharedLogFailure(outcomeUnknown: false, message: "the register's row is missing from casetrack_register")
         }
         if found.schema > schema {
-            throw CasetrackError(.storageFailure,
-                "the shared register is kept by a newer casetrackd (schema \(found.schema), this one knows \(schema)); every office must run the same version: upgrade this one. Nothing was changed")
+            throw SharedRegisterRefusal(CasetrackError(.storageFailure,
+                "the shared register is kept by a newer casetrackd (schema \(found.schema), this one knows \(schema)); every office must run the same version: upgrade this one. It takes no writes until then; reads are served from its copy"))
         }
         if found.schema < schema {
             try query("UPDATE casetrack_register SET schema = \(schema) WHERE id = 1 AND schema < \(schema)", what: "move the register to this schema")
@@ -209,12 +209,12 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             throw CasetrackError(.storageFailure, "the shared register's row is gone from casetrack_register: writes are refused")
         }
         if found.id != id {
-            throw CasetrackError(.storageFailure,
-                "the shared store now holds another register (\(found.id)) than the one this office follows (\(id)): writes are refused; see README: Several offices")
+            throw SharedRegisterRefusal(CasetrackError(.storageFailure,
+                "the shared store now holds another register (\(found.id)) than the one this office follows (\(id)): writes are refused, reads are served from this office's copy; see README: Several offices"))
         }
         if found.schema != schema {
-            throw CasetrackError(.storageFailure,
-                "the shared register was moved to schema \(found.schema) by a newer casetrackd: this office (schema \(schema)) takes no more writes until it is upgraded")
+            throw SharedRegisterRefusal(CasetrackError(.storageFailure,
+                "the shared register was moved to schema \(found.schema) by a newer casetrackd: this office (schema \(schema)) takes no more writes until it is upgraded; reads are served from its copy"))
         }
         return .behind
     }

@@ -69,6 +69,8 @@ extension GroupCommitWriter {
             if reportedFault.withLock({ $0 }) == .storageUnavailable { report(nil) }
         } catch let failure as SharedLogFailure {
             report(failure.notMade)
+        } catch let refusal as SharedRegisterRefusal {
+            refuseWrites(refusal.error)
         } catch {
             let reported = SQLiteCaseStore.storageFailure(error)
             // A full disk passes; anything else (a round that does not apply, a register

@@ -262,6 +262,7 @@ final class GroupCommitWriter: Sendable {
         let committing = Mutex(false)
         let started = ContinuousClock.now
         var lostRaces = false
+        var refusedByRegister = false
         while true {
             do {
                 (answers, notices) = try pool.writeWithoutTransaction { db in
@@ -287,6 +288,9 @@ final class GroupCommitWriter: Sendable {
                     }
                     return (answers, notices)
                 }
+            } catch let refusal as SharedRegisterRefusal {
+                failure = refusal.error
+                refusedByRegister = true
             } catch is SharedBehind {
                 // Another office appended first: apply what it did, then run the writes again.
                 if let replica {
@@ -330,6 +334,10 @@ final class GroupCommitWriter: Sendable {
         // here: its callers must not hear "not made" (a retry would make it twice).
         let told = replica != nil && committing.withLock { $0 } ? SQLiteCaseStore.sharedCommitFailure(failure) : reported
         for job in jobs { job.abandon(told) }
+        if refusedByRegister {
+            refuseWrites(reported)
+            return
+        }
         switch reported.code {
         case .storageFull, .storageUnavailable:
             // Nothing was written here (the shared store may hold it: it comes back with the

@@ -48,6 +48,8 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) throws {
         lock = try DatabaseLock(path: path)
         self.path = path
+        /// The shared store refused this office's writes (see ``SharedRegisterRefusal``).
+        var refusedAtStart = false
         _ = Self.statementJournalInMemory
         var configuration = Configuration()
         configuration.label = "casetrack"
@@ -123,6 +125,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
                 try replica?.join(pool) { _ in }
             } catch let failure as SharedLogFailure {
                 problem = failure.notMade
+            } catch let refusal as SharedRegisterRefusal {
+                problem = refusal.error
+                refusedAtStart = true
             }
             startupProblem = problem
         } catch let error as CasetrackError {
@@ -136,6 +141,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         self.checkpointer = checkpointer
         writer = GroupCommitWriter(pool: pool, replica: replica, onCommit: onCommit, afterCommit: checkpointer.committed,
                                    onFault: onFault)
+        if refusedAtStart, let startupProblem { writer.refuseWrites(startupProblem) }
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest. The

@@ -178,6 +178,27 @@ struct SharedStoreTests {
         try? cluster.stop()
     }
 
+    @Test("a register moved on by a newer casetrackd: the older office refuses writes and serves reads, also after a restart")
+    func newerSchema() throws {
+        let database = try Self.freshDatabase()
+        let kyiv = try Self.office("kyiv", database: database)
+        let person = ["add", "--name", "Лисенко Мирослава", "--category", "civilian", "--status", "missing"]
+        #expect(try kyiv.casectl(person).status == 0)
+        // What a newer casetrackd starting on the register does to it.
+        _ = try Self.cluster.get().psql("UPDATE casetrack_register SET schema = schema + 1", database: database)
+        for _ in 0..<2 {
+            let refused = try kyiv.casectl(person)
+            #expect(refused.status == 1 && refused.stderr.contains("takes no more writes until it is upgraded"),
+                    "\(refused.status) \(refused.stderr)")
+        }
+        #expect(try kyiv.casectl("count").stdout == "1\n", "reads go on")
+        #expect(kyiv.stop() == 0)
+        try kyiv.start(extraArguments: ["--config", kyiv.configFile.path])
+        #expect(try kyiv.casectl("count").stdout == "1\n", "it starts, and serves its copy")
+        let refused = try kyiv.casectl(person)
+        #expect(refused.status == 1 && refused.stderr.contains("kept by a newer casetrackd"), "\(refused.status) \(refused.stderr)")
+    }
+
     @Test("a daemon killed with -9 loses nothing acknowledged; its copy catches up with what the other office wrote meanwhile")
     func killedOffice() throws {
         let database = try Self.freshDatabase()
