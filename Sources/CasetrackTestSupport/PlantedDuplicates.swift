@@ -1,3 +1,6 @@
+// Over 400 lines: the data set, its seeded generator of invented people and the ways a
+// re-entry differs (typos, coarser dates, four romanizations) are one thing to read and keep
+// in step.
 import CasetrackCore
 
 /// A seeded set of invented people, some entered twice, to measure duplicate detection.

@@ -1,3 +1,5 @@
+// Over 400 lines: the daemon's start is one sequence (settings, store, hub, server, systemd,
+// the fault and reload hooks) that reads best top to bottom in one place.
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,5 @@
+// Over 400 lines: every test of SUBSCRIBE, WAIT and their casectl commands against one real
+// daemon, with the small helpers they share.
 import CasetrackClient
 import CasetrackCore
 import CasetrackTestSupport

@@ -1,3 +1,5 @@
+// Over 400 lines: the evidence, its weights and the score are one model (Fellegi and Sunter);
+// split, the weights would sit apart from the rules that use them.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
