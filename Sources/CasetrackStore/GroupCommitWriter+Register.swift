@@ -70,6 +70,7 @@ extension GroupCommitWriter {
         } catch let failure as SharedLogFailure {
             report(failure.notMade)
         } catch let refusal as SharedRegisterRefusal {
+            replica.refuse(refusal.error)
             refuseWrites(refusal.error)
         } catch {
             let reported = SQLiteCaseStore.storageFailure(error)

@@ -260,6 +260,8 @@ final class GroupCommitWriter: Sendable {
         var failure: (any Error)?
         // Set once every write ran: an error after it is the commit's own.
         let committing = Mutex(false)
+        // Set once the round is in the shared register: nothing said after it may be "not made".
+        let appended = Mutex(false)
         let started = ContinuousClock.now
         var lostRaces = false
         var refusedByRegister = false
@@ -282,6 +284,7 @@ final class GroupCommitWriter: Sendable {
                         }
                         if let replica, let session, let firstSeq, !session.isEmpty {
                             try share(session, firstSeq: firstSeq, replica, db)
+                            appended.withLock { $0 = true }
                         }
                         committing.withLock { $0 = true }
                         return .commit
@@ -332,9 +335,10 @@ final class GroupCommitWriter: Sendable {
         let reported = committing.withLock { $0 } ? SQLiteCaseStore.commitFailure(failure) : SQLiteCaseStore.storageFailure(failure)
         // With a shared register, a round past `share` is in the register whatever happens
         // here: its callers must not hear "not made" (a retry would make it twice).
-        let told = replica != nil && committing.withLock { $0 } ? SQLiteCaseStore.sharedCommitFailure(failure) : reported
+        let told = appended.withLock { $0 } ? SQLiteCaseStore.sharedCommitFailure(failure) : reported
         for job in jobs { job.abandon(told) }
         if refusedByRegister {
+            replica?.refuse(reported)
             refuseWrites(reported)
             return
         }
@@ -364,11 +368,14 @@ final class GroupCommitWriter: Sendable {
         }
         guard first else { return }
         for job in takeQueued(closing: false) { job.abandon(error) }
-        report(error)
+        report(error, refusing: true)
     }
 
-    /// Tells `onFault` of a change: a new fault, or writes taken again.
-    func report(_ fault: CasetrackError?) {
+    /// Tells `onFault` of a change: a new fault, or writes taken again. Once writes are
+    /// refused for good (``refuseWrites(_:)``), nothing else is told: a passing outage and its
+    /// end would otherwise say "writes resumed" while every write is still refused.
+    func report(_ fault: CasetrackError?, refusing: Bool = false) {
+        if !refusing, queue.withLock({ $0.refusal != nil }) { return }
         unreachable.withLock { unreachable in
             unreachable = fault?.code == .storageUnavailable ? (Self.unreachableRefusal, .now) : nil
         }

@@ -18,6 +18,10 @@ final class Replica: Sendable {
     private let joinedFlag = Atomic<Bool>(false)
     /// Opened at the first round to apply; used on the writer's thread only.
     private let applier = Mutex<RoundApplier?>(nil)
+    /// Set once the register refused this office (``SharedRegisterRefusal``): from then on it
+    /// takes nothing from the register either. A newer schema's rounds, or another register's,
+    /// would apply in part (SQLite skips changes to tables it does not know) and for good.
+    private let refusal = Mutex<CasetrackError?>(nil)
 
     init(log: any SharedLog, path: String) {
         self.log = log
@@ -27,6 +31,9 @@ final class Replica: Sendable {
     func want() { wanted.store(true, ordering: .relaxed) }
     func takeWanted() -> Bool { wanted.exchange(false, ordering: .relaxed) }
     var joined: Bool { joinedFlag.load(ordering: .acquiring) }
+
+    /// Stops following the register, for `error`, until the daemon is restarted.
+    func refuse(_ error: CasetrackError) { refusal.withLock { if $0 == nil { $0 = error } } }
 
     /// The connection that applies other offices' rounds (see ``RoundApplier``).
     func roundApplier() throws -> RoundApplier {
@@ -49,6 +56,7 @@ final class Replica: Sendable {
     /// `publish` the notices of each part as it is committed.
     @discardableResult
     func join(_ pool: DatabasePool, publish: ([Notice]) -> Void) throws -> Int {
+        if let refused = refusal.withLock({ $0 }) { throw SharedRegisterRefusal(refused) }
         if !joined {
             let schema = try pool.read { db in try Schema.migrator.appliedIdentifiers(db).count }
             let register = try log.open(schema: schema)

@@ -141,7 +141,10 @@ public final class SQLiteCaseStore: CaseStore, Service {
         self.checkpointer = checkpointer
         writer = GroupCommitWriter(pool: pool, replica: replica, onCommit: onCommit, afterCommit: checkpointer.committed,
                                    onFault: onFault)
-        if refusedAtStart, let startupProblem { writer.refuseWrites(startupProblem) }
+        if refusedAtStart, let startupProblem {
+            replica?.refuse(startupProblem)
+            writer.refuseWrites(startupProblem)
+        }
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest. The

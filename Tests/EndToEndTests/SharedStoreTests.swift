@@ -178,12 +178,15 @@ struct SharedStoreTests {
         try? cluster.stop()
     }
 
-    @Test("a register moved on by a newer casetrackd: the older office refuses writes and serves reads, also after a restart")
+    @Test("a register moved on by a newer casetrackd: the older office refuses writes, takes no rounds, serves reads")
     func newerSchema() throws {
         let database = try Self.freshDatabase()
         let kyiv = try Self.office("kyiv", database: database)
+        let lviv = try Self.office("lviv", database: database)
         let person = ["add", "--name", "Лисенко Мирослава", "--category", "civilian", "--status", "missing"]
         #expect(try kyiv.casectl(person).status == 0)
+        let watcher = try SubscriberSwarm(socket: kyiv.socket, count: 1, subscribe: "SUBSCRIBE since=0")
+        try watcher.collect(timeout: 30) { $0.sequences(0).count >= 1 }
         // What a newer casetrackd starting on the register does to it.
         _ = try Self.cluster.get().psql("UPDATE casetrack_register SET schema = schema + 1", database: database)
         for _ in 0..<2 {
@@ -192,7 +195,17 @@ struct SharedStoreTests {
                     "\(refused.status) \(refused.stderr)")
         }
         #expect(try kyiv.casectl("count").stdout == "1\n", "reads go on")
+        // A round appended now (here by the other office, the schema set back for it) is not
+        // taken: a newer schema's rounds would apply only in part. Nothing announces that a
+        // follow left it alone, so the check waits past two polls (2 s each) and the wake-up
+        // the store sends at once.
+        _ = try Self.cluster.get().psql("UPDATE casetrack_register SET schema = schema - 1", database: database)
+        #expect(try lviv.casectl("add", "--name", "Лисенко Тарас", "--category", "civilian", "--status", "missing").status == 0)
+        try? watcher.collect(timeout: 5) { $0.sequences(0).count >= 2 }
+        #expect(watcher.sequences(0) == [1], "the refused office took nothing more from the register")
+        #expect(try kyiv.casectl("count").stdout == "1\n")
         #expect(kyiv.stop() == 0)
+        _ = try Self.cluster.get().psql("UPDATE casetrack_register SET schema = schema + 1", database: database)
         try kyiv.start(extraArguments: ["--config", kyiv.configFile.path])
         #expect(try kyiv.casectl("count").stdout == "1\n", "it starts, and serves its copy")
         let refused = try kyiv.casectl(person)
