@@ -8,13 +8,20 @@ import GRDB
 extension GroupCommitWriter {
     /// Refuses the queued writes that waited through a failed try of the shared store.
     func refuseWaited() {
-        guard let (error, failed) = unreachable.withLock({ $0 }) else { return }
+        guard let failed = unreachable.withLock({ $0 }) else { return }
         let waited = queue.withLock { queue -> [Job] in
             let waited = queue.jobs.filter { $0.queued < failed }
             queue.jobs.removeAll { $0.queued < failed }
             return waited
         }
-        for job in waited { job.abandon(error) }
+        for job in waited { job.abandon(Self.unreachableRefusal) }
+    }
+
+    /// The register refused this office (``SharedRegisterRefusal``): it takes neither writes
+    /// nor the register's rounds until it is restarted.
+    func refuseByRegister(_ error: CasetrackError) {
+        replica?.refuse(error)
+        refuseWrites(error)
     }
 
     /// Appends the round's rows to the shared register, as the round after the last this
@@ -70,8 +77,7 @@ extension GroupCommitWriter {
         } catch let failure as SharedLogFailure {
             report(failure.notMade)
         } catch let refusal as SharedRegisterRefusal {
-            replica.refuse(refusal.error)
-            refuseWrites(refusal.error)
+            refuseByRegister(refusal.error)
         } catch {
             let reported = SQLiteCaseStore.storageFailure(error)
             // A full disk passes; anything else (a round that does not apply, a register

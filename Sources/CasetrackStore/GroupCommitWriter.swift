@@ -64,11 +64,10 @@ final class GroupCommitWriter: Sendable {
     private let gate = DispatchSemaphore(value: 0)
     /// The fault last reported through `onFault`.
     let reportedFault = Mutex<CasetrackError.Code?>(nil)
-    /// While the shared store does not answer: what writes are told, and when a try of it
-    /// last failed. A write queued before that waited through the try, which may have taken
+    /// While the shared store does not answer: when a try of it last failed. A write queued before that waited through the try, which may have taken
     /// the store's whole timeout: it is refused at once instead of waiting for another. A write
     /// queued after it tries the store again, so writes resume as soon as it answers.
-    let unreachable = Mutex<(error: CasetrackError, failed: ContinuousClock.Instant)?>(nil)
+    let unreachable = Mutex<ContinuousClock.Instant?>(nil)
 
     init(pool: DatabasePool, replica: Replica? = nil, onCommit: @escaping @Sendable ([Notice]) -> Void,
          afterCommit: @escaping @Sendable () -> Void = {}, onFault: @escaping @Sendable (CasetrackError?) -> Void = { _ in }) {
@@ -338,8 +337,7 @@ final class GroupCommitWriter: Sendable {
         let told = appended.withLock { $0 } ? SQLiteCaseStore.sharedCommitFailure(failure) : reported
         for job in jobs { job.abandon(told) }
         if refusedByRegister {
-            replica?.refuse(reported)
-            refuseWrites(reported)
+            refuseByRegister(reported)
             return
         }
         switch reported.code {
@@ -377,7 +375,7 @@ final class GroupCommitWriter: Sendable {
     func report(_ fault: CasetrackError?, refusing: Bool = false) {
         if !refusing, queue.withLock({ $0.refusal != nil }) { return }
         unreachable.withLock { unreachable in
-            unreachable = fault?.code == .storageUnavailable ? (Self.unreachableRefusal, .now) : nil
+            unreachable = fault?.code == .storageUnavailable ? .now : nil
         }
         let changed = reportedFault.withLock { reported -> Bool in
             guard fault?.code != reported else { return false }

@@ -141,10 +141,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
         self.checkpointer = checkpointer
         writer = GroupCommitWriter(pool: pool, replica: replica, onCommit: onCommit, afterCommit: checkpointer.committed,
                                    onFault: onFault)
-        if refusedAtStart, let startupProblem {
-            replica?.refuse(startupProblem)
-            writer.refuseWrites(startupProblem)
-        }
+        if refusedAtStart, let startupProblem { writer.refuseByRegister(startupProblem) }
     }
 
     /// The writer: commits queued writes until graceful shutdown, then the rest. The

@@ -37,9 +37,10 @@ final class FailingReads: SharedLog {
 
 @Suite("An office's copy catching up with the register")
 struct FollowRegisterTests {
-    /// Office a's store on a new register with `cases` cases added (a round each), and the
-    /// register's database for a second office.
-    func register(cases: Int, _ body: (SQLiteCaseStore, _ second: () throws -> any SharedLog) async throws -> Void) async throws {
+    /// Office a's store on a new register with `cases` cases added (a round each), and office
+    /// b's copy of it, joined with nothing applied (its start-up read of rounds fails), with
+    /// the log whose reads of rounds the test allows.
+    func offices(cases: Int, _ body: (SQLiteCaseStore, FailingReads, SQLiteCaseStore) async throws -> Void) async throws {
         let cluster = try StoreKind.cluster.get()
         let database = "follow_\(UUID().uuidString.prefix(8).lowercased())"
         try cluster.createDatabase(database)
@@ -48,68 +49,55 @@ struct FollowRegisterTests {
                                   defaultUser: cluster.user, logger: .init(label: "follow-tests"))
         }
         try await withFolder { folder in
-            let store = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: try log("a"))
+            let a = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: try log("a"))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.run() }
+                group.addTask { try await a.run() }
                 defer { group.cancelAll() }
                 for number in 0..<cases {
-                    _ = try await store.add(NewCase(names: ["Бойко Остап \(number)"], category: .civilian, status: .missing),
-                                            details: EventDetails(), actor: testActor, clock: clock())
+                    _ = try await a.add(NewCase(names: ["Бойко Остап \(number)"], category: .civilian, status: .missing),
+                                        details: EventDetails(), actor: testActor, clock: clock())
                 }
-                try await body(store, { try log("b") })
+                let reads = FailingReads(try log("b"))
+                let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: reads)
+                defer { try? b.close() }
+                #expect(b.startupProblem != nil)
+                try await body(a, reads, b)
             }
         }
     }
 
-    /// Office b's copy, joined with nothing applied (its start-up read of rounds fails).
-    func officeB(_ log: FailingReads, in folder: URL) throws -> SQLiteCaseStore {
-        let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: log)
-        #expect(b.startupProblem != nil)
-        return b
-    }
-
     @Test("rounds fetched in parts by size: the follow goes on to the end of the register")
     func bySize() async throws {
-        try await register(cases: 12) { a, second in
-            try await withFolder { folder in
-                let log = FailingReads(try second())
-                let b = try officeB(log, in: folder)
-                defer { try? b.close() }
-                log.allow(1_000)
-                var published: [Int64] = []
-                // Every changeset is over one byte: one round a read.
-                let applied = try SQLiteCaseStore.followRegister(try #require(b.replica), maxBytes: 1, b.pool) {
-                    published += $0.map(\.seq)
-                }
-                #expect(applied == 12)
-                let last = try await a.lastSequence()
-                #expect(published == Array(1...last))
-                #expect(try await b.count(CaseFilter(), today: testToday) == 12)
+        try await offices(cases: 12) { a, log, b in
+            log.allow(1_000)
+            var published: [Int64] = []
+            // Every changeset is over one byte: one round a read.
+            let applied = try SQLiteCaseStore.followRegister(try #require(b.replica), maxBytes: 1, b.pool) {
+                published += $0.map(\.seq)
             }
+            #expect(applied == 12)
+            let last = try await a.lastSequence()
+            #expect(published == Array(1...last))
+            #expect(try await b.count(CaseFilter(), today: testToday) == 12)
         }
     }
 
     @Test("a catch-up cut part-way: what it committed is published, and the next one goes on from there")
     func cutPartWay() async throws {
-        try await register(cases: 12) { a, second in
-            try await withFolder { folder in
-                let log = FailingReads(try second())
-                let b = try officeB(log, in: folder)
-                defer { try? b.close() }
-                let replica = try #require(b.replica)
-                var published: [Int64] = []
-                log.allow(2)
-                #expect(throws: SharedLogFailure.self) {
-                    try SQLiteCaseStore.followRegister(replica, batch: 4, b.pool) { published += $0.map(\.seq) }
-                }
-                #expect(try await b.count(CaseFilter(), today: testToday) == 8, "two parts of four committed")
-                let committed = try await b.lastSequence()
-                #expect(committed > 0 && published == Array(1...committed), "their notices were published")
-                log.allow(1_000)
+        try await offices(cases: 12) { a, log, b in
+            let replica = try #require(b.replica)
+            var published: [Int64] = []
+            log.allow(2)
+            #expect(throws: SharedLogFailure.self) {
                 try SQLiteCaseStore.followRegister(replica, batch: 4, b.pool) { published += $0.map(\.seq) }
-                let last = try await a.lastSequence()
-                #expect(published == Array(1...last), "every notice once, in order")
             }
+            #expect(try await b.count(CaseFilter(), today: testToday) == 8, "two parts of four committed")
+            let committed = try await b.lastSequence()
+            #expect(committed > 0 && published == Array(1...committed), "their notices were published")
+            log.allow(1_000)
+            try SQLiteCaseStore.followRegister(replica, batch: 4, b.pool) { published += $0.map(\.seq) }
+            let last = try await a.lastSequence()
+            #expect(published == Array(1...last), "every notice once, in order")
         }
     }
 }

@@ -94,8 +94,7 @@ extension Dispatcher {
         let today = now().day
         let ids = gets.map(\.id)
         let store = self.store
-        @Sendable func render(_ ids: ArraySlice<CaseID>) -> RenderedAnswers { render(ids, whenBegun: {}) }
-        @Sendable func render(_ ids: ArraySlice<CaseID>, whenBegun: () -> Void) -> RenderedAnswers {
+        @Sendable func render(_ ids: ArraySlice<CaseID>, whenBegun: () -> Void = {}) -> RenderedAnswers {
             var rendered = RenderedAnswers()
             for record in store.getNow(Array(ids), whenBegun: whenBegun) {
                 rendered.append(Reply(data: [record.fields(today: today)]), format)
