@@ -17,7 +17,11 @@ extension SQLiteCaseStore {
     /// a status change that rewrote the whole row and its side tables dirtied some twenty
     /// pages, each a WAL frame to write and later checkpoint. Naming only the changed columns
     /// leaves the others' indexes alone.
-    static func replace(_ record: CaseRecord, was old: CaseRecord, _ db: Database) throws {
+    ///
+    /// Returns the new row's values (``RowCoding/caseValues(_:)``), which the event's image
+    /// is made of.
+    @discardableResult
+    static func replace(_ record: CaseRecord, was old: CaseRecord, _ db: Database) throws -> [DatabaseValue] {
         let new = RowCoding.caseValues(record)
         let before = RowCoding.caseValues(old)
         var assignments: [String] = []
@@ -47,6 +51,7 @@ extension SQLiteCaseStore {
             try run("DELETE FROM case_name_keys WHERE case_id = ?", [record.id.number], db)
             try insertRows("case_name_keys", "key", NameKey.keys(for: record.names), record.id, db)
         }
+        return new
     }
 
     static func insertKeys(_ record: CaseRecord, keys: CaseKeys, _ db: Database) throws {
