@@ -263,6 +263,57 @@ struct StoreTests {
         }
     }
 
+    @Test("refusals among concurrent writes: each rolls back alone, the round's other writes commit",
+          arguments: StoreKind.all)
+    func refusalsInBusyRounds(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, path in
+            _ = try await store.add(NewCase(names: ["Ковальчук Марта"], category: .civilian, status: .captive,
+                                            references: ["HELD-1"]),
+                                    details: EventDetails(), actor: testActor, clock: clock())
+            // All sent at once, so that rounds mix refusals with writes that go through. Every
+            // third write is refused: one in two of those for a reference another case holds
+            // (found before anything is written), the other for dates that cannot be (found
+            // after the case number was drawn, which its savepoint must give back).
+            let outcomes = await withTaskGroup(of: (Int, Result<CaseChange, any Error>).self) { group in
+                for index in 0..<120 {
+                    group.addTask {
+                        let refused = index % 3 == 0
+                        let reference = refused && index % 2 == 0 ? "HELD-1" : "NEW-\(index)"
+                        let since = refused && index % 2 == 1 ? PartialDate("1980") : PartialDate("2023-03")
+                        do {
+                            let change = try await store.add(
+                                NewCase(names: ["Гнатюк Орест \(index)"], birth: PartialDate("1990"), category: .military,
+                                        status: .missing, since: since, references: [reference]),
+                                details: EventDetails(), actor: testActor, clock: clock(Int64(index)))
+                            return (index, .success(change))
+                        } catch {
+                            return (index, .failure(error))
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let made = outcomes.compactMap { try? $0.1.get() }
+            let refused = outcomes.compactMap { outcome -> CasetrackError? in
+                guard case .failure(let error) = outcome.1 else { return nil }
+                return error as? CasetrackError
+            }
+            #expect(made.count == 80 && refused.count == 40)
+            #expect(refused.filter { $0.code == .duplicateReference }.count == 20)
+            #expect(refused.filter { $0.code == .badArgument && "\($0)".contains("before the birth date") }.count == 20)
+            #expect(outcomes.allSatisfy { index, result in (try? result.get()) == nil ? index % 3 == 0 : index % 3 != 0 })
+            #expect(made.map(\.record.id.number).sorted() == Array(2...81), "refusals consumed no case number")
+            // A case made may also be marked a possible duplicate of another, an event more:
+            // the numbers are checked over the whole log, with the cases it holds.
+            let stored = try Self.sqlite(path, "SELECT (count(*) = max(seq)) || ' ' || (SELECT count(*) FROM cases) FROM events")
+            #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "1 81", "nor a sequence number, nor left a row")
+            for change in made {
+                let record = try await store.get(change.record.id)
+                #expect(record?.references == change.record.references)
+            }
+        }
+    }
+
     @Test("data survives closing and reopening; another application's database is refused untouched")
     func reopen() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-reopen-\(UUID().uuidString)")
