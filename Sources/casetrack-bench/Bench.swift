@@ -98,9 +98,11 @@ struct Bench: ParsableCommand {
         report.add("first write after READY (waits for the start-time file check)", "\(ms(now() - checked)) ms")
 
         for writers in [1, 8, 64] where phases.contains("writes") {
-            let rate = try Workloads.statusChanges(socket: daemon.socket, writers: writers, cases: cases, seconds: seconds)
+            let cost = ChangeCost(server: daemon.pid)
+            let rate = try Workloads.statusChanges(socket: daemon.socket, writers: writers, cases: cases, seconds: seconds, window: cost)
             figures["writes\(writers).casetrack"] = rate
             report.add("durable status changes/s, \(writers) writer\(writers == 1 ? "" : "s")", rate.formatted(.number.precision(.fractionLength(0))))
+            report.add("daemon CPU a durable change, \(writers) writer\(writers == 1 ? "" : "s")", cost.text)
         }
         for subscribers in [1, 100, 1_000] where phases.contains("notices") {
             let result = try Workloads.noticeLatency(socket: daemon.socket, subscribers: subscribers, cases: cases, rate: noticeRate,

@@ -124,8 +124,11 @@ extension UnsafeBufferPointer<UInt8> {
 }
 
 /// CPU time (user and system) a process has used so far, in seconds, from /proc/PID/stat.
-func cpuSeconds(of pid: pid_t) -> Double? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+func cpuSeconds(of pid: pid_t) -> Double? { cpuSeconds(stat: "/proc/\(pid)/stat") }
+
+/// The CPU time of a process's or a thread's `stat` file.
+func cpuSeconds(stat path: String) -> Double? {
+    guard let stat = try? String(contentsOfFile: path, encoding: .utf8),
           let name = stat.lastIndex(of: ")")
     else { return nil }
     // From the state (field 3) on; utime and stime are fields 14 and 15, in clock ticks.

@@ -39,7 +39,10 @@ func waitFor(socket path: String, process: Process) throws {
 }
 
 /// Threads that each run `work` in a loop for `seconds`; returns completed runs a second.
-func throughput(threads count: Int, seconds: Double, setup: @escaping @Sendable (Int) throws -> (() throws -> Void)) -> Double {
+/// `window` is told when the measured seconds begin and end (after the threads' set-up and
+/// warm-up), for figures taken over exactly that time.
+func throughput(threads count: Int, seconds: Double, window: MeasuredWindow? = nil,
+                setup: @escaping @Sendable (Int) throws -> (() throws -> Void)) -> Double {
     let done = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let threads = (0..<count).map { index in
@@ -53,10 +56,12 @@ func throughput(threads count: Int, seconds: Double, setup: @escaping @Sendable 
     }
     threads.forEach { $0.start() }
     usleep(300_000)
+    window?.begin()
     let begin = done.load(ordering: .relaxed)
     let started = now()
     usleep(UInt32(seconds * 1_000_000))
     let total = done.load(ordering: .relaxed) - begin
+    window?.end(count: total)
     let elapsed = Double(now() - started) / 1_000_000
     stop.store(true, ordering: .relaxed)
     while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }

@@ -11,14 +11,15 @@ import Synchronization
 enum Workloads {
     /// `writers` connections, each changing its own cases' status back and forth, one request
     /// at a time (each answered after its commit). Returns acknowledged changes a second.
-    static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double) throws -> Double {
-        try statusChanges(sockets: [socket], writers: writers, cases: cases, seconds: seconds)
+    static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double, window: MeasuredWindow? = nil) throws -> Double {
+        try statusChanges(sockets: [socket], writers: writers, cases: cases, seconds: seconds, window: window)
     }
 
     /// The same, writer `n` on socket `n % sockets.count` (offices of one register: each
     /// writer keeps cases of its own, whichever office it writes through).
-    static func statusChanges(sockets: [String], writers: Int, cases: Int, seconds: Double) throws -> Double {
-        throughput(threads: writers, seconds: seconds) { writer in
+    static func statusChanges(sockets: [String], writers: Int, cases: Int, seconds: Double,
+                              window: MeasuredWindow? = nil) throws -> Double {
+        throughput(threads: writers, seconds: seconds, window: window) { writer in
             let client = try CasetrackClient(socketPath: sockets[writer % sockets.count])
             // Cases of its own, spread over the data set; their status as the daemon says.
             let own = Array(Set((0..<16).map { CaseID(number: Int64(1 + (writer * 7_919 + $0 * 104_729) % cases)) }))

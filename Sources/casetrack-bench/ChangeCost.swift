@@ -1,0 +1,43 @@
+import Foundation
+
+// The daemon's CPU time a durable change, over a write phase's timed seconds.
+
+/// CPU time one thread of a process has used so far, the thread found by its name.
+func cpuSeconds(of pid: pid_t, thread name: String) -> Double? {
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return nil }
+    for task in tasks {
+        guard let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8),
+              comm.trimmingCharacters(in: .whitespacesAndNewlines) == name else { continue }
+        return cpuSeconds(stat: "/proc/\(pid)/task/\(task)/stat")
+    }
+    return nil
+}
+
+/// Something measured over a throughput phase's timed seconds.
+protocol MeasuredWindow {
+    func begin()
+    func end(count: Int)
+}
+
+/// What one durable change cost the daemon over a phase's timed seconds: the whole process,
+/// and its writer thread (`ct-writer`), which runs every write round. Rates swing with the
+/// machine's phases by a tenth or more; CPU time a change moves less, and tells a trim of
+/// the write path from noise sooner.
+final class ChangeCost: MeasuredWindow {
+    let server: pid_t
+    private var start: (process: Double?, writer: Double?) = (nil, nil)
+    private(set) var text = "not measured"
+
+    init(server: pid_t) { self.server = server }
+
+    func begin() { start = (cpuSeconds(of: server), cpuSeconds(of: server, thread: "ct-writer")) }
+
+    func end(count: Int) {
+        guard count > 0, let process = start.process, let processEnd = cpuSeconds(of: server) else { return }
+        let micro = { (seconds: Double) in String(format: "%.0f", seconds * 1e6 / Double(count)) }
+        text = "casetrackd \(micro(processEnd - process)) µs"
+        if let writer = start.writer, let writerEnd = cpuSeconds(of: server, thread: "ct-writer") {
+            text += ", its writer thread \(micro(writerEnd - writer)) µs"
+        }
+    }
+}
