@@ -20,9 +20,8 @@ protocol MeasuredWindow {
 }
 
 /// What one durable change cost the daemon over a phase's timed seconds: the whole process,
-/// and its writer thread (`ct-writer`), which runs every write round. Rates swing with the
-/// machine's phases by a tenth or more; CPU time a change moves less, and tells a trim of
-/// the write path from noise sooner.
+/// and its writer thread (`ct-writer`), which runs every write round: how much of a rate is
+/// work done and how much is waiting. It swings with the machine's phases as the rates do.
 final class ChangeCost: MeasuredWindow {
     let server: pid_t
     private var start: (process: Double?, writer: Double?) = (nil, nil)
