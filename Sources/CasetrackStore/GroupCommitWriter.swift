@@ -64,9 +64,10 @@ final class GroupCommitWriter: Sendable {
     private let gate = DispatchSemaphore(value: 0)
     /// The fault last reported through `onFault`.
     let reportedFault = Mutex<CasetrackError.Code?>(nil)
-    /// While the shared store does not answer: when a try of it last failed. A write queued before that waited through the try, which may have taken
-    /// the store's whole timeout: it is refused at once instead of waiting for another. A write
-    /// queued after it tries the store again, so writes resume as soon as it answers.
+    /// While the shared store does not answer: when a try of it last failed. A write queued
+    /// before that waited through the try, which may have taken the store's whole timeout: it
+    /// is refused at once instead of waiting for another. A write queued after it tries the
+    /// store again, so writes resume as soon as it answers.
     let unreachable = Mutex<ContinuousClock.Instant?>(nil)
 
     init(pool: DatabasePool, replica: Replica? = nil, onCommit: @escaping @Sendable ([Notice]) -> Void,

@@ -108,20 +108,10 @@ final class PointReader: Sendable {
     }
 
     private func read(_ id: CaseID, _ connection: Connection) throws -> CaseRecord?? {
-        let statement = connection.statement
-        defer {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-        }
-        sqlite3_bind_int64(statement, 1, id.number)
-        switch sqlite3_step(statement) {
-        case SQLITE_ROW:
-            return .some(try RowCoding.record(statement))
-        case SQLITE_DONE:
-            return .some(nil)
-        default:
-            // Busy, or anything else: the pool reads it instead (and reports a real failure).
-            return nil
+        switch try RowCoding.step(connection.statement, id) {
+        case .success(let record): return .some(record)
+        // Busy, or anything else: the pool reads it instead (and reports a real failure).
+        case .failure: return nil
         }
     }
 
@@ -158,6 +148,26 @@ final class PointReader: Sendable {
 }
 
 extension RowCoding {
+    /// The SQLite result code a step failed with.
+    struct StepFailure: Error {
+        let code: Int32
+    }
+
+    /// Steps `statement`, a `SELECT` of ``caseColumns`` by id, for `id`: the case, nil when
+    /// there is none, or the code SQLite failed with. Leaves the statement reset and unbound.
+    static func step(_ statement: OpaquePointer, _ id: CaseID) throws -> Result<CaseRecord?, StepFailure> {
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        sqlite3_bind_int64(statement, 1, id.number)
+        switch sqlite3_step(statement) {
+        case SQLITE_ROW: return .success(try record(statement))
+        case SQLITE_DONE: return .success(nil)
+        case let code: return .failure(StepFailure(code: code))
+        }
+    }
+
     /// A record from the current row of a statement over ``caseColumns``.
     static func record(_ statement: OpaquePointer) throws -> CaseRecord {
         try record(CaseColumns(

@@ -5,7 +5,6 @@ import CasetrackCore
 import Foundation
 import CSQLiteSession
 import GRDB
-import GRDBSQLite
 import ServiceLifecycle
 import Synchronization
 
@@ -199,7 +198,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
             var change = try CaseRules.setStatus(current, to: status, details: details, actor: actor,
                                                  expectVersion: expectVersion, correction: correction, clock: clock)
             let row = try Self.replace(change.record, was: current, db)
-            try Self.append(&change.event, change.record, db, image: change.event.kind.changesRecord ? .rowValues(row) : nil)
+            try Self.append(&change.event, change.record, db, rowValues: row)
             change.contacts = try Self.contactIDs(id, db)
             return change
         }
@@ -213,7 +212,7 @@ public final class SQLiteCaseStore: CaseStore, Service {
                                               expectVersion: expectVersion, clock: clock)
             try Self.checkReferences(change.record.references, for: id, db)
             let row = try Self.replace(change.record, was: current, db)
-            try Self.append(&change.event, change.record, db, image: change.event.kind.changesRecord ? .rowValues(row) : nil)
+            try Self.append(&change.event, change.record, db, rowValues: row)
             return change
         }
     }
@@ -262,16 +261,9 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// writer's CPU for a status change, half of it decoding.
     static func fetch(_ id: CaseID, _ db: Database) throws -> CaseRecord? {
         let sql = "SELECT \(RowCoding.caseColumns) FROM cases WHERE id = ?"
-        let statement = try db.cachedStatement(sql: sql).sqliteStatement
-        defer {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-        }
-        sqlite3_bind_int64(statement, 1, id.number)
-        switch sqlite3_step(statement) {
-        case SQLITE_ROW: return try RowCoding.record(statement)
-        case SQLITE_DONE: return nil
-        case let code: throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql)
+        switch try RowCoding.step(db.cachedStatement(sql: sql).sqliteStatement, id) {
+        case .success(let record): return record
+        case .failure(let failure): throw DatabaseError(resultCode: ResultCode(rawValue: failure.code), message: db.lastErrorMessage, sql: sql)
         }
     }
 
@@ -318,18 +310,15 @@ public final class SQLiteCaseStore: CaseStore, Service {
     enum RowImage {
         /// The row is as before (a time alert, a case-less event).
         case unchanged
-        /// The row as the event left it.
-        case row(CaseRecord)
-        /// The same, as ``RowCoding/caseValues(_:)`` gave them (``replace(_:was:_:)`` returns them).
-        case rowValues([DatabaseValue])
+        /// The row as the event left it, as ``RowCoding/caseValues(_:)`` gives it.
+        case row([DatabaseValue])
         /// The event left no row: the case was merged into another.
         case removed
 
         var databaseValue: DatabaseValue {
             switch self {
             case .unchanged: .null
-            case .row(let record): Data(CanonicalValues.encode(RowCoding.caseValues(record))).databaseValue
-            case .rowValues(let values): Data(CanonicalValues.encode(values)).databaseValue
+            case .row(let values): Data(CanonicalValues.encode(values)).databaseValue
             case .removed: Data().databaseValue
             }
         }
@@ -338,11 +327,13 @@ public final class SQLiteCaseStore: CaseStore, Service {
     /// Stores an event with the next sequence number (in the caller's transaction, so that the
     /// numbers stay gap-free in commit order) and the office that records it, and sets both on
     /// `event`. An event that changes its case carries `record` as its after-image unless
-    /// `image` says otherwise.
-    static func append(_ event: inout HistoryEvent, _ record: CaseRecord?, _ db: Database, image: RowImage? = nil) throws {
+    /// `image` says otherwise; `rowValues` are `record`'s values when the caller has them
+    /// already (``replace(_:was:_:)`` returns them).
+    static func append(_ event: inout HistoryEvent, _ record: CaseRecord?, _ db: Database, image: RowImage? = nil,
+                       rowValues: [DatabaseValue]? = nil) throws {
         event.seq = try bump("event_seq", db)
         event.office = try office(db)
-        let image = image ?? (event.kind.changesRecord ? record.map(RowImage.row) ?? .unchanged : .unchanged)
+        let image = image ?? (event.kind.changesRecord ? record.map { .row(rowValues ?? RowCoding.caseValues($0)) } ?? .unchanged : .unchanged)
         let values = RowCoding.eventValues(event, record)
             + [image.databaseValue, event.details?.text.databaseValue ?? .null, event.office.databaseValue]
         let hash = EventChain.link(try EventChain.head(db), values, imagesFrom: .min)

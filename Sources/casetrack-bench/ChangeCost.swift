@@ -13,24 +13,20 @@ func cpuSeconds(of pid: pid_t, thread name: String) -> Double? {
     return nil
 }
 
-/// Something measured over a throughput phase's timed seconds.
-protocol MeasuredWindow {
-    func begin()
-    func end(count: Int)
-}
-
 /// What one durable change cost the daemon over a phase's timed seconds: the whole process,
 /// and its writer thread (`ct-writer`), which runs every write round: how much of a rate is
 /// work done and how much is waiting. It swings with the machine's phases as the rates do.
-final class ChangeCost: MeasuredWindow {
+final class ChangeCost {
     let server: pid_t
     private var start: (process: Double?, writer: Double?) = (nil, nil)
     private(set) var text = "not measured"
 
     init(server: pid_t) { self.server = server }
 
+    /// The measured seconds begin.
     func begin() { start = (cpuSeconds(of: server), cpuSeconds(of: server, thread: "ct-writer")) }
 
+    /// They end, with `count` changes made.
     func end(count: Int) {
         guard count > 0, let process = start.process, let processEnd = cpuSeconds(of: server) else { return }
         let micro = { (seconds: Double) in String(format: "%.0f", seconds * 1e6 / Double(count)) }

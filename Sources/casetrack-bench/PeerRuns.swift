@@ -41,7 +41,7 @@ func waitFor(socket path: String, process: Process) throws {
 /// Threads that each run `work` in a loop for `seconds`; returns completed runs a second.
 /// `window` is told when the measured seconds begin and end (after the threads' set-up and
 /// warm-up), for figures taken over exactly that time.
-func throughput(threads count: Int, seconds: Double, window: MeasuredWindow? = nil,
+func throughput(threads count: Int, seconds: Double, window: ChangeCost? = nil,
                 setup: @escaping @Sendable (Int) throws -> (() throws -> Void)) -> Double {
     let done = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)

@@ -11,14 +11,14 @@ import Synchronization
 enum Workloads {
     /// `writers` connections, each changing its own cases' status back and forth, one request
     /// at a time (each answered after its commit). Returns acknowledged changes a second.
-    static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double, window: MeasuredWindow? = nil) throws -> Double {
+    static func statusChanges(socket: String, writers: Int, cases: Int, seconds: Double, window: ChangeCost? = nil) throws -> Double {
         try statusChanges(sockets: [socket], writers: writers, cases: cases, seconds: seconds, window: window)
     }
 
     /// The same, writer `n` on socket `n % sockets.count` (offices of one register: each
     /// writer keeps cases of its own, whichever office it writes through).
     static func statusChanges(sockets: [String], writers: Int, cases: Int, seconds: Double,
-                              window: MeasuredWindow? = nil) throws -> Double {
+                              window: ChangeCost? = nil) throws -> Double {
         throughput(threads: writers, seconds: seconds, window: window) { writer in
             let client = try CasetrackClient(socketPath: sockets[writer % sockets.count])
             // Cases of its own, spread over the data set; their status as the daemon says.
