@@ -16,7 +16,8 @@ import Synchronization
 /// - `casetrack_register`: one row, the register's id, its last round and the schema (number
 ///   of migrations) its rounds are written for;
 /// - `casetrack_rounds`: every writer round of every office, by round number: the office,
-///   the event sequence numbers it recorded, and its rows as an SQLite changeset;
+///   the event sequence numbers it recorded, its rows as an SQLite changeset, and its digest
+///   (``SharedRound/digest``), which an office checks against the round it holds;
 /// - `casetrack_base`: for a register moved in from one host, that database as it was, in
 ///   parts: the rounds apply after it.
 ///
@@ -184,7 +185,8 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         return try exists.rows.first?.decode(Bool.self) ?? false
     }
 
-    public func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend {
+    public func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64,
+                       digest: String, previous previousDigest: String?) throws -> SharedAppend {
         guard let (id, schema) = register.withLock({ $0 }) else {
             throw SharedLogFailure(outcomeUnknown: false, message: "the register was not opened")
         }
@@ -195,10 +197,12 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             WITH head AS (
                 UPDATE casetrack_register SET round = round + 1
                 WHERE id = 1 AND round = \(previous) AND register = \(id) AND schema = \(schema)
+                  AND NOT EXISTS (SELECT 1 FROM casetrack_rounds
+                                  WHERE round = \(previous) AND digest <> \(previousDigest))
                 RETURNING round
             ), added AS (
-                INSERT INTO casetrack_rounds (round, office, first_seq, last_seq, changeset)
-                SELECT round, \(office), \(firstSeq), \(lastSeq), \(bytes) FROM head
+                INSERT INTO casetrack_rounds (round, office, first_seq, last_seq, changeset, digest)
+                SELECT round, \(office), \(firstSeq), \(lastSeq), \(bytes), \(digest) FROM head
                 RETURNING round
             )
             SELECT round, pg_notify('\(unescaped: Self.channel)', \(instance) || ' ' || round::text) FROM added
@@ -219,19 +223,30 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         return .behind
     }
 
-    public func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> [SharedRound] {
-        // The sizes come from the stored values' headers: nothing is sent past the limit.
+    public func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> SharedRounds {
+        // The sizes come from the stored values' headers: nothing is sent past the limit. The
+        // round asked after comes first, without its changeset: its digest only.
         let result = try query("""
-            SELECT round, office, changeset FROM (
-                SELECT round, office, changeset,
-                       sum(octet_length(changeset)) OVER (ORDER BY round) - octet_length(changeset) AS before
-                FROM casetrack_rounds WHERE round > \(round) ORDER BY round LIMIT \(limit)
-            ) AS fetched WHERE before < \(Int64(maxBytes)) ORDER BY round
+            SELECT round, office, digest, NULL::bytea FROM casetrack_rounds WHERE round = \(round)
+            UNION ALL
+            SELECT * FROM (
+                SELECT round, office, digest, changeset FROM (
+                    SELECT round, office, digest, changeset,
+                           sum(octet_length(changeset)) OVER (ORDER BY round) - octet_length(changeset) AS before
+                    FROM casetrack_rounds WHERE round > \(round) ORDER BY round LIMIT \(limit)
+                ) AS fetched WHERE before < \(Int64(maxBytes)) ORDER BY round
+            ) AS following
             """, what: "read the register")
-        return try result.rows.map { row in
-            let (number, office, bytes) = try row.decode((Int64, String, ByteBuffer).self)
-            return SharedRound(round: number, office: office, changeset: Array(bytes.readableBytesView))
+        var fetched = SharedRounds(rounds: [], after: round == 0 ? .beginning : .missing)
+        for row in result.rows {
+            let (number, office, digest, bytes) = try row.decode((Int64, String, String?, ByteBuffer?).self)
+            if number == round {
+                fetched.after = .round(digest: digest)
+            } else if let bytes {
+                fetched.rounds.append(SharedRound(round: number, office: office, changeset: Array(bytes.readableBytesView)))
+            }
         }
+        return fetched
     }
 
     public func follow(every seconds: Double, _ onRound: @escaping @Sendable () -> Void) async {
@@ -368,6 +383,8 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             changeset bytea NOT NULL
         )
         """,
+        // SharedRound.digest: a register made before it holds rounds without one.
+        "ALTER TABLE casetrack_rounds ADD COLUMN IF NOT EXISTS digest text",
     ]
 }
 #endif

@@ -33,8 +33,14 @@ extension GroupCommitWriter {
         let round = try SQLiteCaseStore.bump("shared_round", db)
         let changeset = try session.changeset()
         let lastSeq = try SQLiteCaseStore.eventSeq(db)
+        let digest = SharedRound.digest(round: round, office: replica.log.office, changeset: changeset)
+        let previous = try SQLiteCaseStore.localValue(SQLiteCaseStore.roundDigestName, db)
+        // In the round's transaction, and before the append: the copy holds this round exactly
+        // when it holds its digest, and nothing after an append may fail as "not made".
+        try SQLiteCaseStore.setLocalValue(SQLiteCaseStore.roundDigestName, digest, db)
         do {
-            switch try replica.log.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq) {
+            switch try replica.log.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq,
+                                          digest: digest, previous: previous) {
             case .appended: return
             case .behind: throw SharedBehind()
             }
@@ -53,7 +59,7 @@ extension GroupCommitWriter {
         "other offices appended to the shared register before this one at every try for \(racingLimit.components.seconds) s: the change was not made. Send it again (with the same request_id if it has one)")
 
     static let registerBehind = CasetrackError(.storageDamaged,
-        "the shared register holds fewer rounds than this office's copy: it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). Writes are refused; see README: Several offices")
+        "the shared register holds fewer rounds than this office's copy: it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). Writes are refused; see README: Several offices, when the register lost rounds")
 
     /// Asks the writer to apply the rounds other offices appended (the follower heard of one).
     func followRegisterSoon() {

@@ -313,6 +313,9 @@ final class GroupCommitWriter: Sendable {
                         continue
                     } catch let unavailable as SharedLogFailure {
                         failure = unavailable.notMade
+                    } catch let refusal as SharedRegisterRefusal {
+                        failure = refusal.error
+                        refusedByRegister = true
                     } catch {
                         failure = error
                     }

@@ -116,6 +116,9 @@ extension SQLiteCaseStore {
     /// The last round of the register this database holds.
     static func sharedRound(_ db: Database) throws -> Int64 { try counter("shared_round", db) }
 
+    /// The `office_local` entry that holds the digest of that round (``SharedRound/digest``).
+    static let roundDigestName = "round_digest"
+
     static func localValue(_ name: String, _ db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM office_local WHERE name = ?", arguments: [name])
     }
@@ -156,7 +159,7 @@ extension SQLiteCaseStore {
         }
         guard round <= register.round else {
             throw CasetrackError(.storageFailure,
-                "the database \(path) holds rounds 1 to \(round) of the register, but the shared store only \(register.round): the store lost changes this office saw (restored from an older state, or a failover to a standby that was not synchronous). Nothing was changed; see README: Several offices, failover")
+                "the database \(path) holds rounds 1 to \(round) of the register, but the shared store only \(register.round): the store lost changes this office saw (restored from an older state, or a failover to a standby that was not synchronous). Nothing was changed; see README: Several offices, when the register lost rounds")
         }
     }
 
@@ -174,8 +177,11 @@ extension SQLiteCaseStore {
         // Read on the applier's connection: a reader of the pool cost a queue hop and a
         // transaction per follow, on the thread every round waits for.
         var held = try replica.roundApplier().sharedRound()
+        var heldDigest = try replica.roundApplier().roundDigest()
         while true {
-            let rounds = try replica.log.rounds(after: held, limit: batch, maxBytes: maxBytes)
+            let fetched = try replica.log.rounds(after: held, limit: batch, maxBytes: maxBytes)
+            try checkHeld(held, digest: heldDigest, against: fetched.after, path: replica.path)
+            let rounds = fetched.rounds
             guard !rounds.isEmpty else { return applied }
             let notices = try pool.writeWithoutTransaction { [held] db in
                 let lastSeq = try eventSeq(db)
@@ -185,7 +191,31 @@ extension SQLiteCaseStore {
             if !notices.isEmpty { publish(notices) }
             applied += rounds.count
             held += Int64(rounds.count)
+            heldDigest = rounds.last?.digest
             if rounds.count < batch, rounds.reduce(0, { $0 + $1.changeset.count }) < maxBytes { return applied }
+        }
+    }
+}
+
+extension SQLiteCaseStore {
+    /// Refuses to go on from round `held` when the register holds another round under its
+    /// number, or none: it lost rounds this copy holds (restored from an older state, or a
+    /// failover to a standby that was not synchronous), and whatever follows there was
+    /// written without them. Taking it would mix two histories in this copy for good; writing
+    /// on would hand out again numbers that subscribers have seen. `digest` nil: a copy
+    /// written by a casetrackd that kept none, which cannot tell (nor can a register round
+    /// kept without one).
+    static func checkHeld(_ held: Int64, digest: String?, against found: RoundInRegister, path: String) throws {
+        switch found {
+        case .beginning:
+            return
+        case .missing:
+            throw SharedRegisterRefusal(CasetrackError(.storageDamaged,
+                "the shared register holds fewer rounds than this office's copy (\(path) holds round \(held)): it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). This office takes no writes and no rounds while its copy and the register disagree, restarted or not; reads are served from its copy as it is. See README: Several offices, when the register lost rounds"))
+        case .round(let stored):
+            guard let digest, let stored, digest != stored else { return }
+            throw SharedRegisterRefusal(CasetrackError(.storageDamaged,
+                "the shared register's round \(held) is not the round \(held) this office's copy (\(path)) holds: the register lost rounds this office saw, and other offices wrote others under their numbers (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). This office takes no writes and no rounds, so that the two histories are not mixed; reads are served from its copy as it is. See README: Several offices, when the register lost rounds"))
         }
     }
 }

@@ -55,6 +55,7 @@ final class RoundApplier: @unchecked Sendable {
                 throw CasetrackError(.storageDamaged,
                     "the shared register's rounds \(held + 1) to \(expected - 1) do not number themselves in this office's copy: it was changed outside casetrack. Writes are refused; see README: Several offices")
             }
+            if let last = rounds.last { try setRoundDigest(last.digest) }
             try execute("COMMIT")
         } catch {
             // A failed COMMIT (a full disk) leaves the transaction open; a rollback that
@@ -72,6 +73,28 @@ final class RoundApplier: @unchecked Sendable {
         defer { sqlite3_finalize(statement) }
         guard sqlite3_step(statement) == SQLITE_ROW else { throw failure() }
         return sqlite3_column_int64(statement, 0)
+    }
+
+    /// The digest of the last round this copy holds (``SharedRound/digest``); nil when it
+    /// holds none, or was written by a casetrackd that kept none.
+    func roundDigest() throws -> String? {
+        var statement: OpaquePointer?
+        let sql = "SELECT value FROM office_local WHERE name = '\(SQLiteCaseStore.roundDigestName)'"
+        guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK, let statement else { throw failure() }
+        defer { sqlite3_finalize(statement) }
+        switch sqlite3_step(statement) {
+        case SQLITE_ROW: return sqlite3_column_text(statement, 0).map { String(cString: $0) }
+        case SQLITE_DONE: return nil
+        default: throw failure()
+        }
+    }
+
+    private func setRoundDigest(_ digest: String) throws {
+        // A hexadecimal digest: nothing in it to quote.
+        try execute("""
+            INSERT INTO office_local (name, value) VALUES ('\(SQLiteCaseStore.roundDigestName)', '\(digest)')
+            ON CONFLICT (name) DO UPDATE SET value = excluded.value
+            """)
     }
 
     private func execute(_ sql: String) throws {

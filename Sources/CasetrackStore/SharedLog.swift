@@ -41,18 +41,24 @@ public protocol SharedLog: Sendable {
     /// yet; the first daemon to start creates it). For `casetrackd --check-config`.
     func probe() throws -> SharedRegister?
 
-    /// Appends `changeset` as round `round`, which must follow the last one. Blocks the
+    /// Appends `changeset` as round `round`, with its ``SharedRound/digest(round:office:changeset:)``,
+    /// which must follow the last one: round `round - 1` must be the register's last, and,
+    /// when `previous` is given, have that digest (one the register stored). Blocks the
     /// calling thread (the writer's) for one round trip.
     ///
-    /// Returns ``SharedAppend/behind`` when the register has moved past `round - 1`: nothing
-    /// was written. Throws ``SharedLogFailure``.
-    func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend
+    /// Returns ``SharedAppend/behind`` when the register has moved past `round - 1`, or holds
+    /// another round `round - 1` than `previous`: nothing was written. Throws
+    /// ``SharedLogFailure``.
+    func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64,
+                digest: String, previous: String?) throws -> SharedAppend
 
     /// The rounds after `round`, oldest first: at most `limit`, and past the first only while
     /// the changesets before each come to under `maxBytes` (an import's or a trim's round can
     /// be megabytes; a fetch must arrive within the store's timeout). So fewer than `limit`
-    /// with under `maxBytes` in all is the end of the register.
-    func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> [SharedRound]
+    /// with under `maxBytes` in all is the end of the register. With them, in the same
+    /// statement, what the register holds as round `round` itself: the copy that asks holds
+    /// it, and checks that it is the same round.
+    func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> SharedRounds
 
     /// Until the task is cancelled, calls `onRound` whenever another office may have appended
     /// a round (the server's notification, a wake-up only), after each reconnection, and every
@@ -82,6 +88,46 @@ public struct SharedRound: Sendable, Equatable {
         self.office = office
         self.changeset = changeset
     }
+
+    /// What names a round: SHA-256 of its number, office and changeset, as 64 hexadecimal
+    /// digits. Kept with the round in the register and, for the last round it holds, in each
+    /// office's copy. Round numbers alone do not tell one history from another: a register
+    /// that lost its last rounds (a failover to a standby that was not synchronous) hands the
+    /// same numbers out again, and an office that held the lost ones would take the new rounds
+    /// after them as if they followed what it holds.
+    public static func digest(round: Int64, office: String, changeset: [UInt8]) -> String {
+        var hash = SHA256Digest()
+        hash.update(String(round).utf8)
+        hash.update([0])
+        hash.update(office.utf8)
+        hash.update([0])
+        hash.update(changeset)
+        return hash.hex()
+    }
+
+    public var digest: String { Self.digest(round: round, office: office, changeset: changeset) }
+}
+
+/// A fetch of rounds (``SharedLog/rounds(after:limit:maxBytes:)``).
+public struct SharedRounds: Sendable, Equatable {
+    public var rounds: [SharedRound]
+    /// The round the fetch started after, as the register holds it.
+    public var after: RoundInRegister
+
+    public init(rounds: [SharedRound], after: RoundInRegister) {
+        self.rounds = rounds
+        self.after = after
+    }
+}
+
+/// What the register holds under a round number.
+public enum RoundInRegister: Sendable, Equatable {
+    /// Round 0: the register's beginning, before any round.
+    case beginning
+    /// No round: the register holds fewer.
+    case missing
+    /// A round with this digest; nil for one appended by a casetrackd that kept none.
+    case round(digest: String?)
 }
 
 /// Why an append failed, and whether the round may be in the register all the same.

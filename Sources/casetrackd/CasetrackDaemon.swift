@@ -158,6 +158,12 @@ struct CasetrackDaemon: AsyncParsableCommand {
                     logger.critical("the disk is full: writes are refused until there is space; reads go on", metadata: [
                         "message_id": "\(MessageID.storageFull)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",
                     ])
+                case .storageDamaged? where shared != nil:
+                    // An office's copy: made anew from the register, not rebuilt; the error
+                    // says which disagreement it is and what to do.
+                    logger.critical("writes are refused: \(fault?.message ?? "")", metadata: [
+                        "message_id": "\(MessageID.storageDamaged)", "database": "\(settings.databasePath)",
+                    ])
                 case .storageDamaged?:
                     logger.critical("the database file is damaged: writes are refused; stop the daemon and run casetrackd --rebuild, or restore the latest backup", metadata: [
                         "message_id": "\(MessageID.storageDamaged)", "database": "\(settings.databasePath)", "error": "\(fault?.message ?? "")",

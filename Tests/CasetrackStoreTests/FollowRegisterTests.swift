@@ -22,10 +22,11 @@ final class FailingReads: SharedLog {
     func storeBase(path: String, sha256: String) throws { try base.storeBase(path: path, sha256: sha256) }
     func fetchBase(to path: String) throws -> String? { try base.fetchBase(to: path) }
     func probe() throws -> SharedRegister? { try base.probe() }
-    func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64) throws -> SharedAppend {
-        try base.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq)
+    func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64,
+                digest: String, previous: String?) throws -> SharedAppend {
+        try base.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq, digest: digest, previous: previous)
     }
-    func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> [SharedRound] {
+    func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> SharedRounds {
         guard left.subtract(1, ordering: .relaxed).newValue >= 0 else {
             throw SharedLogFailure(outcomeUnknown: false, message: "the test's store stopped answering")
         }
@@ -37,17 +38,26 @@ final class FailingReads: SharedLog {
 
 @Suite("An office's copy catching up with the register")
 struct FollowRegisterTests {
+    /// A new database of the test cluster, for a register of its own.
+    static func newRegister() throws -> String {
+        let database = "follow_\(UUID().uuidString.prefix(8).lowercased())"
+        try StoreKind.cluster.get().createDatabase(database)
+        return database
+    }
+
+    /// Office `office`'s log of the register in `database`.
+    static func log(_ office: String, _ database: String) throws -> any SharedLog {
+        let cluster = try StoreKind.cluster.get()
+        return try PostgresSharedLog(try PostgresConnInfo(cluster.connInfo(database: database)), password: nil, office: office,
+                                     defaultUser: cluster.user, logger: .init(label: "follow-tests"))
+    }
+
     /// Office a's store on a new register with `cases` cases added (a round each), and office
     /// b's copy of it, joined with nothing applied (its start-up read of rounds fails), with
     /// the log whose reads of rounds the test allows.
     func offices(cases: Int, _ body: (SQLiteCaseStore, FailingReads, SQLiteCaseStore) async throws -> Void) async throws {
-        let cluster = try StoreKind.cluster.get()
-        let database = "follow_\(UUID().uuidString.prefix(8).lowercased())"
-        try cluster.createDatabase(database)
-        func log(_ office: String) throws -> any SharedLog {
-            try PostgresSharedLog(try PostgresConnInfo(cluster.connInfo(database: database)), password: nil, office: office,
-                                  defaultUser: cluster.user, logger: .init(label: "follow-tests"))
-        }
+        let database = try Self.newRegister()
+        func log(_ office: String) throws -> any SharedLog { try Self.log(office, database) }
         try await withFolder { folder in
             let a = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: try log("a"))
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -79,6 +89,44 @@ struct FollowRegisterTests {
             let last = try await a.lastSequence()
             #expect(published == Array(1...last))
             #expect(try await b.count(CaseFilter(), today: testToday) == 12)
+        }
+    }
+
+    @Test("a register that lost the round a copy holds and was written on past it: the copy takes no more, and writes are refused")
+    func rewrittenRound() async throws {
+        let database = try Self.newRegister()
+        func log(_ office: String) throws -> any SharedLog { try Self.log(office, database) }
+        func person(_ name: String) -> NewCase { NewCase(names: [name], category: .civilian, status: .missing) }
+        try await withFolder { folder in
+            let a = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: try log("a"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await a.run() }
+                defer { group.cancelAll() }
+                for name in ["Кравчук Орися", "Кравчук Данило", "Кравчук Ярема"] {
+                    _ = try await a.add(person(name), details: EventDetails(), actor: testActor, clock: clock())
+                }
+                // What a failover to a standby that had not yet received round 3 leaves.
+                _ = try StoreKind.cluster.get().psql("DELETE FROM casetrack_rounds WHERE round = 3; UPDATE casetrack_register SET round = 2", database: database)
+                // Another office, new, writes on: its round 3 opens another person as case 3.
+                let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: try log("b"))
+                group.addTask { try await b.run() }
+                for name in ["Гаврилюк Стефа", "Гаврилюк Назар"] {
+                    _ = try await b.add(person(name), details: EventDetails(), actor: testActor, clock: clock())
+                }
+                let refused = await #expect(throws: CasetrackError.self) {
+                    try await a.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
+                }
+                #expect(refused?.code == .storageDamaged)
+                #expect(refused?.message.contains("round 3 is not the round 3 this office's copy") == true, "\(String(describing: refused))")
+                // The copy stays as it was: its own case 3, nothing of the other history.
+                #expect(try await a.count(CaseFilter(), today: testToday) == 3)
+                #expect(try await a.get(CaseID(number: 3))?.names == ["Кравчук Ярема"])
+                #expect(try await b.get(CaseID(number: 3))?.names == ["Гаврилюк Стефа"])
+                // Refused for good: a second write too, whatever the register does meanwhile.
+                await #expect(throws: CasetrackError.self) {
+                    try await a.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
+                }
+            }
         }
     }
 

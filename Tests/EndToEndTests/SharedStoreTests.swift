@@ -392,6 +392,58 @@ struct SharedStoreTests {
         }
     }
 
+    @Test("a register that lost an office's last rounds, and then was written past them: the office refuses writes, takes nothing of the other history, serves its copy, and says why, at every start")
+    func rewrittenRegister() throws {
+        let database = try Self.freshDatabase()
+        let cluster = try Self.cluster.get()
+        let kyiv = try Self.office("kyiv", database: database)
+        func add(_ daemon: Daemon, _ name: String) throws -> CommandResult {
+            try daemon.casectl("add", "--name", name, "--category", "civilian", "--status", "missing")
+        }
+        func registerRound() throws -> Int {
+            try #require(Int(try cluster.psql("SELECT round FROM casetrack_register", database: database)
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        for name in ["Шевчук Ганна", "Шевчук Левко", "Шевчук Устим"] { #expect(try add(kyiv, name).status == 0) }
+        let watcher = try SubscriberSwarm(socket: kyiv.socket, count: 1, subscribe: "SUBSCRIBE since=0")
+        try watcher.collect(timeout: 30) { $0.sequences(0).count >= 3 }
+        let held = try registerRound()
+        // What a failover to a standby that had not yet received the round of the third
+        // person (and any after it) leaves.
+        let lost = try #require(Int(try cluster.psql("SELECT min(round) FROM casetrack_rounds WHERE last_seq >= 3", database: database)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        _ = try cluster.psql("DELETE FROM casetrack_rounds WHERE round >= \(lost); UPDATE casetrack_register SET round = \(lost - 1)",
+                             database: database)
+        // Found by the office's next look at the register (every 2 s at most).
+        let fewer = "the shared register holds fewer rounds than this office's copy"
+        _ = try kyiv.waitForOutput(containing: fewer)
+        let refused = try add(kyiv, "Шевчук Явдоха")
+        #expect(refused.status == 1 && refused.stderr.contains(fewer),
+                "\(refused.status) \(refused.stderr)")
+        #expect(kyiv.stop() == 0)
+
+        // An office that joins the register as it now is writes on, past the rounds lost:
+        // case C-000003 is another person there.
+        let odesa = try Self.office("odesa", database: database)
+        var names = ["Мельник Зоряна", "Мельник Тарас", "Мельник Віра", "Мельник Роман", "Мельник Ліна"].makeIterator()
+        while try registerRound() <= held, let name = names.next() { #expect(try add(odesa, name).status == 0) }
+        #expect(try registerRound() > held)
+        #expect(try odesa.casectl("get", "C-000003").stdout.contains("Мельник Зоряна"))
+
+        // Started again, the first office finds another history under its round numbers.
+        try kyiv.start(extraArguments: ["--config", kyiv.configFile.path])
+        let differs = "round \(held) is not the round \(held) this office's copy"
+        _ = try kyiv.waitForOutput(containing: differs)
+        let again = try add(kyiv, "Шевчук Явдоха")
+        #expect(again.status == 1 && again.stderr.contains(differs), "\(again.status) \(again.stderr)")
+        // Its copy is as it was: its own third person, nothing of the other history.
+        #expect(try kyiv.casectl("count").stdout == "3\n")
+        #expect(try kyiv.casectl("get", "C-000003").stdout.contains("Шевчук Устим"))
+        let late = try SubscriberSwarm(socket: kyiv.socket, count: 1, subscribe: "SUBSCRIBE since=0")
+        try late.collect(timeout: 30) { $0.sequences(0).count >= 3 }
+        #expect(late.sequences(0) == watcher.sequences(0), "no event of the other history")
+    }
+
     static func write(config: String, in folder: URL) throws -> String {
         let path = folder.appendingPathComponent("office-\(UUID().uuidString.prefix(6)).conf")
         try config.write(to: path, atomically: true, encoding: .utf8)
