@@ -19,9 +19,10 @@ struct Bench: ParsableCommand {
         abstract: "Measure casetrackd on a generated data set and print one table.",
         discussion: """
             Loads --cases synthetic cases into a new database with IMPORT (kept under --data for the next \
-            run), restarts the daemon to time READY, then measures durable status changes, notice \
-            latency, point reads, the "civilians held 8 years or more" query and a name search, and this \
-            machine's floors (a Unix-socket round trip, a 4 KiB write + fdatasync, and the log-only \
+            run), restarts the daemon to time READY, then measures durable status changes (with the \
+            daemon's CPU time and disk writes a change), notice latency, point reads, the "civilians held \
+            8 years or more" query and a name search, and this machine's floors (a Unix-socket round \
+            trip, a 4 KiB write + fdatasync, the disk's sequential write bandwidth, and the log-only \
             ceiling: 8 writers appending 100-byte records through one syncing flusher). Percentiles come from \
             HdrHistogram.
             """)
@@ -103,6 +104,8 @@ struct Bench: ParsableCommand {
             figures["writes\(writers).casetrack"] = rate
             report.add("durable status changes/s, \(writers) writer\(writers == 1 ? "" : "s")", rate.formatted(.number.precision(.fractionLength(0))))
             report.add("daemon CPU a durable change, \(writers) writer\(writers == 1 ? "" : "s")", cost.text)
+            report.add("written to the disk a durable change, \(writers) writer\(writers == 1 ? "" : "s")", cost.writtenText)
+            if let bytes = cost.bytesPerChange { figures["written\(writers)"] = bytes }
         }
         for subscribers in [1, 100, 1_000] where phases.contains("notices") {
             let result = try Workloads.noticeLatency(socket: daemon.socket, subscribers: subscribers, cases: cases, rate: noticeRate,
@@ -180,6 +183,13 @@ struct Bench: ParsableCommand {
                 line += String(format: " (casetrackd with 8 writers: %.0f%% of it)", daemon / ceiling * 100)
             }
             report.add("floor: log-only durable records/s, 8 writers (100 B, one flusher)", line)
+            let bandwidth = try Floors.sequentialWrite(folder: folder)
+            var written = String(format: "%.0f MB/s", bandwidth / 1e6)
+            if let bytes = figures["written8"], bytes > 0 {
+                written += String(format: " (at the 8 writers' %.1f KB a change: at most ", bytes / 1000)
+                    + rate(bandwidth / bytes) + " durable changes/s)"
+            }
+            report.add("floor: sequential write, 2 GiB then fdatasync", written)
         }
         report.print()
         succeeded = true
