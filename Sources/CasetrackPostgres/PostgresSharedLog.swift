@@ -101,6 +101,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         try query("SELECT pg_advisory_lock(\(Self.setupLock))", what: "lock the set-up")
         defer { _ = try? query("SELECT pg_advisory_unlock(\(Self.setupLock))", what: "unlock the set-up") }
         for statement in Self.setup { try query(PostgresQuery(unsafeSQL: statement), what: "create the register's tables") }
+        try addDigests()
         try query("""
             INSERT INTO casetrack_register (id, register, round, schema) VALUES (1, gen_random_uuid()::text, 0, \(schema))
             ON CONFLICT (id) DO NOTHING
@@ -234,8 +235,9 @@ public final class PostgresSharedLog: SharedLog, Sendable {
                     SELECT round, office, digest, changeset,
                            sum(octet_length(changeset)) OVER (ORDER BY round) - octet_length(changeset) AS before
                     FROM casetrack_rounds WHERE round > \(round) ORDER BY round LIMIT \(limit)
-                ) AS fetched WHERE before < \(Int64(maxBytes)) ORDER BY round
+                ) AS fetched WHERE before < \(Int64(maxBytes))
             ) AS following
+            ORDER BY round
             """, what: "read the register")
         var fetched = SharedRounds(rounds: [], after: round == 0 ? .beginning : .missing)
         for row in result.rows {
@@ -383,8 +385,19 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             changeset bytea NOT NULL
         )
         """,
-        // SharedRound.digest: a register made before it holds rounds without one.
-        "ALTER TABLE casetrack_rounds ADD COLUMN IF NOT EXISTS digest text",
     ]
+
+    /// Gives a register made before rounds had digests (``SharedRound/digest``) their column,
+    /// once: its rounds so far have none. Looked up first, because `ALTER TABLE` takes the
+    /// table's strongest lock even when the column is there, and would wait behind a
+    /// `pg_dump` while every office's appends waited behind it.
+    private func addDigests() throws {
+        let found = try query("""
+            SELECT count(*) FROM pg_attribute
+            WHERE attrelid = 'casetrack_rounds'::regclass AND attname = 'digest' AND NOT attisdropped
+            """, what: "look at the register's tables")
+        guard try found.rows.first?.decode(Int64.self) == 0 else { return }
+        try query("ALTER TABLE casetrack_rounds ADD COLUMN IF NOT EXISTS digest text", what: "add digests to the register's rounds")
+    }
 }
 #endif

@@ -34,10 +34,10 @@ extension GroupCommitWriter {
         let changeset = try session.changeset()
         let lastSeq = try SQLiteCaseStore.eventSeq(db)
         let digest = SharedRound.digest(round: round, office: replica.log.office, changeset: changeset)
-        let previous = try SQLiteCaseStore.localValue(SQLiteCaseStore.roundDigestName, db)
+        let previous = SQLiteCaseStore.roundDigest(try SQLiteCaseStore.localValue(SQLiteCaseStore.roundDigestName, db), round: round - 1)
         // In the round's transaction, and before the append: the copy holds this round exactly
         // when it holds its digest, and nothing after an append may fail as "not made".
-        try SQLiteCaseStore.setLocalValue(SQLiteCaseStore.roundDigestName, digest, db)
+        try SQLiteCaseStore.setLocalValue(SQLiteCaseStore.roundDigestName, SQLiteCaseStore.roundDigestValue(round: round, digest: digest), db)
         do {
             switch try replica.log.append(round: round, changeset: changeset, firstSeq: firstSeq, lastSeq: lastSeq,
                                           digest: digest, previous: previous) {

@@ -116,8 +116,20 @@ extension SQLiteCaseStore {
     /// The last round of the register this database holds.
     static func sharedRound(_ db: Database) throws -> Int64 { try counter("shared_round", db) }
 
-    /// The `office_local` entry that holds the digest of that round (``SharedRound/digest``).
+    /// The `office_local` entry that holds the digest of that round (``SharedRound/digest``),
+    /// as "ROUND DIGEST".
     static let roundDigestName = "round_digest"
+
+    /// The stored value for round `round`'s digest.
+    static func roundDigestValue(round: Int64, digest: String) -> String { "\(round) \(digest)" }
+
+    /// The digest in `stored` if it is round `round`'s. A casetrackd that kept no digest may
+    /// have moved the copy on since (a version rolled back for a while, then upgraded again):
+    /// a digest of an older round names nothing, and is not compared with anything.
+    static func roundDigest(_ stored: String?, round: Int64) -> String? {
+        guard let parts = stored?.split(separator: " "), parts.count == 2, Int64(parts[0]) == round else { return nil }
+        return String(parts[1])
+    }
 
     static func localValue(_ name: String, _ db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM office_local WHERE name = ?", arguments: [name])
@@ -177,7 +189,7 @@ extension SQLiteCaseStore {
         // Read on the applier's connection: a reader of the pool cost a queue hop and a
         // transaction per follow, on the thread every round waits for.
         var held = try replica.roundApplier().sharedRound()
-        var heldDigest = try replica.roundApplier().roundDigest()
+        var heldDigest = try replica.roundApplier().roundDigest(of: held)
         while true {
             let fetched = try replica.log.rounds(after: held, limit: batch, maxBytes: maxBytes)
             try checkHeld(held, digest: heldDigest, against: fetched.after, path: replica.path)

@@ -55,7 +55,7 @@ final class RoundApplier: @unchecked Sendable {
                 throw CasetrackError(.storageDamaged,
                     "the shared register's rounds \(held + 1) to \(expected - 1) do not number themselves in this office's copy: it was changed outside casetrack. Writes are refused; see README: Several offices")
             }
-            if let last = rounds.last { try setRoundDigest(last.digest) }
+            if let last = rounds.last { try setRoundDigest(SQLiteCaseStore.roundDigestValue(round: last.round, digest: last.digest)) }
             try execute("COMMIT")
         } catch {
             // A failed COMMIT (a full disk) leaves the transaction open; a rollback that
@@ -75,9 +75,13 @@ final class RoundApplier: @unchecked Sendable {
         return sqlite3_column_int64(statement, 0)
     }
 
-    /// The digest of the last round this copy holds (``SharedRound/digest``); nil when it
-    /// holds none, or was written by a casetrackd that kept none.
-    func roundDigest() throws -> String? {
+    /// The digest of round `round`, the last this copy holds (``SharedRound/digest``); nil
+    /// when it holds none, or that round was taken by a casetrackd that kept none.
+    func roundDigest(of round: Int64) throws -> String? {
+        SQLiteCaseStore.roundDigest(try storedRoundDigest(), round: round)
+    }
+
+    private func storedRoundDigest() throws -> String? {
         var statement: OpaquePointer?
         let sql = "SELECT value FROM office_local WHERE name = '\(SQLiteCaseStore.roundDigestName)'"
         guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK, let statement else { throw failure() }
@@ -89,10 +93,10 @@ final class RoundApplier: @unchecked Sendable {
         }
     }
 
-    private func setRoundDigest(_ digest: String) throws {
-        // A hexadecimal digest: nothing in it to quote.
+    private func setRoundDigest(_ value: String) throws {
+        // A round number and a hexadecimal digest: nothing in it to quote.
         try execute("""
-            INSERT INTO office_local (name, value) VALUES ('\(SQLiteCaseStore.roundDigestName)', '\(digest)')
+            INSERT INTO office_local (name, value) VALUES ('\(SQLiteCaseStore.roundDigestName)', '\(value)')
             ON CONFLICT (name) DO UPDATE SET value = excluded.value
             """)
     }

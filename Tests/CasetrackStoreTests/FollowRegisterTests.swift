@@ -141,6 +141,54 @@ struct FollowRegisterTests {
         }
     }
 
+    @Test("a running office whose round the register lost, and another office wrote again under its number: its next append is refused by the register, and so are its writes")
+    func appendAfterRewrittenRound() async throws {
+        let database = try Self.newRegister()
+        func person(_ name: String) -> NewCase { NewCase(names: [name], category: .civilian, status: .missing) }
+        func registerRound() throws -> String {
+            try StoreKind.cluster.get().psql("SELECT round FROM casetrack_register", database: database)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try await withFolder { folder in
+            // Office a hears of no other office's rounds by itself (this log's follow does
+            // nothing): it finds out only when it appends.
+            let quiet = FailingReads(try Self.log("a", database))
+            quiet.allow(1_000)
+            let a = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: quiet)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await a.run() }
+                defer { group.cancelAll() }
+                for name in ["Кравчук Орися", "Кравчук Данило", "Кравчук Ярема"] {
+                    _ = try await a.add(person(name), details: EventDetails(), actor: testActor, clock: clock())
+                }
+                _ = try StoreKind.cluster.get().psql("DELETE FROM casetrack_rounds WHERE round = 3; UPDATE casetrack_register SET round = 2", database: database)
+                // Office b writes one round: the register's last is round 3 again, another one.
+                let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: try Self.log("b", database))
+                group.addTask { try await b.run() }
+                _ = try await b.add(person("Гаврилюк Стефа"), details: EventDetails(), actor: testActor, clock: clock())
+                #expect(try registerRound() == "3")
+
+                // Its round 4 would follow its own round 3, which the register no longer holds.
+                let refused = await #expect(throws: CasetrackError.self) {
+                    try await a.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
+                }
+                #expect(refused?.code == .storageDamaged)
+                #expect(refused?.message.contains("round 3 is not the round 3 this office's copy") == true, "\(String(describing: refused))")
+                #expect(try registerRound() == "3", "nothing of office a's was appended")
+                let count = try await a.count(CaseFilter(), today: testToday)
+                #expect(count == 3)
+            }
+        }
+    }
+
+    @Test("a copy's digest names its round: one of an older round (a casetrackd that kept none moved the copy on since) is not compared")
+    func digestOfItsRound() {
+        let stored = SQLiteCaseStore.roundDigestValue(round: 10, digest: "ab12")
+        #expect(SQLiteCaseStore.roundDigest(stored, round: 10) == "ab12")
+        #expect(SQLiteCaseStore.roundDigest(stored, round: 40) == nil)
+        #expect(SQLiteCaseStore.roundDigest(nil, round: 10) == nil)
+    }
+
     @Test("a catch-up cut part-way: what it committed is published, and the next one goes on from there")
     func cutPartWay() async throws {
         try await offices(cases: 12) { a, log, b in
