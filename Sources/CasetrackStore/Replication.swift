@@ -195,15 +195,15 @@ extension SQLiteCaseStore {
             try checkHeld(held, digest: heldDigest, against: fetched.after, path: replica.path)
             let rounds = fetched.rounds
             guard !rounds.isEmpty else { return applied }
-            let notices = try pool.writeWithoutTransaction { [held] db in
+            let (notices, digest) = try pool.writeWithoutTransaction { [held] db in
                 let lastSeq = try eventSeq(db)
-                try replica.roundApplier().apply(rounds, after: held)
-                return try noticeRows(after: lastSeq, limit: .max, db)
+                let digest = try replica.roundApplier().apply(rounds, after: held)
+                return (try noticeRows(after: lastSeq, limit: .max, db), digest)
             }
             if !notices.isEmpty { publish(notices) }
             applied += rounds.count
             held += Int64(rounds.count)
-            heldDigest = rounds.last?.digest
+            heldDigest = digest
             if rounds.count < batch, rounds.reduce(0, { $0 + $1.changeset.count }) < maxBytes { return applied }
         }
     }

@@ -37,8 +37,10 @@ final class RoundApplier: @unchecked Sendable {
     deinit { sqlite3_close_v2(database) }
 
     /// Applies `rounds`, which must follow round `held` one by one, in one transaction, and
-    /// checks that the copy's own round counter followed them.
-    func apply(_ rounds: [SharedRound], after held: Int64) throws {
+    /// checks that the copy's own round counter followed them. Returns the last round's digest,
+    /// kept with it (hashed once: an import's round can be megabytes).
+    @discardableResult
+    func apply(_ rounds: [SharedRound], after held: Int64) throws -> String? {
         try execute("BEGIN IMMEDIATE")
         do {
             var expected = held + 1
@@ -55,8 +57,12 @@ final class RoundApplier: @unchecked Sendable {
                 throw CasetrackError(.storageDamaged,
                     "the shared register's rounds \(held + 1) to \(expected - 1) do not number themselves in this office's copy: it was changed outside casetrack. Writes are refused; see README: Several offices")
             }
-            if let last = rounds.last { try setRoundDigest(SQLiteCaseStore.roundDigestValue(round: last.round, digest: last.digest)) }
+            let digest = rounds.last?.digest
+            if let last = rounds.last, let digest {
+                try setRoundDigest(SQLiteCaseStore.roundDigestValue(round: last.round, digest: digest))
+            }
             try execute("COMMIT")
+            return digest
         } catch {
             // A failed COMMIT (a full disk) leaves the transaction open; a rollback that
             // fails too leaves nothing to do but report the first error.
@@ -67,12 +73,9 @@ final class RoundApplier: @unchecked Sendable {
 
     /// The last round of the register this copy holds.
     func sharedRound() throws -> Int64 {
-        var statement: OpaquePointer?
-        let sql = "SELECT value FROM counters WHERE name = 'shared_round'"
-        guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK, let statement else { throw failure() }
-        defer { sqlite3_finalize(statement) }
-        guard sqlite3_step(statement) == SQLITE_ROW else { throw failure() }
-        return sqlite3_column_int64(statement, 0)
+        guard let round = try firstValue("SELECT value FROM counters WHERE name = 'shared_round'", { sqlite3_column_int64($0, 0) })
+        else { throw failure() }
+        return round
     }
 
     /// The digest of round `round`, the last this copy holds (``SharedRound/digest``); nil
@@ -82,12 +85,18 @@ final class RoundApplier: @unchecked Sendable {
     }
 
     private func storedRoundDigest() throws -> String? {
+        try firstValue("SELECT value FROM office_local WHERE name = '\(SQLiteCaseStore.roundDigestName)'") { statement in
+            sqlite3_column_text(statement, 0).map { String(cString: $0) }
+        } ?? nil
+    }
+
+    /// `read` of the first row of `sql`; nil when it has none.
+    private func firstValue<T>(_ sql: String, _ read: (OpaquePointer) -> T) throws -> T? {
         var statement: OpaquePointer?
-        let sql = "SELECT value FROM office_local WHERE name = '\(SQLiteCaseStore.roundDigestName)'"
         guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK, let statement else { throw failure() }
         defer { sqlite3_finalize(statement) }
         switch sqlite3_step(statement) {
-        case SQLITE_ROW: return sqlite3_column_text(statement, 0).map { String(cString: $0) }
+        case SQLITE_ROW: return read(statement)
         case SQLITE_DONE: return nil
         default: throw failure()
         }
