@@ -54,6 +54,9 @@ let package = Package(
         // SHA-256 of the event chain from the system's libcrypto (Debian: libssl-dev to build,
         // libssl3 to run): swift-crypto's BoringSSL was most of a release build.
         .target(name: "CSHA256", linkerSettings: [.linkedLibrary("crypto")]),
+        // The store and the server are optimized in debug builds too, as the core is: every
+        // test's daemon runs them for each request, and unoptimized they cost the suite a
+        // seventh of its CPU (user time 409 s against 350 s; about 25 s more to compile).
         .target(
             name: "CasetrackStore",
             dependencies: [
@@ -63,7 +66,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Empty unless built with the trait Postgres.
         .target(
@@ -77,6 +81,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Optimized in debug builds too (see CasetrackStore).
         .target(
             name: "CasetrackServer",
             dependencies: [
@@ -85,7 +90,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         .target(name: "CasetrackClient", dependencies: ["CasetrackCore", "CasetrackPOSIX"]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
