@@ -138,9 +138,12 @@ let package = Package(
         // Synthetic data and the real-daemon harness (DaemonProcess), shared by the test
         // targets and casetrack-bench (never shipped).
         .target(name: "CasetrackTestSupport", dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX"]),
+        // The trait that runs tests which block (on the daemon, on child processes) on threads
+        // of their own, not on Swift's two-thread global executor (Tests/TestThreads).
+        .target(name: "TestThreads", path: "Tests/TestThreads"),
         .testTarget(name: "CasetrackCoreTests", dependencies: ["CasetrackCore", "CasetrackTestSupport"]),
         .testTarget(name: "CasetrackStoreTests", dependencies: [
-            "CasetrackCore", "CasetrackStore", "CasetrackTestSupport", "CasetrackPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+            "CasetrackCore", "CasetrackStore", "CasetrackTestSupport", "CasetrackPostgres", "TestThreads", .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(
@@ -153,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackServer", "CasetrackTestSupport"]),
+            dependencies: ["CasetrackCore", "CasetrackClient", "CasetrackPOSIX", "CasetrackServer", "CasetrackTestSupport", "TestThreads"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,7 @@ import CasetrackCore
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// Notices the store reported through its commit observer.
 final class Observed: Sendable {
@@ -34,7 +35,7 @@ func day(_ days: Int) -> WriteClock {
     WriteClock(now: Timestamp(unixMilliseconds: Int64(testToday.daysSinceEpoch + days) * 86_400_000 + 36_000_000))
 }
 
-@Suite("Time alerts and retention, with the clock moved by the test")
+@Suite("Time alerts and retention, with the clock moved by the test", .blocking)
 struct AlertTests {
     /// The defaults: held 1y, 5y, 8y; no stale alerts.
     let held = AlertPolicy()

@@ -2,10 +2,11 @@ import CasetrackCore
 @testable import CasetrackStore
 import CasetrackTestSupport
 import Testing
+import TestThreads
 
 /// `STATS as_of=`: counts as the register stood at the end of a past day, against a tally the
 /// test keeps itself while it writes a month of history, one simulated day at a time.
-@Suite("Statistics as of a past day")
+@Suite("Statistics as of a past day", .blocking)
 struct AsOfTests {
     typealias Tally = [Status: [Category: Int]]
 

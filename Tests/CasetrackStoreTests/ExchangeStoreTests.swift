@@ -4,8 +4,9 @@ import CasetrackTestSupport
 import Foundation
 import GRDB
 import Testing
+import TestThreads
 
-@Suite("Exchanges, import and backup in the store")
+@Suite("Exchanges, import and backup in the store", .blocking)
 struct ExchangeStoreTests {
     static func open(_ store: SQLiteCaseStore, _ name: String, _ category: Category, status: Status = .captive,
                      unit: String? = nil, tags: [String] = [], ref: String? = nil) async throws -> CaseID {

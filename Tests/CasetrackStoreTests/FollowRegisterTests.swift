@@ -5,6 +5,7 @@ import CasetrackPostgres
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// The register as another office's log sees it, whose reads of rounds fail once the
 /// allowed number was made (a store that stops answering part-way through a catch-up).
@@ -36,7 +37,7 @@ final class FailingReads: SharedLog {
     func close() { base.close() }
 }
 
-@Suite("An office's copy catching up with the register")
+@Suite("An office's copy catching up with the register", .blocking)
 struct FollowRegisterTests {
     /// A new database of the test cluster, for a register of its own.
     static func newRegister() throws -> String {

@@ -3,10 +3,11 @@ import CasetrackCore
 import Foundation
 import GRDB
 import Testing
+import TestThreads
 
 /// Schema v9 gives events after-images. A database a v8 casetrackd wrote (no images, its chain
 /// hashed without them) must verify after the upgrade and rebuild from its log.
-@Suite("After-images: the upgrade from a log without them")
+@Suite("After-images: the upgrade from a log without them", .blocking)
 struct ImageMigrationTests {
     @Test("a v8 database upgrades: its rows become images, the old chain still holds, and it rebuilds")
     func upgradeFromV8() async throws {

@@ -4,10 +4,11 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// The duplicate check an import's reader makes beside the writer (``ImportCheck``) must flag
 /// exactly what the writer flags when it checks each row itself.
-@Suite("Import: the duplicate check beside the writer")
+@Suite("Import: the duplicate check beside the writer", .blocking)
 struct ImportCheckTests {
     /// Rows of invented people whose names repeat (the generator has a few hundred names), with
     /// copies of earlier people under new references: of cases on record and of rows earlier

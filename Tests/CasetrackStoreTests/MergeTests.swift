@@ -2,8 +2,9 @@ import CasetrackCore
 @testable import CasetrackStore
 import Foundation
 import Testing
+import TestThreads
 
-@Suite("Merges: one person, one record, and back")
+@Suite("Merges: one person, one record, and back", .blocking)
 struct MergeTests {
     let details = EventDetails(source: "ICRC list", confidence: .confirmed, note: "одна людина")
 
@@ -198,7 +199,7 @@ struct MergeTests {
     }
 }
 
-@Suite("Merges carry 'not a duplicate' decisions")
+@Suite("Merges carry 'not a duplicate' decisions", .blocking)
 struct MergeDecisionTests {
     @Test("a person decided not to be the source is not the target either; an unmerge takes the carried decision back", arguments: StoreKind.all)
     func carried(_ kind: StoreKind) async throws {

@@ -2,10 +2,11 @@ import CasetrackCore
 import CasetrackStore
 import CasetrackTestSupport
 import Testing
+import TestThreads
 
 /// Filters, counts and statistics on 10,000 generated cases, checked against the core's
 /// reference meaning of each filter applied to the same records in memory.
-@Suite("Queries on 10,000 cases")
+@Suite("Queries on 10,000 cases", .blocking)
 struct QueryTests {
     static let caseCount = 10_000
 

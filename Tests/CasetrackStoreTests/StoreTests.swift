@@ -8,8 +8,9 @@ import CasetrackTestSupport
 import Foundation
 import GRDB
 import Testing
+import TestThreads
 
-@Suite("SQLite store")
+@Suite("SQLite store", .blocking)
 struct StoreTests {
     @Test("add, get, change, history: versions and gap-free sequence numbers", arguments: StoreKind.all)
     func basics(_ kind: StoreKind) async throws {

@@ -4,11 +4,12 @@ import Foundation
 import GRDB
 import Synchronization
 import Testing
+import TestThreads
 
 /// VERIFY reads the register in ranges, each in a read transaction of its own, so that the
 /// WAL can be checkpointed while it runs. Ranges of a few cases or events find exactly what
 /// one transaction over everything finds, wherever the damage sits against their edges.
-@Suite("VERIFY in ranges")
+@Suite("VERIFY in ranges", .blocking)
 struct VerifyReadsTests {
     static func register(_ path: String) async throws {
         try await ImageMigrationTests.withRunning(path) { store in

@@ -3,10 +3,11 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// The whole record of a person through casectl and the real daemon: what happened in
 /// captivity, and what `get` and `history` then say.
-@Suite("Captivity events through casectl")
+@Suite("Captivity events through casectl", .blocking)
 struct CaptivityRecordTests {
     @Test("a civilian held since 2016: sightings, a transfer, a letter; get shows the place and the last proof of life")
     func civilianHeldSince2016() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestThreads
 
 /// docs/man/casectl.1 is written by hand, for readers. These tests hold it to casectl's own
 /// description of its commands (`--experimental-dump-help`, made from the same definitions
@@ -7,7 +8,7 @@ import Testing
 /// dropped in the code fails the suite until the manual says so too. They also run what the
 /// manual promises of the command line: global options on either side of the command,
 /// completion scripts, and closed value sets refused with the values allowed.
-@Suite("casectl: the manual against the command definitions; global options, completion, value sets")
+@Suite("casectl: the manual against the command definitions; global options, completion, value sets", .blocking)
 struct CasectlManualTests {
     static let casectl = Daemon.binDirectory.appendingPathComponent("casectl")
 

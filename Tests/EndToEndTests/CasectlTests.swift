@@ -2,8 +2,9 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
-@Suite("casectl against the real daemon")
+@Suite("casectl against the real daemon", .blocking)
 struct CasectlTests {
     @Test("identity fields: add shows them, update clears one, a wrong sex is refused before anything is sent")
     func identity() throws {

@@ -3,10 +3,11 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// The history as a hash chain: `casectl verify` on a real history, and after each kind of
 /// tampering with the database file behind the daemon's back.
-@Suite("The event chain: verify, and tampering found")
+@Suite("The event chain: verify, and tampering found", .blocking)
 struct ChainTests {
     /// A history with every kind of event: imports, status changes and corrections, updates,
     /// a merge and an unmerge, an exchange completed, a test notice, captivity events and a

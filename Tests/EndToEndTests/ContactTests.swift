@@ -3,9 +3,10 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// Contacts and enquiries through casectl and the protocol, on the real daemon.
-@Suite("Contacts and enquiries")
+@Suite("Contacts and enquiries", .blocking)
 struct ContactTests {
     static let mother = ["--name", "Костенко Олена", "--relation", "мати", "--phone", "+380 67 123 45 67", "--language", "uk",
                          "--consent", "yes", "--note", "дзвонити ввечері"]

@@ -4,6 +4,7 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// What the writers of one crash cycle sent and what the daemon acknowledged.
 final class CrashLedger: Sendable {
@@ -34,7 +35,7 @@ final class CrashLedger: Sendable {
     func settle(_ cases: [String: Case]) { state.withLock { $0 = (cases, []) } }
 }
 
-@Suite("Crashes: kill -9 under load", .serialized)
+@Suite("Crashes: kill -9 under load", .serialized, .blocking)
 struct CrashTests {
     static let writers = 8
     static let cycles = 100

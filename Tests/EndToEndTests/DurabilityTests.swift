@@ -4,6 +4,7 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// How many sessions the churning threads completed, and whether they should stop.
 final class Churn: Sendable {
@@ -24,7 +25,7 @@ final class Acknowledged: Sendable {
     var ids: [String] { state.withLock { $0 } }
 }
 
-@Suite("Durability and lifecycle of the daemon")
+@Suite("Durability and lifecycle of the daemon", .blocking)
 struct DurabilityTests {
     @Test("the thread that commits is named ct-writer, as top -H and perf show it")
     func writerThreadName() throws {

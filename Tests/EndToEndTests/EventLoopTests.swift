@@ -3,8 +3,9 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
-@Suite("The event loops that serve connections")
+@Suite("The event loops that serve connections", .blocking)
 struct EventLoopTests {
     /// The daemon's threads that NIO runs its event loops on (named NIO-SGLTN-<group>-#<n>).
     static func loopThreads(_ daemon: Daemon) throws -> [String] {

@@ -3,9 +3,10 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// Synthetic data shaped like the public reports of a three-day "1000 for 1000" exchange.
-@Suite("Exchanges and statistics against the real daemon")
+@Suite("Exchanges and statistics against the real daemon", .blocking)
 struct ExchangeTests {
     static let exchange = "Обмін 1000 на 1000"
     static let battalion = "Synthetic 7th battalion"

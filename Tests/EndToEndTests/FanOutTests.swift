@@ -5,8 +5,9 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
-@Suite("Notices: fan-out to many subscribers")
+@Suite("Notices: fan-out to many subscribers", .blocking)
 struct FanOutTests {
     /// When each acknowledged change was sent, by its sequence number.
     final class SendTimes: Sendable {

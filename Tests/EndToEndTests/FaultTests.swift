@@ -3,11 +3,12 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// Real faults under the real daemon: a disk whose sync fails, a full file system, a
 /// damaged database file. What matters is what a client is told and what it may then
 /// believe: never "not made" for a change that may have been made.
-@Suite("Storage faults: what clients are told, and what the daemon does")
+@Suite("Storage faults: what clients are told, and what the daemon does", .blocking)
 struct FaultTests {
     static let person = ["add", "--name", "Гордієнко Лука", "--category", "civilian", "--status", "missing"]
 
@@ -199,7 +200,7 @@ extension DaemonProcess {
     }
 }
 
-@Suite("request_id: a write sent again is answered, not done again")
+@Suite("request_id: a write sent again is answered, not done again", .blocking)
 struct RequestIDTests {
     func add(_ id: String) -> Request {
         Request(verb: "ADD", options: [("name", "Стельмах Ярина"), ("category", "civilian"), ("status", "missing"),

@@ -3,10 +3,11 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// Bad input of every kind against the real daemon: each gets a clear answer, leaves the
 /// database as it was, and the daemon goes on serving everyone else.
-@Suite("Hostile input and limits", .serialized)
+@Suite("Hostile input and limits", .serialized, .blocking)
 final class HostileInputTests {
     let daemon: Daemon
 
@@ -146,7 +147,7 @@ struct MalformedLine: Sendable, CustomTestStringConvertible {
     var testDescription: String { String(decoding: bytes.prefix(60), as: UTF8.self).debugDescription }
 }
 
-@Suite("Limits under pressure", .serialized)
+@Suite("Limits under pressure", .serialized, .blocking)
 struct LimitTests {
     @Test("thousands of connections at once: the allowed number served, the rest told why; then all is well")
     func connectionFlood() throws {

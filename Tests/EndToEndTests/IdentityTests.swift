@@ -3,8 +3,9 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
-@Suite("One person, one record, against the real daemon")
+@Suite("One person, one record, against the real daemon", .blocking)
 struct IdentityTests {
     func add(_ client: CasetrackClient, _ options: [(key: String, value: String)]) throws -> Fields {
         try client.request(Request(verb: "ADD", options: options)).get()

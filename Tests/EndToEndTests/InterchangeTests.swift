@@ -4,8 +4,9 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
-@Suite("Import, export and backup against the real daemon")
+@Suite("Import, export and backup against the real daemon", .blocking)
 struct ImportExportTests {
     @Test("export round-trips through import, as CSV and as JSON lines; importing an export back changes nothing")
     func roundTrip() throws {
@@ -82,7 +83,7 @@ struct ImportExportTests {
     }
 }
 
-@Suite("Import: a load refused half-way")
+@Suite("Import: a load refused half-way", .blocking)
 struct ImportStopTests {
     @Test("a row refused in batch 3 of 5 leaves batches 1-2, says so, sends nothing after; a notice per case loaded")
     func refusedBatch() throws {

@@ -3,10 +3,11 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// Lists that arrive from outside (exchange lists, a partner's later list) about people on
 /// record: `casectl match`, `exchange add --match` and `import --update`.
-@Suite("Matching and applying lists against the real daemon")
+@Suite("Matching and applying lists against the real daemon", .blocking)
 struct ListTests {
     /// Three people on record: one with a service number and a day of birth, one with a
     /// reference, one known only by name and birth month.

@@ -4,12 +4,13 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// The load scenarios: many subscribers, many rows, kill -9 and backup under a write load.
 /// They take most of the suite's time, so they are a suite of their own that a quick local
 /// run leaves out (`make test-quick`, which is `swift test --skip LoadScenarios`); `make test`
 /// and CI run them.
-@Suite("Load scenarios")
+@Suite("Load scenarios", .blocking)
 struct LoadScenarios {
     /// `count` synthetic rows as CSV (the header first); `bad` rows get an unknown category.
     static func registry(_ count: Int, bad: Set<Int> = []) -> String {

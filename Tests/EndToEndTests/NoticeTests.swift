@@ -5,8 +5,9 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
-@Suite("Notices: subscribe, resume, overflow, gap")
+@Suite("Notices: subscribe, resume, overflow, gap", .blocking)
 struct NoticeTests {
     @Test("a replay under a write load with a tiny buffer: exactly every event, live after it; UNSUBSCRIBE stops it")
     func replayUnderLoad() throws {

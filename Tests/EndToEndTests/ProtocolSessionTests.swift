@@ -2,8 +2,9 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
-@Suite("Raw protocol sessions")
+@Suite("Raw protocol sessions", .blocking)
 struct ProtocolSessionTests {
     static let add = #"ADD name="Шевчук Оксана" name="Shevchuk Oksana" category=civilian status=captive since=2016-03 tag=kherson"#
 

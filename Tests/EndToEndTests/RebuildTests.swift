@@ -3,9 +3,10 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// `casetrackd --rebuild`: the database made again from its event log alone.
-@Suite("Rebuild from the log")
+@Suite("Rebuild from the log", .blocking)
 struct RebuildTests {
     /// Alerts off: a restart must not add events of its own between the runs compared.
     static let quiet = "held_alerts = off\nstale_after = off\n"

@@ -3,10 +3,11 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// `casectl report`: the page's figures against `casectl stats`, and the page as a person
 /// sees it, rendered by Debian's chromium.
-@Suite("The HTML report")
+@Suite("The HTML report", .blocking)
 struct ReportTests {
     static let chromium = "/usr/bin/chromium"
 

@@ -3,6 +3,7 @@ import CasetrackCore
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// Real Unix users and a group made for one test run (as root), removed afterwards.
 final class TestAccounts {
@@ -126,7 +127,7 @@ func answers(_ lines: [String]) -> (greeting: String, answers: [[String]]) {
     return (lines.first ?? "", answers)
 }
 
-@Suite("Roles: real users, real peer credentials", .serialized)
+@Suite("Roles: real users, real peer credentials", .serialized, .blocking)
 struct RoleTests {
     /// One request per verb (and per raised requirement), with the role it needs and the
     /// events it records when allowed.

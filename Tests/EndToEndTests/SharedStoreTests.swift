@@ -5,10 +5,11 @@ import CasetrackTestSupport
 import Foundation
 import Synchronization
 import Testing
+import TestThreads
 
 /// Several offices on one register: real daemons, each with its own SQLite copy, on one real
 /// PostgreSQL cluster started by the test (see PostgresCluster).
-@Suite("Several offices on PostgreSQL", .serialized)
+@Suite("Several offices on PostgreSQL", .serialized, .blocking)
 struct SharedStoreTests {
     /// One cluster for the suite; a database per test.
     static let cluster = Result { try PostgresCluster() }

@@ -5,6 +5,7 @@ import CasetrackServer
 import CasetrackTestSupport
 import Foundation
 import Testing
+import TestThreads
 
 /// journald for the tests: the running one, or one started here (as root) when none runs.
 enum Journald {
@@ -49,7 +50,7 @@ enum Journald {
     }
 }
 
-@Suite("systemd: journald, sd_notify, socket activation, units")
+@Suite("systemd: journald, sd_notify, socket activation, units", .blocking)
 struct SystemdTests {
     @Test("journald gets structured entries with our fields, priorities and MESSAGE_IDs, and no names",
           .enabled(if: Journald.available, "no journald here and none can be started (needs root)"))
