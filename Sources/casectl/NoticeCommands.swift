@@ -49,7 +49,7 @@ struct NoticeFilterOptions: ParsableArguments {
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print (or run a command for) every status-change notice, one a line, for ever.",
+        abstract: "Print (or run a command for) every notice the filters select, one a line, for ever.",
         discussion: """
             watch subscribes to the daemon's notices and prints each on its own line: key=value text \
             (first fields, always in this order: seq id kind old new category occurred), or one JSON \
@@ -68,7 +68,7 @@ struct Watch: ParsableCommand {
             CMD gets the notice in its environment:
               CASETRACK_SEQ          sequence number
               CASETRACK_CASE         case id (C-000123; empty for a test notice)
-              CASETRACK_KIND         created, status, correction, update, held, stale, test or exchange
+              CASETRACK_KIND         the kind of notice (one of --kind's values)
               CASETRACK_OLD          status before (empty when none)
               CASETRACK_NEW          status after (empty when none)
               CASETRACK_CATEGORY     military or civilian
