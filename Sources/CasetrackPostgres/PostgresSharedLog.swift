@@ -213,21 +213,37 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         guard let found = try head() else {
             throw CasetrackError(.storageFailure, "the shared register's row is gone from casetrack_register: writes are refused")
         }
-        if found.id != id {
-            throw SharedRegisterRefusal(CasetrackError(.storageFailure,
-                "the shared store now holds another register (\(found.id)) than the one this office follows (\(id)): writes are refused, reads are served from this office's copy; see README: Several offices"))
-        }
-        if found.schema != schema {
-            throw SharedRegisterRefusal(CasetrackError(.storageFailure,
-                "the shared register was moved to schema \(found.schema) by a newer casetrackd: this office (schema \(schema)) takes no more writes until it is upgraded; reads are served from its copy"))
-        }
+        if let refusal = Self.refusal(id: found.id, schema: found.schema, following: (id, schema)) { throw refusal }
         return .behind
     }
 
+    /// Why this office may no longer take the register's rounds nor write, if it may not: the
+    /// store holds another register, or a newer casetrackd moved this one to its schema (whose
+    /// rounds SQLite would apply only in part here, skipping tables it does not know).
+    static func refusal(id: String, schema: Int, following: (id: String, schema: Int)) -> SharedRegisterRefusal? {
+        if id != following.id {
+            return SharedRegisterRefusal(CasetrackError(.storageFailure,
+                "the shared store now holds another register (\(id)) than the one this office follows (\(following.id)): writes are refused, reads are served from this office's copy; see README: Several offices"))
+        }
+        if schema != following.schema {
+            return SharedRegisterRefusal(CasetrackError(.storageFailure,
+                "the shared register was moved to schema \(schema) by a newer casetrackd: this office (schema \(following.schema)) takes no more writes until it is upgraded, and none of its rounds; reads are served from its copy"))
+        }
+        return nil
+    }
+
     public func rounds(after round: Int64, limit: Int, maxBytes: Int) throws -> SharedRounds {
+        guard let following = register.withLock({ $0 }) else {
+            throw SharedLogFailure(outcomeUnknown: false, message: "the register was not opened")
+        }
         // The sizes come from the stored values' headers: nothing is sent past the limit. The
-        // round asked after comes first, without its changeset: its digest only.
+        // register's id and schema come first (as round -1): an office that only reads must
+        // not take a newer schema's rounds either. Then the round asked after, without its
+        // changeset: its digest only.
         let result = try query("""
+            SELECT -1::bigint AS round, register AS office, schema::text AS digest, NULL::bytea AS changeset
+            FROM casetrack_register WHERE id = 1
+            UNION ALL
             SELECT round, office, digest, NULL::bytea FROM casetrack_rounds WHERE round = \(round)
             UNION ALL
             SELECT * FROM (
@@ -240,13 +256,20 @@ public final class PostgresSharedLog: SharedLog, Sendable {
             ORDER BY round
             """, what: "read the register")
         var fetched = SharedRounds(rounds: [], after: round == 0 ? .beginning : .missing)
+        var registerSeen = false
         for row in result.rows {
             let (number, office, digest, bytes) = try row.decode((Int64, String, String?, ByteBuffer?).self)
-            if number == round {
+            if number == -1 {
+                registerSeen = true
+                if let refusal = Self.refusal(id: office, schema: digest.flatMap { Int($0) } ?? -1, following: following) { throw refusal }
+            } else if number == round {
                 fetched.after = .round(digest: digest)
             } else if let bytes {
                 fetched.rounds.append(SharedRound(round: number, office: office, changeset: Array(bytes.readableBytesView)))
             }
+        }
+        guard registerSeen else {
+            throw CasetrackError(.storageFailure, "the shared register's row is gone from casetrack_register: writes are refused")
         }
         return fetched
     }

@@ -94,15 +94,20 @@ struct ChangeSession {
     func end() { ct_session_end(handle) }
 
     /// Applies a round another office recorded to `connection` (a sqlite3 *); a row not as
-    /// the round expects it aborts it.
+    /// the round expects it aborts it. Any other failure (a full disk, an I/O error) is
+    /// thrown as SQLite's own error, to be told apart as a write's is: the copy may be sound.
     static func apply(_ round: SharedRound, to connection: UnsafeMutableRawPointer) throws {
         var message = [CChar](repeating: 0, count: 256)
         let code = round.changeset.withUnsafeBytes { bytes in
             ct_changeset_apply(connection, Int32(bytes.count), bytes.baseAddress, &message, message.count)
         }
         guard code == 0 else {
+            // Only the conflict handler writes a message: without one, no row disagreed.
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let detail = text.isEmpty ? "SQLite code \(code)" : text
+            // The code the apply returned, not the connection's last error: after a full disk
+            // rolled the transaction back, that is its own cleanup's ("no such savepoint").
+            guard !text.isEmpty else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+            let detail = text
             throw CasetrackError(.storageDamaged,
                 "this office's database does not follow the shared register: round \(round.round) (from office \(round.office)) does not apply to it (\(detail)). Writes are refused; stop the daemon, move the database file aside and start again: the copy is made anew from the register")
         }
@@ -169,10 +174,9 @@ extension SQLiteCaseStore {
             }
             try setLocalValue("register", register.id, db)
         }
-        guard round <= register.round else {
-            throw CasetrackError(.storageFailure,
-                "the database \(path) holds rounds 1 to \(round) of the register, but the shared store only \(register.round): the store lost changes this office saw (restored from an older state, or a failover to a standby that was not synchronous). Nothing was changed; see README: Several offices, when the register lost rounds")
-        }
+        // As when the loss is found later (checkHeld): writes refused, reads served, at
+        // every start; not a daemon that stops and takes the copy's reads away with it.
+        guard round <= register.round else { throw fewerRounds(held: round, path: path) }
     }
 
     /// Applies the rounds of the register this database does not hold yet, in transactions of
@@ -222,13 +226,20 @@ extension SQLiteCaseStore {
         case .beginning:
             return
         case .missing:
-            throw SharedRegisterRefusal(CasetrackError(.storageDamaged,
-                "the shared register holds fewer rounds than this office's copy (\(path) holds round \(held)): it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). This office takes no writes and no rounds while its copy and the register disagree, restarted or not; reads are served from its copy as it is. See README: Several offices, when the register lost rounds"))
+            throw fewerRounds(held: held, path: path)
         case .round(let stored):
             guard let digest, let stored, digest != stored else { return }
             throw SharedRegisterRefusal(CasetrackError(.storageDamaged,
                 "the shared register's round \(held) is not the round \(held) this office's copy (\(path)) holds: the register lost rounds this office saw, and other offices wrote others under their numbers (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). This office takes no writes and no rounds, so that the two histories are not mixed; reads are served from its copy as it is. See README: Several offices, when the register lost rounds"))
         }
+    }
+}
+
+extension SQLiteCaseStore {
+    /// The register lost rounds this copy holds, and none were written past them.
+    static func fewerRounds(held: Int64, path: String) -> SharedRegisterRefusal {
+        SharedRegisterRefusal(CasetrackError(.storageDamaged,
+            "the shared register holds fewer rounds than this office's copy (\(path) holds round \(held)): it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). This office takes no writes and no rounds while its copy and the register disagree, restarted or not; reads are served from its copy as it is. See README: Several offices, when the register lost rounds"))
     }
 }
 

@@ -80,18 +80,26 @@ extension SQLiteCaseStore {
     /// starting point.
     ///
     /// Written into the file itself, not renamed over it: the daemon's lock is on that file.
+    ///
+    /// Any failure on the way (the store gone part-way, a full disk) empties the file again:
+    /// the next start fetches it anew, where a part of it would be taken for a copy.
     static func startFromBase(_ path: String, _ shared: any SharedLog) throws {
         var info = stat()
         if stat(path, &info) == 0, info.st_size > 0 { return }
-        guard let sha = try shared.fetchBase(to: path) else { return }
-        guard try fileSHA256(path) == sha, let register = try shared.probe() else {
+        do {
+            guard let sha = try shared.fetchBase(to: path) else { return }
+            guard try fileSHA256(path) == sha, let register = try shared.probe() else {
+                throw CasetrackError(.storageFailure,
+                    "the register's starting point in the shared store does not match its SHA-256: it was changed outside casetrack; nothing was changed here")
+            }
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in try setLocalValue("register", register.id, db) }
+            try queue.close()
+        } catch {
             truncate(path, 0)
-            throw CasetrackError(.storageFailure,
-                "the register's starting point in the shared store does not match its SHA-256: it was changed outside casetrack; nothing was changed here")
+            for suffix in ["-journal", "-wal", "-shm"] { unlink(path + suffix) }
+            throw error
         }
-        let queue = try DatabaseQueue(path: path)
-        try queue.write { db in try setLocalValue("register", register.id, db) }
-        try queue.close()
     }
 
     static func fileSHA256(_ path: String) throws -> String {

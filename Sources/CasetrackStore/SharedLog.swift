@@ -130,7 +130,6 @@ public enum RoundInRegister: Sendable, Equatable {
     case round(digest: String?)
 }
 
-/// Why an append failed, and whether the round may be in the register all the same.
 /// The shared store answers, but this office may not write to it: the register was moved on
 /// by a newer casetrackd, or the store now holds another register. Writes are refused until
 /// the operator acts (upgrades this office, points it at its register); reads, notices and
@@ -141,6 +140,7 @@ public struct SharedRegisterRefusal: Error, Sendable {
     public init(_ error: CasetrackError) { self.error = error }
 }
 
+/// Why an append failed, and whether the round may be in the register all the same.
 public struct SharedLogFailure: Error, Sendable {
     /// The request may have reached the server and been committed (the connection broke, or
     /// the answer did not come in time).

@@ -179,7 +179,8 @@ struct CasetrackDaemon: AsyncParsableCommand {
                     logger.critical("writes are refused: \(fault?.message ?? "")", metadata: ["message_id": "\(MessageID.storageFailure)"])
                 }
             })
-            if let problem = store.startupProblem {
+            // A refusal by the register was told through onFault already, with its own id.
+            if let problem = store.startupProblem, problem.code == .storageUnavailable {
                 logger.error("\(problem.message)", metadata: ["message_id": "\(MessageID.storageUnavailable)"])
             }
             hub.begin(after: try await store.lastSequence())

@@ -15,13 +15,22 @@ final class FailingReads: SharedLog {
 
     init(_ base: any SharedLog) { self.base = base }
 
+    private let baseBreaks = Atomic<Bool>(false)
+
     /// The next `reads` reads of rounds are answered; the ones after fail.
     func allow(_ reads: Int) { left.store(reads, ordering: .relaxed) }
+
+    /// Fetches of the starting point write part of a file, then fail.
+    func breakBase() { baseBreaks.store(true, ordering: .relaxed) }
 
     var office: String { base.office }
     func open(schema: Int) throws -> SharedRegister { try base.open(schema: schema) }
     func storeBase(path: String, sha256: String) throws { try base.storeBase(path: path, sha256: sha256) }
-    func fetchBase(to path: String) throws -> String? { try base.fetchBase(to: path) }
+    func fetchBase(to path: String) throws -> String? {
+        guard baseBreaks.load(ordering: .relaxed) else { return try base.fetchBase(to: path) }
+        try Data(repeating: 0x5A, count: 12_288).write(to: URL(fileURLWithPath: path))
+        throw SharedLogFailure(outcomeUnknown: false, message: "the test's store stopped answering part-way")
+    }
     func probe() throws -> SharedRegister? { try base.probe() }
     func append(round: Int64, changeset: [UInt8], firstSeq: Int64, lastSeq: Int64,
                 digest: String, previous: String?) throws -> SharedAppend {
@@ -93,7 +102,7 @@ struct FollowRegisterTests {
         }
     }
 
-    @Test("a register that lost the round a copy holds and was written on past it: the copy, opened again, takes no more, and writes are refused")
+    @Test("a register that lost the round a copy holds, then was written on past it: the copy, opened again either time, takes no more, and writes are refused")
     func rewrittenRound() async throws {
         let database = try Self.newRegister()
         func log(_ office: String) throws -> any SharedLog { try Self.log(office, database) }
@@ -111,6 +120,24 @@ struct FollowRegisterTests {
             try a.close()
             // What a failover to a standby that had not yet received round 3 leaves.
             _ = try StoreKind.cluster.get().psql("DELETE FROM casetrack_rounds WHERE round = 3; UPDATE casetrack_register SET round = 2", database: database)
+            // Opened while the register holds fewer rounds: writes refused, reads served (the
+            // daemon stopped here, taking the copy's reads with it).
+            let behind = try SQLiteCaseStore(path: path, shared: try log("a"))
+            let fewer = "holds fewer rounds than this office's copy"
+            #expect(behind.startupProblem?.code == .storageDamaged)
+            #expect(behind.startupProblem?.message.contains(fewer) == true, "\(String(describing: behind.startupProblem))")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await behind.run() }
+                defer { group.cancelAll() }
+                let refused = await #expect(throws: CasetrackError.self) {
+                    try await behind.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
+                }
+                #expect(refused?.code == .storageDamaged)
+                #expect(refused?.message.contains(fewer) == true, "\(String(describing: refused))")
+                let count = try await behind.count(CaseFilter(), today: testToday)
+                #expect(count == 3)
+            }
+            try behind.close()
             // Another office, new, writes on: its round 3 opens another person as case 3.
             let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: try log("b"))
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -179,6 +206,24 @@ struct FollowRegisterTests {
                 let count = try await a.count(CaseFilter(), today: testToday)
                 #expect(count == 3)
             }
+        }
+    }
+
+    @Test("a starting point cut off part-way: the file is emptied, nothing said changed is changed, and the next start makes the copy")
+    func startCutOff() async throws {
+        let database = try Self.newRegister()
+        try await withFolder { folder in
+            let path = folder.appendingPathComponent("a.sqlite").path
+            let broken = FailingReads(try Self.log("a", database))
+            broken.allow(1_000)
+            broken.breakBase()
+            let refused = #expect(throws: CasetrackError.self) { _ = try SQLiteCaseStore(path: path, shared: broken) }
+            #expect(refused?.message.contains("nothing was changed") == true, "\(String(describing: refused))")
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+            #expect(size == 0, "the part fetched is not left to be taken for a copy")
+            let store = try SQLiteCaseStore(path: path, shared: try Self.log("a", database))
+            #expect(store.startupProblem == nil, "\(String(describing: store.startupProblem))")
+            try store.close()
         }
     }
 
