@@ -156,9 +156,15 @@ final class GroupCommitWriter: Sendable {
         let job = Job(run: { db, _ in
             // Always in a savepoint: it has nobody to tell of a failure, so it never rolls
             // the round back.
-            try? db.inSavepoint {
-                try work(db)
-                return .commit
+            do {
+                try db.inSavepoint {
+                    try work(db)
+                    return .commit
+                }
+            } catch {
+                // An error SQLite met without a statement journal (a full disk while spilling
+                // the cache) rolls back the whole transaction: the round failed, not this job.
+                if !db.isInsideTransaction { throw error }
             }
             return ({ _ in }, [], false)
         }, abandon: { _ in })
@@ -223,7 +229,10 @@ final class GroupCommitWriter: Sendable {
             // queued and everything submitted later.
             let stranded = takeQueued(closing: true)
             let reported = SQLiteCaseStore.storageFailure(error)
-            for job in stranded { job.abandon(reported) }
+            // These never began: not made, whatever became of the round that failed.
+            let notBegun = CasetrackError(.shuttingDown,
+                "the daemon stops after a storage failure (\(reported.message)); this write had not begun: it was not made")
+            for job in stranded { job.abandon(notBegun) }
             throw reported
         }
     }
@@ -262,6 +271,9 @@ final class GroupCommitWriter: Sendable {
         let committing = Mutex(false)
         // Set once the round is in the shared register: nothing said after it may be "not made".
         let appended = Mutex(false)
+        // Set once a write of the round was not refused: only a round that wrote something
+        // shows that writes go through again (after a full disk, say).
+        let wrote = Mutex(false)
         let started = ContinuousClock.now
         var lostRaces = false
         var refusedByRegister = false
@@ -279,6 +291,7 @@ final class GroupCommitWriter: Sendable {
                             let (answer, told, refused) = try job.run(db, alone)
                             answers.append(answer)
                             notices += told
+                            if !refused { wrote.withLock { $0 = true } }
                             // Alone and refused: nothing of the round stays.
                             if alone, refused { return .rollback }
                         }
@@ -329,7 +342,7 @@ final class GroupCommitWriter: Sendable {
             if !notices.isEmpty { onCommit(notices) }
             for answer in answers { answer(nil) }
             afterCommit()
-            report(nil)
+            if wrote.withLock({ $0 }) { report(nil) }
             return
         }
         // No caller is acknowledged. Before the commit, SQLite rolled the batch back: it was

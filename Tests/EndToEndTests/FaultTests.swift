@@ -126,6 +126,14 @@ struct FaultTests {
         let refused = try inside.casectl(Self.person)
         #expect(refused.status == 69 && refused.stderr.contains("disk holding the database is full"), "\(refused.stderr)")
         #expect(try client.request(Request(verb: "COUNT")).get().int("count") == before, "a refused write changed nothing")
+        // A write refused for what it asks (a stale version) commits nothing: it says nothing
+        // of the disk, and the episode goes on as one (a second critical entry would follow a
+        // "writes resumed" that no write showed).
+        let stale = try client.request(Request(verb: "SET-STATUS", positional: ["C-000001", "captive"], options: [("expect_version", "99")]))
+        if case .failure(let conflict) = stale.outcome { #expect(conflict.code != .storageFull, "\(conflict)") }
+        else { Issue.record("a stale version was taken: \(stale.outcome)") }
+        let stillFull = try inside.casectl(Self.person)
+        #expect(stillFull.status == 69, "\(stillFull.stderr)")
         let logged = inside.readAvailableOutput()
         #expect(logged.components(separatedBy: "the disk is full: writes are refused").count == 2,
                 "one critical entry for the episode, not one per write: \(logged.suffix(600))")
@@ -153,6 +161,10 @@ struct FaultTests {
                 ("notes", "рядок \(index)"),
             ])).get()
         }
+        // A named write made before the damage: its retry gets that first answer, not "not
+        // made" (which would have a person entered twice).
+        let named = try client.request(Request(verb: "ADD", options: [("name", "Названий Запис"), ("category", "civilian"),
+                                                                       ("status", "missing"), ("request_id", "before-damage")])).get()
         #expect(daemon.stop() == 0)
         // A leaf page of the cases table overwritten (the WAL is empty after a clean stop), as
         // a failing sector would: found with SQLite's dbstat, so that LIST must read it.
@@ -188,6 +200,13 @@ struct FaultTests {
             return
         }
         #expect(refusal.code == .storageDamaged, "\(refusal)")
+        let retried = try reader.request(Request(verb: "ADD", options: [("name", "Названий Запис"), ("category", "civilian"),
+                                                                         ("status", "missing"), ("request_id", "before-damage")]))
+        guard case .success(let replayed) = retried.outcome else {
+            Issue.record("the retry of a write made before the damage was refused: \(retried.outcome)")
+            return
+        }
+        #expect(replayed.string("replayed") == "yes" && replayed.string("id") == named.string("id"), "\(replayed)")
         #expect(daemon.process?.isRunning == true, "reads of intact cases go on")
     }
 }

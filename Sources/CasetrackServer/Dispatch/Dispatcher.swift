@@ -119,11 +119,19 @@ public struct Dispatcher: Sendable {
             return answer
         } catch let error as CasetrackError where error.code == .repeated {
             do {
-                return (try await repeated(requestID ?? ""), .keepOpen)
+                return (try await repeated(requestID ?? "") ?? Reply(error: CasetrackError(.internalError,
+                    "request \(requestID ?? "") was recorded but cannot be found")), .keepOpen)
             } catch {
                 return (Reply(error: Dispatcher.clientVisible(error)), .keepOpen)
             }
         } catch let error as CasetrackError {
+            // A named write refused before it ran (a full disk, a damaged file, the shared
+            // store away, a stop) may be the retry of one made before the fault: it gets that
+            // first answer, never "not made" for a change that is on record.
+            if let requestID, Self.refusedUnrun.contains(error.code),
+               let first = try? await repeated(requestID) {
+                return (first, .keepOpen)
+            }
             if error.code == .storageFailure {
                 session.logger.critical("storage failure", metadata: [
                     "message_id": "\(MessageID.storageFailure)", "verb": "\(command.verb.name)", "error": "\(error.message)",
@@ -140,12 +148,14 @@ public struct Dispatcher: Sendable {
         }
     }
 
+    /// The refusals of a write that say it was not made because it never ran.
+    static let refusedUnrun: Set<CasetrackError.Code> = [.storageFull, .storageDamaged, .storageUnavailable, .shuttingDown]
+
     /// The answer to a named write done before: its first answer, marked `replayed=yes`; or,
     /// if that was not kept (the daemon stopped right after the write), what the store knows.
-    private func repeated(_ id: String) async throws -> Reply {
-        guard let done = try await store.doneRequest(id) else {
-            throw CasetrackError(.internalError, "request \(id) was recorded but cannot be found")
-        }
+    /// Nil when no write of that id is on record.
+    private func repeated(_ id: String) async throws -> Reply? {
+        guard let done = try await store.doneRequest(id) else { return nil }
         var reply: Reply
         if let answer = done.answer, let first = Reply(stored: answer) {
             reply = first
