@@ -44,6 +44,8 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     /// What `open` found, checked again by every append.
     private let register = Mutex<(id: String, schema: Int)?>(nil)
     private let nextID = Atomic<Int>(1)
+    /// Bumped by every ``reconfigure``: a connection made for an older target is not kept.
+    private let generation = Atomic<Int>(0)
     /// Names this daemon's notifications (two daemons may share an office name).
     private let instance = UUID().uuidString
     static let channel = "casetrack_rounds"
@@ -63,6 +65,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     public func reconfigure(_ connInfo: PostgresConnInfo, password: String?, defaultUser: String) throws {
         let configuration = try Self.configuration(connInfo, password: password, defaultUser: defaultUser)
         target.withLock { $0 = (configuration, connInfo) }
+        generation.add(1, ordering: .sequentiallyConsistent)
         let open = connection.withLock { connection -> PostgresConnection? in
             defer { connection = nil }
             return connection
@@ -332,6 +335,7 @@ public final class PostgresSharedLog: SharedLog, Sendable {
     private func connected() throws -> PostgresConnection {
         if let open = connection.withLock({ $0 }), !open.isClosed { return open }
         let id = nextID.add(1, ordering: .relaxed).newValue
+        let madeFor = generation.load(ordering: .sequentiallyConsistent)
         let (configuration, connInfo) = target.withLock { $0 }
         let logger = self.logger
         let made: PostgresConnection
@@ -343,7 +347,17 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         } catch {
             throw SharedLogFailure(outcomeUnknown: false, message: "cannot connect to PostgreSQL at \(connInfo.description): \(Self.describe(error))")
         }
-        connection.withLock { $0 = made }
+        // A reload while this connected (a failover): the connection may be to the server
+        // the reload moved away from, which may still answer, read-only, for good.
+        let kept = connection.withLock { connection -> Bool in
+            guard generation.load(ordering: .sequentiallyConsistent) == madeFor else { return false }
+            connection = made
+            return true
+        }
+        guard kept else {
+            Self.close(made)
+            throw SharedLogFailure(outcomeUnknown: false, message: "the shared store was pointed elsewhere while connecting to \(connInfo.description)")
+        }
         return made
     }
 
@@ -361,6 +375,12 @@ public final class PostgresSharedLog: SharedLog, Sendable {
         do {
             return try promise.futureResult.wait()
         } catch let error as PSQLError where error.serverInfo != nil {
+            // A standby (an old primary that came back as one, say) refuses every write:
+            // connect afresh next time, to whatever the target is by then.
+            if error.serverInfo?[.sqlState] == "25006" {
+                connection.withLock { if $0 === open { $0 = nil } }
+                Self.close(open)
+            }
             throw SharedLogFailure(outcomeUnknown: false, message: "PostgreSQL refused to \(what): \(Self.describe(error))")
         } catch {
             // The connection is in an unknown state: start afresh next time.
