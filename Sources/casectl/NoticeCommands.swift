@@ -288,6 +288,10 @@ struct Wait: ParsableCommand {
                     guard let incoming = try client.nextNotice() else { break }
                     guard case .notice(let notice, _) = incoming else { break }
                     resumeAfter = notice.seq
+                    // A change the look above already saw (it came between the subscription
+                    // and the look, or during a reconnect): the case may have moved on since,
+                    // a wrong entry corrected, say.
+                    guard notice.version > record.version else { continue }
                     if let new = notice.newStatus, statuses.contains(new), notice.kind != .test {
                         return reached(caseID, new)
                     }
@@ -299,6 +303,11 @@ struct Wait: ParsableCommand {
             } catch let error as ClientError {
                 Output.error(error.message)
                 throw ExitCode(error.code == .unreachable ? ExitStatus.unreachable : ExitStatus.failure)
+            } catch let error as CasetrackError
+                        where connected && [.storageFailure, .internalError, .shuttingDown, .limitExceeded].contains(error.code) {
+                // Turned away once it was waiting (a restart, a full house): as watch does,
+                // it tries again rather than give up on what it waits for.
+                Output.error("wait: the daemon said \(error.code): \(error.message); reconnecting")
             } catch let error as CasetrackError {
                 Output.error(error.message)
                 throw ExitCode(ExitStatus.code(for: error))

@@ -193,6 +193,16 @@ struct FaultTests {
         }
         #expect(error.code == .storageDamaged, "\(error)")
         #expect(!error.message.contains("change"), "a read is not a change: \(error.message)")
+        // A subscriber whose replay meets the damage is told so, with where to resume: not
+        // left waiting on an open connection for notices that will never come.
+        let subscriber = try daemon.raw()
+        try subscriber.send("SUBSCRIBE since=0\n")
+        var farewell: String?
+        while farewell == nil, let line = try subscriber.line() {
+            if line.hasPrefix("BYE ") { farewell = line }
+        }
+        #expect(farewell?.hasPrefix("BYE storage-damaged ") == true && farewell?.contains(" after=") == true,
+                "\(farewell ?? "no farewell")")
         // Its pages may well be intact: the file is damaged all the same, and no write goes in.
         let write = try reader.request(Request(verb: "SET-STATUS", positional: ["C-000002", "returned"]))
         guard case .failure(let refusal) = write.outcome else {

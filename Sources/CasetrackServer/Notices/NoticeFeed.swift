@@ -114,10 +114,17 @@ struct NoticeFeed: Sendable {
                 while last < registered {
                     if subscription.isStopped { return .closed(last: last) }
                     guard let personal = personalData(for: subscription) else { return .revoked(last: last) }
-                    let page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
-                    // Retention trimmed the log while we were replaying it.
-                    guard let first = page.first, first.seq == last + 1 else {
-                        return .gap(oldest: try await store.trimmedThrough() + 1, last: last)
+                    let page: [Notice]
+                    do {
+                        page = try await store.notices(after: last, limit: NoticeFeed.replayPage)
+                        // Retention trimmed the log while we were replaying it.
+                        guard let first = page.first, first.seq == last + 1 else {
+                            return .gap(oldest: try await store.trimmedThrough() + 1, last: last)
+                        }
+                    } catch let error as CasetrackError {
+                        // Whatever the store says (a damaged page, a failed read), the
+                        // subscriber is told, with where to resume: never left waiting.
+                        return .failed(error, last: last)
                     }
                     var text = ""
                     for notice in page where notice.seq <= registered {
