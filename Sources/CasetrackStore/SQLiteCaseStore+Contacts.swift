@@ -5,9 +5,14 @@ import GRDB
 // but outside the event log and its chain (see Contact.swift for why).
 
 extension SQLiteCaseStore {
-    /// A row of the case `?` or of a case merged into it `?` (the same id twice): one person,
-    /// so their captivity events, contacts and enquiries are one.
-    static let ofCaseOrMergedIn = "case_id IN (SELECT ? UNION ALL SELECT id FROM merged_cases WHERE merged_into = ?)"
+    /// A row of the case `?` or of a case merged into it `?` (the same id twice), at any depth
+    /// (A merged into B, then B into C: A's rows are C's too): one person, so their captivity
+    /// events, contacts and enquiries are one.
+    static let ofCaseOrMergedIn = """
+        case_id IN (WITH RECURSIVE merged_in(id) AS (
+                        SELECT ? UNION SELECT merged_cases.id FROM merged_cases JOIN merged_in ON merged_cases.merged_into = merged_in.id)
+                    SELECT id FROM merged_in UNION SELECT ?)
+        """
 
     public func addContact(_ id: CaseID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact {
         try await writer.submit { db in
@@ -60,10 +65,16 @@ extension SQLiteCaseStore {
         }
     }
 
+    /// Every contact, by id, each under the case it belongs to now: a contact of a case merged
+    /// away is its target's (the merged case is exported no more, and the family with it).
     public func allContacts(after: ContactID?, limit: Int) async throws -> [Contact] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM contacts WHERE removed_at IS NULL AND id > ? ORDER BY id LIMIT ?",
-                             arguments: [after?.number ?? 0, max(0, limit)]).map(Self.contact)
+                             arguments: [after?.number ?? 0, max(0, limit)]).map { row in
+                var contact = Self.contact(row)
+                if let now = try Self.mergedPath(contact.caseID, db).last { contact.caseID = now }
+                return contact
+            }
         }
     }
 

@@ -20,10 +20,25 @@ enum ContactImport {
     static func rows(_ path: String) throws -> [Row] {
         let text = try TextFile.read(path)
         if CaseFile.Format.detect(nil, path: path, text: text) == .json {
-            return text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line in
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return Row(line: index + 1, values: object.compactMapValues { $0 as? String })
+            var rows: [Row] = []
+            var bad: [Int] = []
+            // "\r\n" is one Character in Swift: both line ends are named (a file saved on
+            // Windows was one line, and nothing of it was imported).
+            for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
+                guard !line.allSatisfy(\.isWhitespace) else { continue }
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                    bad.append(index + 1)
+                    continue
+                }
+                rows.append(Row(line: index + 1, values: object.compactMapValues { $0 as? String }))
             }
+            // Said, never skipped: a contact left out unseen is a family nobody tells.
+            guard bad.isEmpty else {
+                for line in bad.prefix(20) { Output.error("\(path): line \(line): not a JSON object on one line") }
+                Output.error("\(path): \(bad.count) line(s) are not contacts; nothing was imported")
+                throw ExitCode(ExitStatus.dataError)
+            }
+            return rows
         }
         let records: [(line: Int, fields: [String])]
         do {

@@ -69,6 +69,9 @@ struct Import: ParsableCommand {
         let format = CaseFile.Format.detect(self.format, path: file, text: text)
         var (rows, problems) = CaseFile.rows(text, format: format)
         let references = contacts == nil ? [:] : ContactImport.references(rows)
+        // The contacts file is read before any case is loaded: one it cannot read stops the
+        // import while nothing of it was done.
+        if let contacts { _ = try ContactImport.rows(contacts) }
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
         for row in rows {

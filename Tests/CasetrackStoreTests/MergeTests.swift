@@ -163,6 +163,38 @@ struct MergeTests {
         }
     }
 
+    @Test("merged twice (a into b, then b into c): c holds a's captivity events and contacts too, and exports them", arguments: StoreKind.all)
+    func mergedTwice(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            var ids: [CaseID] = []
+            for (index, name) in ["Гнатюк Остап", "Hnatiuk Ostap", "Гнатюк Остап Петрович"].enumerated() {
+                ids.append(try await store.add(NewCase(names: [name], birth: PartialDate("1991"), category: .military, status: .captive),
+                                               details: EventDetails(), actor: testActor, clock: clock(Int64(index))).record.id)
+            }
+            let (a, b, c) = (ids[0], ids[1], ids[2])
+            // What only a knows: a letter from June 2025, and a mother to tell.
+            _ = try await store.recordEvent(a, .communication, CaptivityDetails(proof: .letter),
+                                            details: EventDetails(occurredOn: PartialDate("2025-06")), actor: testActor,
+                                            expectVersion: nil, clock: clock(10))
+            _ = try await store.addContact(a, ContactChange(name: "Гнатюк Марія", relation: "mother"), actor: testActor, clock: clock(11))
+            _ = try await store.merge(a, into: b, prefer: [:], details: details, actor: testActor, expectVersion: nil,
+                                      targetVersion: nil, clock: clock(12))
+            _ = try await store.merge(b, into: c, prefer: [:], details: details, actor: testActor, expectVersion: nil,
+                                      targetVersion: nil, clock: clock(13))
+            // An older sighting recorded on c does not hide the newer letter a had.
+            _ = try await store.recordEvent(c, .sighting, CaptivityDetails(proof: .testimony),
+                                            details: EventDetails(occurredOn: PartialDate("2024-01")), actor: testActor,
+                                            expectVersion: nil, clock: clock(14))
+            let record = try await store.get(c)
+            #expect(record?.proofOfLife?.on == PartialDate("2025-06"), "\(String(describing: record?.proofOfLife))")
+            let contacts = try await store.contacts(of: c)
+            #expect(contacts?.map(\.name) == ["Гнатюк Марія"], "\(String(describing: contacts))")
+            // An export of every contact lists her under c, the case exported with her.
+            let exported = try await store.allContacts(after: nil, limit: 100)
+            #expect(exported.map(\.caseID) == [c], "\(exported)")
+        }
+    }
+
     @Test("two merges into one case undo last first; exchange lists that disagree on a completed phase stop a merge", arguments: StoreKind.all)
     func chainsAndExchanges(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in

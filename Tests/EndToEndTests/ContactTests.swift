@@ -143,6 +143,28 @@ struct ContactTests {
         #expect(!(try to.casectl("contact", "list", "C-000002").stdout.contains("Чужа")))
     }
 
+    @Test("contacts as JSON lines saved with Windows line ends import whole; a line that is not a contact stops the import")
+    func jsonContactsWithCRLF() throws {
+        let from = try Daemon()
+        #expect(try from.casectl("add", "--name", "Костенко Андрій", "--category", "civilian", "--status", "captive", "--ref", "UA-2016-0007").status == 0)
+        #expect(try from.casectl(["contact", "add", "C-000001"] + Self.mother).status == 0)
+        #expect(try from.casectl("contact", "add", "C-000001", "--name", "Костенко Іван", "--relation", "батько").status == 0)
+        let file = from.folder.appendingPathComponent("register.jsonl").path
+        #expect(try from.casectl("export", "--format", "json", "--output", file, "--with-contacts").status == 0)
+        let contacts = file + ".contacts.jsonl"
+        let windows = try String(contentsOfFile: contacts, encoding: .utf8).replacingOccurrences(of: "\n", with: "\r\n")
+        try windows.write(toFile: contacts, atomically: true, encoding: .utf8)
+
+        let to = try Daemon()
+        let broken = to.folder.appendingPathComponent("broken.jsonl").path
+        try (windows + "Костенко Ганна, сестра\r\n").write(toFile: broken, atomically: true, encoding: .utf8)
+        let refused = try to.casectl("import", file, "--contacts", broken)
+        #expect(refused.status == 65 && refused.stderr.contains("line 3: not a JSON object"), "\(refused.stderr)")
+        #expect(try to.casectl("count").stdout == "0\n", "nothing imported")
+        let imported = try to.casectl("import", file, "--contacts", contacts)
+        #expect(imported.status == 0 && imported.stdout.contains("2 contacts, 2 added"), "\(imported.stdout)\(imported.stderr)")
+    }
+
     static func jsonLines(_ text: String) -> [[String: Any]] {
         text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
