@@ -111,11 +111,28 @@ struct Import: ParsableCommand {
             // The daemon's own check of the valid rows: references on record that conflict.
             var wouldAdd = 0
             var wouldSkip = 0
+            // The case each line updates: the daemon sees one batch at a time, and two lines
+            // of two batches naming one case by different references would both apply, and
+            // again at every run of the list.
+            var updatedBy: [String: Int] = [:]
             try Import.pipelined(client, batches.map { Import.request($0, dryRun: true, update: update) }) { index, answer in
                 let batch = batches[index]
                 let final = try answer.get()
                 wouldAdd += Int(final.int(update ? "changed" : "added") ?? 0)
                 wouldSkip += Int(final.int(update ? "unchanged" : "existing") ?? 0)
+                if update {
+                    for line in answer.data where line.string("code") == nil {
+                        guard let id = line.string("id"), let row = line.int("row"),
+                              batch.indices.contains(batch.startIndex + Int(row) - 1) else { continue }
+                        let fileLine = batch[batch.startIndex + Int(row) - 1].line
+                        if let earlier = updatedBy[id] {
+                            problems.append(.init(line: fileLine, field: "refs",
+                                                  message: "\(id) is the case of line \(earlier) too; a person is updated once per list"))
+                        } else {
+                            updatedBy[id] = fileLine
+                        }
+                    }
+                }
                 // Only refused rows carry an error code; an update's dry run also says what each row would change.
                 for line in answer.data where line.string("code") != nil {
                     guard let row = line.int("row"), batch.indices.contains(batch.startIndex + Int(row) - 1) else { continue }

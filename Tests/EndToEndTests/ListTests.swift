@@ -158,6 +158,26 @@ struct ListTests {
         #expect(try listed() == 3)
     }
 
+    @Test("import --update: one case named on two lines that the daemon sees in two batches is refused before anything changes")
+    func updateAcrossBatches() throws {
+        let daemon = try Daemon(start: false)
+        // Short lines: a few rows make a batch.
+        try daemon.start(config: "max_line_length = 1024\n")
+        var cases = "names,category,status,refs\n"
+        for index in 1...60 { cases += "Особа Номер\(index),civilian,captive,RB-\(index)|RB-\(index)X\n" }
+        let initial = try write(daemon, "cases.csv", cases)
+        #expect(try daemon.casectl("import", initial).status == 0)
+        var list = "refs,detention_place\nRB-1,Колонія №10\n"
+        for index in 2...60 { list += "RB-\(index),Колонія №\(index)\n" }
+        list += "RB-1X,СІЗО-2\n"
+        let later = try write(daemon, "later.csv", list)
+        let refused = try daemon.casectl("import", "--update", later)
+        #expect(refused.status == 65 && refused.stderr.contains("C-000001 is the case of line 2 too; a person is updated once per list"),
+                "\(refused.status) \(refused.stderr)")
+        let history = try daemon.client().request(Request(verb: "HISTORY", positional: ["C-000001"])).data
+        #expect(history.count == 1, "nothing of the list was applied")
+    }
+
     @Test("import --update applies a later list: one event per changed case with the row's provenance; a rerun and a bad row change nothing")
     func update() throws {
         let daemon = try Daemon()
