@@ -80,14 +80,17 @@ public enum UnixSocket {
 
 /// Unbuffered writes to a file descriptor: a supervisor or a pipe sees each line at once.
 public enum FileDescriptorOutput {
-    public static func write(_ fd: Int32, _ text: String) {
+    /// False when not all of `text` was written (a full disk, a closed pipe).
+    @discardableResult
+    public static func write(_ fd: Int32, _ text: String) -> Bool {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0, errno == EINTR { continue }
-            if written <= 0 { return }
+            if written <= 0 { return false }
             offset += written
         }
+        return true
     }
 }

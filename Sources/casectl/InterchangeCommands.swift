@@ -274,15 +274,11 @@ struct Export: ParsableCommand {
             fchmod(out, 0o600)
         }
         var complete = false
+        // A failed export (a refusal, a broken connection, a write that failed) leaves nothing.
         defer {
-            if let temporary, let output {
-                if complete, fsync(out) == 0, close(out) == 0, rename(temporary, output) == 0 {
-                    // done
-                } else {
-                    if !complete { close(out) }
-                    unlink(temporary)
-                    if complete { Output.error("cannot write \(output): \(String(cString: strerror(errno)))") }
-                }
+            if let temporary, !complete {
+                close(out)
+                unlink(temporary)
             }
         }
         try connection.run { client in
@@ -336,7 +332,11 @@ struct Export: ParsableCommand {
                         chunk += CaseFile.csvLine(cells) + "\n"
                     }
                 }
-                FileDescriptorOutput.write(out, chunk)
+                // A full disk must not leave a shorter file that reads as a whole export.
+                guard FileDescriptorOutput.write(out, chunk) else {
+                    Output.error("cannot write \(output ?? "the export"): \(String(cString: strerror(errno))); nothing was exported")
+                    throw ExitCode(ExitStatus.failure)
+                }
                 after = final.string("next")
                 if after == nil { break }
             }
@@ -348,6 +348,22 @@ struct Export: ParsableCommand {
                       rename(temporary, path) == 0 else {
                     unlink(temporary)
                     Output.error("cannot write \(path): \(String(cString: strerror(errno)))")
+                    throw ExitCode(ExitStatus.failure)
+                }
+            }
+            if let temporary, let output {
+                guard fsync(out) == 0, close(out) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    unlink(temporary)
+                    complete = true  // closed already: the defer has nothing left to do
+                    Output.error("cannot write \(output): \(reason); nothing was exported")
+                    throw ExitCode(ExitStatus.failure)
+                }
+                complete = true
+                guard rename(temporary, output) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    unlink(temporary)
+                    Output.error("cannot write \(output): \(reason); nothing was exported")
                     throw ExitCode(ExitStatus.failure)
                 }
             }

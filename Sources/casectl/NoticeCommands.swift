@@ -178,8 +178,13 @@ struct Watch: ParsableCommand {
 
     private func handle(_ notice: Notice, line: String) throws {
         guard let exec else {
-            // Unbuffered: the line is out before the cursor moves past it.
-            Output.line(connection.json ? notice.fields(includePersonalData: notice.caseID == nil || !notice.names.isEmpty).json : line)
+            // Unbuffered: the line is out before the cursor moves past it; a line that could
+            // not be written (a full disk under `>> log`) stops watch before it does.
+            let text = connection.json ? notice.fields(includePersonalData: notice.caseID == nil || !notice.names.isEmpty).json : line
+            guard Output.writtenLine(text) else {
+                Output.error("watch: cannot write notice \(notice.seq) to standard output (\(String(cString: strerror(errno)))); the cursor stays before it")
+                throw ExitCode(ExitStatus.failure)
+            }
             return
         }
         var retry = Backoff(first: 1, maximum: 60)

@@ -15,6 +15,9 @@ enum Output {
 
     static func line(_ text: String) { write(1, text + "\n") }
 
+    /// A line on standard output; false when it could not all be written.
+    static func writtenLine(_ text: String) -> Bool { FileDescriptorOutput.write(1, text + "\n") }
+
     static func error(_ text: String) { write(2, "casectl: " + text + "\n") }
 
     private static func write(_ fd: Int32, _ text: String) { FileDescriptorOutput.write(fd, text) }

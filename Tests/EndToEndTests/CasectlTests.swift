@@ -83,6 +83,39 @@ struct CasectlTests {
         #expect(statsJSON.count == 8 && statsJSON.compactMap { $0["count"] as? Int }.reduce(0, +) == 3)
     }
 
+    @Test("output that cannot be written (a full disk): watch stops before its cursor passes the notice; export fails")
+    func fullOutput() throws {
+        let daemon = try Daemon()
+        #expect(try daemon.casectl("add", "--name", "Вовк Зеновія", "--category", "civilian", "--status", "missing").status == 0)
+        let cursor = daemon.folder.appendingPathComponent("cursor").path
+        func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+            let process = Process()
+            process.executableURL = Daemon.binDirectory.appendingPathComponent("casectl")
+            process.arguments = arguments + ["--socket", daemon.socket]
+            // /dev/full: every write fails with ENOSPC, as on a full disk.
+            guard let full = FileHandle(forWritingAtPath: "/dev/full") else { throw CasetrackError(.internalError, "no /dev/full") }
+            process.standardOutput = full
+            let errors = Pipe()
+            process.standardError = errors
+            let ended = DispatchSemaphore(value: 0)
+            process.terminationHandler = { _ in ended.signal() }
+            try process.run()
+            // A watch that goes on as if the line were out never ends by itself.
+            if ended.wait(timeout: .now() + 30) == .timedOut {
+                process.terminate()
+                process.waitUntilExit()
+                return (-1, "still running after 30 s: " + String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self))
+            }
+            return (process.terminationStatus, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        let watched = try run(["watch", "--after", "0", "--cursor-file", cursor])
+        #expect(watched.status == 1 && watched.stderr.contains("cannot write notice 1"), "\(watched.status) \(watched.stderr)")
+        let kept = (try? String(contentsOfFile: cursor, encoding: .utf8)) ?? "none"
+        #expect(kept == "none" || kept == "0\n", "the cursor did not pass the notice: \(kept)")
+        let exported = try run(["export"])
+        #expect(exported.status == 1 && exported.stderr.contains("cannot write the export"), "\(exported.status) \(exported.stderr)")
+    }
+
     @Test("exit statuses: not found 2, refused 3, bad usage 64, unreachable 69")
     func exitStatuses() throws {
         let daemon = try Daemon()
