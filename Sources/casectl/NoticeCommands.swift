@@ -261,12 +261,14 @@ struct Wait: ParsableCommand {
         var resumeAfter: Int64?
         var retry = Backoff(first: 0.1, maximum: 5)
         var connected = false
-        /// Milliseconds left before the deadline (nil: no deadline); exits 124 when none are.
+        var looked = false
+        /// Milliseconds left before the deadline (nil: no deadline); exits 124 when none are,
+        /// once the case was looked at: `--timeout 0` asks whether it has the status now.
         func left() throws -> Int? {
             guard let deadline else { return nil }
             let remaining = deadline - Monotonic.milliseconds()
-            guard remaining > 0 else { throw timedOut() }
-            return Int(remaining)
+            guard remaining > 0 || !looked else { throw timedOut() }
+            return Int(max(remaining, looked ? 1 : 5_000))
         }
         while true {
             do {
@@ -286,6 +288,7 @@ struct Wait: ParsableCommand {
                     Output.error("no case \(caseID)")
                     throw ExitCode(ExitStatus.notFound)
                 }
+                looked = true
                 if statuses.contains(record.status) { return reached(caseID, record.status) }
                 retry.reset()
                 while true {

@@ -296,6 +296,10 @@ struct NoticeTests {
         #expect(atOnce.status == 0 && atOnce.stdout == "C-000001 missing\n")
         let timedOut = try daemon.casectl("wait", "C-000001", "--until", "returned", "--timeout", "1s")
         #expect(timedOut.status == 124 && timedOut.stderr.contains("did not reach returned"))
+        // --timeout 0: has it the status now?
+        let now = try daemon.casectl("wait", "C-000001", "--until", "missing", "--timeout", "0")
+        #expect(now.status == 0 && now.stdout == "C-000001 missing\n", "\(now.status) \(now.stderr)")
+        #expect(try daemon.casectl("wait", "C-000001", "--until", "returned", "--timeout", "0").status == 124)
         #expect(try daemon.casectl("wait", "C-000009", "--until", "returned").status == 2)
         #expect(try daemon.casectl("wait", "C-000001", "--until", "home").status == 64)
 
