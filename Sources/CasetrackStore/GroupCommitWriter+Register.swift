@@ -58,9 +58,6 @@ extension GroupCommitWriter {
     static let lostRaces = CasetrackError(.storageUnavailable,
         "other offices appended to the shared register before this one at every try for \(racingLimit.components.seconds) s: the change was not made. Send it again (with the same request_id if it has one)")
 
-    static let registerBehind = CasetrackError(.storageDamaged,
-        "the shared register holds fewer rounds than this office's copy: it lost changes that were acknowledged (PostgreSQL restored from an older state, or a failover to a standby that was not synchronous). Writes are refused; see README: Several offices, when the register lost rounds")
-
     /// Asks the writer to apply the rounds other offices appended (the follower heard of one).
     func followRegisterSoon() {
         guard let replica else { return }

@@ -315,7 +315,9 @@ final class GroupCommitWriter: Sendable {
                         // Behind, yet nothing to apply: the register holds fewer rounds than
                         // this copy (a failover to a standby that was not synchronous). Writing
                         // on would hand out again numbers that subscribers have seen.
-                        guard applied > 0 else { throw SharedRegisterRefusal(Self.registerBehind) }
+                        guard applied > 0 else {
+                            throw SQLiteCaseStore.fewerRounds(held: try replica.roundApplier().sharedRound(), path: replica.path)
+                        }
                         // A far office loses every race to a busy near one: its writes are
                         // refused in time rather than left waiting.
                         guard ContinuousClock.now - started < Self.racingLimit else {

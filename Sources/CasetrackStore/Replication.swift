@@ -107,9 +107,8 @@ struct ChangeSession {
             // The code the apply returned, not the connection's last error: after a full disk
             // rolled the transaction back, that is its own cleanup's ("no such savepoint").
             guard !text.isEmpty else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
-            let detail = text
             throw CasetrackError(.storageDamaged,
-                "this office's database does not follow the shared register: round \(round.round) (from office \(round.office)) does not apply to it (\(detail)). Writes are refused; stop the daemon, move the database file aside and start again: the copy is made anew from the register")
+                "this office's database does not follow the shared register: round \(round.round) (from office \(round.office)) does not apply to it (\(text)). Writes are refused; stop the daemon, move the database file aside and start again: the copy is made anew from the register")
         }
     }
 }

@@ -25,7 +25,7 @@ extension SQLiteCaseStore {
             SELECT * FROM events WHERE details IS NOT NULL
                 AND \(ofCaseOrMergedIn)
             ORDER BY seq
-            """), arguments: [id.number, id.number])
+            """), arguments: [id.number])
             .map(RowCoding.event)
     }
 }

@@ -5,13 +5,13 @@ import GRDB
 // but outside the event log and its chain (see Contact.swift for why).
 
 extension SQLiteCaseStore {
-    /// A row of the case `?` or of a case merged into it `?` (the same id twice), at any depth
-    /// (A merged into B, then B into C: A's rows are C's too): one person, so their captivity
-    /// events, contacts and enquiries are one.
+    /// A row of the case `?` or of a case merged into it, at any depth (A merged into B, then
+    /// B into C: A's rows are C's too): one person, so their captivity events, contacts and
+    /// enquiries are one.
     static let ofCaseOrMergedIn = """
         case_id IN (WITH RECURSIVE merged_in(id) AS (
                         SELECT ? UNION SELECT merged_cases.id FROM merged_cases JOIN merged_in ON merged_cases.merged_into = merged_in.id)
-                    SELECT id FROM merged_in UNION SELECT ?)
+                    SELECT id FROM merged_in)
         """
 
     public func addContact(_ id: CaseID, _ change: ContactChange, actor: Actor, clock: WriteClock) async throws -> Contact {
@@ -61,7 +61,7 @@ extension SQLiteCaseStore {
                 SELECT * FROM contacts WHERE removed_at IS NULL
                     AND \(Self.ofCaseOrMergedIn)
                 ORDER BY id
-                """, arguments: [id.number, id.number]).map(Self.contact)
+                """, arguments: [id.number]).map(Self.contact)
         }
     }
 
@@ -90,7 +90,7 @@ extension SQLiteCaseStore {
             SELECT id FROM contacts WHERE removed_at IS NULL
                 AND \(Self.ofCaseOrMergedIn)
             ORDER BY id
-            """), arguments: [id.number, id.number]).map(ContactID.init(number:))
+            """), arguments: [id.number]).map(ContactID.init(number:))
     }
 
     public func addEnquiry(_ id: CaseID, from: EnquirySource, question: String, asked: PartialDate, actor: Actor,
@@ -100,7 +100,7 @@ extension SQLiteCaseStore {
             if case .contact(let contactID) = from {
                 let contact = try Self.contact(contactID, db)
                 let owned = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = ? AND \(Self.ofCaseOrMergedIn))",
-                                              arguments: [contactID.number, id.number, id.number]) ?? false
+                                              arguments: [contactID.number, id.number]) ?? false
                 guard owned else {
                     throw CasetrackError.badArgument("from: \(contactID) is a contact of \(contact.caseID), not of \(id)")
                 }
@@ -140,7 +140,7 @@ extension SQLiteCaseStore {
         var arguments: [DatabaseValue] = []
         if let id {
             clauses.append("\(Self.ofCaseOrMergedIn)")
-            arguments += [id.number.databaseValue, id.number.databaseValue]
+            arguments.append(id.number.databaseValue)
         }
         if let unansweredOlder {
             clauses.append("answer IS NULL AND asked_day <= ?")

@@ -352,15 +352,10 @@ struct Export: ParsableCommand {
                 }
             }
             if let temporary, let output {
-                guard fsync(out) == 0, close(out) == 0 else {
-                    let reason = String(cString: strerror(errno))
-                    unlink(temporary)
-                    complete = true  // closed already: the defer has nothing left to do
-                    Output.error("cannot write \(output): \(reason); nothing was exported")
-                    throw ExitCode(ExitStatus.failure)
-                }
-                complete = true
-                guard rename(temporary, output) == 0 else {
+                let synced = fsync(out) == 0
+                let closed = close(out) == 0
+                complete = true  // closed: what is left is to name it
+                guard synced, closed, rename(temporary, output) == 0 else {
                     let reason = String(cString: strerror(errno))
                     unlink(temporary)
                     Output.error("cannot write \(output): \(reason); nothing was exported")

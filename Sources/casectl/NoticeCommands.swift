@@ -267,8 +267,9 @@ struct Wait: ParsableCommand {
         func left() throws -> Int? {
             guard let deadline else { return nil }
             let remaining = deadline - Monotonic.milliseconds()
-            guard remaining > 0 || !looked else { throw timedOut() }
-            return Int(max(remaining, looked ? 1 : 5_000))
+            if remaining > 0 { return Int(remaining) }
+            guard !looked else { throw timedOut() }
+            return 5_000  // time for the one look
         }
         while true {
             do {

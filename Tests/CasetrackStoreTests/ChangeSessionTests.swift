@@ -44,33 +44,31 @@ struct ChangeSessionTests {
     }
 
     @Test("no room for the round: a full disk, which passes, not a copy that left the register")
-    func fullDisk() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-rounds-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let round = try Self.round(in: folder)
-        let copy = try Self.copy(in: folder)
-        let pages = try copy.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") } ?? 0
-        let error = #expect(throws: (any Error).self) { try Self.apply(round, to: copy, maxPages: pages + 4) }
-        let told = SQLiteCaseStore.storageFailure(error ?? CasetrackError(.internalError, "nothing thrown"))
-        #expect(told.code == .storageFull, "\(told)")
-        // Nothing of the round stays; with room, it applies.
-        #expect(try copy.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 0)
-        try Self.apply(round, to: copy, maxPages: 1_000_000)
-        #expect(try copy.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 200)
+    func fullDisk() async throws {
+        try await withFolder { folder in
+            let round = try Self.round(in: folder)
+            let copy = try Self.copy(in: folder)
+            let pages = try copy.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") } ?? 0
+            let error = #expect(throws: (any Error).self) { try Self.apply(round, to: copy, maxPages: pages + 4) }
+            let told = SQLiteCaseStore.storageFailure(error ?? CasetrackError(.internalError, "nothing thrown"))
+            #expect(told.code == .storageFull, "\(told)")
+            // Nothing of the round stays; with room, it applies.
+            #expect(try copy.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 0)
+            try Self.apply(round, to: copy, maxPages: 1_000_000)
+            #expect(try copy.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 200)
+        }
     }
 
     @Test("a row not as the round expects it: the copy does not follow the register")
-    func conflict() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("casetrack-rounds-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let round = try Self.round(in: folder)
-        let copy = try Self.copy(in: folder)
-        try copy.write { db in try db.execute(sql: "INSERT INTO t (id, body) VALUES (7, 'інше')") }
-        let error = #expect(throws: CasetrackError.self) { try Self.apply(round, to: copy) }
-        #expect(error?.code == .storageDamaged)
-        #expect(error?.message.contains("does not follow the shared register: round 1 (from office b)") == true, "\(String(describing: error))")
-        #expect(error?.message.contains("table t: a row to insert is there already") == true, "\(String(describing: error))")
+    func conflict() async throws {
+        try await withFolder { folder in
+            let round = try Self.round(in: folder)
+            let copy = try Self.copy(in: folder)
+            try copy.write { db in try db.execute(sql: "INSERT INTO t (id, body) VALUES (7, 'інше')") }
+            let error = #expect(throws: CasetrackError.self) { try Self.apply(round, to: copy) }
+            #expect(error?.code == .storageDamaged)
+            #expect(error?.message.contains("does not follow the shared register: round 1 (from office b)") == true, "\(String(describing: error))")
+            #expect(error?.message.contains("table t: a row to insert is there already") == true, "\(String(describing: error))")
+        }
     }
 }

@@ -70,9 +70,7 @@ struct FollowRegisterTests {
         func log(_ office: String) throws -> any SharedLog { try Self.log(office, database) }
         try await withFolder { folder in
             let a = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: try log("a"))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await a.run() }
-                defer { group.cancelAll() }
+            try await whileRunning(a) {
                 for number in 0..<cases {
                     _ = try await a.add(NewCase(names: ["Бойко Остап \(number)"], category: .civilian, status: .missing),
                                         details: EventDetails(), actor: testActor, clock: clock())
@@ -110,9 +108,7 @@ struct FollowRegisterTests {
         try await withFolder { folder in
             let path = folder.appendingPathComponent("a.sqlite").path
             let a = try SQLiteCaseStore(path: path, shared: try log("a"))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await a.run() }
-                defer { group.cancelAll() }
+            try await whileRunning(a) {
                 for name in ["Кравчук Орися", "Кравчук Данило", "Кравчук Ярема"] {
                     _ = try await a.add(person(name), details: EventDetails(), actor: testActor, clock: clock())
                 }
@@ -126,9 +122,7 @@ struct FollowRegisterTests {
             let fewer = "holds fewer rounds than this office's copy"
             #expect(behind.startupProblem?.code == .storageDamaged)
             #expect(behind.startupProblem?.message.contains(fewer) == true, "\(String(describing: behind.startupProblem))")
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await behind.run() }
-                defer { group.cancelAll() }
+            try await whileRunning(behind) {
                 let refused = await #expect(throws: CasetrackError.self) {
                     try await behind.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
                 }
@@ -140,9 +134,7 @@ struct FollowRegisterTests {
             try behind.close()
             // Another office, new, writes on: its round 3 opens another person as case 3.
             let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: try log("b"))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await b.run() }
-                defer { group.cancelAll() }
+            try await whileRunning(b) {
                 for name in ["Гаврилюк Стефа", "Гаврилюк Назар"] {
                     _ = try await b.add(person(name), details: EventDetails(), actor: testActor, clock: clock())
                 }
@@ -153,9 +145,7 @@ struct FollowRegisterTests {
             let differs = "round 3 is not the round 3 this office's copy"
             #expect(again.startupProblem?.code == .storageDamaged)
             #expect(again.startupProblem?.message.contains(differs) == true, "\(String(describing: again.startupProblem))")
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await again.run() }
-                defer { group.cancelAll() }
+            try await whileRunning(again) {
                 let refused = await #expect(throws: CasetrackError.self) {
                     try await again.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
                 }
@@ -183,28 +173,27 @@ struct FollowRegisterTests {
             let quiet = FailingReads(try Self.log("a", database))
             quiet.allow(1_000)
             let a = try SQLiteCaseStore(path: folder.appendingPathComponent("a.sqlite").path, shared: quiet)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await a.run() }
-                defer { group.cancelAll() }
+            try await whileRunning(a) {
                 for name in ["Кравчук Орися", "Кравчук Данило", "Кравчук Ярема"] {
                     _ = try await a.add(person(name), details: EventDetails(), actor: testActor, clock: clock())
                 }
                 _ = try StoreKind.cluster.get().psql("DELETE FROM casetrack_rounds WHERE round = 3; UPDATE casetrack_register SET round = 2", database: database)
                 // Office b writes one round: the register's last is round 3 again, another one.
                 let b = try SQLiteCaseStore(path: folder.appendingPathComponent("b.sqlite").path, shared: try Self.log("b", database))
-                group.addTask { try await b.run() }
-                _ = try await b.add(person("Гаврилюк Стефа"), details: EventDetails(), actor: testActor, clock: clock())
-                #expect(try registerRound() == "3")
+                try await whileRunning(b) {
+                    _ = try await b.add(person("Гаврилюк Стефа"), details: EventDetails(), actor: testActor, clock: clock())
+                    #expect(try registerRound() == "3")
 
-                // Its round 4 would follow its own round 3, which the register no longer holds.
-                let refused = await #expect(throws: CasetrackError.self) {
-                    try await a.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
+                    // Its round 4 would follow its own round 3, which the register no longer holds.
+                    let refused = await #expect(throws: CasetrackError.self) {
+                        try await a.add(person("Кравчук Мирон"), details: EventDetails(), actor: testActor, clock: clock())
+                    }
+                    #expect(refused?.code == .storageDamaged)
+                    #expect(refused?.message.contains("round 3 is not the round 3 this office's copy") == true, "\(String(describing: refused))")
+                    #expect(try registerRound() == "3", "nothing of office a's was appended")
+                    let count = try await a.count(CaseFilter(), today: testToday)
+                    #expect(count == 3)
                 }
-                #expect(refused?.code == .storageDamaged)
-                #expect(refused?.message.contains("round 3 is not the round 3 this office's copy") == true, "\(String(describing: refused))")
-                #expect(try registerRound() == "3", "nothing of office a's was appended")
-                let count = try await a.count(CaseFilter(), today: testToday)
-                #expect(count == 3)
             }
         }
     }

@@ -52,10 +52,15 @@ func withStore<T>(_ kind: StoreKind = .sqlite, _ body: (SQLiteCaseStore, String)
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = folder.appendingPathComponent("cases.sqlite").path
     let store = try SQLiteCaseStore(path: path, shared: try kind.sharedLog())
-    return try await withThrowingTaskGroup(of: Void.self) { group in
+    return try await whileRunning(store) { try await body(store, path) }
+}
+
+/// `body`, with `store`'s writer running meanwhile (stopped after).
+func whileRunning<T>(_ store: SQLiteCaseStore, _ body: () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await store.run() }
         defer { group.cancelAll() }
-        return try await body(store, path)
+        return try await body()
     }
 }
 
