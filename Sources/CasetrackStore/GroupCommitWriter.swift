@@ -283,7 +283,7 @@ final class GroupCommitWriter: Sendable {
                     var answers: [Job.Answer] = []
                     var notices: [Notice] = []
                     answers.reserveCapacity(jobs.count)
-                    try db.inTransaction(.immediate) {
+                    do { try db.inTransaction(.immediate) {
                         let session = try replica.map { _ in try ChangeSession(db) }
                         defer { session?.end() }
                         let firstSeq = try replica.map { _ in try SQLiteCaseStore.eventSeq(db) + 1 }
@@ -301,7 +301,7 @@ final class GroupCommitWriter: Sendable {
                         }
                         committing.withLock { $0 = true }
                         return .commit
-                    }
+                    } } catch { throw SQLiteCaseStore.fullDiskSaid(error, databasePath: pool.path) }
                     return (answers, notices)
                 }
             } catch let refusal as SharedRegisterRefusal {

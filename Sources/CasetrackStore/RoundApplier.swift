@@ -17,8 +17,10 @@ import GRDBSQLite
 /// idle (and outside a transaction) while this one writes: never two writers at once.
 final class RoundApplier: @unchecked Sendable {
     private let database: OpaquePointer
+    private let path: String
 
     init(path: String) throws {
+        self.path = path
         let database = try PlainConnection.open(path, flags: SQLITE_OPEN_READWRITE, purpose: "to apply the shared register's rounds")
         self.database = database
         // A checkpoint or a reader's recovery can hold a lock for a moment; wait as GRDB's
@@ -67,7 +69,7 @@ final class RoundApplier: @unchecked Sendable {
             // A failed COMMIT (a full disk) leaves the transaction open; a rollback that
             // fails too leaves nothing to do but report the first error.
             if sqlite3_get_autocommit(database) == 0 { _ = try? execute("ROLLBACK") }
-            throw error
+            throw SQLiteCaseStore.fullDiskSaid(error, databasePath: path)
         }
     }
 

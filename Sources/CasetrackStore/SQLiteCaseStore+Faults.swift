@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CasetrackCore
 import GRDB
 
@@ -34,6 +37,34 @@ extension SQLiteCaseStore {
         case damaged
         /// Anything else (an I/O error, a lock held too long…).
         case failed
+    }
+
+    /// `error` as SQLite's full disk when the file system refuses more blocks for a reason
+    /// SQLite does not name.
+    ///
+    /// SQLite calls a write that fails with ENOSPC `SQLITE_FULL`, but one that fails with
+    /// EDQUOT (a user's or a project's quota on the file system, as on a shared host) a plain
+    /// `SQLITE_IOERR_WRITE`: the daemon took it for a dying disk, stopped, and restarted into
+    /// the same quota until systemd gave up. Both leave the commit unwritten and roll it back
+    /// alike. SQLite does not keep the write's errno (`sqlite3_system_errno` reads the
+    /// thread's errno after the rollback's own calls: 0), so a page is written to a scratch
+    /// file beside the database to ask the file system itself; this runs only after a failed
+    /// write.
+    static func fullDiskSaid(_ error: any Error, databasePath: String) -> any Error {
+        guard let failure = error as? DatabaseError, failure.extendedResultCode == .SQLITE_IOERR_WRITE else { return error }
+        let probe = databasePath + "-space-probe"
+        let descriptor = Glibc.open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return error }
+        defer {
+            Glibc.close(descriptor)
+            Glibc.unlink(probe)
+        }
+        let page = [UInt8](repeating: 0, count: 4096)
+        guard Glibc.pwrite(descriptor, page, page.count, 0) < 0 else { return error }
+        let found = errno
+        guard found == ENOSPC || found == EDQUOT else { return error }
+        let said = found == EDQUOT ? "disk quota exceeded" : "no space left on device"
+        return DatabaseError(resultCode: .SQLITE_FULL, message: "\(said) (\(failure.message ?? "disk I/O error"))")
     }
 
     static func fault(of error: any Error) -> Fault {
@@ -97,7 +128,7 @@ extension SQLiteCaseStore {
 
     static func fullError(_ error: any Error) -> CasetrackError {
         CasetrackError(.storageFull,
-            "the disk holding the database is full (\(describe(error))): the change was not made. Free space on that file system; writes resume by themselves, and reads, notices and waits go on meanwhile")
+            "the disk holding the database is full (\(describe(error))): the change was not made. Free space on that file system (or raise its quota); writes resume by themselves, and reads, notices and waits go on meanwhile")
     }
 
     static func damagedError(_ error: any Error, doing what: String) -> CasetrackError {

@@ -151,6 +151,43 @@ struct FaultTests {
         #expect(inside.stop() == 0)
     }
 
+    @Test("a used-up quota (EDQUOT, which SQLite calls an I/O error) is a full disk: refused, not made, no stop")
+    func quotaExceeded() throws {
+        let daemon = try Daemon(start: false)
+        var (_, environment) = try Self.failingSync(daemon)
+        let quota = daemon.folder.appendingPathComponent("over-quota").path
+        environment["QUOTA_FLAG"] = quota
+        daemon.environment = environment
+        try daemon.start()
+        #expect(try daemon.casectl(Self.person).status == 0)
+        _ = FileManager.default.createFile(atPath: quota, contents: nil)
+
+        let client = try daemon.client()
+        let answer = try client.request(Request(verb: "ADD", options: [("name", "Гордієнко Марта"), ("category", "civilian"),
+                                                                       ("status", "captive"), ("request_id", "quota-1")]))
+        guard case .failure(let error) = answer.outcome else {
+            Issue.record("a write that could not be written was acknowledged: \(answer.outcome)")
+            return
+        }
+        #expect(error.code == .storageFull, "\(error)")
+        #expect(error.details.string("outcome") == nil, "\(error)")
+        #expect(error.message.contains("disk quota exceeded") && error.message.contains("the change was not made"), "\(error.message)")
+        let refused = try daemon.casectl(Self.person)
+        #expect(refused.status == 69 && refused.stderr.contains("raise its quota"), "\(refused.stderr)")
+        #expect(daemon.process?.isRunning == true, "the daemon goes on with a used-up quota")
+        #expect(try daemon.casectl("count").stdout == "1\n", "reads go on, and nothing refused was made")
+
+        // Quota again: the same request id is made now, once.
+        try FileManager.default.removeItem(atPath: quota)
+        let made = try client.request(Request(verb: "ADD", options: [("name", "Гордієнко Марта"), ("category", "civilian"),
+                                                                     ("status", "captive"), ("request_id", "quota-1")])).get()
+        #expect(made.string("id") == "C-000002" && made.string("replayed") == nil, "\(made)")
+        #expect(try daemon.casectl("count").stdout == "2\n")
+        let logged = daemon.readAvailableOutput()
+        #expect(logged.contains("the disk is full: writes are refused"), "\(logged.suffix(600))")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("a damaged database file: reads say so without calling them changes, writes stop with storage-damaged")
     func damagedFile() throws {
         let daemon = try Daemon()
