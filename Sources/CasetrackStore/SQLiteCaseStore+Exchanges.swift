@@ -78,7 +78,7 @@ extension SQLiteCaseStore {
     public func completePhase(_ name: String, phase: Int, details: EventDetails, actor: Actor,
                               clock: WriteClock) async throws -> PhaseCompletion {
         try await writer.submit(notices: { completion in
-            completion.changes.map { Notice(event: $0.event, record: $0.record) } + [Notice(event: completion.event, record: nil)]
+            completion.changes.flatMap(\.notices) + [Notice(event: completion.event, record: nil)]
         }) { db in
             let (exchangeID, exchange) = try Self.loadExchange(name, db)
             try Self.checkPhase(phase, of: exchange)
@@ -116,6 +116,8 @@ extension SQLiteCaseStore {
             for index in changes.indices {
                 try Self.replace(changes[index].record, was: previous[index], db)
                 try Self.append(&changes[index].event, changes[index].record, db)
+                // As for any status change: a family-liaison script writes to them.
+                changes[index].contacts = try Self.contactIDs(changes[index].record.id, db)
             }
             // The counts come from the cases themselves, after the change.
             var returned: [Category: Int] = [:]

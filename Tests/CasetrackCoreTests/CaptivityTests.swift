@@ -117,6 +117,38 @@ struct CaptivityTests {
         #expect(kase.record.remains == .buried)
     }
 
+    @Test("no event before the person's birth, no sign of life after the case ended; a death corrected away takes its facts")
+    func impossibleDays() throws {
+        var kase = opened()
+        kase.record.birth = PartialDate("1990-05-02")
+        #expect(refusal(.sighting, CaptivityDetails(proof: .video), at: "1990-04", on: kase)?.message.contains("before C-000007 was born") == true)
+        try record(.sighting, CaptivityDetails(proof: .video), at: "1990-05", into: &kase)
+        var dead = kase
+        dead.record.status = .deceased
+        dead.record.endedOn = PartialDate("2024-03")
+        for type in [CaptivityEventType.sighting, .communication, .transfer, .hospital] {
+            let details = CaptivityDetails(place: "P", to: "T", proof: .letter)
+            #expect(refusal(type, details, at: "2024-04-01", on: dead)?.message.contains("after C-000007 became deceased (2024-03)") == true, "\(type)")
+        }
+        try record(.sighting, CaptivityDetails(proof: .letter), at: "2024-03-30", into: &dead)
+        try record(.remains, CaptivityDetails(remains: .buried), at: "2025", into: &dead)
+        try record(.death, CaptivityDetails(place: "Лікарня №1", cause: "хвороба"), at: "2024-03-31", into: &dead)
+        #expect(dead.record.deathPlace == "Лікарня №1" && dead.record.remains == .buried)
+
+        // A new case that would end before its birth.
+        var born = NewCase(names: ["Костенко Ірина"], category: .civilian, status: .deceased)
+        born.birth = PartialDate("1995")
+        let opened = #expect(throws: CasetrackError.self) {
+            try CaseRules.open(born, id: CaseID(number: 9), details: EventDetails(occurredOn: PartialDate("1990")), actor: actor, clock: clock)
+        }
+        #expect(opened?.message.contains("before the birth date 1995") == true, "\(String(describing: opened))")
+
+        // Found alive after all: no place of death, cause or remains stay on the record.
+        let alive = try CaseRules.setStatus(dead.record, to: .captive, details: EventDetails(), actor: actor,
+                                            expectVersion: nil, correction: true, clock: clock)
+        #expect(alive.record.deathPlace == nil && alive.record.deathCause == nil && alive.record.remains == nil && alive.record.endedOn == nil)
+    }
+
     @Test("what each type needs: a day, its own keys")
     func checks() throws {
         let kase = opened()

@@ -107,6 +107,36 @@ struct ContactTests {
         #expect(try daemon.casectl("--json", "enquiry", "list").stdout == enquiries)
     }
 
+    @Test("people coming home in an exchange: each one's notice names their contacts, live as on a replay")
+    func exchangeNoticesNameContacts() throws {
+        let daemon = try Daemon()
+        #expect(try daemon.casectl("add", "--name", "Костенко Андрій", "--category", "military", "--status", "captive").status == 0)
+        #expect(try daemon.casectl("add", "--name", "Гуменюк Ярослав", "--category", "military", "--status", "captive").status == 0)
+        #expect(try daemon.casectl(["contact", "add", "C-000001"] + Self.mother).status == 0)
+        #expect(try daemon.casectl("exchange", "create", "Обмін 12", "--date", "2025-05-23").status == 0)
+        let list = daemon.folder.appendingPathComponent("list.txt").path
+        try "C-000001\nC-000002\n".write(toFile: list, atomically: true, encoding: .utf8)
+        #expect(try daemon.casectl("exchange", "add", "Обмін 12", "--phase", "1", "--file", list).status == 0)
+        let watcher = try daemon.raw()
+        try watcher.send("SUBSCRIBE new=returned\n")
+        _ = try watcher.answer()
+        let done = try daemon.casectl("exchange", "complete", "Обмін 12", "--phase", "1", "--at", "2025-05-23")
+        #expect(done.status == 0, "\(done.stderr)")
+        var live: [String: String] = [:]
+        while live.count < 2, let line = try watcher.line() {
+            for id in ["C-000001", "C-000002"] where line.contains(" id=\(id) ") { live[id] = line }
+        }
+        #expect(live["C-000001"]?.hasSuffix("contacts=K-000001") == true, "\(live)")
+        #expect(live["C-000002"]?.contains("contacts=") == false, "\(live)")
+        let replay = try daemon.raw()
+        try replay.send("SUBSCRIBE since=0 new=returned\n")
+        var replayed = ""
+        while replayed.isEmpty, let line = try replay.line() {
+            if line.contains(" id=C-000001 ") { replayed = line }
+        }
+        #expect(replayed == live["C-000001"], "the live notice is the replayed one")
+    }
+
     @Test("a register moved with its contacts: export --with-contacts, then import --contacts, twice")
     func movedWithContacts() throws {
         let from = try Daemon()

@@ -60,6 +60,7 @@ public enum CaptivityRules {
         case .death, .remains, .retraction:
             break
         }
+        try checkDay(current, type, details.occurredOn)
         switch type {
         case .transfer:
             guard let to = captivity.to else { throw CasetrackError.badArgument("a transfer needs to=PLACE (where the person was taken)") }
@@ -106,6 +107,26 @@ public enum CaptivityRules {
             throw CasetrackError.badArgument("event \(seq) is a \(wrongType.rawValue); correct it with another \(wrongType.rawValue), or withdraw it with a retraction")
         }
         return wrong
+    }
+
+    /// Refuses a day no event of this person can have: before their birth, or (for what only
+    /// a living captive does: a transfer, a hospital stay, a sighting, a letter or call) after
+    /// the case ended, which would make a proof of life after death. A death's own day is
+    /// checked as the case's end; remains are found after it.
+    static func checkDay(_ current: CaseRecord, _ type: CaptivityEventType, _ day: PartialDate?) throws {
+        guard let day else { return }
+        if let birth = current.birth, day.lastDay < birth.firstDay {
+            throw CasetrackError.badArgument("at=\(day) is before \(current.id) was born (\(birth))")
+        }
+        switch type {
+        case .transfer, .hospital, .sighting, .communication:
+            if !current.status.isOpen, let ended = current.endedOn, day.firstDay > ended.lastDay {
+                throw CasetrackError.badArgument(
+                    "at=\(day) is after \(current.id) became \(current.status.rawValue) (\(ended)): a \(type.rawValue) cannot follow it. If the end is wrong, correct it first (SET-STATUS \(current.id) STATUS at=DATE correction=yes)")
+            }
+        case .death, .remains, .retraction:
+            break
+        }
     }
 
     /// Sets the facts `type`'s events decide from `events` (the case's captivity events,

@@ -45,6 +45,13 @@ public enum CaseRules {
     /// unless the details give a day or say it is unknown).
     static func moveStatus(_ record: inout CaseRecord, to status: Status, details: EventDetails, clock: WriteClock) -> PartialDate? {
         let occurred = details.occurredUnknown ? nil : details.occurredOn ?? PartialDate(clock.today)
+        // A death corrected away takes what was said of it: a person found alive has no
+        // place of death, cause or remains (their events stay in the history).
+        if record.status == .deceased, status != .deceased {
+            record.deathPlace = nil
+            record.deathCause = nil
+            record.remains = nil
+        }
         record.status = status
         record.endedOn = status.isOpen ? nil : occurred
         return occurred
@@ -82,6 +89,9 @@ public enum CaseRules {
         }
         if let birth = record.birth, let since = record.since, since.lastDay < birth.firstDay {
             throw CasetrackError.badArgument("\(name): since \(since) is before the birth date \(birth)")
+        }
+        if let birth = record.birth, let ended = record.endedOn, ended.lastDay < birth.firstDay {
+            throw CasetrackError.badArgument("\(name): the case would end on \(ended), before the birth date \(birth)")
         }
     }
 }
