@@ -29,9 +29,19 @@ public struct SystemAccounts: AccountDirectory {
     public func groupID(named name: String) -> UInt32? {
         var entry = group()
         var result: UnsafeMutablePointer<group>?
-        var buffer = [CChar](repeating: 0, count: 65_536)
-        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return entry.gr_gid
+        // A group's entry holds its member list: a large directory group (LDAP, sssd) needs
+        // more than any fixed buffer, and ERANGE is not "no such group".
+        var size = 65_536
+        while true {
+            var buffer = [CChar](repeating: 0, count: size)
+            let status = getgrnam_r(name, &entry, &buffer, buffer.count, &result)
+            if status == ERANGE, size < 64 << 20 {
+                size *= 4
+                continue
+            }
+            guard status == 0, result != nil else { return nil }
+            return entry.gr_gid
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CasetrackCore
+import Foundation
 import Testing
 
 @Suite("Daemon configuration file")
@@ -19,6 +20,19 @@ struct ConfigurationTests {
         #expect(configuration.databasePath == "/var/lib/case #track/db.sqlite")
         #expect(configuration.logLevel == "debug" && configuration.maximumLineLength == 4096)
         #expect(configuration.socketMode == 0o600)
+    }
+
+    @Test("a file saved with Windows line ends reads as the same file")
+    func windowsLineEnds() throws {
+        let text = "# casetrack\nsocket = /run/x.sock  # comment\ndatabase = /srv/ct.sqlite\nlog_level = debug\n"
+        var unix = DaemonConfiguration()
+        try unix.apply(fileText: text, origin: "unix.conf")
+        var windows = DaemonConfiguration()
+        try windows.apply(fileText: text.replacingOccurrences(of: "\n", with: "\r\n"), origin: "windows.conf")
+        #expect(windows.databasePath == "/srv/ct.sqlite" && windows.socketPath == "/run/x.sock" && windows.logLevel == "debug")
+        #expect(windows == unix)
+        var bad = DaemonConfiguration()
+        #expect(throws: CasetrackError.self) { try bad.apply(fileText: "# x\r\nlog_level = debug\r\nnonsense\r\n", origin: "w.conf") }
     }
 
     @Test("event_loops: a number, or auto for one fewer than the cores (at least one)")

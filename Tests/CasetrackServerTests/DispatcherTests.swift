@@ -100,6 +100,10 @@ struct DispatcherTests {
         #expect(answer.text.hasPrefix("ERR not-permitted "))
         #expect(answer.text.contains("this socket (socket) allows at most reader; use the read-write socket"))
         #expect(try await fixture.store.lastSequence() == 0)
+        // A reader is a reader on every socket: the other socket would refuse it too.
+        var reader = fixture.session(.reader, cap: .reader)
+        let refused = await fixture.ask(Self.addLine, &reader)
+        #expect(refused.text.contains("an administrator can grant it") && !refused.text.contains("read-write socket"), "\(refused.text)")
     }
 
     @Test("a peer without a role learns nothing and is closed, whatever it sends")

@@ -110,7 +110,10 @@ public struct DaemonConfiguration: Hashable, Sendable {
     public mutating func apply(fileText: String, origin: String) throws {
         // All or nothing: a file with one bad line leaves the settings as they were.
         var updated = self
-        for (offset, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // By any line end: Swift takes "\r\n" as one character, so a file saved with Windows
+        // line ends split on "\n" alone was one line, cut at its first comment: every
+        // setting silently dropped.
+        for (offset, rawLine) in fileText.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let number = offset + 1
             let text = String(DaemonConfiguration.withoutComment(rawLine)).trimmingWhitespace()
             if text.isEmpty { continue }

@@ -305,8 +305,12 @@ public struct Dispatcher: Sendable {
             return Reply(error: CasetrackError(.notPermitted,
                 "uid \(session.peer.uid) has no role on this daemon; an administrator can grant one (observers, readers, writers, admins in casetrackd.conf)"))
         }
-        let how = role < session.cap || session.cap == .admin ? "an administrator can grant it in casetrackd.conf"
-            : "this socket (\(session.listener)) allows at most \(session.cap.rawValue); use the read-write socket"
+        // The socket is to blame only when the peer's own role would do: a reader on the
+        // read-only socket is a reader on every socket.
+        let own = settings.snapshot.1.role(of: session.peer) ?? role
+        let how = own >= command.requiredRole && session.cap < command.requiredRole
+            ? "this socket (\(session.listener)) allows at most \(session.cap.rawValue); use the read-write socket"
+            : "an administrator can grant it in casetrackd.conf"
         return Reply(error: CasetrackError(.notPermitted,
             "\(command.verb.name)\(command.requiredRole > command.verb.role ? " with these arguments" : "") needs the \(command.requiredRole.rawValue) role; this connection has \(role.rawValue) (\(how))"))
     }
