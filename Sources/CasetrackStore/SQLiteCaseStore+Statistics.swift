@@ -111,8 +111,10 @@ extension SQLiteCaseStore {
     /// The events counted are a prefix of the log: up to the first one recorded after the day.
     func statistics(asOf day: Day, _ filter: CaseFilter) async throws -> StatisticsTable {
         let end = Int64(day.daysSinceEpoch + 1) * 86_400_000
-        // A case merged away: its last event says so with an empty after-image.
-        var conditions = ["NOT (e.kind = 'merged' AND length(e.image) = 0)"]
+        // A case merged away: its last event says so with an empty after-image. (`IS`, not
+        // `length(…) = 0`: a merge's event from before after-images has none, NULL, and
+        // NOT NULL would drop the case that took the other in.)
+        var conditions = ["NOT (e.kind = 'merged' AND e.image IS X'')"]
         var arguments: [DatabaseValue] = []
         if !filter.statuses.isEmpty {
             conditions.append("e.new_status IN (\(Array(repeating: "?", count: filter.statuses.count).joined(separator: ", ")))")

@@ -78,7 +78,10 @@ struct QueryTests {
                     : PartialDate(day)
                 details.append((proof % 2 == 0 ? .sighting : .communication, CaptivityDetails(proof: .letter), date))
             }
-            for (type, captivity, date) in details {
+            for (type, captivity, found) in details {
+                // A closed case's signs of life come before its end.
+                var date = found
+                if let record = records[id], !record.status.isOpen, let ended = record.endedOn, date.firstDay > ended.lastDay { date = ended }
                 let change = try await store.recordEvent(id, type, captivity, details: EventDetails(occurredOn: date), actor: testActor,
                                                          expectVersion: nil, clock: clock(30_000_000 + Int64(index)))
                 records[id] = change.record
