@@ -93,4 +93,19 @@ public enum FileDescriptorOutput {
         }
         return true
     }
+
+    /// Puts `text` in place of `path` whole or not at all: written beside it, synced, then
+    /// renamed over it. Nil when done; otherwise why not (the system's own words, taken
+    /// when the call failed, not after the cleanup's calls), and `path` is as it was.
+    public static func replaceFile(_ path: String, with text: String, mode: mode_t) -> String? {
+        let temporary = "\(path).part-\(getpid())"
+        let fd = Glibc.open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        var failure: String?
+        if !write(fd, text) || fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if Glibc.close(fd) != 0, failure == nil { failure = String(cString: strerror(errno)) }
+        if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
+        if failure != nil { unlink(temporary) }
+        return failure
+    }
 }

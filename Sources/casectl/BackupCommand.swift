@@ -27,7 +27,7 @@ struct Backup: ParsableCommand {
         try connection.run { client in
             let final = try client.request(Request(verb: "BACKUP", positional: [path])).get()
             Output.line(connection.json ? final.typed.json
-                : "backup \(final.string("path") ?? path): \(final.int("cases") ?? 0) cases, \(final.int("events") ?? 0) events through sequence number \(final.int("last") ?? 0), \(final.int("bytes") ?? 0) bytes")
+                : "backup \(final.string("path") ?? path): \(final.int("cases") ?? 0) cases, \(final.int("events") ?? 0) events through sequence number \(final.int("last") ?? 0), \(final.int("bytes") ?? 0) bytes, chain head \(final.string("head") ?? "-")")
         }
     }
 }

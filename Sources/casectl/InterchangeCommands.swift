@@ -343,11 +343,8 @@ struct Export: ParsableCommand {
             if withContacts, let output {
                 let path = output + (format == .csv ? ".contacts.csv" : ".contacts.jsonl")
                 let text = try contactsFile(client, exported: exported)
-                let temporary = "\(path).part-\(getpid())"
-                guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
-                      rename(temporary, path) == 0 else {
-                    unlink(temporary)
-                    Output.error("cannot write \(path): \(String(cString: strerror(errno)))")
+                if let failure = FileDescriptorOutput.replaceFile(path, with: text, mode: 0o600) {
+                    Output.error("cannot write \(path): \(failure)")
                     throw ExitCode(ExitStatus.failure)
                 }
             }

@@ -71,7 +71,8 @@ struct Stats: ParsableCommand {
             is count --unit U --status captive; an exchange row's returned figure is count --exchange E \
             --phase K --status returned; a day row is count --status returned --ended-from D \
             --ended-before D+1; a proof bucket of open cases is the difference of two --proof-older \
-            counts (1y-3y = --proof-older 1y minus --proof-older 3y; never is --no-proof).
+            counts with --status missing,captive (1y-3y = --proof-older 1y minus --proof-older 3y; \
+            never is --no-proof --status missing,captive).
 
             --by unit, --by tag and --by place need the reader role.
             """)

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import CasetrackClient
 import CasetrackCore
+import CasetrackPOSIX
 import Foundation
 
 struct Report: ParsableCommand {
@@ -34,12 +35,8 @@ struct Report: ParsableCommand {
     func run() throws {
         try connection.run { client in
             let page = try build(client)
-            let data = Data(page.html.utf8)
-            let temporary = "\(html).part-\(getpid())"
-            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o644]),
-                  rename(temporary, html) == 0 else {
-                unlink(temporary)
-                Output.error("cannot write \(html): \(String(cString: strerror(errno)))")
+            if let failure = FileDescriptorOutput.replaceFile(html, with: page.html, mode: 0o644) {
+                Output.error("cannot write \(html): \(failure)")
                 throw ExitCode(ExitStatus.failure)
             }
             Output.line("report written to \(html): \(page.title)")

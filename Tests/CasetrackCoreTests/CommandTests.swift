@@ -105,6 +105,33 @@ struct CommandTests {
         #expect(filter.name == "ivanenko")
     }
 
+    @Test("a filter sent as fields (the client library's) reads back whole, every key")
+    func filterFieldsRoundTrip() throws {
+        let day = try #require(Day(year: 2024, month: 2, day: 1))
+        var filter = CaseFilter()
+        filter.statuses = [.captive, .missing]
+        filter.categories = [.civilian]
+        filter.tags = ["a", "b"]
+        filter.unit = "93 бригада"
+        filter.heldMin = HeldDuration(years: 2)
+        filter.sinceFrom = day
+        filter.sinceBefore = day
+        filter.updatedSince = Timestamp(unixMilliseconds: 1_700_000_000_000)
+        filter.name = "Гуменюк"
+        filter.exchange = "Обмін 12"
+        filter.phase = 2
+        filter.endedFrom = day
+        filter.endedBefore = day
+        filter.proofOlder = HeldDuration(months: 6)
+        let request = Request(verb: "COUNT", options: filter.fields.pairs)
+        guard case .count(let read) = try Command(request, today: today) else { Issue.record("not COUNT"); return }
+        #expect(read == filter)
+        var none = CaseFilter()
+        none.noProof = true
+        guard case .count(let noProof) = try Command(Request(verb: "COUNT", options: none.fields.pairs), today: today) else { return }
+        #expect(noProof == none)
+    }
+
     @Test("every verb parses from its own usage example")
     func verbs() throws {
         for line in ["HELLO", "HELLO 1 format=json", "FORMAT json", "PING", "QUIT", "GET C-000001", "HISTORY 7",

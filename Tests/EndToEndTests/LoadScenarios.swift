@@ -211,6 +211,11 @@ struct LoadScenarios {
         while writers.contains(where: { !$0.isFinished }) { usleep(5_000) }
         #expect(backup.status == 0, "\(backup.stderr)")
         let last = Int64(try backup.json()["last"] as? Int ?? -1)
+        let head = try #require(try backup.json()["head"] as? String)
+        // The text form names the head too: the line an operator keeps beside the copy.
+        let again = try daemon.casectl("backup", file + ".2")
+        #expect(again.stdout.contains("chain head "), "\(again.stdout)")
+        #expect(!head.isEmpty)
         let all = acknowledged.withLock { $0 }
         #expect(all.contains { $0.seq > last }, "writes went on after the backup")
         #expect(all.contains { $0.seq <= last })

@@ -64,6 +64,10 @@ struct ReportTests {
         #expect(made.status == 0 && made.stdout.hasPrefix("report written to \(path)"), "\(made.stderr)")
         let html = try String(contentsOfFile: path, encoding: .utf8)
         let cells = Self.cells(html)
+        // A page that cannot be written says why, in the system's words.
+        let nowhere = try daemon.casectl("report", "--html", daemon.folder.appendingPathComponent("no/such/report.html").path)
+        #expect(nowhere.status == 1 && nowhere.stderr.contains("cannot write") && nowhere.stderr.contains("No such file or directory"),
+                "\(nowhere.stderr)")
         #expect(cells.count > 60, "\(cells.count) figures")
 
         for line in Self.jsonLines(try daemon.casectl("--json", "stats").stdout) {

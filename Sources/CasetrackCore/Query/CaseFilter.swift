@@ -105,6 +105,8 @@ public struct CaseFilter: Hashable, Sendable {
         if let phase { fields.append("phase", phase) }
         fields.append("ended_from", endedFrom?.description)
         fields.append("ended_before", endedBefore?.description)
+        fields.append("proof_older", proofOlder?.description)
+        if noProof { fields.append("no_proof", "yes") }
         return fields
     }
 }

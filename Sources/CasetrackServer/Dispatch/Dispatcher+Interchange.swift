@@ -99,6 +99,7 @@ extension Dispatcher {
         session.logger.notice("backup written", metadata: [
             "message_id": "\(MessageID.backupWritten)", "path": "\(summary.path)", "bytes": "\(summary.bytes)",
             "case_count": "\(summary.cases)", "event_count": "\(summary.events)", "seq": "\(summary.lastSequence)",
+            "head": "\(summary.head)",
         ])
         return Replies.backedUp(summary)
     }
