@@ -34,7 +34,10 @@ extension SQLiteCaseStore {
                 }
                 if let listed = try Int.fetchOne(db, sql: "SELECT phase FROM exchange_cases WHERE exchange_id = ? AND case_id = ?",
                                                  arguments: [exchangeID, id.number]) {
-                    if listed != phase { elsewhere.append("\(id) (phase \(listed))") }
+                    if listed != phase {
+                        let done = try Self.completedSeq(exchangeID, listed, db) != nil
+                        elsewhere.append("\(id) (phase \(listed)\(done ? ", completed" : ""))")
+                    }
                     continue
                 }
                 try db.execute(sql: "INSERT INTO exchange_cases (exchange_id, case_id, phase) VALUES (?, ?, ?)",
@@ -46,7 +49,7 @@ extension SQLiteCaseStore {
             }
             if !elsewhere.isEmpty {
                 throw CasetrackError(.badArgument,
-                    "already listed on another phase of \(LineCodec.quote(exchange.name)): \(Self.listing(elsewhere)); nobody was listed. A person is on one phase: take them off first (EXCHANGE-REMOVE)")
+                    "already listed on another phase of \(LineCodec.quote(exchange.name)): \(Self.listing(elsewhere)); nobody was listed. A person is on one phase: take them off first (EXCHANGE-REMOVE); one on a completed phase came home on it, and if that is wrong, correct their status instead (SET-STATUS ID captive correction=yes)")
             }
             return added
         }

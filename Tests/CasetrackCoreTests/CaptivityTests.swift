@@ -75,6 +75,9 @@ struct CaptivityTests {
         #expect(refusal(.transfer, CaptivityDetails(to: "A", corrects: kase.events[0].seq), at: "2024", on: kase)?.code == .badArgument)
         #expect(refusal(.retraction, CaptivityDetails(corrects: kase.events[3].seq), on: kase)?.code == .badArgument)
         #expect(refusal(.retraction, CaptivityDetails(corrects: 999), on: kase)?.message.contains("corrects=999") == true)
+        // What a retraction withdrew is not "corrected": the answer says how to bring it back.
+        let withdrawn = refusal(.sighting, CaptivityDetails(proof: .visit, corrects: fixed), at: "2021-07", on: kase)?.message ?? ""
+        #expect(withdrawn.contains("was withdrawn by event") && withdrawn.contains("record it again as a new event"), "\(withdrawn)")
     }
 
     @Test("the detention place follows the last transfer; withdrawing every transfer gives back the first place")
@@ -96,6 +99,13 @@ struct CaptivityTests {
         try record(.retraction, CaptivityDetails(corrects: kase.events[2].seq), into: &kase)
         #expect(kase.record.detentionPlace == "СІЗО, Донецьк")
         #expect(refusal(.transfer, CaptivityDetails(to: "СІЗО, Донецьк"), at: "2025", on: kase)?.message.contains("same place") == true)
+
+        // A transfer with a wrong day, corrected: it left where the wrong one says, although
+        // the person is now there (its destination).
+        var moved = opened(place: "СІЗО, Донецьк")
+        let misdated = try record(.transfer, CaptivityDetails(to: "Колонія №3"), at: "2019", into: &moved)
+        try record(.transfer, CaptivityDetails(to: "Колонія №3", corrects: misdated), at: "2018-06", into: &moved)
+        #expect(moved.events.last?.details?.from == "СІЗО, Донецьк" && moved.record.detentionPlace == "Колонія №3")
     }
 
     @Test("death and remains only on a deceased case; the day of death closes the case on it")

@@ -64,7 +64,11 @@ public enum CaptivityRules {
         switch type {
         case .transfer:
             guard let to = captivity.to else { throw CasetrackError.badArgument("a transfer needs to=PLACE (where the person was taken)") }
-            if captivity.from == nil { captivity.from = current.detentionPlace }
+            // A corrected transfer left where the wrong one says it did, not from today's place.
+            if captivity.from == nil {
+                let wrong = captivity.corrects.flatMap { seq in earlier.first { $0.seq == seq && $0.kind == .transfer } }
+                captivity.from = wrong?.details?.from ?? current.detentionPlace
+            }
             if captivity.from == to { throw CasetrackError.badArgument("a transfer from \(LineCodec.quote(to)) to the same place changes nothing") }
         case .hospital:
             guard captivity.place != nil else { throw CasetrackError.badArgument("a hospital stay needs place=PLACE (the hospital)") }
@@ -101,6 +105,10 @@ public enum CaptivityRules {
             throw CasetrackError.badArgument("corrects=\(seq) is not a transfer, hospital stay, sighting, communication, death or remains event of \(current.id) (HISTORY \(current.id) numbers them)")
         }
         if let later = earlier.first(where: { $0.details?.corrects == seq }) {
+            // A retraction is final: what it withdrew is recorded again as a new event.
+            if later.kind == .retraction {
+                throw CasetrackError.badArgument("event \(seq) was withdrawn by event \(later.seq); if it did happen after all, record it again as a new event")
+            }
             throw CasetrackError.badArgument("event \(seq) was already corrected by event \(later.seq); correct that one instead")
         }
         if type != .retraction, wrongType != type {
