@@ -9,12 +9,22 @@ extension SQLiteCaseStore {
         try await writer.submit(notices: Self.notices) { db in
             let current = try Self.load(id, db)
             var change = try CaptivityRules.record(current, type, captivity, details: details,
-                                                   earlier: try Self.captivityEvents(id, db), actor: actor,
+                                                   earlier: try Self.captivityEvents(id, db),
+                                                   endedByStatus: try Self.endedByStatus(id, db), actor: actor,
                                                    expectVersion: expectVersion, clock: clock)
             try Self.replace(change.record, was: current, db)
             try Self.append(&change.event, change.record, db)
             return change
         }
+    }
+
+    /// The day the last change to `deceased` (or the case's opening as deceased) gave.
+    static func endedByStatus(_ id: CaseID, _ db: Database) throws -> PartialDate? {
+        let occurred = try String.fetchOne(db.cachedStatement(sql: """
+            SELECT occurred FROM events WHERE case_id = ? AND new_status = 'deceased'
+                AND kind IN ('created', 'status', 'correction') ORDER BY seq DESC LIMIT 1
+            """), arguments: [id.number])
+        return occurred.flatMap { RowCoding.date($0) }
     }
 
     /// The case's captivity events, oldest first (the only events with details), with those

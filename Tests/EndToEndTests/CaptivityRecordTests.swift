@@ -86,6 +86,13 @@ struct CaptivityRecordTests {
                 && first.contains("cause=поранення"), "\(first)")
         let second = try #require(try watcher.line())
         #expect(second.hasPrefix("N seq=4 id=C-000001 kind=remains ") && second.contains("remains=repatriated"), "\(second)")
+
+        // The death's day withdrawn: the case ends on the day its status change gave again.
+        let withdrawn = try daemon.casectl("event", "C-000001", "retraction", "--corrects", "3")
+        #expect(withdrawn.status == 0, "\(withdrawn.stderr)")
+        let after = try daemon.casectl("get", "C-000001").stdout
+        #expect(after.contains("status:            deceased since 2024\n"), "\(after)")
+        #expect(!after.contains("place of death:"), "\(after)")
     }
 
     @Test("proof-older finds a proof certainly that old and no younger one; no-proof and stats by proof agree with them")

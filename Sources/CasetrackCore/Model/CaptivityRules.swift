@@ -21,10 +21,11 @@ public enum CaptivityRules {
     }
 
     /// Records a `type` event on `current`. `earlier` are the case's captivity events so far,
-    /// oldest first.
+    /// oldest first; `endedByStatus` the day the status change that made the case deceased
+    /// gave, which is its end again once every dated death event is withdrawn.
     public static func record(_ current: CaseRecord, _ type: CaptivityEventType, _ given: CaptivityDetails,
-                              details: EventDetails, earlier: [HistoryEvent], actor: Actor, expectVersion: Int?,
-                              clock: WriteClock) throws -> CaseChange {
+                              details: EventDetails, earlier: [HistoryEvent], endedByStatus: PartialDate? = nil,
+                              actor: Actor, expectVersion: Int?, clock: WriteClock) throws -> CaseChange {
         try CaseRules.checkVersion(current, expectVersion)
         var captivity = given
         let corrected = try check(current, type, &captivity, details: details, earlier: earlier)
@@ -42,6 +43,13 @@ public enum CaptivityRules {
         let about = type == .retraction ? corrected.flatMap { CaptivityEventType($0.kind) } ?? type : type
         derive(about, from: earlier + [event], into: &record)
         if type == .death, let day = details.occurredOn { record.endedOn = day }
+        // A withdrawn death's day no longer ends the case: the last dated death that counts
+        // does, or else the day the status change gave.
+        if type == .retraction, let withdrawn = corrected, withdrawn.kind == .death, withdrawn.occurredOn != nil {
+            let gone = Set((earlier + [event]).compactMap { $0.details?.corrects })
+            let dated = earlier.last { $0.kind == .death && $0.occurredOn != nil && !gone.contains($0.seq) }
+            record.endedOn = dated?.occurredOn ?? endedByStatus
+        }
         try CaseRules.checkDates(record)
         event.changes = changes(from: current, to: record)
         return CaseChange(record: record, event: event)
