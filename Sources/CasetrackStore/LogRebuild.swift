@@ -100,10 +100,25 @@ public enum LogRebuild {
                 }
             }
             try db.execute(sql: "DETACH DATABASE old")
-            let counters: [(String, Int64)] = [
+            // A log cut short (--accept-loss) lost the events past its end: what the copied
+            // tables say of them goes too. A request answered past the cut would be answered
+            // again as done (replayed) though its change is gone, and never made; a merge or
+            // a completed phase past it would stand without its events.
+            for (table, column) in [("requests", "last_seq"), ("merged_cases", "seq"), ("exchange_phases", "seq")] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE \(column) > ?", arguments: [outcome.lastSeq])
+            }
+            func highest(_ sql: String) throws -> Int64 { try Int64.fetchOne(db, sql: sql) ?? 0 }
+            var counters: [(String, Int64)] = [
                 ("event_seq", outcome.lastSeq), ("cases", Int64(outcome.cases)), ("images_from", imagesFrom), ("trimmed_through", 0),
-                ("case_id", max(oldCounters["case_id"] ?? 0, try Int64.fetchOne(db, sql: "SELECT max(case_id) FROM events") ?? 0)),
+                ("case_id", max(oldCounters["case_id"] ?? 0, try highest("SELECT max(case_id) FROM events"))),
+                // The copied contacts and enquiries keep their ids: the next ones follow them
+                // (left at 0, the first new contact took id 1 again and the daemon stopped).
+                ("contact_id", max(oldCounters["contact_id"] ?? 0, try highest("SELECT max(id) FROM contacts"))),
+                ("enquiry_id", max(oldCounters["enquiry_id"] ?? 0, try highest("SELECT max(id) FROM enquiries"))),
             ]
+            // Any other counter the old file kept, as it was.
+            let made = Set(counters.map(\.0))
+            counters += oldCounters.filter { !made.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             for (name, value) in counters {
                 try db.execute(sql: "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                                arguments: [name, value])

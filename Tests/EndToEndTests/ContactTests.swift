@@ -105,6 +105,13 @@ struct ContactTests {
         try daemon.start()
         #expect(try daemon.casectl("--json", "contact", "list", "C-000001").stdout == before)
         #expect(try daemon.casectl("--json", "enquiry", "list").stdout == enquiries)
+        // New ones follow the copied ones' ids (a counter left behind took id 1 again, and the
+        // daemon stopped on the clash).
+        let next = try daemon.casectl("contact", "add", "C-000002", "--name", "Гуменюк Оксана", "--relation", "сестра")
+        #expect(next.status == 0 && next.stdout == "K-000004 added to C-000002\n", "\(next.stdout)\(next.stderr)")
+        let asked = try daemon.casectl("enquiry", "add", "C-000002", "--from", "K-000004", "--question", "Чи є новини?")
+        #expect(asked.status == 0 && asked.stdout.hasPrefix("E-000003"), "\(asked.stdout)\(asked.stderr)")
+        #expect(daemon.process?.isRunning == true)
     }
 
     @Test("people coming home in an exchange: each one's notice names their contacts, live as on a replay")

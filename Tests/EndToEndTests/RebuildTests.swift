@@ -75,6 +75,9 @@ struct RebuildTests {
         let daemon = try Daemon(start: false)
         try daemon.start(config: Self.quiet)
         try ChainTests.history(daemon)
+        // A named write near the end, which the cut below will lose.
+        let late = ["add", "--name", "Пізній Запис", "--category", "civilian", "--status", "missing", "--request-id", "late-1"]
+        #expect(try daemon.casectl(late).status == 0)
         #expect(daemon.stop() == 0)
         let total = Int(try Self.sqlite(daemon.database, "SELECT max(seq) FROM events")) ?? 0
         #expect(total > 150)
@@ -94,6 +97,11 @@ struct RebuildTests {
         try daemon.start(config: Self.quiet)
         let verified = try daemon.casectl("verify", "--json").json()
         #expect(verified["ok"] as? Bool == true && verified["events"] as? Int == 99, "\(verified)")
+        // The lost write sent again is made now: its first answer went with the cut.
+        let again = try daemon.casectl(late)
+        let id = String(again.stdout.prefix(8))
+        let found = try daemon.casectl("get", id)
+        #expect(again.status == 0 && found.status == 0, "\(again.stdout)\(again.stderr)\(found.stderr)")
         #expect(daemon.stop() == 0)
     }
 
