@@ -66,9 +66,13 @@ struct ConnectionOptions: ParsableArguments {
     var json = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "Name the writes of this command (1 to 64 letters, digits, - _ . :): the same command run again with the same id gets the first answers instead of acting twice, for at least 24 hours. Default: a new id each run.",
+        "Name the writes of this command (1 to \(ConnectionOptions.longestRequestID) letters, digits, - _ . :): the same command run again with the same id gets the first answers instead of acting twice, for at least 24 hours. Default: a new id each run.",
         valueName: "id"))
     var requestID: String?
+
+    /// The daemon takes ids of up to 64 characters; casectl names a command's later writes
+    /// `ID.2`, `ID.3`… and an import's contacts `ID.k…`, which need 8 of them.
+    static let longestRequestID = 56
 
     var socketPath: String {
         socket ?? CasetrackClient.defaultSocketPath(environment: Environment.variables)
@@ -76,6 +80,16 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Connects, runs `body`, and turns every failure into a message and an exit status.
     func run(_ body: (CasetrackClient) throws -> Void) throws {
+        if let requestID {
+            // Checked before anything is sent: one refused in the middle of an import would
+            // leave it half done, and so would every run again with the same id.
+            let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+            guard (1...Self.longestRequestID).contains(requestID.utf8.count),
+                  requestID.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
+                Output.error("--request-id: '\(requestID.prefix(70))' is not a request id; use 1 to \(Self.longestRequestID) letters, digits and - _ . : (a UUID will do)")
+                throw ExitCode(ExitStatus.usage)
+            }
+        }
         do {
             let client = try CasetrackClient(socketPath: socketPath)
             client.requestIDBase = requestID ?? UUID().uuidString.lowercased()

@@ -112,7 +112,11 @@ enum ContactImport {
                 existing += 1
                 continue
             }
-            let options = fields.compactMap { key in row.values[key].map { (key: key, value: $0) } }
+            var options = fields.compactMap { key in row.values[key].map { (key: key, value: $0) } }
+            // Named by its line, not by its place among the writes: run again with the same
+            // --request-id, the contacts on record are skipped, and numbered in turn, contact j
+            // took contact 1's id and got its answer back: "added", and never made.
+            if let base = client.requestIDBase { options.append(("request_id", "\(base).k\(String(row.line, radix: 36))")) }
             _ = try client.request(Request(verb: "CONTACT-ADD", positional: [id], options: options)).get()
             added += 1
         }

@@ -171,6 +171,20 @@ struct ContactTests {
         let again = try to.casectl("import", file, "--contacts", contacts)
         #expect(again.stdout.contains("2 contacts, 0 added, 2 on record already"), "\(again.stdout)")
 
+        // Run again with the same --request-id after the first run got only part way (here: the
+        // first contact): the rest are made, not answered with the first one's answer.
+        let third = try Daemon()
+        let lines = try String(contentsOfFile: contacts, encoding: .utf8).split(separator: "\n")
+        let partial = third.folder.appendingPathComponent("partial.csv").path
+        try (lines.prefix(2).joined(separator: "\n") + "\n").write(toFile: partial, atomically: true, encoding: .utf8)
+        let first = try third.casectl("import", file, "--contacts", partial, "--request-id", "move-1")
+        #expect(first.stdout.contains("1 contacts, 1 added"), "\(first.stdout)\(first.stderr)")
+        let resumed = try third.casectl("import", file, "--contacts", contacts, "--request-id", "move-1")
+        #expect(resumed.stdout.contains("2 contacts, 1 added, 1 on record already"), "\(resumed.stdout)\(resumed.stderr)")
+        #expect(try third.casectl("contact", "list", "C-000003").stdout.contains("Мороз Петро"), "the second contact was made")
+        let long = try third.casectl("import", file, "--request-id", String(repeating: "a", count: 57))
+        #expect(long.status == 64 && long.stderr.contains("use 1 to 56"), "\(long.stderr)")
+
         // A contact of a case the file does not hold: nothing is added.
         let stray = to.folder.appendingPathComponent("stray.csv").path
         try (try String(contentsOfFile: contacts, encoding: .utf8) + "K-000009,C-000077,Чужа Особа,сестра,,,,,,,\n")
