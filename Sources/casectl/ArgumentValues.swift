@@ -21,6 +21,32 @@ extension Sex: ArgumentParser.ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 
+/// `--sex`: a sex, or nothing (`''`), which `update` sends to clear a wrongly recorded one
+/// (`unknown` says the sex is not known, which is another thing).
+enum SexArgument: ExpressibleByArgument {
+    case cleared
+    case sex(Sex)
+
+    init?(argument: String) {
+        if argument.isEmpty {
+            self = .cleared
+        } else if let sex = Sex(argument: argument) {
+            self = .sex(sex)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { Sex.allValueStrings }
+
+    var value: String {
+        switch self {
+        case .cleared: ""
+        case .sex(let sex): sex.rawValue
+        }
+    }
+}
+
 extension Category: ArgumentParser.ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }

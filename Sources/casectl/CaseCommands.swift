@@ -246,8 +246,8 @@ struct Ping: ParsableCommand {
 /// What tells a person from another of the same name, for `add` and `update` (an empty
 /// value clears a field in `update`). Readers and above see them; observers never do.
 struct IdentityOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The person's sex.", valueName: "sex"))
-    var sex: Sex?
+    @Option(name: .long, help: ArgumentHelp("The person's sex ('' clears it in update).", valueName: "sex"))
+    var sex: SexArgument?
 
     @Option(name: .long, help: ArgumentHelp("Military service number: letters and digits, with - / . between them.", valueName: "number"))
     var serviceNumber: String?
@@ -260,7 +260,7 @@ struct IdentityOptions: ParsableArguments {
 
     var options: [(key: String, value: String)] {
         var options: [(key: String, value: String)] = []
-        if let sex { options.append(("sex", sex.rawValue)) }
+        if let sex { options.append(("sex", sex.value)) }
         if let serviceNumber { options.append(("service_number", serviceNumber)) }
         if let rank { options.append(("rank", rank)) }
         if let birthPlace { options.append(("birth_place", birthPlace)) }

@@ -100,8 +100,10 @@ struct ExchangeCommand: ParsableCommand {
             if let match { return try listMatched(match) }
             let all = try file.map(ExchangeCommand.readIDs) ?? ids
             try connection.run { client in
-                // Requests that fit the daemon's line length; each is all or none.
-                let room = Int(client.greeting.int("max_line") ?? 65_536) - LineCodec.quote(name).utf8.count - 64
+                // Requests that fit the daemon's line length; each is all or none. Besides the
+                // name and the ids a line holds the verb (13 bytes), ` phase=K` (up to 10) and
+                // ` request_id=` with its id (up to 76).
+                let room = Int(client.greeting.int("max_line") ?? 65_536) - LineCodec.quote(name).utf8.count - 128
                 var batches: [[String]] = [[]]
                 var size = 0
                 for id in all {
@@ -122,7 +124,11 @@ struct ExchangeCommand: ParsableCommand {
                         added += Int(final.int("added") ?? 0)
                     } catch {
                         if index > 0 {
-                            Output.error("\(added) case\(added == 1 ? " was" : "s were") listed by the requests before this one (they stay listed); none of this request's \(batch.count)")
+                            // A lost connection may have come after the request was done.
+                            let unknown = (error as? ClientError)?.code == .connectionLost
+                            Output.error("\(added) case\(added == 1 ? " was" : "s were") listed by the requests before this one (they stay listed); "
+                                + (unknown ? "this request's \(batch.count) may or may not have been listed (run it again with the same --request-id)"
+                                           : "none of this request's \(batch.count)"))
                         }
                         throw error
                     }

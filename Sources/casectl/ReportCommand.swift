@@ -110,7 +110,9 @@ struct Report: ParsableCommand {
 
         // Exchanges, phase by phase, in order of date.
         let exchanges = try stats([("by", "exchange")]).data
-        let dates = Dictionary(try client.request(Request(verb: "EXCHANGE-LIST")).data.compactMap { line in
+        let listed = try client.request(Request(verb: "EXCHANGE-LIST"))
+        _ = try listed.get()
+        let dates = Dictionary(listed.data.compactMap { line in
             line.string("name").map { ($0, line.string("date") ?? "") }
         }, uniquingKeysWith: { first, _ in first })
         if exchanges.isEmpty {

@@ -20,6 +20,9 @@ struct CasectlTests {
         }
         let cleared = try daemon.casectl("update", "C-000001", "--service-number", "", "--json").json()
         #expect(cleared["service_number"] == nil && cleared["sex"] as? String == "male")
+        let noSex = try daemon.casectl("update", "C-000001", "--sex", "", "--json")
+        let sexAfter = noSex.status == 0 ? try noSex.json()["sex"] : "refused"
+        #expect(noSex.status == 0 && sexAfter == nil, "\(noSex.stdout)\(noSex.stderr)")
         let bad = try daemon.casectl("add", "--name", "x", "--category", "civilian", "--status", "missing", "--sex", "m")
         #expect(bad.status == 64 && bad.stderr.contains("'male', 'female' or 'unknown'"), "\(bad.stderr)")
     }

@@ -207,4 +207,28 @@ struct ExchangeTests {
             }
         }
     }
+
+    @Test("a long list goes in requests that fit the daemon's line, whatever the name's length and the request id")
+    func longListFitsLines() throws {
+        let daemon = try Daemon(start: false)
+        try daemon.start(config: "max_line_length = 1024\n")
+        let client = try daemon.client()
+        let rows = (1...400).map { index in
+            (key: "row", value: "name=\"Довгий Список \(index)\" category=military status=captive ref=LL-\(index)")
+        }
+        for start in stride(from: 0, to: rows.count, by: 8) {
+            _ = try client.request(Request(verb: "IMPORT", options: Array(rows[start..<min(start + 8, rows.count)]))).get()
+        }
+        let list = daemon.folder.appendingPathComponent("list.txt").path
+        try ((1...400).map { CaseID(number: Int64($0)).description }.joined(separator: "\n") + "\n")
+            .write(toFile: list, atomically: true, encoding: .utf8)
+        // Every name length from 1 to 9 letters moves where the batches end.
+        for length in 1...9 {
+            let name = String(repeating: "Я", count: length)
+            #expect(try daemon.casectl("exchange", "create", name, "--date", "2025-05-23").status == 0)
+            let added = try daemon.casectl("exchange", "add", name, "--phase", "1", "--file", list,
+                                           "--request-id", String(repeating: "r", count: 50) + "-\(length)")
+            #expect(added.status == 0 && added.stdout.hasPrefix("400 cases listed"), "name of \(length): \(added.stdout)\(added.stderr)")
+        }
+    }
 }
