@@ -15,19 +15,19 @@ extension SQLiteCaseStore {
     static let verifyCasesPerRead: Int64 = 20_000
     static let verifyEventsPerRead = 100_000
 
-    public func verify() async throws -> ChainReport {
-        try await verify(casesPerRead: Self.verifyCasesPerRead, eventsPerRead: Self.verifyEventsPerRead)
+    public func verify(kept: ChainHead? = nil) async throws -> ChainReport {
+        try await verify(casesPerRead: Self.verifyCasesPerRead, eventsPerRead: Self.verifyEventsPerRead, kept: kept)
     }
 
     /// The log up to its last event when the check began, and the cases as they stand when
     /// each range of them is read: every range is one consistent snapshot of rows and log.
     /// `betweenReads` runs after each read transaction but the last (tests write there).
-    func verify(casesPerRead: Int64, eventsPerRead: Int,
+    func verify(casesPerRead: Int64, eventsPerRead: Int, kept: ChainHead? = nil,
                 betweenReads: @Sendable () async throws -> Void = {}) async throws -> ChainReport {
         defer { Self.returnFreedMemory() }
         var (report, walk) = try await read { db in
             var report = ChainReport()
-            let walk = try Self.startChain(&report, db)
+            let walk = try Self.startChain(&report, kept: kept, db)
             return (report, walk)
         }
         while !walk.done {
@@ -71,6 +71,11 @@ extension SQLiteCaseStore {
         let counter: Int64
         /// The highest case id anywhere (rows or log) when the check began.
         let lastCase: Int64
+        /// A head kept elsewhere, until the walk reaches its event.
+        var kept: ChainHead?
+        /// The chain made again from the events alone, never from a stored hash: what a head
+        /// kept elsewhere is checked against.
+        var recomputed: String
         var done: Bool { after >= end }
     }
 
@@ -80,15 +85,40 @@ extension SQLiteCaseStore {
     }
 
     /// Reads where the log begins and ends; checks that the counter names its last event.
-    static func startChain(_ report: inout ChainReport, _ db: Database) throws -> ChainWalk {
+    static func startChain(_ report: inout ChainReport, kept: ChainHead? = nil, _ db: Database) throws -> ChainWalk {
         let end = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0
         let counter = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'event_seq'") ?? 0
         let lastCase = max(try Int64.fetchOne(db, sql: "SELECT max(id) FROM cases") ?? 0,
                            try Int64.fetchOne(db, sql: "SELECT max(case_id) FROM events WHERE image IS NOT NULL") ?? 0)
-        let walk = ChainWalk(previous: try EventChain.anchor(db), imagesFrom: try EventChain.imagesFrom(db), expected: nil,
-                             after: try trimmedThrough(db), end: end, counter: counter, lastCase: lastCase)
+        var walk = ChainWalk(previous: try EventChain.anchor(db), imagesFrom: try EventChain.imagesFrom(db), expected: nil,
+                             after: try trimmedThrough(db), end: end, counter: counter, lastCase: lastCase, kept: kept,
+                             recomputed: try EventChain.anchor(db))
         report.head = walk.previous
+        if let kept {
+            if kept.seq == walk.after {
+                // The head kept is the last event retention removed (or nothing yet, at 0):
+                // its hash is the anchor the chain goes on from.
+                compare(kept, walk.previous, &report, &walk)
+            } else if kept.seq < walk.after {
+                report.keptHead = false
+                walk.kept = nil
+                report.problem("event \(kept.seq)", "retention removed it: the head kept for it can no longer be checked (the oldest event kept follows event \(walk.after))")
+            } else if kept.seq > end {
+                report.keptHead = false
+                walk.kept = nil
+                report.problem("event \(kept.seq)", "is not in the log, which ends at event \(end): the head kept for it is of another register, or events were removed from the end")
+            }
+        }
         return walk
+    }
+
+    /// Whether the chain, recomputed up to `kept.seq`, gives the head kept elsewhere.
+    private static func compare(_ kept: ChainHead, _ computed: String, _ report: inout ChainReport, _ walk: inout ChainWalk) {
+        walk.kept = nil
+        report.keptHead = computed == kept.hash
+        if computed != kept.hash {
+            report.problem("event \(kept.seq)", "the chain recomputed up to it gives \(computed), not the head kept for it (\(kept.hash)): the history up to it was changed since that head was taken")
+        }
     }
 
     /// The whole check in the caller's one transaction (a file nothing else writes: a rebuild's).
@@ -122,6 +152,7 @@ extension SQLiteCaseStore {
         let trimmed = try trimmedThrough(db)
         if trimmed > walk.after {
             walk.previous = try EventChain.anchor(db)
+            walk.recomputed = walk.previous
             walk.after = trimmed
             if walk.expected != nil { walk.expected = trimmed + 1 }
         }
@@ -137,7 +168,20 @@ extension SQLiteCaseStore {
                 report.problem("event \(expected)", seq - expected == 1
                     ? "missing: deleted from the history" : "events \(expected) to \(seq - 1) are missing: deleted from the history")
             }
+            if let kept = walk.kept, kept.seq < seq {
+                // Its event is gone from the log (deleted): what followed it cannot vouch.
+                report.keptHead = false
+                walk.kept = nil
+                report.problem("event \(kept.seq)", "is missing, so the head kept for it cannot be reached: the history up to it was changed")
+            }
             let computed = EventChain.link(walk.previous, values, imagesFrom: walk.imagesFrom)
+            walk.recomputed = walk.recomputed == walk.previous ? computed : EventChain.link(walk.recomputed, values, imagesFrom: walk.imagesFrom)
+            if let kept = walk.kept, kept.seq == seq {
+                // Made again from the events, not from stored hashes: a history rewritten
+                // with its hashes made again agrees with itself, never with a head kept
+                // elsewhere.
+                compare(kept, walk.recomputed, &report, &walk)
+            }
             if stored != computed {
                 report.problem("event \(seq)", stored == nil
                     ? "has no hash" : "does not match its hash: it, or the event before it, was changed, moved or removed")

@@ -10,16 +10,29 @@ struct Verify: ParsableCommand {
             changed, deleted or moved breaks the chain from there on; verify names each such event, \
             and each case whose row is not what its last event left (status, version). It prints the \
             chain head: kept elsewhere (with a backup, in a report), a later verify proves that the \
-            history up to it is unchanged. Exit 0 when all is well, 1 with the problems. Needs the \
-            reader role.
+            history up to it is unchanged: give it with --head and --head-seq (the event it was the \
+            head at), and verify checks that the chain, made again from the events alone, still leads \
+            to it. Exit 0 when all is well, 1 with the problems. Needs the reader role.
             """)
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(name: .long, help: ArgumentHelp("A chain head kept elsewhere (from status, a backup, an export's first line, the journal).", valueName: "hash"))
+    var head: String?
+
+    @Option(name: .long, help: ArgumentHelp("The event that head was taken at (head_seq, last or seq beside it).", valueName: "seq"))
+    var headSeq: Int64?
+
+    func validate() throws {
+        if (head == nil) != (headSeq == nil) { throw ValidationError("give --head and --head-seq together") }
+    }
+
     func run() throws {
         var failed = false
         try connection.run { client in
-            let answer = try client.request(Request(verb: "VERIFY"))
+            var options: [(key: String, value: String)] = []
+            if let head, let headSeq { options = [("head", head), ("head_seq", String(headSeq))] }
+            let answer = try client.request(Request(verb: "VERIFY", options: options))
             let final = try answer.get()
             let ok = final.string("ok") == "yes"
             failed = !ok
@@ -27,6 +40,7 @@ struct Verify: ParsableCommand {
                 var output = "{\"ok\":\(ok),\"events\":\(final.int("events") ?? 0),"
                     + "\"first_seq\":\(final.int("first_seq") ?? 0),\"last_seq\":\(final.int("last_seq") ?? 0),\"head\":"
                 JSON.string(final.string("head") ?? "", into: &output)
+                if let kept = final.string("kept_head") { output += ",\"kept_head\":\"\(kept)\"" }
                 if !ok {
                     output += ",\"first_bad\":"
                     JSON.string(answer.data.first?.string("subject") ?? "", into: &output)
@@ -46,6 +60,10 @@ struct Verify: ParsableCommand {
             }
             for problem in answer.data {
                 Output.line("\(problem.string("subject") ?? "?"): \(problem.string("message") ?? "")")
+            }
+            if let kept = final.string("kept_head"), let head, let headSeq {
+                Output.line(kept == "matches" ? "the head kept for event \(headSeq) (\(head)) is this history's: nothing up to it was changed"
+                    : "the head kept for event \(headSeq) (\(head)) is NOT this history's")
             }
             let events = final.int("events") ?? 0
             let range = events > 0 ? " (\(final.string("first_seq") ?? "?") to \(final.string("last_seq") ?? "?"))" : ""

@@ -163,7 +163,7 @@ actor StoreDouble: CaseStore {
     }
     func match(_ rows: [MatchRow], minimumScore: Double, limit: Int) async throws -> [MatchOutcome] { throw Self.absent }
     nonisolated func keepAnswer(_ answer: String, for id: String) {}
-    func verify() async throws -> ChainReport { throw Self.absent }
+    func verify(kept: ChainHead?) async throws -> ChainReport { throw Self.absent }
     func chainHead() async throws -> ChainHead { throw Self.absent }
     func doneRequest(_ id: String) async throws -> DoneRequest? { throw Self.absent }
     func merge(_ source: CaseID, into target: CaseID, prefer: [MergeField: MergeSide], details: EventDetails,

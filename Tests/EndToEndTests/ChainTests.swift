@@ -66,6 +66,7 @@ struct ChainTests {
         let backup = daemon.folder.appendingPathComponent("copy.sqlite").path
         let copied = try daemon.client().request(Request(verb: "BACKUP", positional: [backup])).get()
         #expect(copied.string("head") == head, "the backup names the head it holds")
+        let at = try #require(copied.int("last"))
         #expect(daemon.stop() == 0)
         try daemon.start(config: quiet)
         let after = try verify(daemon)
@@ -77,12 +78,30 @@ struct ChainTests {
         try daemon.start()
         let extended = try verify(daemon)
         #expect(extended.ok && (extended.json["events"] as? Int ?? 0) >= events, "\(extended.stdout)")
+
+        // That head, kept elsewhere, is checked later, after more events.
+        #expect(try daemon.casectl("add", "--name", "Пізніший Запис", "--category", "civilian", "--status", "missing").status == 0)
+        let later = try daemon.casectl("verify", "--head", head, "--head-seq", String(at))
+        #expect(later.status == 0 && later.stdout.contains("the head kept for event \(at) (\(head)) is this history's"), "\(later.stdout)")
+        let laterJSON = try daemon.casectl("verify", "--json", "--head", head, "--head-seq", String(at)).json()
+        #expect(laterJSON["kept_head"] as? String == "matches" && laterJSON["head"] as? String != head, "\(laterJSON)")
+        // Another register's head, or one past the end: NOT OK, and said.
+        let other = String(repeating: "ab", count: 32)
+        let wrong = try daemon.casectl("verify", "--head", other, "--head-seq", String(at))
+        #expect(wrong.status == 1 && wrong.stdout.contains("is NOT this history's")
+                && wrong.stdout.contains("event \(at): the chain recomputed up to it gives \(head), not the head kept"), "\(wrong.stdout)")
+        let beyond = try daemon.casectl("verify", "--head", head, "--head-seq", "99999")
+        #expect(beyond.status == 1 && beyond.stdout.contains("event 99999: is not in the log"), "\(beyond.stdout)")
+        let half = try daemon.casectl("verify", "--head", head)
+        #expect(half.status == 64, "\(half.stderr)")
     }
 
     @Test("verify names an event changed, deleted or swapped, a case row edited, added or put back, a side row lost, a counter moved")
     func tampering() throws {
         let original = try Daemon()
         let sighting = try Self.history(original)
+        let (_, kept, _) = try verify(original)
+        let keptHead = try #require(kept["head"] as? String), keptSeq = try #require(kept["last_seq"] as? Int)
         #expect(original.stop() == 0)
         let tampers: [(sql: String, named: [String])] = [
             // A captivity event's own fields are in its hash; so is their absence.
@@ -119,6 +138,12 @@ struct ChainTests {
             }
             #expect(json["first_bad"] as? String == tamper.named.first, "\(json)")
             #expect(text.contains("NOT OK"), "\(text)")
+            // A head kept before the edit: the chain made again from the events no longer
+            // leads to it once an event changed (the stored hashes alone still would).
+            if tamper.named.contains(where: { $0.hasPrefix("event") }) {
+                let against = try daemon.casectl("verify", "--json", "--head", keptHead, "--head-seq", String(keptSeq)).json()
+                #expect(against["kept_head"] as? String == "differs", "\(tamper.sql): \(against)")
+            }
         }
     }
 }

@@ -108,6 +108,23 @@ struct Arguments {
 
     func expectVersion() throws -> Int? { try number("expect_version", in: 1...Int(Int32.max)) }
 
+    /// `head=HASH head_seq=N`: a chain head kept elsewhere (both or neither).
+    func keptHead() throws -> ChainHead? {
+        let hash = try single("head")
+        let seq = try single("head_seq")
+        guard hash != nil || seq != nil else { return nil }
+        guard let hash, let seq else {
+            throw CasetrackError.badArgument("give head= and head_seq= together: the hash and the event it was the head at (STATUS, a backup or an export header give both)")
+        }
+        guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw CasetrackError.badArgument("head: '\(hash.prefix(70))' is not a chain head (64 lowercase hex digits)")
+        }
+        guard let number = Int64(seq), number >= 0 else {
+            throw CasetrackError.badArgument("head_seq: '\(seq.prefix(30))' is not an event's sequence number")
+        }
+        return ChainHead(seq: number, hash: hash)
+    }
+
     func flag(_ key: String) throws -> Bool {
         guard let value = try single(key) else { return false }
         switch value.lowercased() {

@@ -30,7 +30,8 @@ public enum Command: Hashable, Sendable {
     case match([String], minimumScore: Double, limit: Int)
     case export(CaseFilter, limit: Int, after: CaseID?)
     case backup(path: String)
-    case verify
+    /// With a head kept elsewhere: that the chain still leads to it.
+    case verify(kept: ChainHead?)
     case duplicates(of: CaseID?, minimumScore: Double, limit: Int)
     case merge(source: CaseID, into: CaseID, prefer: [MergeField: MergeSide], EventDetails, expectVersion: Int?,
                targetVersion: Int?)

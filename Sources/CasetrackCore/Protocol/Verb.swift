@@ -297,8 +297,10 @@ extension Verb {
                 return .contactsExport(limit: limit, after: try $0.single("after").map { try ContactID.parse($0, field: "after") })
             }
         case .verify:
-            return VerbDefinition(role: .reader,
-                                  summary: "recompute the hash chain of the history and check the cases against their last events") { _ in .verify }
+            return VerbDefinition(keys: ["head", "head_seq"], role: .reader,
+                                  summary: "recompute the hash chain of the history and check the cases against their last events; with head= and head_seq=, that the chain still leads to a head kept elsewhere") {
+                .verify(kept: try $0.keptHead())
+            }
         case .backup:
             return VerbDefinition(["PATH"], role: .admin,
                                   summary: "write a consistent copy of the database to a new file while writes go on") {

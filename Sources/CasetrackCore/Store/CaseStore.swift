@@ -129,7 +129,8 @@ public protocol CaseStore: Sendable {
     func backup(to path: String) async throws -> BackupSummary
 
     /// Recomputes the event chain and checks the cases against it (see `VERIFY`).
-    func verify() async throws -> ChainReport
+    /// With `kept`, also that the chain still leads to that head.
+    func verify(kept: ChainHead?) async throws -> ChainReport
     /// The newest link of the event chain, read in one snapshot.
     func chainHead() async throws -> ChainHead
 

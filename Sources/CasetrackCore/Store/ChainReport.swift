@@ -21,6 +21,8 @@ public struct ChainReport: Sendable {
     public var problems: [(subject: String, message: String)] = []
     /// More problems than listed.
     public var unlisted = 0
+    /// With a head kept elsewhere: whether the chain still leads to it (nil: none given).
+    public var keptHead: Bool?
     static let listed = 100
 
     public init() {}

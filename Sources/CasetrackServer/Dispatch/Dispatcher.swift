@@ -267,8 +267,8 @@ public struct Dispatcher: Sendable {
             return (try await export(filter, limit: limit, after: after, call), .keepOpen)
         case .backup(let path):
             return (try await backup(to: path, session: session), .keepOpen)
-        case .verify:
-            return (Replies.verified(try await store.verify()), .keepOpen)
+        case .verify(let kept):
+            return (Replies.verified(try await store.verify(kept: kept)), .keepOpen)
         case .duplicates(let id, let minimumScore, let limit):
             return (try await duplicates(of: id, minimumScore: minimumScore, limit: limit), .keepOpen)
         case .merge(let source, let target, let prefer, let details, let expectVersion, let targetVersion):

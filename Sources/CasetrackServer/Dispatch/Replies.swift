@@ -143,6 +143,7 @@ enum Replies {
             final.append("last_seq", report.lastSeq)
         }
         final.append("head", report.head)
+        if let kept = report.keptHead { final.append("kept_head", kept ? "matches" : "differs") }
         if report.unlisted > 0 { final.append("unlisted", report.unlisted) }
         return Reply(data: data, final: final)
     }
