@@ -54,10 +54,15 @@ public final class CasetrackClient {
     /// same base is recognised by the daemon and answered with the first answers.
     public var requestIDBase: String?
     private var writesNamed = 0
+    /// How many answers were replayed (`replayed=yes`): the first answers of an earlier
+    /// request with the same id, for which nothing was done now.
+    public private(set) var replayedAnswers = 0
 
     private func named(_ request: Request) -> Request {
-        guard let base = requestIDBase, Verb.named(request.verb)?.writes == true,
-              !request.options.contains(where: { $0.key == "request_id" || ($0.key == "dry_run" && $0.value != "no") })
+        // A dry run changes nothing and takes no id; `dry_run=no` (or false, 0) is a write.
+        let dryRun = request.options.contains { $0.key == "dry_run" && !["no", "false", "0"].contains($0.value.lowercased()) }
+        guard let base = requestIDBase, Verb.named(request.verb)?.writes == true, !dryRun,
+              !request.options.contains(where: { $0.key == "request_id" })
         else { return request }
         writesNamed += 1
         var named = request
@@ -89,7 +94,9 @@ public final class CasetrackClient {
             switch try Self.parse(line) {
             case .data(let fields): data.append(fields)
             case .notice: pendingNotices.append(line)
-            case .ok(let fields): return Answer(data: data, outcome: .success(fields))
+            case .ok(let fields):
+                if fields.string("replayed") == "yes" { replayedAnswers += 1 }
+                return Answer(data: data, outcome: .success(fields))
             case .error(let error): return Answer(data: data, outcome: .failure(error))
             // A subscriber cut off (overflow, gap) may have had a request under way: its
             // outcome is unknown.

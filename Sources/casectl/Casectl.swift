@@ -94,6 +94,13 @@ struct ConnectionOptions: ParsableArguments {
             let client = try CasetrackClient(socketPath: socketPath)
             client.requestIDBase = requestID ?? UUID().uuidString.lowercased()
             try body(client)
+            if client.replayedAnswers > 0 {
+                Output.error("\(client.replayedAnswers == 1 ? "this answer is" : "\(client.replayedAnswers) answers are") the first of an earlier run with --request-id \(client.requestIDBase ?? ""): nothing was done now")
+            }
+            if let failure = Output.stdoutFailure {
+                Output.error("cannot write standard output: \(failure)")
+                throw ExitCode(ExitStatus.failure)
+            }
         } catch let error as CasetrackError {
             Output.error(error.message)
             throw ExitCode(ExitStatus.code(for: error))

@@ -4,6 +4,7 @@ import Glibc
 import CasetrackClient
 import CasetrackCore
 import CasetrackPOSIX
+import Synchronization
 
 /// Everything casectl prints.
 enum Output {
@@ -13,7 +14,20 @@ enum Output {
         return Day(unixMilliseconds: Int64(spec.tv_sec) * 1000)
     }
 
-    static func line(_ text: String) { write(1, text + "\n") }
+    /// A line on standard output. One that cannot be written (a full disk behind `>`, a
+    /// closed pipe) is remembered, and the command then exits 1 (see ``stdoutFailure``):
+    /// `casectl get ID --json > case.json` must not leave an empty file and say all is well.
+    static func line(_ text: String) {
+        if !FileDescriptorOutput.write(1, text + "\n") { stdoutErrno.compareExchange(expected: 0, desired: max(1, errno), ordering: .relaxed) }
+    }
+
+    private static let stdoutErrno = Atomic<Int32>(0)
+
+    /// Why standard output could not be written, if it could not.
+    static var stdoutFailure: String? {
+        let code = stdoutErrno.load(ordering: .relaxed)
+        return code == 0 ? nil : String(cString: strerror(code))
+    }
 
     /// A line on standard output; false when it could not all be written.
     static func writtenLine(_ text: String) -> Bool { FileDescriptorOutput.write(1, text + "\n") }

@@ -9,8 +9,17 @@ import Foundation
 /// Reads a whole file as UTF-8, with errors a user can act on.
 enum TextFile {
     static func read(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Opened here, not by FileManager: its errno after a failure is not the failure's.
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
             Output.error("cannot read \(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(ExitStatus.usage)
+        }
+        let data: Data
+        do {
+            data = try FileHandle(fileDescriptor: fd, closeOnDealloc: true).readToEnd() ?? Data()
+        } catch {
+            Output.error("cannot read \(path): \((error as NSError).localizedDescription)")
             throw ExitCode(ExitStatus.usage)
         }
         guard let text = String(data: data, encoding: .utf8) else {

@@ -117,6 +117,24 @@ struct CasectlTests {
         #expect(kept == "none" || kept == "0\n", "the cursor did not pass the notice: \(kept)")
         let exported = try run(["export"])
         #expect(exported.status == 1 && exported.stderr.contains("cannot write the export"), "\(exported.status) \(exported.stderr)")
+        // Any other command too: `get ID --json > case.json` on a full disk must not exit 0.
+        for arguments in [["get", "C-000001", "--json"], ["list"], ["history", "C-000001"], ["stats"]] {
+            let printed = try run(arguments)
+            #expect(printed.status == 1 && printed.stderr.contains("cannot write standard output: No space left on device"),
+                    "\(arguments): \(printed.status) \(printed.stderr)")
+        }
+    }
+
+    @Test("a write run again with the same --request-id says that its answer is the first one's")
+    func replayedSaysSo() throws {
+        let daemon = try Daemon()
+        let person = ["add", "--name", "Вовк Зеновія", "--category", "civilian", "--status", "missing", "--request-id", "intake-7"]
+        let first = try daemon.casectl(person)
+        #expect(first.status == 0 && first.stderr.isEmpty, "\(first.stderr)")
+        let again = try daemon.casectl(person)
+        #expect(again.status == 0 && again.stdout == first.stdout, "\(again.stdout)")
+        #expect(again.stderr.contains("the first of an earlier run with --request-id intake-7: nothing was done now"), "\(again.stderr)")
+        #expect(try daemon.casectl("count").stdout == "1\n")
     }
 
     @Test("exit statuses: not found 2, refused 3, bad usage 64, unreachable 69")
