@@ -62,6 +62,10 @@ extension SQLiteCaseStore {
                       AND coalesce(alert_marks.held_rank, 0) < ?
                     """, arguments: [latestStart, threshold.rank]))
             }
+            if !policy.heldThresholds.isEmpty {
+                // Marks to check again after a start moved later (see `replace`).
+                ids.formUnion(try Int64.fetchAll(db, sql: "SELECT case_id FROM alert_marks WHERE held_rank < 0"))
+            }
             for threshold in policy.proofThresholds {
                 // Counted from the last proof of life, else from the start; told again after a
                 // newer proof (the mark's proof day is not the case's).
@@ -95,7 +99,10 @@ extension SQLiteCaseStore {
                     let marks = try Row.fetchOne(db, sql: """
                         SELECT held_rank, stale_version, proof_rank, proof_day FROM alert_marks WHERE case_id = ?
                         """, arguments: [number])
-                    let heldRank: Int = marks?["held_rank"] ?? 0
+                    var heldRank: Int = marks?["held_rank"] ?? 0
+                    // Negative: told -heldRank - 1 under a start since moved later.
+                    let recheck = heldRank < 0
+                    if recheck { heldRank = -heldRank - 1 }
                     let staleVersion: Int = marks?["stale_version"] ?? 0
                     var proofRank: Int = marks?["proof_rank"] ?? 0
                     var proofDay: Int? = marks?["proof_day"]
@@ -104,6 +111,10 @@ extension SQLiteCaseStore {
                     if let threshold = policy.heldAlert(for: record, alreadyTold: heldRank, today: today) {
                         alerts.append((.held, threshold.description))
                         newRank = threshold.rank
+                    } else if recheck {
+                        // Lowered to what the corrected start has reached, without an alert:
+                        // what lies ahead of it is told when it comes.
+                        newRank = policy.heldAlert(for: record, alreadyTold: 0, today: today)?.rank ?? 0
                     }
                     let stale = staleVersion < record.version && policy.isStale(record, now: clock.now)
                     if stale, let threshold = policy.staleThreshold { alerts.append((.stale, threshold)) }
@@ -112,7 +123,7 @@ extension SQLiteCaseStore {
                         proofRank = threshold.rank
                         proofDay = record.proofOfLife?.on.lastDay.daysSinceEpoch
                     }
-                    guard !alerts.isEmpty else { continue }
+                    guard !alerts.isEmpty || recheck else { continue }
                     for (kind, threshold) in alerts {
                         var event = HistoryEvent(
                             seq: 0, caseID: record.id, kind: kind, oldStatus: record.status, newStatus: record.status,

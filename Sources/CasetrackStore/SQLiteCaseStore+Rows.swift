@@ -34,6 +34,13 @@ extension SQLiteCaseStore {
             arguments.append(record.id.number.databaseValue)
             try run("UPDATE cases SET \(assignments.joined(separator: ", ")) WHERE id = ?", StatementArguments(arguments), db)
         }
+        // A start moved later (a typo corrected): the held alerts told under the old one may
+        // rank above what the case has reached. The mark is turned negative (-told - 1), and
+        // the next pass lowers it to what is reached now, quietly, so that the thresholds
+        // ahead are told when they come. (Moved earlier, the pass tells what is newly reached.)
+        if record.since != old.since, let before = old.since, record.since.map({ $0.firstDay > before.firstDay }) ?? true {
+            try run("UPDATE alert_marks SET held_rank = -held_rank - 1 WHERE case_id = ? AND held_rank > 0", [record.id.number], db)
+        }
         if record.tags != old.tags {
             try run("DELETE FROM case_tags WHERE case_id = ?", [record.id.number], db)
             try insertRows("case_tags", "tag", record.tags, record.id, db)

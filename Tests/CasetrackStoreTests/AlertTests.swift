@@ -71,6 +71,30 @@ struct AlertTests {
         #expect(observed.all.compactMap(\.threshold) == ["5y", "8y"])
     }
 
+    @Test("a start corrected to a later day: the alerts ahead of it are told when they come, those behind are not told again")
+    func startCorrectedLater() async throws {
+        let path = try temporaryDatabase()
+        try await session(path) { store in
+            // A typo: 2015 for a detention that began 3 years and 20 days ago.
+            let wrong = PartialDate(HeldDuration(years: 9).latestStart(reaching: testToday))
+            _ = try await store.add(NewCase(names: ["Кравченко Олег"], category: .military, status: .captive, since: wrong),
+                                    details: EventDetails(), actor: testActor, clock: day(0))
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(0)).map(\.threshold) == ["8y"])
+            let start = HeldDuration(years: 3).latestStart(reaching: testToday).adding(days: -20)
+            var update = CaseUpdate()
+            update.since = .some(PartialDate(start))
+            _ = try await store.update(CaseID(number: 1), update, details: EventDetails(), actor: testActor, expectVersion: nil, clock: day(1))
+            // 1y is behind the corrected start too (it was told wrongly, as 8y): nothing now.
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(1)).isEmpty)
+            // 5y comes in about two years: told then, once.
+            var fiveYears = 0
+            while !HeldDuration(years: 5).isReached(from: start, to: testToday.adding(days: fiveYears)) { fiveYears += 1 }
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(fiveYears - 1)).isEmpty)
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(fiveYears + 1)).map(\.threshold) == ["5y"])
+            #expect(try await store.recordDueAlerts(held, actor: daemon, clock: day(fiveYears + 2)).isEmpty)
+        }
+    }
+
     @Test("a threshold crossed while the daemon was down is recorded at the first look after start")
     func crossedWhileDown() async throws {
         let path = try temporaryDatabase()
