@@ -78,7 +78,7 @@ struct ContactCommand: ParsableCommand {
         func run() throws {
             try connection.run { client in
                 let final = try client.request(Request(verb: "CONTACT-REMOVE", positional: [contact])).get()
-                Output.line("\(final.string("contact") ?? contact) removed from \(final.string("id") ?? "?")")
+                Output.line(connection.json ? final.typed.json : "\(final.string("contact") ?? contact) removed from \(final.string("id") ?? "?")")
             }
         }
     }

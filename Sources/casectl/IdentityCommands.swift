@@ -85,7 +85,8 @@ struct Unmerge: ParsableCommand {
             let answer = try client.request(Request(verb: "UNMERGE", positional: [source], options: event.options))
             let final = try answer.get()
             if connection.json {
-                for fields in answer.data { Output.line(fields.json) }
+                // Typed as get --json prints a record (numbers as numbers, lists as arrays).
+                for fields in answer.data { Output.line(try CaseRecord(fields: fields).fields(today: Output.today).json) }
             } else {
                 Output.line("\(source) is back (version \(final.string("version") ?? "?")); \(final.string("target") ?? "?") as it was before the merge (version \(final.string("target_version") ?? "?"))")
             }
@@ -161,7 +162,7 @@ struct Duplicates: ParsableCommand {
             let answer = try client.request(Request(verb: "DUPLICATES", options: options))
             let final = try answer.get()
             if connection.json {
-                for fields in answer.data { Output.line(fields.json) }
+                for fields in answer.data { Output.line(fields.typed.listed(["reasons"]).json) }
                 return
             }
             let rows = answer.data.map { fields in

@@ -252,6 +252,22 @@ extension Fields {
         return typed
     }
 
+    /// `keys` as JSON arrays whether they came once or several times: a script's
+    /// `.reasons[]` must not break on a pair with one reason.
+    func listed(_ keys: Set<String>) -> Fields {
+        var result = Fields()
+        var done = Set<String>()
+        for (key, value) in items {
+            guard keys.contains(key) else {
+                result.append(key, value)
+                continue
+            }
+            guard done.insert(key).inserted else { continue }
+            result.append(key, list: strings(key))
+        }
+        return result
+    }
+
     static let numericKeys: Set<String> = [
         "count", "total", "listed", "returned", "military", "civilian", "missing", "captive", "deceased", "phase", "phases",
         "completed_phases", "not_returned", "seq", "version", "bytes", "cases", "events", "last", "added", "removed",

@@ -195,6 +195,9 @@ extension CasectlTests {
         try daemon.casectl("add", "--name", "Гнатюк Остап", "--category", "military", "--status", "captive",
                            "--birth", "1985", "--unit", "10 brigade")
         #expect(try daemon.casectl("count").stdout == "3\n")
+        // As JSON, reasons are an array even when there is one, and numbers are numbers.
+        let pairs = try daemon.casectl("--json", "duplicates").jsonLines()
+        #expect(!pairs.isEmpty && pairs.allSatisfy { $0["reasons"] is [String] && $0["score"] != nil }, "\(pairs)")
 
         let conflict = try daemon.casectl("merge", "C-000003", "--into", "C-000002")
         #expect(conflict.status == 3 && conflict.stderr.contains("birth: target has 1991-03-12, source has 1985"), "\(conflict.stderr)")
@@ -222,5 +225,10 @@ extension CasectlTests {
         #expect(try daemon.casectl("not-duplicate", "C-000003", "C-000002").stdout.contains("(already recorded)"))
         let wrong = try daemon.casectl("merge", "C-000002", "--into", "C-000002")
         #expect(wrong.status == 64 && wrong.stderr.contains("cannot be merged into itself"))
+
+        // unmerge --json prints the records as get --json does.
+        #expect(try daemon.casectl("merge", "C-000001", "--into", "C-000002").status == 0)
+        let records = try daemon.casectl("--json", "unmerge", "C-000001").jsonLines()
+        #expect(records.count == 2 && records.allSatisfy { $0["version"] is Int && $0["names"] is [String] }, "\(records)")
     }
 }
