@@ -41,6 +41,7 @@ struct Verify: ParsableCommand {
                     + "\"first_seq\":\(final.int("first_seq") ?? 0),\"last_seq\":\(final.int("last_seq") ?? 0),\"head\":"
                 JSON.string(final.string("head") ?? "", into: &output)
                 if let kept = final.string("kept_head") { output += ",\"kept_head\":\"\(kept)\"" }
+                if let unchecked = final.int("unchecked") { output += ",\"unchecked\":\(unchecked)" }
                 if !ok {
                     output += ",\"first_bad\":"
                     JSON.string(answer.data.first?.string("subject") ?? "", into: &output)
@@ -67,6 +68,9 @@ struct Verify: ParsableCommand {
             }
             let events = final.int("events") ?? 0
             let range = events > 0 ? " (\(final.string("first_seq") ?? "?") to \(final.string("last_seq") ?? "?"))" : ""
+            if let unchecked = final.int("unchecked") {
+                Output.line("\(unchecked) case\(unchecked == 1 ? " is" : "s are") unchanged since retention removed \(unchecked == 1 ? "its" : "their") events: \(unchecked == 1 ? "its row" : "their rows") could not be checked")
+            }
             Output.line(ok ? "ok: \(events) events\(range), chain head \(final.string("head") ?? "?")"
                 : "NOT OK: \(answer.data.count + Int(final.int("unlisted") ?? 0)) problems in \(events) events\(range); chain head as stored \(final.string("head") ?? "?")")
         }

@@ -212,6 +212,13 @@ struct AlertTests {
             // The chain of the events kept starts from the last hash removed.
             let kept = try await store.verify()
             #expect(kept.ok && kept.events == 5 && kept.firstSeq == 8, "\(kept.problems)")
+            // Cases 1 to 7 have no event left: their rows are said to be unchecked, not passed.
+            #expect(kept.unchecked == 7, "\(kept.unchecked)")
+            // A mark moved down to leave more rows unchecked is found: events under it remain.
+            try await store.pool.write { db in try db.execute(sql: "UPDATE counters SET value = 9 WHERE name = 'trimmed_through'") }
+            let moved = try await store.verify()
+            #expect(!moved.ok && moved.problems.first?.subject == "event 9", "\(moved.problems)")
+            try await store.pool.write { db in try db.execute(sql: "UPDATE counters SET value = 7 WHERE name = 'trimmed_through'") }
             #expect(try await store.trim(.events(0), clock: day(100)) == 5)
             let none = try await store.verify()
             #expect(none.ok && none.events == 0 && none.head == kept.head, "an empty log keeps the head")

@@ -23,6 +23,9 @@ public struct ChainReport: Sendable {
     public var unlisted = 0
     /// With a head kept elsewhere: whether the chain still leads to it (nil: none given).
     public var keptHead: Bool?
+    /// Case rows with no event left to check them by (unchanged since retention removed
+    /// their events).
+    public var unchecked = 0
     static let listed = 100
 
     public init() {}

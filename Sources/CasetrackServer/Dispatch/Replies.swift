@@ -144,6 +144,7 @@ enum Replies {
         }
         final.append("head", report.head)
         if let kept = report.keptHead { final.append("kept_head", kept ? "matches" : "differs") }
+        if report.unchecked > 0 { final.append("unchecked", report.unchecked) }
         if report.unlisted > 0 { final.append("unlisted", report.unlisted) }
         return Reply(data: data, final: final)
     }
