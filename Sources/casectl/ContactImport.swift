@@ -68,12 +68,7 @@ enum ContactImport {
     static func run(_ client: CasetrackClient, path: String, cases file: String, references: [String: String], dryRun: Bool,
                     json: Bool) throws {
         let rows = try rows(path)
-        var problems: [String] = []
-        for row in rows {
-            for key in ["name", "relation"] where row.values[key] == nil { problems.append("line \(row.line): no \(key)") }
-            guard let id = row.values["id"] else { problems.append("line \(row.line): no id (the case it belongs to)"); continue }
-            if references[id] == nil { problems.append("line \(row.line): \(id) is not a case of \(file) with a reference") }
-        }
+        var problems = check(rows, references: references, cases: file)
         guard problems.isEmpty else { fail(path, problems) }
         if dryRun {
             Output.line("\(path): \(rows.count) contacts are valid; they are attached after the cases are imported")
@@ -122,6 +117,29 @@ enum ContactImport {
         }
         Output.line(json ? "{\"contacts\":\(rows.count),\"added\":\(added),\"existing\":\(existing)}"
             : "\(path): \(rows.count) contacts, \(added) added, \(existing) on record already")
+    }
+
+    /// What is wrong with the file's lines, each named by its line: a missing name, relation
+    /// or case, a case the cases file does not hold, and whatever the daemon would refuse in
+    /// the contact itself (a phone number, an e-mail address, a consent), checked by the same
+    /// rules before anything is sent.
+    static func check(_ rows: [Row], references: [String: String], cases file: String) -> [String] {
+        var problems: [String] = []
+        for row in rows {
+            for key in ["name", "relation"] where row.values[key] == nil { problems.append("line \(row.line): no \(key)") }
+            guard let id = row.values["id"] else { problems.append("line \(row.line): no id (the case it belongs to)"); continue }
+            if references[id] == nil { problems.append("line \(row.line): \(id) is not a case of \(file) with a reference") }
+            guard row.values["name"] != nil, row.values["relation"] != nil else { continue }
+            let options = fields.compactMap { key in row.values[key].map { (key: key, value: $0) } }
+            do {
+                _ = try Command(Request(verb: "CONTACT-ADD", positional: ["C-000001"], options: options), today: Output.today)
+            } catch let error as CasetrackError {
+                problems.append("line \(row.line): \(error.message)")
+            } catch {
+                problems.append("line \(row.line): \(error)")
+            }
+        }
+        return problems
     }
 
     static func fail(_ path: String, _ problems: [String]) -> Never {

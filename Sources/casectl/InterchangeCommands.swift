@@ -69,9 +69,13 @@ struct Import: ParsableCommand {
         let format = CaseFile.Format.detect(self.format, path: file, text: text)
         var (rows, problems) = CaseFile.rows(text, format: format)
         let references = contacts == nil ? [:] : ContactImport.references(rows)
-        // The contacts file is read before any case is loaded: one it cannot read stops the
-        // import while nothing of it was done.
-        if let contacts { _ = try ContactImport.rows(contacts) }
+        // The contacts file is read and checked before any case is loaded: one it cannot read,
+        // or a line the daemon would refuse, stops the import while nothing of it was done
+        // (exit 65 says "nothing was imported").
+        if let contacts {
+            let problems = ContactImport.check(try ContactImport.rows(contacts), references: references, cases: file)
+            guard problems.isEmpty else { ContactImport.fail(contacts, problems) }
+        }
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
         for row in rows {

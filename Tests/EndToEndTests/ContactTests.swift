@@ -182,6 +182,15 @@ struct ContactTests {
         let resumed = try third.casectl("import", file, "--contacts", contacts, "--request-id", "move-1")
         #expect(resumed.stdout.contains("2 contacts, 1 added, 1 on record already"), "\(resumed.stdout)\(resumed.stderr)")
         #expect(try third.casectl("contact", "list", "C-000003").stdout.contains("Мороз Петро"), "the second contact was made")
+        // A contact the daemon would refuse (a phone that is no number) stops the import before
+        // any case is loaded, and names its line.
+        let fourth = try Daemon()
+        let badPhone = fourth.folder.appendingPathComponent("bad-phone.csv").path
+        try (String(lines[0]) + "\nK-000001,C-000001,Костенко Олена,мати,дзвоніть ввечері,,,,,,\n")
+            .write(toFile: badPhone, atomically: true, encoding: .utf8)
+        let stopped = try fourth.casectl("import", file, "--contacts", badPhone)
+        #expect(stopped.status == 65 && stopped.stderr.contains("line 2:") && stopped.stderr.contains("not a phone number"), "\(stopped.stderr)")
+        #expect(try fourth.casectl("count").stdout == "0\n", "no case was loaded")
         let long = try third.casectl("import", file, "--request-id", String(repeating: "a", count: 57))
         #expect(long.status == 64 && long.stderr.contains("use 1 to 56"), "\(long.stderr)")
 
