@@ -24,7 +24,9 @@ extension SQLiteCaseStore {
             try Self.run("DELETE FROM case_refs WHERE case_id = ?", [source.number], db)
             try Self.replace(record, was: into, db)
             let listings = try Self.moveListings(from: source, to: target, db)
-            let marks = try Self.mergeMarks(from: source, into: target, db)
+            // The proof of life the target keeps, when it is the source's: its alert marks go with it.
+            let sourceProof = record.proofOfLife != nil && record.proofOfLife != into.proofOfLife && record.proofOfLife == from.proofOfLife
+            let marks = try Self.mergeMarks(from: source, into: target, takingProof: sourceProof, db)
             let carried = try Self.carryDecisions(from: source, to: target, db)
             try Self.delete(from, db)
 
@@ -248,23 +250,38 @@ extension SQLiteCaseStore {
     }
 
     /// The target takes the higher held-alert rank of the two (an alert already raised for
-    /// the person is not raised again); returns the target's marks as they were, for an unmerge.
-    static func mergeMarks(from source: CaseID, into target: CaseID, _ db: Database) throws -> String {
-        let sql = "SELECT held_rank, stale_version FROM alert_marks WHERE case_id = ?"
+    /// the person is not raised again) and, when it keeps the source's proof of life, the
+    /// proof alerts told for that proof (else the next pass tells them again, for a proof
+    /// already told); returns the target's marks as they were, for an unmerge.
+    static func mergeMarks(from source: CaseID, into target: CaseID, takingProof: Bool, _ db: Database) throws -> String {
+        let sql = "SELECT held_rank, stale_version, proof_rank, proof_day FROM alert_marks WHERE case_id = ?"
         let mine = try Row.fetchOne(db, sql: sql, arguments: [target.number])
-        let saved = mine.map { "\($0["held_rank"] as Int64) \($0["stale_version"] as Int64)" } ?? ""
-        if let theirs: Int64 = try Row.fetchOne(db, sql: sql, arguments: [source.number])?["held_rank"] {
-            try run("""
-                INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, 0)
-                ON CONFLICT (case_id) DO UPDATE SET held_rank = max(held_rank, excluded.held_rank)
-                """, [target.number, theirs], db)
+        let saved = mine.map { row in
+            "\(row["held_rank"] as Int64) \(row["stale_version"] as Int64) \(row["proof_rank"] as Int64) \((row["proof_day"] as Int64?).map(String.init) ?? "-")"
+        } ?? ""
+        guard let theirs = try Row.fetchOne(db, sql: sql, arguments: [source.number]) else { return saved }
+        try run("""
+            INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, 0)
+            ON CONFLICT (case_id) DO UPDATE SET held_rank = max(held_rank, excluded.held_rank)
+            """, [target.number, theirs["held_rank"] as Int64], db)
+        if takingProof {
+            try run("UPDATE alert_marks SET proof_rank = ?, proof_day = ? WHERE case_id = ?",
+                    [theirs["proof_rank"] as Int64, theirs["proof_day"] as Int64?, target.number], db)
         }
         return saved
     }
 
     static func restoreMarks(_ text: String, of target: CaseID, _ db: Database) throws {
-        let values = text.split(separator: " ").compactMap { Int64($0) }
-        if values.count == 2 {
+        let parts = text.split(separator: " ")
+        let values = parts.prefix(3).compactMap { Int64($0) }
+        if parts.count == 4, values.count == 3 {
+            try run("""
+                INSERT INTO alert_marks (case_id, held_rank, stale_version, proof_rank, proof_day) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version,
+                    proof_rank = excluded.proof_rank, proof_day = excluded.proof_day
+                """, [target.number, values[0], values[1], values[2], Int64(parts[3])], db)
+        } else if parts.count == 2, values.count == 2 {
+            // Saved before proof marks were kept with them.
             try run("""
                 INSERT INTO alert_marks (case_id, held_rank, stale_version) VALUES (?, ?, ?)
                 ON CONFLICT (case_id) DO UPDATE SET held_rank = excluded.held_rank, stale_version = excluded.stale_version

@@ -193,6 +193,33 @@ struct AlertTests {
         #expect(observed.all.filter { $0.kind == .proofStale }.count == 4)
     }
 
+    @Test("a merge that keeps the source's proof of life keeps what was told of it: no proof alert twice")
+    func proofMarksFollowTheProof() async throws {
+        var policy = AlertPolicy(heldThresholds: [])
+        policy.proofThresholds = [HeldDuration(years: 1)]
+        try await session(try temporaryDatabase()) { store in
+            let yearAgo = HeldDuration(years: 1).latestStart(reaching: testToday)
+            let (year, month, _) = yearAgo.adding(months: -2).components
+            let source = try await store.add(NewCase(names: ["Ярошенко Марія"], category: .civilian, status: .captive,
+                                                     since: PartialDate("2022")),
+                                             details: EventDetails(), actor: testActor, clock: day(0)).record.id
+            _ = try await store.recordEvent(source, .communication, CaptivityDetails(proof: .letter),
+                                            details: EventDetails(occurredOn: PartialDate(year: year, month: month)), actor: testActor,
+                                            expectVersion: nil, clock: day(0))
+            let target = try await store.add(NewCase(names: ["Yaroshenko Mariia"], category: .civilian, status: .captive,
+                                                     since: PartialDate("2022")),
+                                             details: EventDetails(), actor: testActor, clock: day(0)).record.id
+            // Both told: the source for its letter, the target counted from its start.
+            #expect(try await store.recordDueAlerts(policy, actor: daemon, clock: day(0)).count == 2)
+            let prefer = Dictionary(uniqueKeysWithValues: MergeField.allCases.map { ($0, MergeSide.target) })
+            let merged = try await store.merge(source, into: target, prefer: prefer, details: EventDetails(), actor: testActor,
+                                               expectVersion: nil, targetVersion: nil, clock: day(1))
+            #expect(merged.target.record.proofOfLife?.kind == .letter, "the target keeps the source's letter")
+            let after = try await store.recordDueAlerts(policy, actor: daemon, clock: day(2))
+            #expect(after.isEmpty, "the letter's 1y was told already: \(after.map(\.threshold))")
+        }
+    }
+
     @Test("retention trims a prefix of the log and says through where")
     func retention() async throws {
         try await session(try temporaryDatabase()) { store in
