@@ -68,5 +68,15 @@ struct ListMatchingTests {
             try CaseRules.revise(returned, try UpdateRow("ref=RG-1 status=missing", today: today), actor: actor, clock: clock)
         }
         #expect(throws: CasetrackError.self) { try UpdateRow("name=X", today: today) }
+
+        // A list that knows only the year of a birth day on record leaves the day; a day in
+        // another year replaces it, as a later list may correct.
+        var born = update.record
+        born.birth = PartialDate("1991-03-12")
+        #expect(try CaseRules.revise(born, try UpdateRow("ref=RG-1 birth=1991", today: today), actor: actor, clock: clock) == nil)
+        let corrected = try CaseRules.revise(born, try UpdateRow("ref=RG-1 birth=1992", today: today), actor: actor, clock: clock)
+        #expect(corrected?.record.birth == PartialDate("1992"))
+        let finer = try CaseRules.revise(born, try UpdateRow("ref=RG-1 birth=1991-03-12", today: today), actor: actor, clock: clock)
+        #expect(finer == nil, "the same day changes nothing")
     }
 }

@@ -58,6 +58,14 @@ extension CaseRules {
     public static func revise(_ current: CaseRecord, _ row: UpdateRow, actor: Actor, clock: WriteClock) throws -> CaseChange? {
         var update = row.update
         update.addReferences = row.references.filter { !current.references.contains($0) }
+        // A list that knows less (a bare year for a known day) does not take the day away:
+        // its date agrees with the one on record, which stays.
+        if case .some(.some(let given)) = update.birth, let known = current.birth, PartialDate.finer(known, given) == known {
+            update.birth = nil
+        }
+        if case .some(.some(let given)) = update.since, let known = current.since, PartialDate.finer(known, given) == known {
+            update.since = nil
+        }
         var record = current
         let changes = try update.apply(to: &record)
         var kind = EventKind.update

@@ -99,10 +99,15 @@ public enum MergeRules {
             // "unknown" is no evidence: the other side's value is kept.
             mine == theirs ? mine : mine == .unknown ? theirs : theirs == .unknown ? mine : nil
         }
-        take(.serviceNumber, \.serviceNumber, show: text)
+        // One number written two ways (АА-123456, AA123456) is what made the pair a duplicate:
+        // no conflict; the target's spelling stays.
+        take(.serviceNumber, \.serviceNumber, show: text) { mine, theirs in
+            Identity.serviceKey(mine) == Identity.serviceKey(theirs) ? mine : nil
+        }
         take(.rank, \.rank, show: text)
         take(.birthPlace, \.birthPlace, show: text)
-        take(.unit, \.unit, show: text)
+        // Units as searches compare them (letter case, runs of spaces).
+        take(.unit, \.unit, show: text) { mine, theirs in CaseFilter.unitKey(mine) == CaseFilter.unitKey(theirs) ? mine : nil }
         take(.lastPlace, \.lastKnownPlace, show: text)
         take(.detentionPlace, \.detentionPlace, show: text)
         take(.notes, \.notes, show: text)
