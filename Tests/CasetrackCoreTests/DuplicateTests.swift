@@ -96,6 +96,20 @@ struct DuplicateTests {
         #expect(abs(candidate.score - 0.947) < 0.001)
     }
 
+    @Test("an initial stands for the word it begins: a patronymic written as its first letter")
+    func initials() throws {
+        let candidate = try #require(DuplicateScoring.score(
+            Self.person(1, ["Шевченко Григорій Олексійович"], born: "1985-03-14", sex: .male),
+            Self.person(2, ["Шевченко Григорій О."], born: "1985-03-14", sex: .male)))
+        #expect(candidate.reasons.map(\.code) == ["names", "birth"], "\(candidate.reasons)")
+        #expect(candidate.score >= DuplicateScoring.defaultThreshold)
+        // Another letter is another word, as before.
+        let other = DuplicateScoring.score(
+            Self.person(1, ["Шевченко Григорій Олексійович"], born: "1985-03-14", sex: .male),
+            Self.person(2, ["Шевченко Григорій П."], born: "1985-03-14", sex: .male))
+        #expect(other.map { $0.score < DuplicateScoring.defaultThreshold } ?? true, "\(String(describing: other))")
+    }
+
     @Test("a typing error in one word still matches, with less weight")
     func typo() throws {
         let candidate = try #require(DuplicateScoring.score(

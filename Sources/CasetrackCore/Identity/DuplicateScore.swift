@@ -294,8 +294,20 @@ public enum DuplicateScoring {
             core.append((x.words[i], y.words[found.index]))
             if found.fuzzy { fuzzyCount += 1 }
         }
-        let leftX = x.words.indices.filter { match[$0] == nil }
-        let leftY = y.words.indices.filter { !used[$0] }
+        var leftX = x.words.indices.filter { match[$0] == nil }
+        var leftY = y.words.indices.filter { !used[$0] }
+        // An initial ("Іваненко Петро О.") stands for a word left on the other side that
+        // begins with it (its patronymic, most often): no evidence either way.
+        func dropInitials(_ initials: inout [Int], _ words: [String], against others: inout [Int], _ otherWords: [String]) {
+            for index in initials where words[index].utf8.count == 1 {
+                guard let other = others.firstIndex(where: { otherWords[$0].utf8.count > 1 && otherWords[$0].hasPrefix(words[index]) })
+                else { continue }
+                others.remove(at: other)
+                initials.removeAll { $0 == index }
+            }
+        }
+        dropInitials(&leftX, x.words, against: &leftY, y.words)
+        dropInitials(&leftY, y.words, against: &leftX, x.words)
         if leftX.contains(where: { $0 != x.patronymic }) || leftY.contains(where: { $0 != y.patronymic }) || core.count < 2 {
             return nil
         }
