@@ -47,6 +47,19 @@ final class ConnectionWatch: Sendable {
     /// of stopping it.
     let sendingSince = Atomic<UInt64>(0)
     private let sending = Mutex<Int>(0)
+    /// Set when the daemon stops reading the connection itself (a timeout, a shutdown): a
+    /// last line its client did not end is then not a request. NIO hands such a tail on as
+    /// the input ends, and a line cut at a read boundary (`since=2022` of `since=2022-05-20`)
+    /// would run as sent.
+    let dropsTail = Atomic<Bool>(false)
+    /// Set when the daemon cut the client off (a timeout): nothing more it sent is run.
+    let cutOff = Atomic<Bool>(false)
+
+    /// Before the daemon closes the connection on its own.
+    func cutOffClient() {
+        dropsTail.store(true, ordering: .relaxed)
+        cutOff.store(true, ordering: .relaxed)
+    }
 
     static func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
@@ -82,12 +95,14 @@ final class ConnectionWatch: Sendable {
             if ConnectionWatch.late(sending, now: now, seconds: limits.sendTimeout) {
                 // The client does not read: a final line would only queue behind the rest.
                 log("send_timeout", logger: logger)
+                cutOffClient()
                 channel.close(promise: nil)
                 return
             }
             if ConnectionWatch.late(partial, now: now, seconds: limits.lineTimeout) {
                 partialLineSince.store(0, ordering: .relaxed)
                 log("line_timeout", logger: logger)
+                cutOffClient()
                 let bye = ResponseLine.bye(.limitExceeded("line_timeout",
                     "a line was begun but not finished within \(limits.lineTimeout) s; every request ends with a line feed"))
                 channel.writeAndFlush(ByteBuffer(string: bye.encoded(.text) + "\n")).whenComplete { _ in

@@ -22,8 +22,13 @@ public struct RequestLineDecoder: ByteToMessageDecoder {
     /// How far the current buffer has been searched for `\n`, so bytes are scanned once.
     private var scanned = 0
 
-    public init(maximumLength: Int) {
+    /// Whether a last line the client did not end is dropped when the input ends (the
+    /// daemon stopped reading, see ``ConnectionWatch/dropsTail``) rather than handed on.
+    private let dropsTail: @Sendable () -> Bool
+
+    public init(maximumLength: Int, dropsTail: @escaping @Sendable () -> Bool = { false }) {
         self.maximumLength = maximumLength
+        self.dropsTail = dropsTail
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -73,8 +78,15 @@ public struct RequestLineDecoder: ByteToMessageDecoder {
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         // A last line without `\n` before the client closed its side still counts: `printf
-        // 'PING' | socat` gets its answer.
+        // 'PING' | socat` gets its answer. Not when the daemon ended the input itself: then
+        // the client had not finished the line.
         while try decode(context: context, buffer: &buffer) == .continue {}
+        if dropsTail() {
+            discarded = nil
+            scanned = 0
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            return .needMoreData
+        }
         if let dropped = discarded {
             discarded = nil
             context.fireChannelRead(wrapInboundOut(.tooLong(byteCount: dropped)))

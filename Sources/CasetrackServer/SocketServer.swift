@@ -111,7 +111,8 @@ public struct SocketServer: Service {
                 try channel.pipeline.syncOperations.addHandler(NoticeOutlet())
                 try channel.pipeline.syncOperations.addHandler(PartialLineTracker(watch: watch))
                 try channel.pipeline.syncOperations.addHandler(
-                    ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength)))
+                    ByteToMessageHandler(RequestLineDecoder(maximumLength: maximumLength,
+                                                            dropsTail: { watch.dropsTail.load(ordering: .relaxed) })))
                 let state = ConnectionState(session: Session(peer: peer, listener: name, cap: cap, logger: logger))
                 try channel.pipeline.syncOperations.addHandler(ImmediateReads(state: state, dispatcher: dispatcher, watch: watch))
                 try channel.pipeline.syncOperations.addHandler(LineBatcher())

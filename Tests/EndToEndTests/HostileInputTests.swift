@@ -109,6 +109,20 @@ final class HostileInputTests {
         #expect(daemon.readAvailableOutput().contains("limit=line_timeout"), "the disconnect is logged")
     }
 
+    @Test("a write never ended, cut off by line_timeout, is not run after the connection closes")
+    func unfinishedWriteNotRun() throws {
+        try unchanged {
+            let session = try daemon.raw()
+            try session.send("SET-STATUS C-000001 deceased")
+            let bye = try session.line()
+            #expect(bye?.hasPrefix("BYE limit-exceeded limit=line_timeout ") == true, "\(bye ?? "nil")")
+            #expect(try session.line() == nil, "closed after the BYE")
+            // Nothing to await for a change that must not come: run as it was, the cut line
+            // was made within milliseconds of the close.
+            usleep(1_000_000)
+        }
+    }
+
     @Test("a client that connects and sends nothing is kept and costs nobody anything")
     func silentClient() throws {
         let silent = try daemon.raw()

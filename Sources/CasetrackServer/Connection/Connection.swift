@@ -2,6 +2,7 @@ import CasetrackCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// One client connection, from greeting to last line: it reads request lines, has the
 /// dispatcher answer them in order (pipelining works; answers never interleave), runs the
@@ -59,7 +60,9 @@ struct Connection: Sendable {
                             }
                         }
                     } onGracefulShutdown: {
-                        // Stop reading new requests; the ones already read are answered first.
+                        // Stop reading new requests; the ones already read are answered first
+                        // (not a line cut short by this close).
+                        watch.dropsTail.store(true, ordering: .relaxed)
                         channel.channel.close(mode: .input, promise: nil)
                     }
                     // A subscriber keeps its sending side open; its end of input ends the feed too.
@@ -89,6 +92,9 @@ struct Connection: Sendable {
                         output: ConnectionOutput) async throws -> Bool {
         var pending = PendingAnswers()
         for line in lines {
+            // Cut off by a timeout: the rest of what was read is not run, as its answers
+            // could reach nobody.
+            guard !watch.cutOff.load(ordering: .relaxed) else { return false }
             let (reply, after) = await dispatcher.answer(line, session: &session)
             if case .stopNotices(let subscription) = after { _ = try await stop(subscription, feeds: &feeds) }
             if let first = pending.add(reply, format: session.format, limit: dispatcher.settings.current.limits.outputBuffer) {
