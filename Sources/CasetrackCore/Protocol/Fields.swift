@@ -148,13 +148,16 @@ public struct Fields: Hashable, Sendable, ExpressibleByDictionaryLiteral {
     /// One JSON object on one line. Keys that repeat are gathered into one array.
     public var json: String {
         var output = "{"
+        // Linear in the line: `output.count` (grapheme clusters, counted from the start) and a
+        // filter over every item per key made a page of long records quadratic, on the loop.
+        var repeats: [String: Int] = [:]
+        for item in items { repeats[item.key, default: 0] += 1 }
         var written = Set<String>()
         for item in items where written.insert(item.key).inserted {
-            if output.count > 1 { output += "," }
+            if written.count > 1 { output += "," }
             JSON.string(item.key, into: &output)
             output += ":"
-            let repeats = items.filter { $0.key == item.key }
-            if repeats.count > 1 {
+            if repeats[item.key, default: 0] > 1 {
                 JSON.array(strings(item.key), into: &output)
                 continue
             }
