@@ -101,7 +101,10 @@ public struct SocketServer: Service {
         let dispatcher = self.dispatcher
         let notices = self.notices
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            // Clients reconnecting at once after a restart (a thousand subscribers) wait in
+            // this queue; a full one refuses them. The kernel's ceiling (SOMAXCONN), as
+            // systemd's socket units have by default.
+            .serverChannelOption(.backlog, value: Self.backlog)
             // Without it a client that sends and then half-closes (`echo PING | socat …`)
             // would be dropped before its answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -139,7 +142,11 @@ public struct SocketServer: Service {
         }
         switch listener {
         case .inherited(let fd, _):
-            return try await bootstrap.bind(fd, childChannelInitializer: initializer)
+            let server = try await bootstrap.bind(fd, childChannelInitializer: initializer)
+            // NIO listens again on a socket it is handed, with its default queue of 128, before
+            // the option above applies: systemd's queue (Backlog=, SOMAXCONN) is given back.
+            _ = Glibc.listen(fd, Self.backlog)
+            return server
         case .path(let path, let mode):
             let server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false,
                                                   childChannelInitializer: initializer)
@@ -153,6 +160,8 @@ public struct SocketServer: Service {
             return server
         }
     }
+
+    static let backlog: Int32 = 4096
 
     /// Makes `path` ours to bind: refuses when another daemon answers there, removes a stale
     /// socket left by a crash, refuses to replace anything that is not a socket.

@@ -201,6 +201,20 @@ struct SystemdTests {
                                                                       ("status", "missing")])).get()
         #expect(added.string("id") == "C-000001")
         #expect(try client.get(CaseID(number: 1))?.names == ["Ярош Данило"])
+        // The socket's queue is as the manager made it (SOMAXCONN), not NIO's default of 128:
+        // clients reconnecting at once after a restart wait there. ss shows it as Send-Q.
+        // Through popen, not Foundation's Process: the activator closed the pipe Foundation
+        // watches its child by, so Foundation's monitor waits on it for good, and with it on
+        // every process started after.
+        var listed = ""
+        if let pipe = popen("/usr/bin/ss -xlnH", "r") {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            while fgets(&buffer, Int32(buffer.count), pipe) != nil { listed += String(cString: buffer) }
+            pclose(pipe)
+        }
+        let row = listed.split(separator: "\n").first { $0.contains(daemon.socket) }
+        let columns = row?.split(separator: " ", omittingEmptySubsequences: true) ?? []
+        #expect(columns.count > 3 && columns[3] == "4096", "\(row ?? "no listening socket")")
         kill(activator.processIdentifier, SIGTERM)
         for _ in 0..<300 where activator.isRunning { usleep(50_000) }
         #expect(!activator.isRunning, "SIGTERM stops it")
