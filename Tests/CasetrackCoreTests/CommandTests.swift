@@ -132,6 +132,16 @@ struct CommandTests {
         #expect(noProof == none)
     }
 
+    @Test("a date is in the future from the day after the UTC day: east of Greenwich that day has begun")
+    func tomorrowInKyiv() throws {
+        // today is 2026-06-15 (UTC); at 23:30 UTC it is already 2026-06-16 in Kyiv.
+        guard case .add(let new, _) = try parse("ADD name=x category=military status=captive since=2026-06-16") else {
+            Issue.record("not ADD"); return
+        }
+        #expect(new.since == PartialDate("2026-06-16"))
+        #expect(throws: CasetrackError.self) { try parse("ADD name=x category=military status=captive since=2026-06-17") }
+    }
+
     @Test("every verb parses from its own usage example")
     func verbs() throws {
         for line in ["HELLO", "HELLO 1 format=json", "FORMAT json", "PING", "QUIT", "GET C-000001", "HISTORY 7",

@@ -84,16 +84,18 @@ public struct PartialDate: Hashable, Sendable, CustomStringConvertible {
         return text
     }
 
-    /// Parses a wire value: a partial date, or `unknown` for none. `today` bounds it: casetrack
-    /// records what has happened, so a date after today is refused.
+    /// Parses a wire value: a partial date, or `unknown` for none. `today` (the UTC day) bounds
+    /// it: casetrack records what has happened, so a date after today is refused. After today's
+    /// UTC day by one: east of Greenwich the next day has begun (in Kyiv from 21:00 or 22:00
+    /// UTC), and an office there recording what happened today was told it lay in the future.
     static func parse(_ text: String, field: String, today: Day) throws -> PartialDate? {
         if text.lowercased() == "unknown" { return nil }
         guard let date = PartialDate(text) else {
             throw CasetrackError.badArgument(
                 "\(field): '\(text)' is not a date; write YYYY-MM-DD, YYYY-MM, YYYY or unknown (years \(validYears.lowerBound)-\(validYears.upperBound))")
         }
-        guard date.firstDay <= today else {
-            throw CasetrackError.badArgument("\(field): \(text) is in the future (today is \(today))")
+        guard date.firstDay <= today.adding(days: 1) else {
+            throw CasetrackError.badArgument("\(field): \(text) is in the future (today is \(today), UTC)")
         }
         return date
     }
