@@ -1,4 +1,5 @@
 import CasetrackCore
+import Foundation
 import GRDB
 
 // Merges keep one person one record. A merged-away case (the source) leaves the `cases`
@@ -81,9 +82,13 @@ extension SQLiteCaseStore {
                     "\(target) changed after the merge: undoing the merge would undo those changes too. Nothing was changed; correct the cases by hand (UPDATE, SET-STATUS … correction=yes)")
             }
             var restored = try Self.record(fromSnapshot: row["target_record"])
+            var back = try Self.record(fromSnapshot: row["source_record"])
+            // The saved records are what an unmerge writes into the log, hashed for good: they
+            // must be what the log says the two were before the merge.
+            try Self.checkSaved(back, before: row["seq"], db)
+            try Self.checkSaved(restored, before: row["seq"], db)
             restored.version = current.version + 1
             restored.updatedAt = clock.now
-            var back = try Self.record(fromSnapshot: row["source_record"])
             back.version += 1
             back.updatedAt = clock.now
             try Self.replace(restored, was: current, db)
@@ -288,6 +293,26 @@ extension SQLiteCaseStore {
                 """, [target.number, values[0], values[1]], db)
         } else {
             try run("DELETE FROM alert_marks WHERE case_id = ?", [target.number], db)
+        }
+    }
+
+    /// Refuses a record saved at a merge that is not the case's last after-image before it
+    /// (versions and times of change aside): `merged_cases` is outside the chain, and an
+    /// edit there would enter the log, hashed, with the unmerge. (A merge from before
+    /// after-images has no image to compare with.)
+    static func checkSaved(_ saved: CaseRecord, before seq: Int64, _ db: Database) throws {
+        guard let bytes = try Data.fetchOne(db, sql: """
+                SELECT image FROM events WHERE case_id = ? AND seq < ? AND length(image) > 0 ORDER BY seq DESC LIMIT 1
+                """, arguments: [saved.id.number, seq]),
+              let decoded = CanonicalValues.decode(bytes), let logged = try? RowCoding.padded(decoded) else { return }
+        let values = RowCoding.caseValues(saved)
+        let ignored: Set<String> = ["version", "updated_at"]
+        let differing = RowCoding.caseTableColumns.indices.filter { index in
+            !ignored.contains(RowCoding.caseTableColumns[index]) && (index >= logged.count || index >= values.count || logged[index] != values[index])
+        }.map { RowCoding.caseTableColumns[$0] }
+        guard differing.isEmpty else {
+            throw CasetrackError(.storageDamaged,
+                "the record of \(saved.id) saved at its merge is not what the log says it was (\(differing.joined(separator: ", "))): it was changed outside casetrack. Nothing was changed; restore the latest backup, or correct the cases by hand")
         }
     }
 

@@ -98,6 +98,31 @@ struct MergeTests {
         }
     }
 
+    @Test("a saved record edited outside casetrack is not written into the log by an unmerge")
+    func forgedSavedRecord() async throws {
+        let details = self.details
+        try await withStore { store, _ in
+            let (a, b, _) = try await register(store)
+            _ = try await store.merge(a, into: b, prefer: [:], details: details, actor: testActor,
+                                      expectVersion: nil, targetVersion: nil, clock: clock(10))
+            let seq = try await store.lastSequence()
+            try await store.pool.write { db in
+                try db.execute(sql: "UPDATE merged_cases SET source_record = replace(source_record, 'status=captive', 'status=returned')")
+                #expect(db.changesCount == 1)
+            }
+            await #expect { try await store.unmerge(a, details: details, actor: testActor, clock: clock(11)) } throws: { error in
+                let error = error as? CasetrackError
+                return error?.code == .storageDamaged && error?.message.contains("saved at its merge is not what the log says it was (status)") == true
+            }
+            #expect(try await store.lastSequence() == seq, "nothing was written")
+            try await store.pool.write { db in
+                try db.execute(sql: "UPDATE merged_cases SET source_record = replace(source_record, 'status=returned', 'status=captive')")
+            }
+            let back = try await store.unmerge(a, details: details, actor: testActor, clock: clock(11))
+            #expect(back.source.record.status == .captive)
+        }
+    }
+
     @Test("facts the two disagree on refuse the merge, each named, until a side is chosen for each", arguments: StoreKind.all)
     func conflicts(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
