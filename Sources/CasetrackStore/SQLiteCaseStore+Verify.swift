@@ -311,5 +311,29 @@ extension SQLiteCaseStore {
         if wrong + missing > 0 {
             report.problem("counter case_counts", "\(max(wrong, missing)) counts by status, category and start do not match the cases")
         }
+        try verifySideTables(&report, db)
+    }
+
+    /// What the log can vouch for in tables outside the chain: a completed exchange phase
+    /// names its own completion event, and every reference belongs to a case on record (a
+    /// left-over one refuses that reference to every case, as "already belongs to").
+    static func verifySideTables(_ report: inout ChainReport, _ db: Database) throws {
+        let trimmed = try trimmedThrough(db)
+        for row in try Row.fetchAll(db, sql: """
+            SELECT x.name, p.phase, p.seq, e.kind, e.exchange, e.phase AS event_phase
+            FROM exchange_phases p JOIN exchanges x ON x.id = p.exchange_id LEFT JOIN events e ON e.seq = p.seq
+            WHERE p.seq > ? ORDER BY p.seq
+            """, arguments: [trimmed]) {
+            let name: String = row["name"], phase: Int64 = row["phase"], seq: Int64 = row["seq"]
+            let kind: String? = row["kind"], exchange: String? = row["exchange"], eventPhase: Int64? = row["event_phase"]
+            if kind != EventKind.exchange.rawValue || exchange != name || eventPhase != phase {
+                report.problem("exchange \(LineCodec.quote(name)) phase \(phase)",
+                    "is marked completed by event \(seq), which is not its completion: the table was changed outside casetrack")
+            }
+        }
+        let stray = try Int64.fetchOne(db, sql: "SELECT count(*) FROM case_refs WHERE case_id NOT IN (SELECT id FROM cases)") ?? 0
+        if stray > 0 {
+            report.problem("table case_refs", "\(stray) reference\(stray == 1 ? " belongs" : "s belong") to no case on record: added outside casetrack")
+        }
     }
 }

@@ -123,6 +123,8 @@ struct ChainTests {
             ("CREATE TEMP TABLE t AS SELECT * FROM cases WHERE id = 33; UPDATE t SET id = 32; INSERT INTO cases SELECT * FROM t",
              ["case C-000032"]),
             ("UPDATE counters SET value = value + 1 WHERE name = 'cases'", ["counter cases"]),
+            ("UPDATE exchange_phases SET seq = seq - 1", ["exchange Осінь phase 1"]),
+            ("INSERT INTO case_refs (ref, case_id) VALUES ('ЗАЛИШОК-1', 9999)", ["table case_refs"]),
         ]
         for tamper in tampers {
             let daemon = try Daemon(start: false)
