@@ -64,7 +64,40 @@ struct RecordEvent: ParsableCommand {
         if let expectVersion { options.append(("expect_version", String(expectVersion))) }
         try connection.run { client in
             let answer = try client.request(Request(verb: "EVENT", positional: [id, type.rawValue], options: options))
-            try Output.change(answer, json: connection.json, verb: "recorded \(type.rawValue)")
+            do {
+                try Output.change(answer, json: connection.json, verb: "recorded \(type.rawValue)")
+            } catch let error as CasetrackError {
+                throw CasetrackError(error.code, Self.inOptions(error.message), details: error.details)
+            }
         }
+    }
+
+    /// The daemon's message in casectl's terms: it names the protocol's keys (`proof=KIND`),
+    /// which this command takes as options of other names (`--kind KIND`).
+    static func inOptions(_ message: String) -> String {
+        let options = ["proof": "kind", "remains": "state", "to": "to", "from": "from", "place": "place", "until": "until",
+                       "cause": "cause", "corrects": "corrects", "at": "at"]
+        var result = ""
+        var word = ""
+        func flush(_ next: Character?) {
+            if next == "=", let option = options[word] {
+                result += "--\(option) "
+            } else {
+                result += word
+                if let next { result.append(next) }
+            }
+            word = ""
+        }
+        for character in message {
+            if character.isLetter, character.isASCII {
+                word.append(character)
+            } else if character == "=" {
+                flush("=")
+            } else {
+                flush(character)
+            }
+        }
+        flush(nil)
+        return result
     }
 }
