@@ -213,6 +213,18 @@ public final class SQLiteCaseStore: CaseStore, Service {
             try Self.checkReferences(change.record.references, for: id, db)
             let row = try Self.replace(change.record, was: current, db)
             try Self.append(&change.event, change.record, db, rowValues: row)
+            // Who the person is changed (a name, a birth date, a number): as for a new case,
+            // another may now be the same person. Only the pairs this change makes are told
+            // (not those the case had before), and pairs decided "not a duplicate" stay so.
+            if Self.matchKeysDiffer(change.record, current) {
+                let decided = try Self.notDuplicatePairs(db)
+                func pairs(_ record: CaseRecord) throws -> [DuplicateCandidate] {
+                    try Self.candidates(for: Identity(record), minimumScore: DuplicateScoring.defaultThreshold, excluding: decided,
+                                        blockLimit: Self.importBlockLimit, db).candidates
+                }
+                let before = Set(try pairs(current).map(\.pair))
+                try Self.flagDuplicates(&change, found: try pairs(change.record).filter { !before.contains($0.pair) }, db)
+            }
             return change
         }
     }

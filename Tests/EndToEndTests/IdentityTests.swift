@@ -65,6 +65,27 @@ struct IdentityTests {
         #expect(different.strings("duplicate_of").isEmpty, "another birth year and sex: not the same person")
     }
 
+    @Test("an UPDATE that makes a case another's probable duplicate says so, once; a decided pair stays decided")
+    func flaggedOnUpdate() throws {
+        let daemon = try Daemon()
+        let client = try daemon.client()
+        _ = try add(client, [("name", "Бондар Олег Петрович"), ("category", "military"), ("status", "captive"),
+                             ("birth", "1980-02-11")])
+        _ = try add(client, [("name", "Мельничук Іван"), ("category", "military"), ("status", "captive"), ("birth", "1991")])
+        // The second case's name and birth were typed wrong: corrected, it is the first person.
+        let fixed = try client.request(Request(verb: "UPDATE", positional: ["C-000002"],
+                                               options: [("add_name", "Bondar Oleh"), ("birth", "1980-02-11")])).get()
+        #expect(fixed.strings("duplicate_of") == ["C-000001"], "\(fixed)")
+        let kinds = try client.request(Request(verb: "HISTORY", positional: ["C-000002"])).data.compactMap { $0.string("kind") }
+        #expect(kinds.suffix(2) == ["update", "possible-duplicate"], "\(kinds)")
+        // Another change to the same person that makes no new pair says nothing again.
+        let again = try client.request(Request(verb: "UPDATE", positional: ["C-000002"], options: [("add_ref", "UA-77")])).get()
+        #expect(again.strings("duplicate_of").isEmpty, "\(again)")
+        _ = try client.request(Request(verb: "NOT-DUPLICATE", positional: ["C-000002", "C-000001"])).get()
+        let decided = try client.request(Request(verb: "UPDATE", positional: ["C-000002"], options: [("add_name", "Бондар Олег")])).get()
+        #expect(decided.strings("duplicate_of").isEmpty, "a decided pair stays decided: \(decided)")
+    }
+
     @Test("an IMPORT row flagged as a possible duplicate: last_seq covers its possible-duplicate event")
     func importFlagged() throws {
         let daemon = try Daemon()
