@@ -148,6 +148,11 @@ extension SQLiteCaseStore {
             guard a != b else { throw CasetrackError.badArgument("a case is always the same person as itself") }
             for id in [a, b] { _ = try Self.load(id, db) }
             let (low, high) = a < b ? (a, b) : (b, a)
+            // Decided by a person now: no longer the merge's to take back when it is undone.
+            try Self.run("""
+                UPDATE merged_cases SET carried_decisions = trim(replace(' ' || carried_decisions || ' ', ?, ' '))
+                WHERE instr(' ' || carried_decisions || ' ', ?) > 0
+                """, [" \(low.number):\(high.number) ", " \(low.number):\(high.number) "], db)
             if undo {
                 try Self.run("DELETE FROM not_duplicates WHERE a = ? AND b = ?", [low.number, high.number], db)
             } else {

@@ -281,6 +281,15 @@ struct MergeDecisionTests {
             #expect(try await pairs().contains(CasePair(target, namesake)), "the unmerge took the carried decision back")
             let sourcePairs = Set(try await store.duplicates(of: source, minimumScore: 0.5, limit: 100).candidates.map(\.pair))
             #expect(!sourcePairs.contains(CasePair(source, namesake)), "the source's own decision stays")
+
+            // Merged again, and the carried pair then decided by a person for the target itself:
+            // an unmerge leaves that decision in place.
+            _ = try await store.merge(source, into: target, prefer: [:], details: EventDetails(), actor: testActor,
+                                      expectVersion: nil, targetVersion: nil, clock: clock(6))
+            _ = try await store.markNotDuplicate(target, namesake, note: "брат, не вона", undo: false, actor: testActor,
+                                                 clock: clock(7))
+            _ = try await store.unmerge(source, details: EventDetails(), actor: testActor, clock: clock(8))
+            #expect(try await !pairs().contains(CasePair(target, namesake)), "a person's own decision outlives the unmerge")
         }
     }
 }
