@@ -94,6 +94,12 @@ extension SQLiteCaseStore {
             rest = rest.dropFirst(500)
             notices += try await writer.submit(notices: { $0 }) { db in
                 var recorded: [Notice] = []
+                // The pass's clock was read before its first batch; writes between batches were
+                // recorded later. Stamped no earlier than the last event, the log's times keep
+                // following its order, which STATS as_of= searches by (a pass across midnight
+                // would otherwise put a later day's change into the earlier day).
+                let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT recorded_at FROM events ORDER BY seq DESC LIMIT 1")) ?? 0
+                let recordedAt = Timestamp(unixMilliseconds: max(clock.now.unixMilliseconds, last))
                 for number in batch {
                     guard let record = try Self.fetch(CaseID(number: number), db) else { continue }
                     let marks = try Row.fetchOne(db, sql: """
@@ -127,7 +133,7 @@ extension SQLiteCaseStore {
                     for (kind, threshold) in alerts {
                         var event = HistoryEvent(
                             seq: 0, caseID: record.id, kind: kind, oldStatus: record.status, newStatus: record.status,
-                            occurredOn: PartialDate(today), recordedAt: clock.now, source: nil, confidence: nil,
+                            occurredOn: PartialDate(today), recordedAt: recordedAt, source: nil, confidence: nil,
                             actor: actor, note: nil, version: record.version, threshold: threshold)
                         try Self.append(&event, record, db)
                         recorded.append(Notice(event: event, record: record))

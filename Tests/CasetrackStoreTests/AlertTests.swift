@@ -95,6 +95,24 @@ struct AlertTests {
         }
     }
 
+    @Test("an alert is never stamped earlier than the event before it: the log's times follow its order")
+    func alertTimesFollowTheLog() async throws {
+        try await session(try temporaryDatabase()) { store in
+            let since = PartialDate(HeldDuration(years: 1).latestStart(reaching: testToday).adding(days: -3))
+            let id = try await store.add(NewCase(names: ["Кравченко Олег"], category: .military, status: .captive, since: since),
+                                         details: EventDetails(), actor: testActor, clock: day(0)).record.id
+            // A write recorded after the pass read its clock (the pass's batches run in turns
+            // with other writes).
+            var update = CaseUpdate()
+            update.notes = .some("лист від матері")
+            let later = try await store.update(id, update, details: EventDetails(), actor: testActor, expectVersion: nil, clock: day(2))
+            let told = try await store.recordDueAlerts(held, actor: daemon, clock: day(1))
+            #expect(told.map(\.threshold) == ["1y"])
+            #expect(told.first.map { $0.recordedAt >= later.event.recordedAt } == true,
+                    "\(String(describing: told.first?.recordedAt)) before \(later.event.recordedAt)")
+        }
+    }
+
     @Test("a threshold crossed while the daemon was down is recorded at the first look after start")
     func crossedWhileDown() async throws {
         let path = try temporaryDatabase()
