@@ -97,8 +97,8 @@ bench-peers: deps
 test-deps:
 	$(call install-missing,$(TEST_PACKAGES))
 
-# make test keeps to 20 minutes on two cores from a clean clone (1,107 s measured on a slow
-# day: the cold build 468 s, the suite 202 s), so: one build of the daemon, casectl and the
+# make test keeps to 20 minutes on two cores from a clean clone (1,161 s measured on a slow
+# day: the cold build 525 s, the suite 207 s), so: one build of the daemon, casectl and the
 # tests together (the suite's blocking tests on threads of their own, Tests/TestThreads); and the fuzzer, which takes one core,
 # runs beside the package's release build (make test-deb), which takes what is left. The
 # fuzzer's lines are shown after the package's check.
