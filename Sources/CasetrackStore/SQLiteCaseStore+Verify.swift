@@ -93,12 +93,12 @@ extension SQLiteCaseStore {
         // Retention removes events from the oldest up to its mark: one still there at or below
         // the mark means the mark was moved, which would let rows go unchecked.
         let trimmed = try trimmedThrough(db)
-        if trimmed > 0, let kept = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events WHERE seq <= ?", arguments: [trimmed]), kept > 0 {
-            report.problem("event \(trimmed)", "the log says retention removed events 1 to \(trimmed), yet \(kept) of them are there: the mark was changed outside casetrack")
+        if trimmed > 0, let left = try Int64.fetchOne(db, sql: "SELECT count(*) FROM events WHERE seq <= ?", arguments: [trimmed]), left > 0 {
+            report.problem("event \(trimmed)", "the log says retention removed events 1 to \(trimmed), yet \(left) of them are there: the mark was changed outside casetrack")
         }
-        var walk = ChainWalk(previous: try EventChain.anchor(db), imagesFrom: try EventChain.imagesFrom(db), expected: nil,
-                             after: try trimmedThrough(db), end: end, counter: counter, lastCase: lastCase, kept: kept,
-                             recomputed: try EventChain.anchor(db))
+        let anchor = try EventChain.anchor(db)
+        var walk = ChainWalk(previous: anchor, imagesFrom: try EventChain.imagesFrom(db), expected: nil,
+                             after: trimmed, end: end, counter: counter, lastCase: lastCase, kept: kept, recomputed: anchor)
         report.head = walk.previous
         if let kept {
             if kept.seq == walk.after {
@@ -181,12 +181,12 @@ extension SQLiteCaseStore {
                 report.problem("event \(kept.seq)", "is missing, so the head kept for it cannot be reached: the history up to it was changed")
             }
             let computed = EventChain.link(walk.previous, values, imagesFrom: walk.imagesFrom)
-            walk.recomputed = walk.recomputed == walk.previous ? computed : EventChain.link(walk.recomputed, values, imagesFrom: walk.imagesFrom)
-            if let kept = walk.kept, kept.seq == seq {
+            if let kept = walk.kept {
                 // Made again from the events, not from stored hashes: a history rewritten
                 // with its hashes made again agrees with itself, never with a head kept
-                // elsewhere.
-                compare(kept, walk.recomputed, &report, &walk)
+                // elsewhere. (While the stored chain agrees, it is the one just computed.)
+                walk.recomputed = walk.recomputed == walk.previous ? computed : EventChain.link(walk.recomputed, values, imagesFrom: walk.imagesFrom)
+                if kept.seq == seq { compare(kept, walk.recomputed, &report, &walk) }
             }
             if stored != computed {
                 report.problem("event \(seq)", stored == nil

@@ -83,9 +83,7 @@ struct ConnectionOptions: ParsableArguments {
         if let requestID {
             // Checked before anything is sent: one refused in the middle of an import would
             // leave it half done, and so would every run again with the same id.
-            let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
-            guard (1...Self.longestRequestID).contains(requestID.utf8.count),
-                  requestID.unicodeScalars.allSatisfy({ allowed.contains($0) }) else {
+            guard RequestID.isWellFormed(requestID, longest: Self.longestRequestID) else {
                 Output.error("--request-id: '\(requestID.prefix(70))' is not a request id; use 1 to \(Self.longestRequestID) letters, digits and - _ . : (a UUID will do)")
                 throw ExitCode(ExitStatus.usage)
             }

@@ -64,12 +64,20 @@ enum ContactImport {
         return references
     }
 
-    /// Checks the file; unless `dryRun`, attaches every contact to its case here.
-    static func run(_ client: CasetrackClient, path: String, cases file: String, references: [String: String], dryRun: Bool,
-                    json: Bool) throws {
+    /// The file's rows, checked whole (see ``check(_:references:cases:)``): any problem stops
+    /// the command here, before any case is loaded.
+    static func checkedRows(_ path: String, references: [String: String], cases file: String) throws -> [Row] {
         let rows = try rows(path)
-        var problems = check(rows, references: references, cases: file)
+        let problems = check(rows, references: references, cases: file)
         guard problems.isEmpty else { fail(path, problems) }
+        return rows
+    }
+
+    /// Unless `dryRun`, attaches every contact of `rows` (the file `path`, checked by
+    /// ``checkedRows(_:references:cases:)``) to its case here.
+    static func run(_ client: CasetrackClient, rows: [Row], path: String, cases file: String, references: [String: String],
+                    dryRun: Bool, json: Bool) throws {
+        var problems: [String] = []
         if dryRun {
             Output.line("\(path): \(rows.count) contacts are valid; they are attached after the cases are imported")
             return

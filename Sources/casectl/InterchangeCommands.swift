@@ -72,10 +72,7 @@ struct Import: ParsableCommand {
         // The contacts file is read and checked before any case is loaded: one it cannot read,
         // or a line the daemon would refuse, stops the import while nothing of it was done
         // (exit 65 says "nothing was imported").
-        if let contacts {
-            let problems = ContactImport.check(try ContactImport.rows(contacts), references: references, cases: file)
-            guard problems.isEmpty else { ContactImport.fail(contacts, problems) }
-        }
+        let contactRows = try contacts.map { try ContactImport.checkedRows($0, references: references, cases: file) } ?? []
         var texts: [(line: Int, text: String)] = []
         var refs: [String: Int] = [:]
         for row in rows {
@@ -156,7 +153,8 @@ struct Import: ParsableCommand {
                         : "\(file): \(texts.count) rows are valid; \(wouldAdd) would be added, \(wouldSkip) are on record already")
                 }
                 if let contacts {
-                    try ContactImport.run(client, path: contacts, cases: file, references: references, dryRun: true, json: connection.json)
+                    try ContactImport.run(client, rows: contactRows, path: contacts, cases: file, references: references, dryRun: true,
+                                          json: connection.json)
                 }
                 return
             }
@@ -222,7 +220,8 @@ struct Import: ParsableCommand {
                 Output.error("\(flagged) of the cases added are probably the same person as a case on record; see casectl duplicates")
             }
             if let contacts {
-                try ContactImport.run(client, path: contacts, cases: file, references: references, dryRun: false, json: connection.json)
+                try ContactImport.run(client, rows: contactRows, path: contacts, cases: file, references: references, dryRun: false,
+                                      json: connection.json)
             }
         }
     }

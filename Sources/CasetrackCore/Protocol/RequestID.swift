@@ -12,13 +12,18 @@ public enum RequestID {
         let values = request.options.filter { $0.key == "request_id" }.map(\.value)
         guard let value = values.first else { return nil }
         guard values.count == 1 else { throw CasetrackError.badArgument("request_id= given twice") }
-        guard (1...64).contains(value.utf8.count),
-              value.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:".unicodeScalars.contains($0)) })
-        else {
+        guard isWellFormed(value) else {
             throw CasetrackError.badArgument(
                 "request_id: '\(value.prefix(70))' is not a request id; use 1 to 64 letters, digits and - _ . : (a UUID will do)")
         }
         return value
+    }
+
+    /// 1 to `longest` ASCII letters, digits and `- _ . :`. casectl asks for fewer than the
+    /// daemon's 64: it names a command's later writes `ID.2`, `ID.3`….
+    public static func isWellFormed(_ value: String, longest: Int = 64) -> Bool {
+        (1...longest).contains(value.utf8.count)
+            && value.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:".unicodeScalars.contains($0)) }
     }
 }
 
